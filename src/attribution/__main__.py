@@ -1,0 +1,5 @@
+"""``python -m attribution`` runs the CLI."""
+
+from attribution.cli import main
+
+main()

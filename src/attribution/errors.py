@@ -1,0 +1,46 @@
+"""The project's exception tree, so callers (CLI, retries, Airflow) decide by type, not by message.
+
+    AttributionError                 root: every error the project raises on purpose
+    ├── ConfigError                  a bad setting: date range, model name, URL, option value
+    ├── InputError                   the data is not what the pipeline needs
+    │   ├── DatabaseNotFoundError    the database file does not exist
+    │   └── SchemaError              a missing table or column
+    └── IntegrityError               a computed result broke an invariant (credit not summing to 1)
+
+Transient errors (worth a retry) and terminal ones are told apart by the marker classes
+``TransientError`` and ``TerminalError``, which the concrete classes mix in.
+"""
+
+from __future__ import annotations
+
+
+class AttributionError(Exception):
+    """Root of every error the project raises on purpose; its message is one line for the user."""
+
+
+class TransientError(AttributionError):
+    """Marker: the same call may succeed later (timeouts, throttling, a busy database)."""
+
+
+class TerminalError(AttributionError):
+    """Marker: retrying cannot help until someone changes an input or a setting."""
+
+
+class ConfigError(TerminalError):
+    """A setting is invalid: bad date range, unknown model, malformed URL."""
+
+
+class InputError(TerminalError):
+    """The input data cannot be used as it is."""
+
+
+class DatabaseNotFoundError(InputError):
+    """The database file the user pointed at does not exist (``run`` never creates it)."""
+
+
+class SchemaError(InputError):
+    """A table or column the pipeline needs is missing."""
+
+
+class IntegrityError(TerminalError):
+    """A computed result broke an invariant; nothing was written."""

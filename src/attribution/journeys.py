@@ -1,0 +1,147 @@
+"""Customer journeys: for each conversion in a range, the same user's sessions strictly before it.
+
+Why SQL: the join runs inside the warehouse, served by an index on (user, time), so only journey rows
+ever leave the database. Why chunks: conversions are paged by keyset (time, id), so memory is bounded
+by the chunk size, not by the size of the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import polars as pl
+from sqlalchemy import Connection, Engine, text
+
+from attribution.timerange import TimeRange
+
+DEFAULT_CHUNK_CONVERSIONS = 20_000
+
+JOURNEY_SCHEMA: dict[str, pl.DataType] = {
+    "conv_id": pl.String(),
+    "conv_ts": pl.String(),
+    "revenue": pl.Float64(),
+    "session_id": pl.String(),
+    "timestamp": pl.String(),
+    "channel_name": pl.String(),
+    "holder_engagement": pl.Int8(),
+    "closer_engagement": pl.Int8(),
+    "impression_interaction": pl.Int8(),
+}
+"""Columns of a journeys frame, plus ``conversion`` (1 on each journey's last session) added here."""
+
+
+@dataclass(frozen=True)
+class JourneyOptions:
+    """How journeys are cut: an optional lookback window and whether impression-only sessions count."""
+
+    lookback_days: int | None = None
+    drop_impressions: bool = False
+
+
+@dataclass(frozen=True)
+class JourneyChunk:
+    """One page of conversions: the journeys of those that have sessions, and how many had none."""
+
+    journeys: pl.DataFrame
+    conversions: int
+    without_sessions: int
+
+
+_CHUNK_SQL = """
+WITH conv AS (
+    SELECT conv_id, user_id, conv_date, conv_time, revenue
+    FROM conversions
+    WHERE conv_date || ' ' || conv_time >= :range_start
+      AND conv_date || ' ' || conv_time < :range_end
+      AND (conv_date, conv_time, conv_id) > (:after_date, :after_time, :after_id)
+    ORDER BY conv_date, conv_time, conv_id
+    LIMIT :chunk
+)
+SELECT c.conv_id, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
+       s.session_id, s.event_date || ' ' || s.event_time AS timestamp, s.channel_name,
+       s.holder_engagement, s.closer_engagement, s.impression_interaction
+FROM conv c
+LEFT JOIN session_sources s
+       ON s.user_id = c.user_id
+      AND (s.event_date, s.event_time) < (c.conv_date, c.conv_time)
+      {lookback}{impressions}
+ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.session_id
+"""
+
+# The lookback threshold (conversion time minus N days) as text, and the bound value it takes, per dialect.
+_LOOKBACK = {
+    "sqlite": (
+        "AND s.event_date || ' ' || s.event_time >= datetime(c.conv_date || ' ' || c.conv_time, :lookback)",
+        "-{days} days",
+    ),
+    "postgresql": (
+        "AND s.event_date || ' ' || s.event_time >= to_char(CAST(c.conv_date || ' ' || c.conv_time AS timestamp)"
+        " - CAST(:lookback AS interval), 'YYYY-MM-DD HH24:MI:SS')",
+        "{days} days",
+    ),
+}
+
+
+def _lookback(dialect: str) -> tuple[str, str]:
+    return _LOOKBACK.get(dialect, _LOOKBACK["postgresql"])
+
+
+def journey_sql(dialect: str, options: JourneyOptions) -> str:
+    """The chunk query for a dialect; only fixed fragments are inserted, every value is bound."""
+    lookback = _lookback(dialect)[0] if options.lookback_days else ""
+    impressions = "AND s.impression_interaction = 0" if options.drop_impressions else ""
+    return _CHUNK_SQL.format(lookback=lookback, impressions=impressions)
+
+
+def build_journeys(
+    engine: Engine | Connection,
+    time_range: TimeRange = TimeRange(),
+    options: JourneyOptions = JourneyOptions(),
+    chunk_conversions: int = DEFAULT_CHUNK_CONVERSIONS,
+) -> Iterator[JourneyChunk]:
+    """Yield the journeys of the conversions in ``time_range``, a chunk of conversions at a time.
+
+    Rows are ordered by conversion time and id, then session time and id; ``conversion`` is 1 on the
+    last session of each journey. Conversions without an earlier session are counted, not yielded.
+    """
+    statement = text(journey_sql(engine.dialect.name, options))
+    range_start, range_end = time_range.sql_bounds()
+    params = {
+        "range_start": range_start,
+        "range_end": range_end,
+        "chunk": chunk_conversions,
+        "lookback": _lookback(engine.dialect.name)[1].format(days=options.lookback_days),
+    }
+    after = ("", "", "")
+    while True:
+        rows = _fetch(engine, statement, {**params, "after_date": after[0], "after_time": after[1], "after_id": after[2]})
+        if rows.is_empty():
+            return
+        chunk = _to_chunk(rows)
+        yield chunk
+        if chunk.conversions < chunk_conversions:
+            return
+        last = rows.row(-1, named=True)
+        after = (last["conv_ts"][:10], last["conv_ts"][11:], last["conv_id"])
+
+
+def _fetch(engine: Engine | Connection, statement, params: dict) -> pl.DataFrame:
+    if isinstance(engine, Connection):
+        rows = engine.execute(statement, params).fetchall()
+    else:
+        with engine.connect() as conn:
+            rows = conn.execute(statement, params).fetchall()
+    return pl.DataFrame(rows, schema=JOURNEY_SCHEMA, orient="row")
+
+
+def _to_chunk(rows: pl.DataFrame) -> JourneyChunk:
+    conversions = rows["conv_id"].n_unique()
+    journeys = rows.filter(pl.col("session_id").is_not_null()).with_columns(
+        conversion=(pl.int_range(pl.len()).over("conv_id") == pl.len().over("conv_id") - 1).cast(pl.Int8)
+    )
+    return JourneyChunk(
+        journeys=journeys,
+        conversions=conversions,
+        without_sessions=conversions - journeys["conv_id"].n_unique(),
+    )

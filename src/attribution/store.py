@@ -1,0 +1,77 @@
+"""Idempotent writes of credit, and the run records.
+
+Why delete-then-insert per range: the range selects conversions, so replacing every stored row of those
+conversions inside the caller's transaction makes a rerun give identical rows, never duplicates or
+primary-key errors, and a failure roll back to the previous state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from attribution.timerange import TimeRange
+from attribution.warehouse import attribution_customer_journey as acj
+from attribution.warehouse import attribution_runs, conversions, session_sources
+
+_conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
+
+
+def conversions_in(time_range: TimeRange):
+    """A subquery of the ids of the conversions whose timestamp lies in the range."""
+    start, end = time_range.sql_bounds()
+    return select(conversions.c.conv_id).where(_conv_ts >= start, _conv_ts < end)
+
+
+def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
+    """Dates of the sessions that hold credit of the range's conversions (they change when it is replaced)."""
+    query = (
+        select(session_sources.c.event_date)
+        .distinct()
+        .join(acj, acj.c.session_id == session_sources.c.session_id)
+        .where(acj.c.conv_id.in_(conversions_in(time_range)))
+    )
+    return set(conn.scalars(query))
+
+
+def delete_credits(conn: Connection, time_range: TimeRange) -> int:
+    """Remove the stored credit of the range's conversions; returns the number of rows removed."""
+    return conn.execute(delete(acj).where(acj.c.conv_id.in_(conversions_in(time_range)))).rowcount
+
+
+def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
+    """Append credit rows (the caller has already removed what they replace)."""
+    if credits.height:
+        conn.execute(insert(acj), credits.select("conv_id", "session_id", "ihc").to_dicts())
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def start_run(engine: Engine, run_id: str, model: str, time_range: TimeRange) -> None:
+    """Record that a run began (in its own transaction, so a failed run still leaves its trace)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(attribution_runs).values(
+                run_id=run_id,
+                started_at=_now(),
+                status="running",
+                model=model,
+                range_start=time_range.start_text,
+                range_end=time_range.end_text,
+            )
+        )
+
+
+def finish_run(engine: Engine, run_id: str, status: str, summary: dict) -> None:
+    """Record how a run ended, with its summary (counts, timings, or the error line)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(attribution_runs)
+            .where(attribution_runs.c.run_id == run_id)
+            .values(finished_at=_now(), status=status, summary=json.dumps(summary, sort_keys=True))
+        )

@@ -1,0 +1,79 @@
+"""The half-open time range ``[start, end)`` a run covers, in the database's own text format.
+
+Why text: the tables store UTC date and time as text, and fixed-width ``YYYY-MM-DD HH:MM:SS`` strings
+compare in time order, so the range can be pushed into SQL as plain bound values on every dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from attribution.errors import ConfigError
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_bound(value: str | date | datetime | None, name: str) -> datetime | None:
+    """Read an ISO date or timestamp (naive means UTC; an offset is converted to UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(
+                f"Bad {name} {value!r}: expected an ISO date (2023-09-01) or timestamp (2023-09-01 10:00:00)"
+            ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Conversions with ``start <= timestamp < end``; a missing bound is open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ConfigError(f"Bad range: start {self.start_text} is not before end {self.end_text}")
+
+    @classmethod
+    def parse(cls, start: str | date | datetime | None, end: str | date | datetime | None) -> TimeRange:
+        """Build a range from user input, with one-line errors for bad dates or a reversed range."""
+        return cls(parse_bound(start, "start"), parse_bound(end, "end"))
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    @property
+    def start_text(self) -> str | None:
+        return self.start.strftime(TIMESTAMP_FORMAT) if self.start else None
+
+    @property
+    def end_text(self) -> str | None:
+        return self.end.strftime(TIMESTAMP_FORMAT) if self.end else None
+
+    def sql_bounds(self) -> tuple[str, str]:
+        """Bounds for ``start <= ts < end`` in SQL; open ends become strings outside any timestamp."""
+        return (self.start_text or "0000-00-00 00:00:00", self.end_text or "9999-99-99 99:99:99")
+
+    def dates(self) -> list[str]:
+        """Every calendar date the range overlaps (empty for an open range: the caller decides)."""
+        if not self.is_bounded:
+            return []
+        assert self.start is not None and self.end is not None
+        day, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        days = (last - day).days + 1
+        return [(day + timedelta(days=i)).isoformat() for i in range(days)]
+
+    def __str__(self) -> str:
+        return f"[{self.start_text or '-inf'}, {self.end_text or '+inf'})"

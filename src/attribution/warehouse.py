@@ -1,0 +1,210 @@
+"""The warehouse: engine from a URL, the table definitions, schema creation and validation.
+
+Why one module: every dialect difference (SQLite pragmas, PostgreSQL specifics) lives here, so the
+journey, store and report SQL can stay dialect-neutral.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
+
+# REAL in SQLite, as in the challenge file; DOUBLE PRECISION elsewhere (money must not be 4-byte floats).
+Real = Float(precision=53).with_variant(sqlite.REAL(), "sqlite")
+
+metadata = MetaData()
+
+session_sources = Table(
+    "session_sources",
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("event_date", Text, nullable=False),
+    Column("event_time", Text, nullable=False),
+    Column("channel_name", Text, nullable=False),
+    Column("holder_engagement", Integer, nullable=False),
+    Column("closer_engagement", Integer, nullable=False),
+    Column("impression_interaction", Integer, nullable=False),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("conv_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("conv_date", Text, nullable=False),
+    Column("conv_time", Text, nullable=False),
+    Column("revenue", Real, nullable=False),
+)
+
+session_costs = Table(
+    "session_costs",
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    Column("cost", Real, nullable=True),
+)
+
+attribution_customer_journey = Table(
+    "attribution_customer_journey",
+    metadata,
+    Column("conv_id", Text, nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("ihc", Real, nullable=False),
+    PrimaryKeyConstraint("conv_id", "session_id"),
+)
+
+channel_reporting = Table(
+    "channel_reporting",
+    metadata,
+    Column("channel_name", Text, nullable=False),
+    Column("date", Text, nullable=False),
+    Column("cost", Real, nullable=False),
+    Column("ihc", Real, nullable=False),
+    Column("ihc_revenue", Real, nullable=False),
+    PrimaryKeyConstraint("channel_name", "date"),
+)
+
+attribution_runs = Table(
+    "attribution_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text),
+    Column("status", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("range_start", Text),
+    Column("range_end", Text),
+    Column("summary", Text),
+)
+
+INPUT_TABLES = (session_sources, conversions, session_costs)
+OUTPUT_TABLES = (attribution_customer_journey, channel_reporting, attribution_runs)
+
+# Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
+# The journey join looks sessions up by user and time; the covering columns keep it index-only.
+JOURNEY_INDEXES = (
+    Index(
+        "ix_attribution_sessions_by_user_time",
+        session_sources.c.user_id,
+        session_sources.c.event_date,
+        session_sources.c.event_time,
+        session_sources.c.session_id,
+        session_sources.c.channel_name,
+        session_sources.c.holder_engagement,
+        session_sources.c.closer_engagement,
+        session_sources.c.impression_interaction,
+    ),
+    Index(
+        "ix_attribution_conversions_by_time",
+        conversions.c.conv_date,
+        conversions.c.conv_time,
+        conversions.c.conv_id,
+    ),
+)
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA cache_size = -524288",  # 512 MiB page cache: index builds and scans stay in memory
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA mmap_size = 4294967296",
+    "PRAGMA busy_timeout = 30000",
+)
+
+
+def database_url(db: str) -> str:
+    """Turn ``--db`` (a file path or a SQLAlchemy URL) into a URL."""
+    return db if "://" in db else f"sqlite:///{Path(db).expanduser()}"
+
+
+def redact_url(db: str) -> str:
+    """The URL as it may be printed: the password hidden."""
+    try:
+        return make_url(database_url(db)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def connect(db: str, *, must_exist: bool = True) -> Engine:
+    """Open the warehouse named by ``db``.
+
+    A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
+    pipeline at a wrong path must not silently create an empty database.
+    """
+    url_text = database_url(db)
+    try:
+        url = make_url(url_text)
+    except ArgumentError as exc:
+        raise ConfigError(f"Cannot parse database URL {db!r}: expected a file path or a SQLAlchemy URL") from exc
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if must_exist and not path.is_file():
+            raise DatabaseNotFoundError(
+                f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
+            )
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def validate_inputs(engine: Engine) -> None:
+    """Fail with one line naming the first missing input table or column."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    for table in INPUT_TABLES:
+        if table.name not in existing:
+            raise SchemaError(f"Input table '{table.name}' is missing from {redact_url(str(engine.url))}")
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in columns:
+                raise SchemaError(
+                    f"Input table '{table.name}' has no column '{column.name}' "
+                    f"(expected: {', '.join(c.name for c in table.columns)})"
+                )
+
+
+def create_output_tables(engine: Engine) -> None:
+    """Create the output and bookkeeping tables that do not exist yet; existing ones are left alone."""
+    metadata.create_all(engine, tables=list(OUTPUT_TABLES), checkfirst=True)
+
+
+def create_input_tables(engine: Engine) -> None:
+    """Create empty input tables (for the generator and tests; the pipeline never creates them)."""
+    metadata.create_all(engine, tables=list(INPUT_TABLES), checkfirst=True)
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create the indexes the journey SQL needs, if missing, and refresh the planner's statistics."""
+    existing = {ix["name"] for t in INPUT_TABLES for ix in inspect(engine).get_indexes(t.name)}
+    missing = [ix for ix in JOURNEY_INDEXES if ix.name not in existing]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for ix in missing:
+            ix.create(conn)
+        conn.exec_driver_sql("ANALYZE")
