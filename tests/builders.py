@@ -36,9 +36,9 @@ class Case:
     conversions: list[Conversion] = field(default_factory=list)
 
 
-def write_case(url: str, case: Case) -> None:
+def write_case(db: str, case: Case) -> None:
     """Create the three input tables and fill them with the case's rows."""
-    engine = connect(url, must_exist=False)
+    engine = connect(db, must_exist=False)
     create_input_tables(engine)
     with engine.begin() as conn:
         if case.sessions:
@@ -54,12 +54,23 @@ def write_case(url: str, case: Case) -> None:
 def _session_row(s: Session) -> dict:
     day, time = s.timestamp.split(" ")
     return {
-        "session_id": s.session_id, "user_id": s.user_id, "event_date": day, "event_time": time,
-        "channel_name": s.channel, "holder_engagement": s.holder, "closer_engagement": s.closer,
+        "session_id": s.session_id,
+        "user_id": s.user_id,
+        "event_date": day,
+        "event_time": time,
+        "channel_name": s.channel,
+        "holder_engagement": s.holder,
+        "closer_engagement": s.closer,
         "impression_interaction": s.impression,
     }
 
 
 def _conversion_row(c: Conversion) -> dict:
     day, time = c.timestamp.split(" ")
-    return {"conv_id": c.conv_id, "user_id": c.user_id, "conv_date": day, "conv_time": time, "revenue": c.revenue}
+    return {
+        "conv_id": c.conv_id,
+        "user_id": c.user_id,
+        "conv_date": day,
+        "conv_time": time,
+        "revenue": c.revenue,
+    }

@@ -1,23 +1,85 @@
-"""Shared fixtures: real database files built from small hand-written cases."""
+"""Shared fixtures: real databases (a SQLite file, a fresh PostgreSQL schema) built from hand-written cases.
+
+``make_db`` is parametrised over both backends, so every test that uses it runs once per backend.
+PostgreSQL tests are skipped, saying why, when no server answers; CI sets ATTRIBUTION_REQUIRE_POSTGRES=1
+so that a missing server fails instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.builders import Case, write_case
 
+POSTGRES_URL = os.environ.get(
+    "ATTRIBUTION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_schema() -> Iterator[str]:
+    """Create a throw-away schema and yield a URL whose search_path points at it."""
+    admin = create_engine(POSTGRES_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        if os.environ.get("ATTRIBUTION_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).splitlines()[0]}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases of one backend: each call gives a new database's path or URL."""
+    schemas: list[Iterator[str]] = []
+    counter = iter(range(1_000_000))
+
+    def new_database() -> str:
+        if request.param == "sqlite":
+            return str(tmp_path / f"db{next(counter)}.db")
+        schema = _postgres_schema()
+        schemas.append(schema)
+        return next(schema)
+
+    yield new_database
+    for schema in schemas:
+        next(schema, None)
+
 
 @pytest.fixture
-def make_db(tmp_path: Path) -> Callable[[Case], str]:
-    """Write a case into a fresh SQLite file and return its path."""
+def make_db(backend: Callable[[], str]) -> Callable[[Case], str]:
+    """Write a case into a fresh database of the current backend and return its path or URL."""
+
+    def make(case: Case) -> str:
+        db = backend()
+        write_case(db, case)
+        return db
+
+    return make
+
+
+@pytest.fixture
+def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
+    """Write a case into a fresh SQLite file (for tests about files and the CLI)."""
     counter = iter(range(1_000_000))
 
     def make(case: Case) -> str:
-        path = tmp_path / f"case{next(counter)}.db"
-        write_case(f"sqlite:///{path}", case)
-        return str(path)
+        path = str(tmp_path / f"case{next(counter)}.db")
+        write_case(path, case)
+        return path
 
     return make

@@ -36,10 +36,14 @@ _debug = {"on": False}
 
 Db = Annotated[str, typer.Option("--db", help="SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB).")]
 Out = Annotated[Path, typer.Option("--out", help="Directory for the report files.")]
-Start = Annotated[str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")]
+Start = Annotated[
+    str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")
+]
 End = Annotated[str | None, typer.Option(help="First conversion time excluded: ISO date or timestamp (UTC).")]
 Model = Annotated[str, typer.Option(help=f"Attribution model: {', '.join(sorted(MODELS))}.")]
-Lookback = Annotated[int | None, typer.Option(help="Only sessions at most this many days before the conversion.")]
+Lookback = Annotated[
+    int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
+]
 DropImpressions = Annotated[bool, typer.Option(help="Leave impression-only sessions out of journeys.")]
 
 
@@ -50,8 +54,12 @@ def _options(debug: Annotated[bool, typer.Option(help="Show tracebacks on errors
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
@@ -95,24 +103,41 @@ def run_command(
 ) -> None:
     """Build journeys, attribute them, store the credit, rebuild the channel report and export it."""
     _run_with_progress(
-        db=db, start=start, end=end, model=model, out=out, lookback_days=lookback_days, drop_impressions=drop_impressions
+        db=db,
+        start=start,
+        end=end,
+        model=model,
+        out=out,
+        lookback_days=lookback_days,
+        drop_impressions=drop_impressions,
     )
 
 
 @app.command("generate")
 def generate_command(
-    db: Annotated[Path, typer.Option("--db", help="Path of the new SQLite file (must not exist).")] = Path(DEFAULT_DB),
+    db: Annotated[Path, typer.Option("--db", help="Path of the new SQLite file (must not exist).")] = Path(
+        DEFAULT_DB
+    ),
     sessions: Annotated[int, typer.Option(help="Number of sessions.")] = gen.DEFAULT_SESSIONS,
     conversions: Annotated[int, typer.Option(help="Number of conversions.")] = gen.DEFAULT_CONVERSIONS,
-    users: Annotated[int | None, typer.Option(help="Number of users (default: derived from sessions).")] = None,
+    users: Annotated[
+        int | None, typer.Option(help="Number of users (default: derived from sessions).")
+    ] = None,
     days: Annotated[int, typer.Option(help="Number of days of traffic.")] = gen.DEFAULT_DAYS,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = gen.DEFAULT_SEED,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same file.")
+    ] = gen.DEFAULT_SEED,
 ) -> None:
     """Generate a challenge-like SQLite database for demos, tests and benchmarks."""
     with _progress() as progress:
         task = progress.add_task("generating sessions", total=sessions)
         result = gen.generate_database(
-            db, sessions=sessions, conversions=conversions, users=users, days=days, seed=seed,
+            db,
+            sessions=sessions,
+            conversions=conversions,
+            users=users,
+            days=days,
+            seed=seed,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     console.print(
@@ -151,7 +176,9 @@ def _print_channels(frame) -> None:
 
 
 @app.command("demo")
-def demo_command(db: Annotated[Path, typer.Option("--db")] = Path(DEFAULT_DB), out: Out = DEFAULT_OUT) -> None:
+def demo_command(
+    db: Annotated[Path, typer.Option("--db")] = Path(DEFAULT_DB), out: Out = DEFAULT_OUT
+) -> None:
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
     if not db.exists():
         generate_command(db=db)

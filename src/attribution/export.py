@@ -24,10 +24,18 @@ FORMULA_START = r"^([=+\-@\t\r])"
 
 def read_channel_report(conn: Connection) -> pl.DataFrame:
     """The report table with CPO and ROAS, ordered by date then channel."""
-    rows = conn.execute(select(channel_reporting).order_by(channel_reporting.c.date, channel_reporting.c.channel_name))
+    rows = conn.execute(
+        select(channel_reporting).order_by(channel_reporting.c.date, channel_reporting.c.channel_name)
+    )
     frame = pl.DataFrame(
         rows.fetchall(),
-        schema={"channel_name": pl.String, "date": pl.String, "cost": pl.Float64, "ihc": pl.Float64, "ihc_revenue": pl.Float64},
+        schema={
+            "channel_name": pl.String,
+            "date": pl.String,
+            "cost": pl.Float64,
+            "ihc": pl.Float64,
+            "ihc_revenue": pl.Float64,
+        },
         orient="row",
     )
     return frame.with_columns(

@@ -115,7 +115,11 @@ def build_journeys(
     }
     after = ("", "", "")
     while True:
-        rows = _fetch(engine, statement, {**params, "after_date": after[0], "after_time": after[1], "after_id": after[2]})
+        rows = _fetch(
+            engine,
+            statement,
+            {**params, "after_date": after[0], "after_time": after[1], "after_id": after[2]},
+        )
         if rows.is_empty():
             return
         chunk = _to_chunk(rows)

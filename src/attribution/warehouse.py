@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 
@@ -138,7 +138,7 @@ def redact_url(db: str) -> str:
     """The URL as it may be printed: the password hidden."""
     try:
         return make_url(database_url(db)).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable database URL>"
 
 
@@ -151,15 +151,20 @@ def connect(db: str, *, must_exist: bool = True) -> Engine:
     url_text = database_url(db)
     try:
         url = make_url(url_text)
-    except ArgumentError as exc:
-        raise ConfigError(f"Cannot parse database URL {db!r}: expected a file path or a SQLAlchemy URL") from exc
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"Cannot parse database URL {redact_url(db)}: expected a file path or a SQLAlchemy URL"
+        ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database)
         if must_exist and not path.is_file():
             raise DatabaseNotFoundError(
                 f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
             )
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except NoSuchModuleError:
+        raise ConfigError(f"Unsupported database URL scheme '{url.drivername}' in {url!r}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine

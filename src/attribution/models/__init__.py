@@ -24,7 +24,18 @@ def get_model(name: str) -> Attributor:
     except KeyError:
         close = get_close_matches(name, MODELS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"Unknown model '{name}'.{hint} Known models: {', '.join(sorted(MODELS))}") from None
+        raise ConfigError(
+            f"Unknown model '{name}'.{hint} Known models: {', '.join(sorted(MODELS))}"
+        ) from None
 
 
-__all__ = ["IHC", "MODELS", "Attributor", "IHCParameters", "LastTouch", "Linear", "get_model", "validate_credits"]
+__all__ = [
+    "IHC",
+    "MODELS",
+    "Attributor",
+    "IHCParameters",
+    "LastTouch",
+    "Linear",
+    "get_model",
+    "validate_credits",
+]

@@ -17,7 +17,11 @@ from attribution.errors import IntegrityError
 CREDIT_TOLERANCE = 1e-6
 """Largest allowed distance of a conversion's credit total from 1 (remote answers are rounded)."""
 
-CREDIT_SCHEMA: dict[str, pl.DataType] = {"conv_id": pl.String(), "session_id": pl.String(), "ihc": pl.Float64()}
+CREDIT_SCHEMA: dict[str, pl.DataType] = {
+    "conv_id": pl.String(),
+    "session_id": pl.String(),
+    "ihc": pl.Float64(),
+}
 
 
 class Attributor(ABC):
@@ -46,11 +50,15 @@ def position_columns() -> list[pl.Expr]:
     ]
 
 
-def validate_credits(journeys: pl.DataFrame, credits: pl.DataFrame, tolerance: float = CREDIT_TOLERANCE) -> None:
+def validate_credits(
+    journeys: pl.DataFrame, credits: pl.DataFrame, tolerance: float = CREDIT_TOLERANCE
+) -> None:
     """Raise ``IntegrityError`` unless credits cover exactly the journeys' sessions and sum to 1 each."""
     keys = ["conv_id", "session_id"]
     if credits.height != journeys.height or credits.select(keys).is_duplicated().any():
-        raise IntegrityError(f"Model returned {credits.height} credit rows for {journeys.height} journey sessions")
+        raise IntegrityError(
+            f"Model returned {credits.height} credit rows for {journeys.height} journey sessions"
+        )
     missing = journeys.select(keys).join(credits.select(keys), on=keys, how="anti")
     if missing.height:
         raise IntegrityError(f"Model left {missing.height} sessions without credit, e.g. {missing.row(0)}")

@@ -80,23 +80,39 @@ class IHC(Attributor):
         conv_ts = pl.col("conv_ts").str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="ms")
         gap = _hours(ts, ts.shift(1).over("conv_id"))
         to_conversion = _hours(conv_ts, ts)
-        m_init = pl.when(gap.is_null()).then(1.0).otherwise(gap.pow(p.shape) / (gap.pow(p.shape) + p.initializer_gap_hours**p.shape))
+        m_init = (
+            pl.when(gap.is_null())
+            .then(1.0)
+            .otherwise(gap.pow(p.shape) / (gap.pow(p.shape) + p.initializer_gap_hours**p.shape))
+        )
         m_close = p.closer_hours**p.shape / (to_conversion.pow(p.shape) + p.closer_hours**p.shape)
         closer_eligible = (pl.col("closer_engagement") == 1) | (pl.col("conversion") == 1)
-        phases = in_journey_order(journeys).with_columns(
-            m_init.alias("m_init"), m_close.alias("m_close"), closer_eligible.alias("closer_eligible")
-        ).with_columns(
-            initializer=_normalised(pl.col("m_init") * _channel_weight(p, "initializer")),
-            holder=_normalised(
-                (pl.col("holder_engagement") == 1).cast(pl.Float64)
-                * (1 - pl.col("m_init"))
-                * (1 - pl.col("m_close"))
-                * _channel_weight(p, "holder")
-            ),
-            closer=_normalised(pl.col("closer_eligible").cast(pl.Float64) * pl.col("m_close") * _channel_weight(p, "closer")),
+        phases = (
+            in_journey_order(journeys)
+            .with_columns(
+                m_init.alias("m_init"), m_close.alias("m_close"), closer_eligible.alias("closer_eligible")
+            )
+            .with_columns(
+                initializer=_normalised(pl.col("m_init") * _channel_weight(p, "initializer")),
+                holder=_normalised(
+                    (pl.col("holder_engagement") == 1).cast(pl.Float64)
+                    * (1 - pl.col("m_init"))
+                    * (1 - pl.col("m_close"))
+                    * _channel_weight(p, "holder")
+                ),
+                closer=_normalised(
+                    pl.col("closer_eligible").cast(pl.Float64)
+                    * pl.col("m_close")
+                    * _channel_weight(p, "closer")
+                ),
+            )
         )
-        holder_weight = pl.when(pl.col("holder").sum().over("conv_id") > 0).then(p.holder_weight).otherwise(0.0)
+        holder_weight = (
+            pl.when(pl.col("holder").sum().over("conv_id") > 0).then(p.holder_weight).otherwise(0.0)
+        )
         ihc = (
-            p.initializer_weight * pl.col("initializer") + holder_weight * pl.col("holder") + p.closer_weight * pl.col("closer")
+            p.initializer_weight * pl.col("initializer")
+            + holder_weight * pl.col("holder")
+            + p.closer_weight * pl.col("closer")
         ) / (p.initializer_weight + holder_weight + p.closer_weight)
         return phases.select("conv_id", "session_id", *PHASES, ihc=ihc)

@@ -14,5 +14,7 @@ class LastTouch(Attributor):
         return (
             in_journey_order(journeys)
             .with_columns(position_columns())
-            .select("conv_id", "session_id", ihc=(pl.col("position") == pl.col("length") - 1).cast(pl.Float64))
+            .select(
+                "conv_id", "session_id", ihc=(pl.col("position") == pl.col("length") - 1).cast(pl.Float64)
+            )
         )

@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` runs the main job, `make test` runs the whole suite.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(STAMP)  ## generate challenge.db if missing, run the pipeline, write reports/
+	$(BIN)/attribution demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: lint  ## lint, then every test (SQLite and the local PostgreSQL server)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## the pipeline benchmark at the default size and at 10 million sessions
+	$(BIN)/python benchmarks/pipeline.py

@@ -1,0 +1,85 @@
+"""The contract every model passes: credit per conversion sums to 1, never negative, order-independent.
+
+Each model's own test module subclasses ``AttributorContract`` and sets ``model``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attribution.journeys import JOURNEY_SCHEMA
+from attribution.models import Attributor, validate_credits
+
+CHANNELS = ("Direct Traffic", "Paid Search Brand", "FB & IG Ads", "Referral")
+
+
+@st.composite
+def journeys(draw: st.DrawFn) -> pl.DataFrame:
+    """A frame of 1..6 journeys of 1..8 sessions, times on a coarse grid (ties included)."""
+    rows = []
+    for c in range(draw(st.integers(1, 6))):
+        hours = sorted(draw(st.lists(st.integers(0, 200), min_size=1, max_size=8)))
+        for i, hour in enumerate(hours):
+            rows.append(
+                {
+                    "conv_id": f"c{c}",
+                    "conv_ts": "2023-09-10 00:00:00",
+                    "revenue": 10.0,
+                    "session_id": f"c{c}s{i}",
+                    "timestamp": f"2023-09-0{1 + hour // 24} {hour % 24:02d}:00:00",
+                    "channel_name": draw(st.sampled_from(CHANNELS)),
+                    "holder_engagement": draw(st.integers(0, 1)),
+                    "closer_engagement": draw(st.integers(0, 1)),
+                    "impression_interaction": draw(st.integers(0, 1)),
+                    "conversion": int(i == len(hours) - 1),
+                }
+            )
+    return pl.DataFrame(rows, schema={**JOURNEY_SCHEMA, "conversion": pl.Int8})
+
+
+def one_journey(*timestamps: str, channels: tuple[str, ...] = ()) -> pl.DataFrame:
+    """A single journey whose sessions are at the given times (the last one converts)."""
+    rows = [
+        {
+            "conv_id": "c",
+            "conv_ts": "2023-09-10 00:00:00",
+            "revenue": 10.0,
+            "session_id": f"s{i}",
+            "timestamp": ts,
+            "channel_name": channels[i] if channels else "Referral",
+            "holder_engagement": 1,
+            "closer_engagement": 1,
+            "impression_interaction": 0,
+            "conversion": int(i == len(timestamps) - 1),
+        }
+        for i, ts in enumerate(timestamps)
+    ]
+    return pl.DataFrame(rows, schema={**JOURNEY_SCHEMA, "conversion": pl.Int8})
+
+
+# Each subclass tests its own model through the same inherited methods: a safe case of differing executors.
+CONTRACT = settings(deadline=None, suppress_health_check=[HealthCheck.differing_executors])
+
+
+class AttributorContract:
+    model: Attributor
+
+    @settings(CONTRACT, max_examples=60)
+    @given(frame=journeys())
+    def test_credit_sums_to_one_per_conversion_and_is_never_negative(self, frame):
+        validate_credits(frame, self.model.attribute(frame), tolerance=1e-9)
+
+    @settings(CONTRACT, max_examples=30)
+    @given(frame=journeys(), seed=st.integers(0, 2**16))
+    def test_row_order_does_not_change_the_credit(self, frame, seed):
+        expected = self.model.attribute(frame).sort("conv_id", "session_id")
+        shuffled = self.model.attribute(frame.sample(fraction=1.0, shuffle=True, seed=seed)).sort(
+            "conv_id", "session_id"
+        )
+        assert shuffled.select("conv_id", "session_id").equals(expected.select("conv_id", "session_id"))
+        assert (shuffled["ihc"] - expected["ihc"]).abs().max() < 1e-12
+
+    def test_a_one_session_journey_gets_all_the_credit(self):
+        assert self.model.attribute(one_journey("2023-09-01 10:00:00"))["ihc"].to_list() == [1.0]

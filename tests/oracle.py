@@ -1,0 +1,70 @@
+"""Plain-Python reference answers for hand-built cases: what the SQL and the report must agree with."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from attribution.timerange import TimeRange
+from attribution.warehouse import attribution_customer_journey, channel_reporting, connect
+from tests.builders import Case
+
+
+def expected_journeys(case: Case, time_range: TimeRange = TimeRange()) -> dict[str, list[str]]:
+    """conv_id -> session ids strictly before it, ordered by time then id (conversions with none left out)."""
+    start, end = time_range.sql_bounds()
+    journeys = {}
+    for conv in case.conversions:
+        if not start <= conv.timestamp < end:
+            continue
+        before = sorted(
+            (s.timestamp, s.session_id)
+            for s in case.sessions
+            if s.user_id == conv.user_id and s.timestamp < conv.timestamp
+        )
+        if before:
+            journeys[conv.conv_id] = [session_id for _, session_id in before]
+    return journeys
+
+
+def session_cost_by_date(case: Case) -> dict[str, float]:
+    """Total session cost per session date, each session once, NULL and missing cost as 0."""
+    totals: dict[str, float] = defaultdict(float)
+    for s in case.sessions:
+        totals[s.timestamp[:10]] += (s.cost or 0.0) if s.has_cost_row else 0.0
+    return dict(totals)
+
+
+def read_tables(db: str) -> tuple[list[tuple], list[tuple]]:
+    """The two output tables, sorted, as plain tuples."""
+    engine = connect(db)
+    with engine.connect() as conn:
+        credits = sorted(tuple(r) for r in conn.execute(select(attribution_customer_journey)))
+        report = sorted(tuple(r) for r in conn.execute(select(channel_reporting)))
+    engine.dispose()
+    return credits, report
+
+
+def check_invariants(case: Case, db: str, time_range: TimeRange = TimeRange()) -> None:
+    """Assert the invariants that make the numbers true, against the plain-Python reference."""
+    credits, report = read_tables(db)
+    journeys = expected_journeys(case, time_range)
+    by_conv: dict[str, dict[str, float]] = defaultdict(dict)
+    for conv_id, session_id, ihc in credits:
+        by_conv[conv_id][session_id] = ihc
+    assert {c: sorted(s) for c, s in by_conv.items()} == {c: sorted(s) for c, s in journeys.items()}
+    for conv_id, shares in by_conv.items():
+        assert abs(sum(shares.values()) - 1) < 1e-9, conv_id
+        assert all(0 <= share <= 1 + 1e-12 for share in shares.values())
+    revenue = {c.conv_id: c.revenue for c in case.conversions}
+    assert abs(sum(r[3] for r in report) - len(by_conv)) < 1e-9
+    assert abs(sum(r[4] for r in report) - sum(revenue[c] for c in by_conv)) < 1e-6
+    report_cost: dict[str, float] = defaultdict(float)
+    for _channel, day, cost, _ihc, _revenue in report:
+        report_cost[day] += cost
+    session_cost = session_cost_by_date(case)
+    for day, cost in report_cost.items():
+        assert abs(cost - session_cost.get(day, 0.0)) < 1e-9, day
+    required = set(session_cost) & set(time_range.dates()) if time_range.is_bounded else set(session_cost)
+    assert required <= set(report_cost)

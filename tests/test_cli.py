@@ -1,0 +1,77 @@
+"""The command line: a run end to end, and one clear line with a non-zero exit for every user error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_pipeline import PAID
+
+
+def attribution(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "attribution", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def test_run_prints_a_summary_and_writes_the_csv(make_sqlite, tmp_path):
+    result = attribution(
+        "run", "--db", make_sqlite(PAID), "--out", str(tmp_path / "out"), "--model", "linear"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "journeys attributed" in result.stdout and "conversions without sessions" in result.stdout
+    assert (tmp_path / "out" / "channel_reporting.csv").read_text().startswith("channel_name,date,cost,ihc")
+
+
+def test_report_exports_the_stored_report(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    assert attribution("run", "--db", db, "--out", str(tmp_path / "a")).returncode == 0
+    result = attribution("report", "--db", db, "--out", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a/channel_reporting.csv").read_bytes() == (
+        tmp_path / "b/channel_reporting.csv"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2023-13-01"], "Bad start '2023-13-01'"),
+        (["--start", "2023-09-05", "--end", "2023-09-01"], "is not before end"),
+        (["--model", "lst-touch"], "Did you mean 'last-touch'?"),
+        (["--lookback-days", "0"], "Bad setting lookback_days"),
+    ],
+)
+def test_bad_options_end_with_one_line_and_exit_1(make_sqlite, tmp_path, args, message):
+    result = attribution("run", "--db", make_sqlite(PAID), "--out", str(tmp_path), *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_run_never_creates_a_missing_database(tmp_path):
+    result = attribution("run", "--db", str(tmp_path / "missing.db"), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "Database file not found" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_missing_table_is_named_in_one_line(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).execute("CREATE TABLE unrelated (x INTEGER)").connection.close()
+    result = attribution("run", "--db", str(path), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: Input table 'session_sources' is missing from sqlite:///" + str(
+        path
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = attribution("--debug", "run", "--db", str(tmp_path / "missing.db"))
+    assert result.returncode != 0 and "Traceback" in result.stderr
