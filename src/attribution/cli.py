@@ -31,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 _debug = {"on": False}
 
 Db = Annotated[str, typer.Option("--db", help="SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB).")]

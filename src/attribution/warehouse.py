@@ -100,24 +100,29 @@ INPUT_TABLES = (session_sources, conversions, session_costs)
 OUTPUT_TABLES = (attribution_customer_journey, channel_reporting, attribution_runs)
 
 # Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
-# The journey join looks sessions up by user and time; the covering columns keep it index-only.
+# They live on copies of the tables in their own MetaData, so creating the input tables (generator,
+# tests) does not create them: a user's challenge.db arrives without them and the first run adds them.
+_index_metadata = MetaData()
+_sessions = session_sources.to_metadata(_index_metadata)
+_conversions = conversions.to_metadata(_index_metadata)
 JOURNEY_INDEXES = (
+    # The journey join looks a user's sessions up by time; the other columns keep it index-only.
     Index(
         "ix_attribution_sessions_by_user_time",
-        session_sources.c.user_id,
-        session_sources.c.event_date,
-        session_sources.c.event_time,
-        session_sources.c.session_id,
-        session_sources.c.channel_name,
-        session_sources.c.holder_engagement,
-        session_sources.c.closer_engagement,
-        session_sources.c.impression_interaction,
+        _sessions.c.user_id,
+        _sessions.c.event_date,
+        _sessions.c.event_time,
+        _sessions.c.session_id,
+        _sessions.c.channel_name,
+        _sessions.c.holder_engagement,
+        _sessions.c.closer_engagement,
+        _sessions.c.impression_interaction,
     ),
     Index(
         "ix_attribution_conversions_by_time",
-        conversions.c.conv_date,
-        conversions.c.conv_time,
-        conversions.c.conv_id,
+        _conversions.c.conv_date,
+        _conversions.c.conv_time,
+        _conversions.c.conv_id,
     ),
 )
 

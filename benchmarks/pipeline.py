@@ -1,0 +1,144 @@
+"""Pipeline benchmark: generate challenge-like databases and time every step of a first run and a rerun.
+
+Scenarios are named; each run happens in a fresh child process so its peak memory (max RSS) is its own.
+Usage:
+    python benchmarks/pipeline.py                     # every scenario
+    python benchmarks/pipeline.py --scenario default --json results/default.json
+    python benchmarks/pipeline.py --compare old.json new.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sessions: int
+    conversions: int
+    days: int = 10
+    seed: int = 42
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("default", 500_000, 2_000),
+        Scenario("10m", 10_000_000, 200_000),
+    )
+}
+
+
+def generate(scenario: Scenario) -> tuple[Path, float]:
+    """A fresh database for the scenario (the first run must find it without the pipeline's indexes)."""
+    from attribution.generate import generate_database
+
+    path = DATA / f"{scenario.name}.db"
+    path.unlink(missing_ok=True)
+    DATA.mkdir(exist_ok=True)
+    began = time.perf_counter()
+    generate_database(
+        path,
+        sessions=scenario.sessions,
+        conversions=scenario.conversions,
+        days=scenario.days,
+        seed=scenario.seed,
+    )
+    return path, time.perf_counter() - began
+
+
+def measure_run(db: Path, out: Path) -> dict:
+    """Run the pipeline once in this process and return its step times and peak memory."""
+    from attribution import load_settings, run
+
+    summary = run(load_settings(db=str(db), out=str(out)))
+    return {
+        "seconds": summary.seconds,
+        "journeys": summary.journeys,
+        "sessions": summary.sessions,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_in_child(db: Path, out: Path) -> dict:
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", str(db), str(out)], capture_output=True, text=True, check=True
+    )
+    return json.loads(child.stdout.splitlines()[-1])
+
+
+def bench(scenario: Scenario) -> dict:
+    db, generate_seconds = generate(scenario)
+    out = DATA / f"{scenario.name}-reports"
+    first, rerun = run_in_child(db, out), run_in_child(db, out)
+    for result in (first, rerun):
+        result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
+    return {
+        "scenario": asdict(scenario),
+        "generate_seconds": generate_seconds,
+        "first": first,
+        "rerun": rerun,
+    }
+
+
+def show(result: dict) -> None:
+    s = result["scenario"]
+    print(
+        f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions "
+        f"(generated in {result['generate_seconds']:.1f} s)"
+    )
+    steps = list(result["first"]["seconds"])
+    print(f"{'run':<8}" + "".join(f"{step:>10}" for step in steps) + f"{'sess/s':>12}{'peak MB':>10}")
+    for label in ("first", "rerun"):
+        r = result[label]
+        print(
+            f"{label:<8}"
+            + "".join(f"{r['seconds'].get(step, 0):>10.2f}" for step in steps)
+            + f"{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
+        )
+
+
+def compare(old_path: Path, new_path: Path) -> None:
+    old, new = json.loads(old_path.read_text()), json.loads(new_path.read_text())
+    for before, after in zip(old, new, strict=True):
+        for label in ("first", "rerun"):
+            a, b = before[label]["seconds"]["total"], after[label]["seconds"]["total"]
+            print(f"{after['scenario']['name']:<8} {label:<6} {a:8.2f} s -> {b:8.2f} s ({b / a:5.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
+    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure_run(*args.child)))
+        return
+    if args.compare:
+        compare(*args.compare)
+        return
+    results = [bench(SCENARIOS[name]) for name in args.scenario or SCENARIOS]
+    for result in results:
+        show(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
