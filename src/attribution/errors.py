@@ -5,7 +5,11 @@
     ├── InputError                   the data is not what the pipeline needs
     │   ├── DatabaseNotFoundError    the database file does not exist
     │   └── SchemaError              a missing table or column
-    └── IntegrityError               a computed result broke an invariant (credit not summing to 1)
+    ├── IntegrityError               a computed result broke an invariant (credit not summing to 1)
+    └── IHCApiError                  the IHC service could not attribute a run
+        ├── AuthenticationError      the service refused the API key (the key is never shown)
+        ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx
+        └── IncompleteAttributionError  some journeys got no credit: failed, skipped or unsent
 
 Transient errors (worth a retry) and terminal ones are told apart by the marker classes
 ``TransientError`` and ``TerminalError``, which the concrete classes mix in.
@@ -44,3 +48,19 @@ class SchemaError(InputError):
 
 class IntegrityError(TerminalError):
     """A computed result broke an invariant; nothing was written."""
+
+
+class IHCApiError(TerminalError):
+    """The IHC attribution service could not attribute a run (see ``attribution.ihc_api``)."""
+
+
+class AuthenticationError(IHCApiError):
+    """The IHC service refused the API key; the run stops at once and the key is never shown."""
+
+
+class ServiceRefusedError(IHCApiError):
+    """The IHC service refuses every request for a reason retrying cannot fix (unknown ``conv_type_id``)."""
+
+
+class IncompleteAttributionError(IHCApiError):
+    """Some journeys got no credit (failed, skipped as too long, or unsent at the quota); nothing is returned."""

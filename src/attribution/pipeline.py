@@ -1,7 +1,8 @@
-"""The pipeline: an ordered tuple of steps with one signature, folded by ``run()``.
+"""The pipeline: ordered tuples of steps with one signature, folded by ``run()``.
 
-Why this shape: the CLI and the Airflow DAG call the same steps in the same order; the steps that write
-share one transaction, so a failure anywhere leaves the previous tables untouched.
+Why this shape: the CLI and the Airflow DAG call the same steps in the same order. The read steps compute
+everything (session costs on a second thread, beside attribution); the write steps then share one short
+transaction, so a failure anywhere leaves the previous tables untouched.
 """
 
 from __future__ import annotations
@@ -9,22 +10,26 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 from sqlalchemy import Connection, Engine, func, select
 
 from attribution import store
 from attribution.export import export_channel_report
 from attribution.journeys import build_journeys
 from attribution.models import Attributor, get_model, validate_credits
-from attribution.report import build_channel_report
+from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
 from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``(step, done, total)`` while a long step advances."""
+
+Step = Callable[["RunContext"], None]
 
 
 @dataclass
@@ -46,15 +51,19 @@ class RunSummary:
 
 @dataclass
 class RunContext:
-    """Everything the steps share: settings, the open transaction, the model and what was touched."""
+    """Everything the steps share: settings, the model, what was computed and the open transaction."""
 
     settings: Settings
     engine: Engine
     model: Attributor
     summary: RunSummary
-    conn: Connection | None = None
-    touched_dates: set[str] | None = None
     on_progress: ProgressCallback | None = None
+    recorded: bool = False
+    background: Executor | None = None
+    costs: Future[pl.DataFrame] | None = None
+    credits: list[pl.DataFrame] = field(default_factory=list)
+    credited_dates: set[str] = field(default_factory=set)
+    conn: Connection | None = None
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
@@ -70,19 +79,24 @@ class RunContext:
 
 
 def prepare_warehouse(ctx: RunContext) -> None:
-    """Check the inputs, create missing output tables and the indexes the journey SQL needs."""
-    validate_inputs(ctx.engine)
-    create_output_tables(ctx.engine)
-    ensure_indexes(ctx.engine)
+    """Check the inputs, create missing output tables and journey indexes, and record the run's start."""
+    with ctx.timed("prepare"):
+        validate_inputs(ctx.engine)
+        create_output_tables(ctx.engine)
+        ensure_indexes(ctx.engine)
+        store.start_run(ctx.engine, ctx.summary.run_id, ctx.settings.model, ctx.settings.time_range)
+        ctx.recorded = True
 
 
 def attribute_conversions(ctx: RunContext) -> None:
-    """Replace the range's credit: stream journeys, attribute each chunk, check it, insert it."""
-    conn, time_range, summary = ctx.conn, ctx.settings.time_range, ctx.summary
-    touched = store.credited_dates(conn, time_range)
-    store.delete_credits(conn, time_range)
-    total = conn.scalar(select(func.count()).select_from(store.conversions_in(time_range).subquery()))
-    chunks = build_journeys(conn, time_range, ctx.settings.journey_options, ctx.settings.chunk_conversions)
+    """Stream the range's journeys, attribute each chunk and check it; session costs sum alongside."""
+    ctx.costs = ctx.background.submit(aggregate_session_costs, ctx.engine)
+    time_range, summary = ctx.settings.time_range, ctx.summary
+    with ctx.engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(store.conversions_in(time_range).subquery()))
+    chunks = build_journeys(
+        ctx.engine, time_range, ctx.settings.journey_options, ctx.settings.chunk_conversions
+    )
     while True:
         with ctx.timed("journeys"):
             chunk = next(chunks, None)
@@ -91,22 +105,35 @@ def attribute_conversions(ctx: RunContext) -> None:
         with ctx.timed("attribute"):
             credits = ctx.model.attribute(chunk.journeys)
             validate_credits(chunk.journeys, credits)
-        with ctx.timed("store"):
-            store.insert_credits(conn, credits)
-        touched.update(chunk.journeys["timestamp"].str.slice(0, 10).unique())
+        ctx.credits.append(credits.select("conv_id", "session_id", "ihc"))
+        ctx.credited_dates.update(chunk.journeys["timestamp"].str.slice(0, 10).unique())
         summary.conversions += chunk.conversions
         summary.without_sessions += chunk.without_sessions
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
         summary.credit_total += float(credits["ihc"].sum())
         ctx.progress("attribute", summary.conversions, total)
-    ctx.touched_dates = touched | set(time_range.dates()) if time_range.is_bounded else None
+
+
+def store_credits(ctx: RunContext) -> None:
+    """Replace the range's stored credit with the new credit."""
+    with ctx.timed("store"):
+        time_range = ctx.settings.time_range
+        if time_range.is_bounded:  # an open range rebuilds the whole report: no need to know the dates
+            ctx.credited_dates.update(store.credited_dates(ctx.conn, time_range))
+        store.delete_credits(ctx.conn, time_range)
+        for credits in ctx.credits:
+            store.insert_credits(ctx.conn, credits)
 
 
 def rebuild_report(ctx: RunContext) -> None:
     """Recompute the report rows of every date the run touched (all dates for an open range)."""
+    time_range = ctx.settings.time_range
+    dates = ctx.credited_dates | set(time_range.dates()) if time_range.is_bounded else None
+    with ctx.timed("costs (wait)"):
+        costs = ctx.costs.result()
     with ctx.timed("report"):
-        ctx.summary.report_rows = build_channel_report(ctx.conn, ctx.touched_dates)
+        ctx.summary.report_rows = build_channel_report(ctx.conn, costs, dates)
 
 
 def export_report(ctx: RunContext) -> None:
@@ -115,8 +142,11 @@ def export_report(ctx: RunContext) -> None:
         ctx.summary.csv_path = str(export_channel_report(ctx.conn, Path(ctx.settings.out)))
 
 
-STEPS: tuple[Callable[[RunContext], None], ...] = (attribute_conversions, rebuild_report, export_report)
-"""The steps that write, in order; they share one transaction."""
+READ_STEPS: tuple[Step, ...] = (prepare_warehouse, attribute_conversions)
+"""Steps that only read (and create missing tables and indexes): nothing is replaced yet."""
+
+WRITE_STEPS: tuple[Step, ...] = (store_credits, rebuild_report, export_report)
+"""Steps that replace stored rows; they share one transaction, committed after the export."""
 
 
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
@@ -127,18 +157,18 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     ctx = RunContext(settings, engine, model, summary, on_progress=on_progress)
     try:
-        with ctx.timed("prepare"):
-            prepare_warehouse(ctx)
-        store.start_run(engine, summary.run_id, settings.model, settings.time_range)
-        try:
+        with ThreadPoolExecutor(max_workers=1) as ctx.background:
+            for step in READ_STEPS:
+                step(ctx)
             with engine.begin() as ctx.conn:
-                for step in STEPS:
+                for step in WRITE_STEPS:
                     step(ctx)
-        except Exception as exc:
+    except Exception as exc:
+        if ctx.recorded:
             store.finish_run(engine, summary.run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-            raise
-        summary.seconds["total"] = time.perf_counter() - began
-        store.finish_run(engine, summary.run_id, "succeeded", vars(summary))
-        return summary
-    finally:
         engine.dispose()
+        raise
+    summary.seconds["total"] = time.perf_counter() - began
+    store.finish_run(engine, summary.run_id, "succeeded", vars(summary))
+    engine.dispose()
+    return summary

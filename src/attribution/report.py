@@ -1,48 +1,105 @@
 """The channel report: per channel and session date, cost, credit and credit-weighted revenue.
 
-Why two independent sums: cost comes from the sessions themselves (each session once, NULL cost as 0),
-so sessions that led to no conversion keep their cost and sessions shared by two journeys are not counted
-twice; credit comes from the stored attribution joined to the conversions' revenue.
+Why two independent sums: cost comes from the sessions themselves (each session once, NULL or missing
+cost as 0), so sessions that led to no conversion keep their cost and sessions shared by two journeys are
+not counted twice; credit comes from the stored attribution joined to the conversions' revenue.
+
+Why session cost is a separate, read-only pass (``aggregate_session_costs``): it scans every session,
+which is the most expensive read of a run, depends only on the input tables, and so can run before and
+beside attribution. SQLite has no hash aggregation (its GROUP BY sorts every row), so there the scan is
+read in columnar chunks and summed by Polars; other warehouses aggregate in SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text
+import connectorx
+import polars as pl
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
 
-from attribution.warehouse import channel_reporting
+from attribution.warehouse import bulk_insert, channel_reporting
 
-_REPORT_SQL = """
-INSERT INTO channel_reporting (channel_name, date, cost, ihc, ihc_revenue)
-SELECT channel_name, date, SUM(cost), SUM(ihc), SUM(ihc_revenue)
-FROM (
-    SELECT s.channel_name, s.event_date AS date, COALESCE(c.cost, 0.0) AS cost, 0.0 AS ihc, 0.0 AS ihc_revenue
-    FROM session_sources s
-    LEFT JOIN session_costs c ON c.session_id = s.session_id
-    {where}
-    UNION ALL
-    SELECT s.channel_name, s.event_date, 0.0, a.ihc, a.ihc * v.revenue
-    FROM attribution_customer_journey a
-    JOIN session_sources s ON s.session_id = a.session_id
-    JOIN conversions v ON v.conv_id = a.conv_id
-    {where}
-) AS parts
-GROUP BY channel_name, date
+COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
+CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
+SCAN_ROWS = 2_000_000
+"""Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
+
+_SESSION_COST_SQL = """
+SELECT s.channel_name, s.event_date AS date, {cost} AS cost
+FROM session_sources s
+LEFT JOIN session_costs c ON c.session_id = s.session_id
+{where}
+"""
+
+_CREDIT_SQL = """
+SELECT s.channel_name, s.event_date AS date, SUM(a.ihc) AS ihc, SUM(a.ihc * v.revenue) AS ihc_revenue
+FROM (SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id) AS a  -- session order: lookups sweep the index
+JOIN session_sources s ON s.session_id = a.session_id
+JOIN conversions v ON v.conv_id = a.conv_id
+{where}
+GROUP BY s.channel_name, s.event_date
 """
 
 
-def build_channel_report(conn: Connection, dates: Collection[str] | None = None) -> int:
+def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
+    """Total session cost per channel and date over the whole session table."""
+    if engine.dialect.name == "sqlite":
+        return _aggregate_sqlite_costs(engine)
+    statement = _SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + " GROUP BY 1, 2"
+    with engine.connect() as conn:
+        return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
+
+
+def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
+    uri = f"sqlite://{engine.url.database}"
+    with engine.connect() as conn:
+        last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
+    statement = _SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
+    parts = [
+        _sum_costs(
+            connectorx.read_sql(uri, statement.format(low=low, high=low + SCAN_ROWS), return_type="polars")
+        )
+        for low in range(0, last, SCAN_ROWS)
+    ]
+    return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
+
+
+def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.cast(COST_SCHEMA).group_by("channel_name", "date").agg(pl.col("cost").fill_null(0.0).sum())
+
+
+def credit_by_channel_date(conn: Connection, dates: Collection[str] | None) -> pl.DataFrame:
+    """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``)."""
+    where = "" if dates is None else "WHERE s.event_date IN :dates"
+    statement = text(_CREDIT_SQL.format(where=where))
+    params = {}
+    if dates is not None:
+        statement = statement.bindparams(bindparam("dates", expanding=True))
+        params = {"dates": sorted(dates)}
+    return pl.DataFrame(conn.execute(statement, params).fetchall(), schema=CREDIT_SCHEMA, orient="row")
+
+
+def build_channel_report(conn: Connection, costs: pl.DataFrame, dates: Collection[str] | None = None) -> int:
     """Recompute ``channel_reporting`` for the given session dates (all dates when ``None``).
 
-    Runs inside the caller's transaction; returns the number of report rows now in the table.
+    ``costs`` is ``aggregate_session_costs``' frame. Runs inside the caller's transaction; returns the
+    number of report rows now in the table.
     """
+    if dates is not None and not dates:
+        return conn.scalar(select(func.count()).select_from(channel_reporting))
     if dates is None:
         conn.execute(delete(channel_reporting))
-        conn.execute(text(_REPORT_SQL.format(where="")))
-    elif dates:
-        chosen = sorted(dates)
-        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(chosen)))
-        statement = text(_REPORT_SQL.format(where="WHERE s.event_date IN :dates"))
-        conn.execute(statement.bindparams(bindparam("dates", expanding=True)), {"dates": chosen})
+    else:
+        costs = costs.filter(pl.col("date").is_in(sorted(dates)))
+        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(sorted(dates))))
+    rows = (
+        costs.join(
+            credit_by_channel_date(conn, dates), on=["channel_name", "date"], how="full", coalesce=True
+        )
+        .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0))
+        .select("channel_name", "date", "cost", "ihc", "ihc_revenue")
+        .sort("date", "channel_name")
+    )
+    bulk_insert(conn, channel_reporting, rows)
     return conn.scalar(select(func.count()).select_from(channel_reporting))

@@ -15,15 +15,19 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
-from attribution.warehouse import attribution_runs, conversions, session_sources
+from attribution.warehouse import attribution_runs, bulk_insert, conversions, session_sources
 
 _conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
 
 
 def conversions_in(time_range: TimeRange):
     """A subquery of the ids of the conversions whose timestamp lies in the range."""
-    start, end = time_range.sql_bounds()
-    return select(conversions.c.conv_id).where(_conv_ts >= start, _conv_ts < end)
+    query = select(conversions.c.conv_id)
+    if time_range.start is not None:
+        query = query.where(_conv_ts >= time_range.start_text)
+    if time_range.end is not None:
+        query = query.where(_conv_ts < time_range.end_text)
+    return query
 
 
 def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
@@ -37,15 +41,17 @@ def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
     return set(conn.scalars(query))
 
 
-def delete_credits(conn: Connection, time_range: TimeRange) -> int:
-    """Remove the stored credit of the range's conversions; returns the number of rows removed."""
-    return conn.execute(delete(acj).where(acj.c.conv_id.in_(conversions_in(time_range)))).rowcount
+def delete_credits(conn: Connection, time_range: TimeRange) -> None:
+    """Remove the stored credit of the range's conversions (all of it for an unbounded range)."""
+    if time_range.start is None and time_range.end is None:
+        conn.execute(delete(acj))  # one truncation instead of a lookup per row
+    else:
+        conn.execute(delete(acj).where(acj.c.conv_id.in_(conversions_in(time_range))))
 
 
 def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
     """Append credit rows (the caller has already removed what they replace)."""
-    if credits.height:
-        conn.execute(insert(acj), credits.select("conv_id", "session_id", "ihc").to_dicts())
+    bulk_insert(conn, acj, credits)
 
 
 def _now() -> str:

@@ -1,0 +1,50 @@
+"""Client and server of the IHC attribution API (the contract is in docs/ihc-api.md and ``contract.py``).
+
+The pipeline uses ``IHCApiAttributor(ClientConfig(...))``; tests and benchmarks run ``create_app`` or
+``python -m attribution.ihc_api`` as the service. Names load on first use, so the server process does not
+import the client's HTTP stack and the client does not import the server's.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
+    from attribution.ihc_api.config import ClientConfig
+    from attribution.ihc_api.faults import FaultConfig
+    from attribution.ihc_api.packing import PackingPlan, lower_bound, pack_requests
+    from attribution.ihc_api.server import create_app, serve
+
+_HOMES = {
+    "BatchOutcome": "client",
+    "ClientConfig": "config",
+    "ClientReport": "client",
+    "FaultConfig": "faults",
+    "IHCApiAttributor": "client",
+    "PackingPlan": "packing",
+    "create_app": "server",
+    "lower_bound": "packing",
+    "pack_requests": "packing",
+    "serve": "server",
+}
+
+__all__ = [
+    "BatchOutcome",
+    "ClientConfig",
+    "ClientReport",
+    "FaultConfig",
+    "IHCApiAttributor",
+    "PackingPlan",
+    "create_app",
+    "lower_bound",
+    "pack_requests",
+    "serve",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

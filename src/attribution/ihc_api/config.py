@@ -1,0 +1,54 @@
+"""How the IHC API client is set up: where, which key, which conversion type, and how hard to try.
+
+Why a typed, frozen model: the key is a ``SecretStr`` (it never shows in a repr, log or error), and a bad
+value fails when the client is built, not after half a run has been sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, RedistributionParameter
+from attribution.ihc_api.packing import LongJourneyPolicy
+
+Positive = Annotated[int, Field(gt=0)]
+Seconds = Annotated[float, Field(ge=0)]
+
+DEFAULT_CONCURRENCY = 4
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_MAX = 30.0
+
+
+class ClientConfig(BaseModel):
+    """Settings of ``IHCApiAttributor``; ``transport`` lets tests and callers inject an httpx transport."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    base_url: str
+    api_key: SecretStr
+    conv_type_id: str
+    max_journeys: Positive = DEFAULT_MAX_JOURNEYS
+    max_sessions: Positive = DEFAULT_MAX_SESSIONS
+    long_journey_policy: LongJourneyPolicy = "truncate"
+    concurrency: Positive = DEFAULT_CONCURRENCY
+    rate_limit: Annotated[float, Field(gt=0)] | None = Field(None, description="requests per second")
+    max_retries: Annotated[int, Field(ge=0)] = DEFAULT_MAX_RETRIES
+    timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
+    backoff_base: Seconds = DEFAULT_BACKOFF_BASE
+    backoff_max: Seconds = DEFAULT_BACKOFF_MAX
+    max_requests: Positive | None = Field(None, description="request quota of one run, retries included")
+    redistribution: RedistributionParameter | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            scheme = value.partition(":")[0]  # the rest may hold credentials: not echoed
+            raise ValueError(f"base_url must start with http:// or https://, not {scheme!r}:")
+        return value.rstrip("/")

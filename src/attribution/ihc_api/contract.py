@@ -1,0 +1,185 @@
+"""The IHC API contract, shared by the client and the project's server (see docs/ihc-api.md).
+
+Why one module: the client and the server must agree on every field name, format and limit; if each kept
+its own copy, a test of one against the other could pass while both drift from the vendor's contract.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, with_config
+from typing_extensions import TypedDict
+
+COMPUTE_PATH = "/v1/compute_ihc"
+API_KEY_HEADER = "x-api-key"
+API_KEY_ENV = "IHC_API_KEY"
+DEFAULT_MAX_JOURNEYS = 100
+DEFAULT_MAX_SESSIONS = 3000
+DEFAULT_CONV_TYPE = "default"
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+TIMESTAMP_FORMAT_WITH_OFFSET = "%Y-%m-%d %H:%M:%S %z"
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?$"
+"""Either accepted format, digit for digit; the service drops rows whose timestamp matches neither."""
+
+SUM_TOLERANCE = 1e-4
+"""How far a journey's phase or ihc total may be from 1 (or holder from 0): values are rounded to 4 decimals."""
+
+PHASES = ("initializer", "holder", "closer")
+CREDIT_COLUMNS = ("ihc", *PHASES)
+
+Flag = Literal[0, 1]
+Direction = Literal["earlier_sessions_only", "later_sessions_only", "any_session"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SessionRow(TypedDict):
+    """One session of ``customer_journeys``; a journey is all rows sharing a ``conversion_id``."""
+
+    conversion_id: StrictStr
+    session_id: StrictStr
+    timestamp: StrictStr
+    channel_label: StrictStr
+    holder_engagement: Flag
+    closer_engagement: Flag
+    conversion: Flag
+    impression_interaction: Flag
+
+
+class RedistributionRule(BaseModel):
+    """Hand the listed channels' credit in one phase to other sessions of the journey."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: Direction
+    receive_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0
+    redistribution_channel_labels: list[StrictStr]
+
+
+class RedistributionParameter(BaseModel):
+    """Optional per-phase redistribution rules of a request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    initializer: RedistributionRule | None = None
+    holder: RedistributionRule | None = None
+    closer: RedistributionRule | None = None
+
+    def rules(self) -> dict[str, RedistributionRule]:
+        """The phases that have a rule."""
+        return {phase: rule for phase in PHASES if (rule := getattr(self, phase)) is not None}
+
+
+class ComputeRequest(BaseModel):
+    """The body of ``POST /v1/compute_ihc``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_journeys: list[SessionRow]
+    redistribution_parameter: RedistributionParameter | None = None
+
+
+class CreditRow(TypedDict):
+    """One ``value`` row of a response: the session's three phase values and its ihc credit."""
+
+    conversion_id: str
+    session_id: str
+    initializer: float
+    holder: float
+    closer: float
+    ihc: float
+
+
+class ComputeResponse(BaseModel):
+    """The body of a compute answer; ``partialFailureErrors`` items have no documented shape, so any is kept."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    statusCode: int
+    value: list[CreditRow] = []
+    partialFailureErrors: list[Any] = []
+
+
+REQUEST_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "conversion_id": pl.String(),
+    "session_id": pl.String(),
+    "timestamp": pl.String(),
+    "channel_label": pl.String(),
+    "holder_engagement": pl.Int8(),
+    "closer_engagement": pl.Int8(),
+    "conversion": pl.Int8(),
+    "impression_interaction": pl.Int8(),
+}
+
+CREDIT_SCHEMA: dict[str, pl.DataType] = {
+    "conv_id": pl.String(),
+    "session_id": pl.String(),
+    **{column: pl.Float64() for column in CREDIT_COLUMNS},
+}
+"""Credit as the client hands it on: the journeys frame's key names, ``ihc`` first."""
+
+_TO_REQUEST = {"conv_id": "conversion_id", "channel_name": "channel_label"}
+
+
+def request_columns() -> list[pl.Expr]:
+    """Expressions turning a journeys frame into ``customer_journeys`` columns (IDs as strings)."""
+    source = {wire: journey for journey, wire in _TO_REQUEST.items()}
+    return [
+        pl.col(source.get(name, name)).cast(dtype).alias(name) for name, dtype in REQUEST_ROW_SCHEMA.items()
+    ]
+
+
+def request_body(journeys: pl.DataFrame, redistribution: RedistributionParameter | None = None) -> bytes:
+    """The encoded request for the journeys' sessions: columns built by Polars, one ``to_dicts`` per request."""
+    body: dict[str, Any] = {"customer_journeys": journeys.select(request_columns()).to_dicts()}
+    if redistribution is not None:
+        body["redistribution_parameter"] = redistribution.model_dump(mode="json", exclude_none=True)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def request_frame(request: ComputeRequest) -> pl.DataFrame:
+    """The request's rows as a frame with the wire column names."""
+    return pl.DataFrame(request.customer_journeys, schema=REQUEST_ROW_SCHEMA)
+
+
+def response_body(credits: pl.DataFrame, failures: list[dict[str, Any]], status: int) -> dict[str, Any]:
+    """A response from wire-named credit rows (``conversion_id``, ``session_id``, phases, ``ihc``)."""
+    value = credits.select("conversion_id", "session_id", *PHASES, "ihc").to_dicts()
+    return {"statusCode": status, "value": value, "partialFailureErrors": failures}
+
+
+def credit_frame(response: ComputeResponse) -> pl.DataFrame:
+    """The response's ``value`` rows as a frame in the journeys frame's names (see ``CREDIT_SCHEMA``)."""
+    frame = pl.DataFrame(
+        response.value,
+        schema={"conversion_id": pl.String(), **{k: v for k, v in CREDIT_SCHEMA.items() if k != "conv_id"}},
+    )
+    return frame.rename({"conversion_id": "conv_id"}).select(list(CREDIT_SCHEMA))
+
+
+def partial_failures(response: ComputeResponse) -> tuple[dict[str, str], list[str]]:
+    """What ``partialFailureErrors`` says: a message per conversion id it names, and the messages naming none."""
+    named: dict[str, str] = {}
+    loose: list[str] = []
+    for item in response.partialFailureErrors:
+        conv_id, text = _failure_item(item)
+        if conv_id is None:
+            loose.append(text)
+        else:
+            named[conv_id] = text
+    return named, loose
+
+
+def _failure_item(item: Any) -> tuple[str | None, str]:
+    """The conversion id an item names (if any) and its message, whatever keys the service used."""
+    if not isinstance(item, dict):
+        return None, str(item)
+    message = _first(item, ("error", "message", "reason")) or json.dumps(item, default=str)
+    return _first(item, ("conversion_id", "conversionId", "conv_id")), message
+
+
+def _first(item: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    return next((str(item[key]) for key in keys if item.get(key) is not None), None)

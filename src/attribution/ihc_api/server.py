@@ -1,0 +1,216 @@
+"""The project's IHC-compatible server: the vendor's compute endpoint over the local IHC engine.
+
+Why: the real service is unreachable from the project's machines, so the client, its tests and the
+benchmarks talk real HTTP to this server instead; it follows ``contract.py`` and can inject faults.
+API keys come from the environment only (``IHC_API_KEY``, comma-separated), never from flags or code,
+and are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from attribution.errors import ConfigError
+from attribution.ihc_api.contract import (
+    API_KEY_ENV,
+    API_KEY_HEADER,
+    COMPUTE_PATH,
+    DEFAULT_CONV_TYPE,
+    DEFAULT_MAX_JOURNEYS,
+    DEFAULT_MAX_SESSIONS,
+    ComputeRequest,
+    request_frame,
+    response_body,
+)
+from attribution.ihc_api.faults import ASGIApp, FaultConfig, FaultInjector, Message, QuietDrops, Send
+from attribution.ihc_api.scoring import score
+from attribution.models.ihc import IHCParameters
+
+STATS_PATH = "/_stats"
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status and a message for the body (never containing a key)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class ServerStats:
+    """Compute requests seen, and how many were in flight at once (for tests of client concurrency)."""
+
+    requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+def api_keys_from_env(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """The accepted keys: ``IHC_API_KEY``, comma-separated."""
+    return frozenset(key.strip() for key in environ.get(API_KEY_ENV, "").split(",") if key.strip())
+
+
+def create_app(
+    api_keys: frozenset[str],
+    conversion_types: Mapping[str, IHCParameters] | None = None,
+    faults: FaultConfig | None = None,
+    max_journeys: int = DEFAULT_MAX_JOURNEYS,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+) -> Starlette:
+    """The server app; ``conversion_types`` adds trained parameters to the built-in ``default`` type."""
+    if not api_keys:
+        raise ConfigError(f"The IHC server needs at least one API key: set {API_KEY_ENV} (comma-separated).")
+    service = _ComputeService(
+        api_keys, {DEFAULT_CONV_TYPE: IHCParameters(), **(conversion_types or {})}, max_journeys, max_sessions
+    )
+    stats = ServerStats()
+    app = Starlette(
+        routes=[
+            Route(COMPUTE_PATH, service.compute, methods=["POST"]),
+            Route(STATS_PATH, lambda _: JSONResponse(asdict(stats)), methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(_InFlightCounter, stats=stats),
+            Middleware(FaultInjector, config=faults or FaultConfig(), path=COMPUTE_PATH),
+        ],
+        exception_handlers={ApiError: _error_response},
+    )
+    app.state.stats = stats
+    return app
+
+
+class _ComputeService:
+    """``POST /v1/compute_ihc``: authenticate, pick the conversion type, validate, score."""
+
+    def __init__(
+        self, keys: frozenset[str], types: dict[str, IHCParameters], max_journeys: int, max_sessions: int
+    ) -> None:
+        self.keys, self.types = keys, types
+        self.max_journeys, self.max_sessions = max_journeys, max_sessions
+
+    async def compute(self, request: Request) -> JSONResponse:
+        began = time.perf_counter()
+        self._authenticate(request.headers.get(API_KEY_HEADER))
+        conv_type = request.query_params.get("conv_type_id")
+        parameters = self._parameters(conv_type)
+        payload = _parsed(await request.body())
+        rows = request_frame(payload)
+        self._check_size(rows)
+        scored = await run_in_threadpool(score, rows, parameters, payload.redistribution_parameter)
+        logger.info(
+            "compute conv_type_id=%s sessions=%d status=%d failed_journeys=%d in %.0f ms",
+            conv_type, rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,
+        )  # fmt: skip
+        return JSONResponse(response_body(scored.credits, scored.errors, scored.status))
+
+    def _authenticate(self, key: str | None) -> None:
+        if not key:
+            raise ApiError(401, f"Missing {API_KEY_HEADER} header: send your IHC API key in it.")
+        if not any(hmac.compare_digest(key.encode(), known.encode()) for known in self.keys):
+            raise ApiError(403, f"The API key in the {API_KEY_HEADER} header was refused.")
+
+    def _parameters(self, conv_type: str | None) -> IHCParameters:
+        if conv_type in self.types:
+            return self.types[conv_type]
+        known = ", ".join(sorted(self.types))
+        if conv_type is None:
+            raise ApiError(400, f"Missing query parameter conv_type_id. Known conversion types: {known}.")
+        raise ApiError(404, f"Unknown conv_type_id '{conv_type}'. Known conversion types: {known}.")
+
+    def _check_size(self, rows: pl.DataFrame) -> None:
+        journeys = rows["conversion_id"].n_unique()
+        if journeys > self.max_journeys:
+            raise ApiError(413, f"Request has {journeys} journeys; at most {self.max_journeys} are allowed.")
+        if rows.height > self.max_sessions:
+            raise ApiError(
+                413, f"Request has {rows.height} sessions; at most {self.max_sessions} are allowed."
+            )
+
+
+def _parsed(body: bytes) -> ComputeRequest:
+    try:
+        return ComputeRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, error['loc'])) or 'body'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ApiError(400, "Invalid request: " + "; ".join(problems[:5]) + more) from None
+
+
+async def _error_response(_: Request, exc: ApiError) -> JSONResponse:
+    logger.info("refused with %d: %s", exc.status, exc.message)
+    return JSONResponse({"statusCode": exc.status, "error": exc.message}, status_code=exc.status)
+
+
+class _InFlightCounter:
+    """Counts compute requests in flight, latency and faults included."""
+
+    def __init__(self, app: ASGIApp, stats: ServerStats) -> None:
+        self.app, self.stats = app, stats
+
+    async def __call__(self, scope: Message, receive: Any, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != COMPUTE_PATH:
+            await self.app(scope, receive, send)
+            return
+        self.stats.requests += 1
+        self.stats.in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.stats.in_flight -= 1
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    on_ready: Callable[[str], None] = lambda url: print(f"listening on {url}", flush=True),
+    **app_options: Any,
+) -> None:
+    """Run the server until interrupted; ``port=0`` picks a free port, announced through ``on_ready(url)``.
+
+    ``app_options`` are ``create_app``'s arguments; ``api_keys`` defaults to ``IHC_API_KEY``'s keys.
+    """
+    app = create_app(**{"api_keys": api_keys_from_env(), **app_options})
+    sock = socket.create_server((host, port))
+    url = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
+    logging.getLogger("uvicorn.error").addFilter(QuietDrops())
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    )
+    _AnnouncingServer(config, lambda: on_ready(url)).run(sockets=[sock])
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that says so once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._on_ready()

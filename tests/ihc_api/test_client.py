@@ -1,0 +1,285 @@
+"""The IHC client against real servers: credit, faults, isolation of bad journeys, quota, concurrency, secrecy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import polars as pl
+import pytest
+
+from attribution.errors import AuthenticationError, IncompleteAttributionError, ServiceRefusedError
+from attribution.ihc_api import BatchOutcome, IHCApiAttributor
+from attribution.models import IHC, validate_credits
+from tests.ihc_api.conftest import API_KEY, journeys_frame, with_conversion_time
+
+LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
+
+
+def run(config, frame: pl.DataFrame) -> tuple[object, list[BatchOutcome]]:
+    outcomes: list[BatchOutcome] = []
+    return IHCApiAttributor(config).attribute_batches(frame, outcomes.append), outcomes
+
+
+def credited(outcomes: list[BatchOutcome]) -> pl.DataFrame:
+    return pl.concat([outcome.credits for outcome in outcomes])
+
+
+def failed(outcomes: list[BatchOutcome]) -> pl.DataFrame:
+    return pl.concat([outcome.failures for outcome in outcomes])
+
+
+def assert_every_journey_credited_once(frame: pl.DataFrame, outcomes: list[BatchOutcome]) -> None:
+    assert failed(outcomes).is_empty()
+    validate_credits(frame, credited(outcomes))  # every session exactly once, each journey summing to 1
+
+
+class Corrupting(httpx.AsyncHTTPTransport):
+    """A real transport that alters each answer's JSON on the way back (for answers our server never gives)."""
+
+    def __init__(self, change) -> None:
+        super().__init__()
+        self.change = change
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        body = json.loads(await response.aread())
+        self.change(body)
+        return httpx.Response(response.status_code, json=body)
+
+
+def test_credit_from_the_api_matches_the_local_engine_and_passes_the_pipeline_check(ihc_server, config_for):
+    frame = journeys_frame(LENGTHS, channels=("Referral", "Direct Traffic", "FB & IG Ads"))
+    credits = IHCApiAttributor(config_for(ihc_server, max_journeys=5)).attribute(frame)
+    validate_credits(frame, credits)
+    local = IHC().attribute(with_conversion_time(frame))
+    both = credits.join(local, on=["conv_id", "session_id"])
+    assert both.height == frame.height and (both["ihc"] - both["ihc_right"]).abs().max() <= 5e-4
+
+
+def test_ihc_is_renormalised_so_each_journey_sums_to_1_to_machine_precision(ihc_server, config_for):
+    credits = IHCApiAttributor(config_for(ihc_server)).attribute(journeys_frame([3, 7, 11, 13]))
+    assert (credits.group_by("conv_id").agg(pl.col("ihc").sum())["ihc"] - 1).abs().max() < 1e-12
+
+
+def test_each_request_is_handed_over_as_it_completes_with_every_journey_once(ihc_server, config_for):
+    frame = journeys_frame(LENGTHS)
+    report, outcomes = run(config_for(ihc_server, max_journeys=3, max_sessions=12), frame)
+    assert sorted(outcome.index for outcome in outcomes) == list(range(report.batches_planned))
+    assert all(outcome.credits["conv_id"].n_unique() <= 3 for outcome in outcomes)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert (report.journeys_ok, report.requests, report.retries) == (12, report.batches_planned, 0)
+
+
+def test_a_refused_key_stops_at_once_and_the_key_appears_nowhere(ihc_server, config_for, caplog, capfd):
+    secret = "wrong-key-7d1e0b9a"
+    caplog.set_level(logging.DEBUG)
+    seen_before = httpx.get(ihc_server.url + "/_stats").json()["requests"]
+    with pytest.raises(AuthenticationError) as raised:
+        run(config_for(ihc_server, api_key=secret, max_journeys=1, concurrency=2), journeys_frame(LENGTHS))
+    assert httpx.get(ihc_server.url + "/_stats").json()["requests"] - seen_before <= 2  # of 12 requests
+    error = raised.value
+    assert "refused the API key (HTTP 403" in str(error)
+    captured = capfd.readouterr()
+    for text in (str(error), repr(error), repr(error.args), caplog.text, captured.out, captured.err):
+        assert secret not in text
+    assert secret not in ihc_server.log.read_text()
+    assert repr(config_for(ihc_server, api_key=secret)).count("**********") == 1
+
+
+def test_the_key_is_hidden_in_every_repr(ihc_server, config_for):
+    config = config_for(ihc_server)
+    attributor = IHCApiAttributor(config)
+    assert API_KEY not in repr(config) and API_KEY not in repr(attributor) and API_KEY not in str(config)
+
+
+def test_an_unknown_conversion_type_stops_the_run_with_a_clear_error(ihc_server, config_for):
+    with pytest.raises(ServiceRefusedError, match="Unknown conv_type_id 'new_customers'"):
+        run(config_for(ihc_server, conv_type_id="new_customers"), journeys_frame([2]))
+
+
+def test_a_journey_with_a_malformed_timestamp_fails_alone_after_one_retry_on_its_own(ihc_server, config_for):
+    frame = journeys_frame(LENGTHS).with_columns(
+        timestamp=pl.when(pl.col("session_id") == "c3s0001")
+        .then(pl.lit("2023-09-01T10:00"))
+        .otherwise("timestamp")
+    )
+    report, outcomes = run(config_for(ihc_server), frame)
+    failures = failed(outcomes)
+    assert failures.select("conv_id", "reason", "attempts").rows() == [("c3", "partial_failure", 1)]
+    assert "timestamp not in" in failures["last_error"][0]
+    assert report.requests == 2  # the full request, then the failed journey once on its own
+    validate_credits(frame.filter(pl.col("conv_id") != "c3"), credited(outcomes))
+
+
+def test_a_journey_the_service_rejects_is_isolated_by_halving_the_request(ihc_server, config_for):
+    frame = journeys_frame(LENGTHS).with_columns(
+        holder_engagement=pl.when(pl.col("conv_id") == "c6")
+        .then(7)
+        .otherwise("holder_engagement")
+        .cast(pl.Int8)
+    )
+    report, outcomes = run(config_for(ihc_server), frame)
+    failures = failed(outcomes)
+    assert failures.select("conv_id", "reason").rows() == [("c6", "rejected")]
+    assert "HTTP 400" in failures["last_error"][0] and "holder_engagement" in failures["last_error"][0]
+    assert report.requests <= 1 + 2 * 4  # halving 12 journeys takes at most 4 levels of two requests
+    validate_credits(frame.filter(pl.col("conv_id") != "c6"), credited(outcomes))
+
+
+def test_a_request_over_the_servers_caps_is_halved_until_it_fits(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)  # the server takes at most 3 journeys and 8 sessions per request
+    report, outcomes = run(config_for(fault_servers["small_caps"], max_journeys=6, max_sessions=20), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.requests > report.batches_planned
+
+
+def test_server_errors_are_retried_until_every_journey_is_attributed(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    report, outcomes = run(config_for(fault_servers["errors"], max_journeys=2, max_retries=10), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.retries > 0
+
+
+def test_throttled_requests_wait_for_retry_after_before_trying_again(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    config = config_for(
+        fault_servers["throttled"], max_journeys=2, concurrency=1, max_retries=10, backoff_base=0.001
+    )
+    began = time.perf_counter()
+    report, outcomes = run(config, frame)
+    elapsed = time.perf_counter() - began
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.retries > 0 and elapsed >= 0.3 * report.retries  # every retry waited the server's 0.3 s
+
+
+def test_dropped_connections_are_retried(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    report, outcomes = run(config_for(fault_servers["dropping"], max_journeys=2, max_retries=10), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.retries > 0
+
+
+def test_a_dropped_connection_reaches_the_client_as_a_connection_error(fault_servers, config_for):
+    _, outcomes = run(
+        config_for(fault_servers["dropping"], max_journeys=1, max_retries=0), journeys_frame(LENGTHS)
+    )
+    failures = failed(outcomes)
+    assert not failures.is_empty() and set(failures["reason"]) == {"retries_exhausted"}
+    assert all(error.startswith("connection error (") for error in failures["last_error"])  # reset or cut off
+
+
+def test_requests_that_time_out_are_retried_then_recorded_as_failed(fault_servers, config_for):
+    frame = journeys_frame([2, 3])
+    report, outcomes = run(config_for(fault_servers["slow"], timeout=0.1, max_retries=1), frame)
+    failures = failed(outcomes)
+    assert failures.select("conv_id", "reason", "attempts").sort("conv_id").rows() == [
+        ("c0", "retries_exhausted", 2),
+        ("c1", "retries_exhausted", 2),
+    ]
+    assert failures["last_error"][0] == "timeout (ReadTimeout)"
+    assert (report.journeys_failed, report.journeys_ok, report.retries) == (2, 0, 1)
+
+
+def test_malformed_answers_are_retried(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    report, outcomes = run(config_for(fault_servers["malformed"], max_journeys=2, max_retries=10), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.retries > 0
+
+
+def test_a_slowly_sent_answer_still_arrives_whole(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    _, outcomes = run(config_for(fault_servers["slow_body"], timeout=1.0), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+
+
+def test_with_errors_throttling_and_drops_together_every_journey_is_attributed_exactly_once(
+    fault_servers, config_for
+):
+    frame = journeys_frame([1 + i % 9 for i in range(60)])
+    report, outcomes = run(config_for(fault_servers["combined"], max_journeys=3, max_retries=12), frame)
+    assert_every_journey_credited_once(frame, outcomes)
+    assert report.journeys_ok == 60 and report.retries > 0
+
+
+def test_the_quota_stops_the_run_cleanly_and_says_how_far_it_got(ihc_server, config_for):
+    frame = journeys_frame(LENGTHS)
+    config = config_for(ihc_server, max_journeys=2, concurrency=1, max_requests=2)
+    report, outcomes = run(config, frame)
+    assert len(outcomes) == 2 and report.stopped_at_quota and report.requests == 2
+    assert (report.batches_done, report.batches_planned) == (2, 6)
+    assert (report.journeys_ok, report.journeys_failed, report.journeys_unsent) == (4, 0, 8)
+    with pytest.raises(IncompleteAttributionError, match=r"8 unsent \(request quota reached\)"):
+        IHCApiAttributor(config).attribute(frame)
+
+
+def test_no_more_requests_are_in_flight_than_the_concurrency(fault_servers, config_for):
+    server = fault_servers["slow_body"]  # answers take 200 ms; no other test there goes beyond 4 at once
+    report, _ = run(config_for(server, max_journeys=1, concurrency=4), journeys_frame(LENGTHS))
+    assert report.journeys_ok == 12
+    assert httpx.get(server.url + "/_stats").json()["max_in_flight"] == 4
+
+
+def test_a_rate_limit_spaces_the_requests(ihc_server, config_for):
+    began = time.perf_counter()
+    report, _ = run(config_for(ihc_server, max_journeys=2, rate_limit=10), journeys_frame(LENGTHS))
+    assert report.requests == 6 and time.perf_counter() - began >= 0.5
+
+
+def test_an_answer_missing_a_session_fails_only_that_journey_as_invalid(ihc_server, config_for):
+    def drop_one_session(body: dict) -> None:
+        body["value"] = [row for row in body["value"] if row["session_id"] != "c4s0002"]
+
+    config = config_for(ihc_server, transport=Corrupting(drop_one_session))
+    report, outcomes = run(config, journeys_frame(LENGTHS))
+    failures = failed(outcomes)
+    assert failures.select("conv_id", "reason", "last_error").rows() == [
+        ("c4", "invalid_answer", "1 of 8 sessions missing from the answer")
+    ]
+    assert report.journeys_ok == 11 and "c4" not in credited(outcomes)["conv_id"]
+
+
+def test_an_answer_whose_phase_does_not_sum_to_1_fails_that_journey(ihc_server, config_for):
+    def skew(body: dict) -> None:
+        for row in body["value"]:
+            if row["session_id"] == "c2s0002":
+                row["initializer"] += 0.01
+
+    _, outcomes = run(config_for(ihc_server, transport=Corrupting(skew)), journeys_frame(LENGTHS))
+    assert failed(outcomes).select("conv_id", "reason", "last_error").rows() == [
+        ("c2", "invalid_answer", "initializer sums to 1.01")
+    ]
+
+
+def test_a_truncated_journey_sends_its_latest_sessions_and_gives_the_older_ones_zero(ihc_server, config_for):
+    frame = journeys_frame([8, 2])
+    report, outcomes = run(config_for(ihc_server, max_sessions=5), frame)
+    credits = credited(outcomes)
+    validate_credits(frame, credits)
+    oldest = credits.filter(pl.col("session_id").is_in(["c0s0000", "c0s0001", "c0s0002"]))
+    assert oldest.select("ihc", "initializer", "holder", "closer").sum().row(0) == (0.0, 0.0, 0.0, 0.0)
+    assert (report.journeys_truncated, report.journeys_ok) == (1, 2)
+
+
+def test_a_skipped_journey_is_reported_and_makes_attribute_raise(ihc_server, config_for):
+    config = config_for(ihc_server, max_sessions=5, long_journey_policy="skip")
+    report, _ = run(config, journeys_frame([8, 2]))
+    assert (report.journeys_skipped, report.journeys_ok, report.journeys_unsent) == (1, 1, 0)
+    with pytest.raises(IncompleteAttributionError, match="1 skipped as too long"):
+        IHCApiAttributor(config).attribute(journeys_frame([8, 2]))
+
+
+def test_a_redistribution_rule_in_the_config_reaches_the_service(ihc_server, config_for):
+    rule = {"direction": "earlier_sessions_only", "redistribution_channel_labels": ["Direct Traffic"]}
+    frame = journeys_frame(
+        [6]
+    )  # Referral, Direct, Referral, Direct, ...: Direct closers hand over to session 0
+    credits = IHCApiAttributor(config_for(ihc_server, redistribution={"closer": rule})).attribute(frame)
+    closer = credits.join(frame, on=["conv_id", "session_id"]).filter(
+        pl.col("channel_name") == "Direct Traffic"
+    )
+    assert closer["closer"].sum() == 0.0
+    validate_credits(frame, credits)

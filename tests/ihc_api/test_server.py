@@ -1,0 +1,176 @@
+"""The project's IHC server over real HTTP: status codes, bodies, rounding, and agreement with the local engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import polars as pl
+import pytest
+
+from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
+from attribution.ihc_api.contract import COMPUTE_PATH, RedistributionParameter, request_body
+from attribution.models import IHC, IHCParameters
+from tests.ihc_api.conftest import API_KEY, ServerProcess, journeys_frame, with_conversion_time
+
+
+def post(
+    server: ServerProcess, body: bytes | dict, key: str | None = API_KEY, conv_type: str | None = "default"
+):
+    headers = {"x-api-key": key} if key is not None else {}
+    params = {"conv_type_id": conv_type} if conv_type is not None else {}
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(server.url + COMPUTE_PATH, params=params, headers=headers, content=content, timeout=10)
+
+
+def rows_of(frame: pl.DataFrame) -> list[dict]:
+    return json.loads(request_body(frame))["customer_journeys"]
+
+
+def test_a_missing_key_gets_401_and_a_wrong_key_403_each_with_a_clear_body(ihc_server):
+    missing, wrong = post(ihc_server, b"{}", key=None), post(ihc_server, b"{}", key="not-the-key")
+    assert (missing.status_code, wrong.status_code) == (401, 403)
+    assert "x-api-key" in missing.json()["error"] and "refused" in wrong.json()["error"]
+    assert "not-the-key" not in wrong.text
+
+
+def test_an_unknown_conversion_type_gets_404_naming_the_known_ones(ihc_server):
+    response = post(ihc_server, b"{}", conv_type="all_markets")
+    assert response.status_code == 404
+    assert response.json()["error"] == "Unknown conv_type_id 'all_markets'. Known conversion types: default."
+    assert post(ihc_server, b"{}", conv_type=None).status_code == 400
+
+
+@pytest.mark.parametrize(("lengths", "what"), [([1] * 101, "101 journeys"), ([3001], "3001 sessions")])
+def test_a_request_over_either_cap_gets_413_saying_which(ihc_server, lengths, what):
+    response = post(ihc_server, {"customer_journeys": rows_of(journeys_frame(lengths))})
+    assert response.status_code == 413
+    assert response.json()["error"].startswith(f"Request has {what}")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"customer_journeys": [', "Invalid JSON"),
+        (b'{"journeys": []}', "customer_journeys: Field required"),
+        (b'{"customer_journeys": [{"conversion_id": 1}]}', "conversion_id: Input should be a valid string"),
+    ],
+)
+def test_malformed_json_and_missing_fields_get_400(ihc_server, body, says):
+    response = post(ihc_server, body)
+    assert response.status_code == 400
+    assert response.json()["statusCode"] == 400 and says in response.json()["error"]
+
+
+def test_a_journey_with_a_timestamp_in_another_format_is_listed_as_406_in_a_206_answer(ihc_server):
+    rows = rows_of(journeys_frame([2, 3]))
+    rows[0]["timestamp"] = "2023-9-1 10:00:00"
+    answer = post(ihc_server, {"customer_journeys": rows}).json()
+    assert answer["statusCode"] == 206
+    assert answer["partialFailureErrors"] == [
+        {
+            "conversion_id": "c0",
+            "statusCode": 406,
+            "error": "1 row(s) dropped: timestamp not in '%Y-%m-%d %H:%M:%S' or '%Y-%m-%d %H:%M:%S %z'",
+        }
+    ]
+    assert {row["conversion_id"] for row in answer["value"]} == {"c1"}
+
+
+def test_timestamps_with_an_offset_are_read_as_utc(ihc_server):
+    rows = rows_of(journeys_frame([3]))
+    plain = post(ihc_server, {"customer_journeys": rows}).json()["value"]
+    rows[0]["timestamp"] = rows[0]["timestamp"] + " +0000"
+    rows[1]["timestamp"] = "2023-09-01 02:37:00 +0200"  # the same instant as 00:37 UTC
+    assert post(ihc_server, {"customer_journeys": rows}).json()["value"] == plain
+
+
+def test_every_value_has_4_decimals_and_each_journey_phase_sums_to_exactly_1(ihc_server):
+    answer = post(ihc_server, {"customer_journeys": rows_of(journeys_frame([1, 2, 7, 13, 40, 3]))}).json()
+    values = pl.DataFrame(answer["value"])
+    assert answer["statusCode"] == 200 and values.height == 66
+    columns = ["initializer", "holder", "closer", "ihc"]
+    assert values.select(((pl.col(columns) * 10_000).round(6) % 1 == 0).all()).row(0) == (True,) * 4
+    sums = values.group_by("conversion_id").agg(pl.col(columns).sum())
+    for column in columns:
+        total = sums[column]
+        assert (((total - 1).abs() < 1e-9) | ((column == "holder") & (total.abs() < 1e-9))).all(), column
+
+
+def test_the_server_agrees_with_the_local_engine_within_rounding(ihc_server):
+    frame = journeys_frame([1, 2, 5, 9, 20], channels=("Referral", "Direct Traffic", "Paid Search Brand"))
+    answer = pl.DataFrame(post(ihc_server, {"customer_journeys": rows_of(frame)}).json()["value"])
+    local = IHC().attribute(with_conversion_time(frame))
+    both = local.join(answer.rename({"conversion_id": "conv_id"}), on=["conv_id", "session_id"])
+    assert both.height == frame.height
+    for column in ["initializer", "holder", "closer", "ihc"]:
+        assert (both[column] - both[f"{column}_right"]).abs().max() <= 5e-4, column
+
+
+def test_redistribution_hands_direct_traffic_closer_credit_to_earlier_sessions(ihc_server):
+    # c0 alternates Referral, Direct: its Direct closers (sessions 3, 5) have an earlier receiver, session 0.
+    # c1 starts with Direct: that closer has no earlier session to go to, so it stays.
+    frame = journeys_frame([6, 4], channels=("Referral", "Direct Traffic"))
+    rule = {"direction": "earlier_sessions_only", "receive_threshold": 0, "redistribution_channel_labels": ["Direct Traffic"]}  # fmt: skip
+    body = json.loads(request_body(frame, RedistributionParameter.model_validate({"closer": rule})))
+    moved = pl.DataFrame(post(ihc_server, body).json()["value"]).sort("session_id")
+    plain = pl.DataFrame(post(ihc_server, {"customer_journeys": rows_of(frame)}).json()["value"]).sort(
+        "session_id"
+    )
+    closer = dict(zip(moved["session_id"], moved["closer"], strict=True))
+    assert [closer[f"c0s000{i}"] for i in range(6)] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert moved.filter(pl.col("conversion_id") == "c1").equals(plain.filter(pl.col("conversion_id") == "c1"))
+    assert moved.group_by("conversion_id").agg(pl.col("closer", "ihc").sum()).select(
+        "closer", "ihc"
+    ).rows() == [
+        (1.0, 1.0),
+        (1.0, 1.0),
+    ]
+
+
+def test_trained_conversion_types_are_served_next_to_the_default():
+    trained = IHCParameters(initializer_weight=0.6, holder_weight=0.1, closer_weight=0.3)
+    app = create_app(frozenset({API_KEY}), {"all_markets": trained})
+    frame = journeys_frame([4])
+
+    def credit(conv_type: str) -> list[float]:
+        config = ClientConfig(
+            base_url="http://ihc.test",
+            api_key=API_KEY,
+            conv_type_id=conv_type,
+            transport=httpx.ASGITransport(app),
+        )
+        return IHCApiAttributor(config).attribute(frame).sort("session_id")["ihc"].to_list()
+
+    local = IHC(trained).attribute(with_conversion_time(frame)).sort("session_id")["ihc"].to_list()
+    assert credit("all_markets") == pytest.approx(local, abs=5e-4)
+    assert credit("all_markets") != pytest.approx(credit("default"), abs=1e-3)
+
+
+def test_the_server_refuses_to_start_without_a_key_in_the_environment():
+    environment = {k: v for k, v in os.environ.items() if k != "IHC_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "attribution.ihc_api", "--port", "0"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "set IHC_API_KEY" in done.stderr
+
+
+def test_the_server_log_never_contains_a_key(ihc_server):
+    post(ihc_server, {"customer_journeys": rows_of(journeys_frame([2]))})
+    post(ihc_server, b"{}", key="wrong-key-0042")
+    log = ihc_server.log.read_text()
+    assert "compute conv_type_id=default" in log
+    assert API_KEY not in log and "wrong-key-0042" not in log
+
+
+@pytest.mark.parametrize("rates", [{"error_rate": 0.7, "throttle_rate": 0.5}, {"drop_rate": -0.1}])
+def test_fault_shares_outside_0_to_1_or_summing_past_1_are_refused(rates):
+    with pytest.raises(ValueError, match="fault rates"):
+        FaultConfig(**rates)
