@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import subprocess
-import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
+
+from attribution.ihc_api.local import LocalServer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE / "data" / "default.db"
@@ -59,22 +59,6 @@ def load_journeys(db: Path) -> pl.DataFrame:
         engine.dispose()
 
 
-def start_server(latency_ms: float, api_key: str) -> tuple[subprocess.Popen[str], str]:
-    """The project's IHC server on a free port; returns the process and its URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "attribution.ihc_api", "--port", "0", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "IHC_API_KEY": api_key},
-        text=True,
-    )
-    line = server.stdout.readline() if server.stdout else ""
-    if not line.startswith("listening on "):
-        server.kill()
-        raise RuntimeError(f"the IHC server did not start: {line!r}")
-    return server, line.split()[-1]
-
-
 def measure(scenario: Scenario, journeys: pl.DataFrame, url: str, api_key: str) -> dict:
     """Send every journey once as the scenario says; time it and compare its requests with the lower bound."""
     from attribution.ihc_api import ClientConfig, IHCApiAttributor, lower_bound
@@ -107,12 +91,9 @@ def measure(scenario: Scenario, journeys: pl.DataFrame, url: str, api_key: str) 
 def bench(db: Path, latency_ms: float) -> dict:
     journeys = load_journeys(db)
     api_key = secrets.token_hex(16)
-    server, url = start_server(latency_ms, api_key)
-    try:
-        runs = [measure(scenario, journeys, url, api_key) for scenario in SCENARIOS]
-    finally:
-        server.terminate()
-        server.wait()
+    log = Path(tempfile.gettempdir()) / "ihc-benchmark-server.log"
+    with LocalServer.launch(log, "--latency-ms", str(latency_ms), api_key=api_key) as server:
+        runs = [measure(scenario, journeys, server.url, api_key) for scenario in SCENARIOS]
     return {
         "db": str(db),
         "latency_ms": latency_ms,

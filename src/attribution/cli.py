@@ -6,10 +6,15 @@ end as one red line and a non-zero exit code (a traceback only with ``--debug``)
 
 from __future__ import annotations
 
+import secrets
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,6 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from attribution import generate as gen
 from attribution.errors import AttributionError
 from attribution.export import export_channel_report, read_channel_report
+from attribution.ihc_api.command import main as serve_ihc_main
+from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS
 from attribution.pipeline import RunSummary, run
 from attribution.settings import DEFAULT_DB, DEFAULT_OUT, load_settings
@@ -33,18 +40,65 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 _debug = {"on": False}
+EXIT_ERROR = 1
+EXIT_UNATTRIBUTED = 3
 
-Db = Annotated[str, typer.Option("--db", help="SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB).")]
-Out = Annotated[Path, typer.Option("--out", help="Directory for the report files.")]
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help=f"SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB; default {DEFAULT_DB})."
+    ),
+]
+Out = Annotated[
+    Path | None, typer.Option("--out", help=f"Directory for the report files (default {DEFAULT_OUT}/).")
+]
 Start = Annotated[
     str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")
 ]
 End = Annotated[str | None, typer.Option(help="First conversion time excluded: ISO date or timestamp (UTC).")]
-Model = Annotated[str, typer.Option(help=f"Attribution model: {', '.join(sorted(MODELS))}.")]
+Model = Annotated[
+    str | None,
+    typer.Option(help=f"Attribution model: {', '.join(sorted([*MODELS, 'ihc-api']))} (default ihc)."),
+]
 Lookback = Annotated[
     int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
 ]
-DropImpressions = Annotated[bool, typer.Option(help="Leave impression-only sessions out of journeys.")]
+DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
+_API = "IHC API (--model ihc-api; the key comes from IHC_API_KEY, never a flag)"
+IhcUrl = Annotated[
+    str | None, typer.Option(help="Base URL of the IHC API (env IHC_API_URL).", rich_help_panel=_API)
+]
+ConvType = Annotated[
+    str | None, typer.Option(help="Trained conversion type id (env IHC_CONV_TYPE_ID).", rich_help_panel=_API)
+]
+LocalIhc = Annotated[
+    bool,
+    typer.Option(help="Start the project's own IHC server for this run and use it.", rich_help_panel=_API),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        help="Re-send conversions that already hold credit (default: resume).", rich_help_panel=_API
+    ),
+]
+
+
+def _api_option(help_text: str, kind: type = int) -> object:
+    return Annotated[kind | None, typer.Option(help=help_text, rich_help_panel=_API)]
+
+
+MaxJourneys = _api_option("Journeys per request (default 100).")
+MaxSessions = _api_option("Sessions per request (default 3000; 200 for test accounts).")
+Concurrency = _api_option("Requests in flight (default 4).")
+RateLimit = _api_option("Requests per second (default: no limit).", float)
+MaxRequests = _api_option("Stop cleanly after this many requests (the run's quota).")
+MaxRetries = _api_option("Retries per request on timeouts, 429 and 5xx (default 6).")
+LongJourneys = Annotated[
+    str | None,
+    typer.Option(
+        help="Journeys longer than --max-sessions: truncate (keep the latest) or skip.", rich_help_panel=_API
+    ),
+]
 
 
 @app.callback()
@@ -63,13 +117,25 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(**options: object) -> RunSummary:
+def _run_with_progress(local_ihc: bool = False, **options: object) -> RunSummary:
+    if local_ihc:
+        with _local_ihc_server() as (url, key):
+            return _run_with_progress(ihc_url=url, ihc_api_key=key, **options)
     settings = load_settings(**options)
     with _progress() as progress:
         task = progress.add_task("attributing conversions", total=None)
         summary = run(settings, lambda _step, done, total: progress.update(task, completed=done, total=total))
     _print_summary(summary)
     return summary
+
+
+@contextmanager
+def _local_ihc_server() -> Iterator[tuple[str, str]]:
+    """The project's IHC server on a free port with a one-off key, for one run."""
+    key = secrets.token_urlsafe(24)
+    log = Path(tempfile.gettempdir()) / "attribution-local-ihc.log"
+    with LocalServer.launch(log, api_key=key) as server:
+        yield server.url, key
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -85,32 +151,63 @@ def _print_summary(summary: RunSummary) -> None:
         ("report rows", summary.report_rows),
     ):
         table.add_row(label, str(value))
+    if summary.requests:
+        table.add_row("API requests", str(summary.requests))
+    table.add_row("conversions left unattributed", str(summary.unattributed))
     for step, seconds in summary.seconds.items():
         table.add_row(f"time: {step}", f"{seconds:.2f} s")
     console.print(table)
-    console.print(f"Report written to [bold]{summary.csv_path}[/bold]")
+    for note in summary.notes:
+        console.print(f"[yellow]{note}[/yellow]")
 
 
 @app.command("run")
 def run_command(
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     start: Start = None,
     end: End = None,
-    model: Model = "ihc",
-    out: Out = DEFAULT_OUT,
+    model: Model = None,
+    out: Out = None,
     lookback_days: Lookback = None,
-    drop_impressions: DropImpressions = False,
+    drop_impressions: DropImpressions = None,
+    ihc_url: IhcUrl = None,
+    conv_type_id: ConvType = None,
+    local_ihc: LocalIhc = False,
+    force: Force = None,
+    max_journeys: MaxJourneys = None,
+    max_sessions: MaxSessions = None,
+    long_journey_policy: LongJourneys = None,
+    concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    max_requests: MaxRequests = None,
+    max_retries: MaxRetries = None,
 ) -> None:
-    """Build journeys, attribute them, store the credit, rebuild the channel report and export it."""
-    _run_with_progress(
-        db=db,
-        start=start,
-        end=end,
-        model=model,
-        out=out,
-        lookback_days=lookback_days,
-        drop_impressions=drop_impressions,
-    )
+    """Build journeys, attribute them, store the credit, rebuild the channel report and export it.
+
+    Exits with 3 when conversions are left unattributed (IHC API failures or the request quota); the same
+    command run again sends only those.
+    """
+    options = {name: value for name, value in locals().items() if name != "local_ihc"}
+    summary = _run_with_progress(local_ihc=local_ihc, **options)
+    console.print(f"Report written to [bold]{summary.csv_path}[/bold]")
+    if summary.unattributed:
+        errors.print(
+            f"[yellow]{summary.unattributed} conversions left unattributed; rerun to resume.[/yellow]"
+        )
+        raise typer.Exit(EXIT_UNATTRIBUTED)
+
+
+@app.command(
+    "serve-ihc",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def serve_ihc_command(ctx: typer.Context) -> None:
+    """Run the project's IHC-compatible server (--host, --port, fault flags: see `serve-ihc --help`).
+
+    Accepted keys come from the environment variable IHC_API_KEY (comma-separated), never from a flag.
+    """
+    raise typer.Exit(serve_ihc_main(ctx.args))
 
 
 @app.command("generate")
@@ -147,23 +244,22 @@ def generate_command(
 
 
 @app.command("report")
-def report_command(db: Db = DEFAULT_DB, out: Out = DEFAULT_OUT) -> None:
+def report_command(db: Db = None, out: Out = None) -> None:
     """Export the stored channel report (CSV with CPO and ROAS) and print totals per channel."""
-    engine = connect(load_settings(db=db).db)
+    settings = load_settings(db=db, out=out)
+    engine = connect(settings.db)
     with engine.connect() as conn:
-        path = export_channel_report(conn, out)
-        frame = read_channel_report(conn)
-    _print_channels(frame)
+        path = export_channel_report(conn, settings.out)
+        _print_channels(read_channel_report(conn))
+    engine.dispose()
     console.print(f"Report written to [bold]{path}[/bold]")
 
 
-def _print_channels(frame) -> None:
-    import polars as pl
-
+def _print_channels(frame: pl.DataFrame) -> None:
     totals = (
         frame.group_by("channel_name")
         .agg(pl.col("cost", "ihc", "ihc_revenue").sum())
-        .sort("ihc_revenue", descending=True)
+        .sort("ihc_revenue", "channel_name", descending=[True, False])
     )
     table = Table(title="Channels over the whole report")
     for column in ("channel", "cost", "orders (ihc)", "revenue (ihc)", "CPO", "ROAS"):
@@ -177,13 +273,20 @@ def _print_channels(frame) -> None:
 
 @app.command("demo")
 def demo_command(
-    db: Annotated[Path, typer.Option("--db")] = Path(DEFAULT_DB), out: Out = DEFAULT_OUT
+    db: Annotated[Path, typer.Option("--db", help="The demo database (generated when missing).")] = Path(
+        DEFAULT_DB
+    ),
+    out: Out = None,
 ) -> None:
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
     if not db.exists():
         generate_command(db=db)
-    _run_with_progress(db=str(db), out=out)
-    report_command(db=str(db), out=out)
+    summary = _run_with_progress(db=str(db), out=out)
+    engine = connect(str(db))
+    with engine.connect() as conn:
+        _print_channels(read_channel_report(conn))
+    engine.dispose()
+    console.print(f"Report written to [bold]{summary.csv_path}[/bold]")
 
 
 def main() -> None:
@@ -195,4 +298,4 @@ def main() -> None:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         errors.print(f"[red]Error:[/red] {message}", highlight=False)
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)

@@ -1,25 +1,56 @@
-"""Exports of the channel report: a CSV with CPO and ROAS that spreadsheets open safely.
+"""Exports of the channel report: CSV for spreadsheets, Parquet and a Hyper extract for BI tools, and the
+HTML dashboard.
 
-Why these rules: an undefined ratio (no credit, no cost) is an empty cell, never ``inf``, ``0`` or
-``N/A``, so sums and averages in a spreadsheet stay right; text that a spreadsheet would run as a formula
-is prefixed with a quote; rows are sorted and decimals fixed so reruns give byte-identical files.
+Why these rules: an undefined ratio (no credit, no cost) is an empty cell or a null, never ``inf``, ``0`` or
+``N/A``, so sums and averages stay right; text that a spreadsheet would run as a formula is prefixed with a
+quote; rows are sorted and decimals fixed so reruns give byte-identical files; every file is written under a
+temporary name and renamed, so readers never see half a file.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, select
 
+from attribution.errors import ConfigError
 from attribution.warehouse import channel_reporting
 
+if TYPE_CHECKING:
+    from attribution.dashboard import DashboardContext
+
 CSV_NAME = "channel_reporting.csv"
+FILE_NAMES = {
+    "csv": CSV_NAME,
+    "parquet": "channel_reporting.parquet",
+    "hyper": "channel_reporting.hyper",
+    "html": "dashboard.html",
+}
+"""The file each export format writes in the output directory."""
+DEFAULT_FORMATS = ("csv", "parquet", "html")
+"""What a run writes unless told otherwise; ``hyper`` starts a Hyper server, so it is asked for by name."""
 DECIMALS = 4
+FILE_MODE = 0o644
+"""Report files are for sharing: readable by everyone, unlike the private default of a temporary file."""
 FORMULA_START = r"^([=+\-@\t\r])"
 """Characters that make a spreadsheet treat a cell as a formula (OWASP's CSV-injection list)."""
+HYPER_TABLE = ("Extract", "Extract")
+"""Schema and table name that Tableau opens directly when an extract holds a single table."""
+
+
+def with_ratios(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add CPO = cost / ihc and ROAS = ihc_revenue / cost, null where the denominator is not positive."""
+    return frame.with_columns(
+        CPO=pl.when(pl.col("ihc") > 0).then(pl.col("cost") / pl.col("ihc")),
+        ROAS=pl.when(pl.col("cost") > 0).then(pl.col("ihc_revenue") / pl.col("cost")),
+    )
 
 
 def read_channel_report(conn: Connection) -> pl.DataFrame:
@@ -38,10 +69,7 @@ def read_channel_report(conn: Connection) -> pl.DataFrame:
         },
         orient="row",
     )
-    return frame.with_columns(
-        CPO=pl.when(pl.col("ihc") > 0).then(pl.col("cost") / pl.col("ihc")),
-        ROAS=pl.when(pl.col("cost") > 0).then(pl.col("ihc_revenue") / pl.col("cost")),
-    )
+    return with_ratios(frame)
 
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
@@ -49,18 +77,120 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(pl.String).str.replace(FORMULA_START, "'${1}"))
 
 
-def write_csv(frame: pl.DataFrame, path: Path) -> Path:
-    """Write atomically (temp file, then rename), so readers never see half a file."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it only when the block succeeds.
+
+    Why: readers (a BI refresh, a browser) never see half a file, and a failed write leaves the old one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        neutralise_formulas(frame).write_csv(tmp, float_precision=DECIMALS, null_value="")
+        yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    """Write atomically (temp file, then rename), so readers never see half a file."""
+    with atomic_path(path) as tmp:
+        neutralise_formulas(frame).write_csv(tmp, float_precision=DECIMALS, null_value="")
     return path
+
+
+def typed_report(report: pl.DataFrame) -> pl.DataFrame:
+    """The report with ``date`` as a Date, so BI tools get a time axis instead of text."""
+    return report.with_columns(pl.col("date").str.to_date("%Y-%m-%d"))
+
+
+def export_parquet(report: pl.DataFrame, path: Path) -> Path:
+    """Write the report as Parquet: strings, a Date, Float64 numbers and nulls for undefined ratios."""
+    with atomic_path(path) as tmp:
+        typed_report(report).write_parquet(tmp, compression="zstd", statistics=True)
+    return path
+
+
+def export_hyper(report: pl.DataFrame, path: Path) -> Path:
+    """Write the report as a Tableau Hyper extract, table ``"Extract"."Extract"``, typed as in Parquet.
+
+    Why a local Hyper server: it is the only writer of the format; ``tableauhyperapi`` ships it inside the
+    wheel and runs it without network, usage data or log files.
+    """
+    import tableauhyperapi as hy  # loaded only when an extract is asked for: it starts a server process
+
+    kinds = {pl.String: hy.SqlType.text(), pl.Date: hy.SqlType.date(), pl.Float64: hy.SqlType.double()}
+    frame = typed_report(report)
+    table = hy.TableDefinition(
+        hy.TableName(*HYPER_TABLE),
+        [hy.TableDefinition.Column(name, kinds[dtype]) for name, dtype in frame.schema.items()],
+    )
+    with (
+        atomic_path(path) as tmp,
+        hy.HyperProcess(
+            hy.Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}
+        ) as hyper,
+        hy.Connection(hyper.endpoint, _vacated(tmp), hy.CreateMode.CREATE) as conn,
+    ):
+        conn.catalog.create_schema(HYPER_TABLE[0])
+        conn.catalog.create_table(table)
+        with hy.Inserter(conn, table) as inserter:
+            inserter.add_rows(frame.iter_rows())
+            inserter.execute()
+    return path
+
+
+def _vacated(path: Path) -> Path:
+    """Remove the placeholder file: Hyper creates its database itself and refuses to replace a non-database."""
+    path.unlink()
+    return path
+
+
+def _write_dashboard(report: pl.DataFrame, path: Path, context: DashboardContext | None) -> Path:
+    from attribution.dashboard import DashboardContext, write_dashboard  # plotly loads only for a dashboard
+
+    return write_dashboard(report, path, run=context or DashboardContext.unknown())
+
+
+Writer = Callable[[pl.DataFrame, Path, "DashboardContext | None"], Path]
+WRITERS: dict[str, Writer] = {
+    "csv": lambda report, path, _context: write_csv(report, path),
+    "parquet": lambda report, path, _context: export_parquet(report, path),
+    "hyper": lambda report, path, _context: export_hyper(report, path),
+    "html": _write_dashboard,
+}
+
+
+def check_formats(formats: Sequence[str]) -> None:
+    """Refuse an unknown format up front, naming the valid ones and the closest match."""
+    for name in formats:
+        if name not in WRITERS:
+            close = difflib.get_close_matches(name, WRITERS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"Unknown export format {name!r}.{hint} Valid formats: {', '.join(WRITERS)}.")
+
+
+def export_all(
+    conn: Connection,
+    out_dir: Path,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    context: DashboardContext | None = None,
+) -> dict[str, Path]:
+    """Read the channel report once and write it in every asked format into ``out_dir``.
+
+    Args:
+        formats: names from ``FILE_NAMES`` (``csv``, ``parquet``, ``hyper``, ``html``).
+        context: the run shown in the dashboard; without it the page says the run is unknown.
+
+    Returns:
+        Each format's written path, in the order asked.
+    """
+    check_formats(formats)
+    report = read_channel_report(conn)
+    return {name: WRITERS[name](report, out_dir / FILE_NAMES[name], context) for name in formats}
 
 
 def export_channel_report(conn: Connection, out_dir: Path) -> Path:

@@ -37,6 +37,8 @@ class JourneyOptions:
 
     lookback_days: int | None = None
     drop_impressions: bool = False
+    only_unattributed: bool = False
+    """Leave out conversions that already hold credit (a resumed remote run sends only the rest)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ WITH conv AS (
     WHERE conv_date || ' ' || conv_time >= :range_start
       AND conv_date || ' ' || conv_time < :range_end
       AND (conv_date, conv_time, conv_id) > (:after_date, :after_time, :after_id)
+      {unattributed}
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
 )
@@ -83,6 +86,11 @@ _LOOKBACK = {
 }
 
 
+_UNATTRIBUTED = (
+    "AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id)"
+)
+
+
 def _lookback(dialect: str) -> tuple[str, str]:
     return _LOOKBACK.get(dialect, _LOOKBACK["postgresql"])
 
@@ -91,7 +99,8 @@ def journey_sql(dialect: str, options: JourneyOptions) -> str:
     """The chunk query for a dialect; only fixed fragments are inserted, every value is bound."""
     lookback = _lookback(dialect)[0] if options.lookback_days else ""
     impressions = "AND s.impression_interaction = 0" if options.drop_impressions else ""
-    return _CHUNK_SQL.format(lookback=lookback, impressions=impressions)
+    unattributed = _UNATTRIBUTED if options.only_unattributed else ""
+    return _CHUNK_SQL.format(lookback=lookback, impressions=impressions, unattributed=unattributed)
 
 
 def build_journeys(

@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, func, select
 
 from attribution import store
+from attribution.errors import ConfigError
 from attribution.export import export_channel_report
+from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.config import ClientConfig
 from attribution.journeys import build_journeys
 from attribution.models import Attributor, get_model, validate_credits
 from attribution.report import aggregate_session_costs, build_channel_report
@@ -44,8 +48,12 @@ class RunSummary:
     sessions: int = 0
     without_sessions: int = 0
     credit_total: float = 0.0
+    unattributed: int = 0
+    requests: int = 0
+    stopped_early: bool = False
     report_rows: int = 0
     csv_path: str = ""
+    notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -64,6 +72,11 @@ class RunContext:
     credits: list[pl.DataFrame] = field(default_factory=list)
     credited_dates: set[str] = field(default_factory=set)
     conn: Connection | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether credit comes from the IHC API (committed per request) rather than a local model."""
+        return isinstance(self.model, IHCApiAttributor)
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
@@ -89,41 +102,82 @@ def prepare_warehouse(ctx: RunContext) -> None:
 
 
 def attribute_conversions(ctx: RunContext) -> None:
-    """Stream the range's journeys, attribute each chunk and check it; session costs sum alongside."""
+    """Stream the range's journeys and attribute each chunk; session costs sum alongside.
+
+    Local models keep their checked credit for the write steps; the remote API's credit is committed
+    batch by batch as requests complete, so a killed run resumes where it stopped.
+    """
     ctx.costs = ctx.background.submit(aggregate_session_costs, ctx.engine)
     time_range, summary = ctx.settings.time_range, ctx.summary
     with ctx.engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(store.conversions_in(time_range).subquery()))
+    if ctx.remote and ctx.settings.force:
+        _forget_range_credit(ctx)
     chunks = build_journeys(
         ctx.engine, time_range, ctx.settings.journey_options, ctx.settings.chunk_conversions
     )
-    while True:
+    while not summary.stopped_early:
         with ctx.timed("journeys"):
             chunk = next(chunks, None)
         if chunk is None:
             break
         with ctx.timed("attribute"):
-            credits = ctx.model.attribute(chunk.journeys)
-            validate_credits(chunk.journeys, credits)
-        ctx.credits.append(credits.select("conv_id", "session_id", "ihc"))
+            (_attribute_remotely if ctx.remote else _attribute_locally)(ctx, chunk.journeys)
         ctx.credited_dates.update(chunk.journeys["timestamp"].str.slice(0, 10).unique())
         summary.conversions += chunk.conversions
         summary.without_sessions += chunk.without_sessions
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
-        summary.credit_total += float(credits["ihc"].sum())
         ctx.progress("attribute", summary.conversions, total)
 
 
+def _attribute_locally(ctx: RunContext, journeys: pl.DataFrame) -> None:
+    credits = ctx.model.attribute(journeys)
+    validate_credits(journeys, credits)
+    ctx.credits.append(credits.select("conv_id", "session_id", "ihc"))
+    ctx.summary.credit_total += float(credits["ihc"].sum())
+
+
+def _attribute_remotely(ctx: RunContext, journeys: pl.DataFrame) -> None:
+    summary, limit = ctx.summary, ctx.model.config.max_requests
+    if limit is not None and summary.requests >= limit:
+        summary.stopped_early = True
+        summary.unattributed += journeys["conv_id"].n_unique()
+        return
+    client = ctx.model if limit is None else ctx.model.with_quota(limit - summary.requests)
+
+    def commit(outcome: BatchOutcome) -> None:
+        credited = journeys.join(outcome.credits.select("conv_id").unique(), on="conv_id", how="semi")
+        validate_credits(credited, outcome.credits)
+        store.write_batch(ctx.engine, summary.run_id, outcome.credits, outcome.failures)
+        summary.credit_total += float(outcome.credits["ihc"].sum())
+
+    report = client.attribute_batches(journeys, commit)
+    summary.requests += report.requests
+    summary.unattributed += report.journeys_failed + report.journeys_skipped + report.journeys_unsent
+    summary.stopped_early = report.stopped_at_quota
+    if report.journeys_skipped or report.journeys_failed or report.stopped_at_quota:
+        summary.notes.append(report.summary())
+
+
+def _forget_range_credit(ctx: RunContext) -> None:
+    """``--force``: drop the range's remote credit first, so every journey is sent again."""
+    with ctx.engine.begin() as conn:
+        if ctx.settings.time_range.is_bounded:
+            ctx.credited_dates.update(store.credited_dates(conn, ctx.settings.time_range))
+        store.delete_credits(conn, ctx.settings.time_range)
+
+
 def store_credits(ctx: RunContext) -> None:
-    """Replace the range's stored credit with the new credit."""
+    """Replace the range's stored credit with the new credit (remote credit is already stored)."""
     with ctx.timed("store"):
         time_range = ctx.settings.time_range
         if time_range.is_bounded:  # an open range rebuilds the whole report: no need to know the dates
             ctx.credited_dates.update(store.credited_dates(ctx.conn, time_range))
-        store.delete_credits(ctx.conn, time_range)
-        for credits in ctx.credits:
-            store.insert_credits(ctx.conn, credits)
+        if not ctx.remote:
+            store.delete_credits(ctx.conn, time_range)
+            for credits in ctx.credits:
+                store.insert_credits(ctx.conn, credits)
 
 
 def rebuild_report(ctx: RunContext) -> None:
@@ -149,10 +203,24 @@ WRITE_STEPS: tuple[Step, ...] = (store_credits, rebuild_report, export_report)
 """Steps that replace stored rows; they share one transaction, committed after the export."""
 
 
+def build_model(settings: Settings) -> Attributor:
+    """The attributor ``settings.model`` names; ``ihc-api`` gets a client configured from the settings."""
+    if settings.model != IHCApiAttributor.name:
+        return get_model(settings.model)
+    if settings.ihc_api_key is None:
+        raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
+    try:
+        config = ClientConfig(api_key=settings.ihc_api_key, **settings.ihc_client_options())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"Bad IHC API setting {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    return IHCApiAttributor(config)
+
+
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
-    model = get_model(settings.model)
+    model = build_model(settings)
     engine = connect(settings.db)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     ctx = RunContext(settings, engine, model, summary, on_progress=on_progress)
@@ -169,6 +237,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         engine.dispose()
         raise
     summary.seconds["total"] = time.perf_counter() - began
-    store.finish_run(engine, summary.run_id, "succeeded", vars(summary))
+    status = "succeeded" if not summary.unattributed else "incomplete"
+    store.finish_run(engine, summary.run_id, status, vars(summary))
     engine.dispose()
     return summary

@@ -7,8 +7,9 @@ Why typed: a bad value fails once, up front, with one line naming it, before any
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, PositiveInt, ValidationError
+from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
@@ -19,12 +20,21 @@ from attribution.warehouse import redact_url
 DEFAULT_DB = "challenge.db"
 DEFAULT_MODEL = "ihc"
 DEFAULT_OUT = Path("reports")
+DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
+DEFAULT_CONV_TYPE_ID = "default"
+
+
+def _env(name: str, *env_names: str) -> AliasChoices:
+    """Accept a field by its own name (flags, DAG params) or by the given environment variable names."""
+    return AliasChoices(name, *env_names)
 
 
 class Settings(BaseSettings):
     """What a run reads, how it cuts journeys, which model it uses and where it writes."""
 
-    model_config = SettingsConfigDict(env_prefix="ATTRIBUTION_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="ATTRIBUTION_", frozen=True, extra="forbid", populate_by_name=True
+    )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
     start: str | None = Field(None, description="first conversion time included (ISO date or timestamp)")
@@ -34,6 +44,25 @@ class Settings(BaseSettings):
     lookback_days: PositiveInt | None = None
     drop_impressions: bool = False
     chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
+    force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
+
+    # The IHC API client (``--model ihc-api``). The key is read from the environment only, never a flag.
+    ihc_url: str = Field(
+        DEFAULT_IHC_URL, validation_alias=_env("ihc_url", "IHC_API_URL", "ATTRIBUTION_IHC_URL")
+    )
+    ihc_api_key: SecretStr | None = Field(None, validation_alias=_env("ihc_api_key", "IHC_API_KEY"))
+    conv_type_id: str = Field(
+        DEFAULT_CONV_TYPE_ID,
+        validation_alias=_env("conv_type_id", "IHC_CONV_TYPE_ID", "ATTRIBUTION_CONV_TYPE_ID"),
+    )
+    max_journeys: PositiveInt | None = None
+    max_sessions: PositiveInt | None = None
+    long_journey_policy: Literal["truncate", "skip"] | None = None
+    concurrency: PositiveInt | None = None
+    rate_limit: PositiveFloat | None = None
+    max_requests: PositiveInt | None = None
+    max_retries: int | None = Field(None, ge=0)
+    request_timeout: PositiveFloat | None = None
 
     @property
     def time_range(self) -> TimeRange:
@@ -41,7 +70,26 @@ class Settings(BaseSettings):
 
     @property
     def journey_options(self) -> JourneyOptions:
-        return JourneyOptions(lookback_days=self.lookback_days, drop_impressions=self.drop_impressions)
+        return JourneyOptions(
+            lookback_days=self.lookback_days,
+            drop_impressions=self.drop_impressions,
+            only_unattributed=self.model == "ihc-api" and not self.force,
+        )
+
+    def ihc_client_options(self) -> dict[str, object]:
+        """The IHC API client's settings that were given (the client's own defaults fill the rest)."""
+        limits = {
+            "max_journeys": self.max_journeys,
+            "max_sessions": self.max_sessions,
+            "long_journey_policy": self.long_journey_policy,
+            "concurrency": self.concurrency,
+            "rate_limit": self.rate_limit,
+            "max_requests": self.max_requests,
+            "max_retries": self.max_retries,
+            "timeout": self.request_timeout,
+        }
+        given = {name: value for name, value in limits.items() if value is not None}
+        return {"base_url": self.ihc_url, "conv_type_id": self.conv_type_id, **given}
 
     @property
     def safe_db(self) -> str:

@@ -11,11 +11,17 @@ import json
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
-from attribution.warehouse import attribution_runs, bulk_insert, conversions, session_sources
+from attribution.warehouse import (
+    attribution_failures,
+    attribution_runs,
+    bulk_insert,
+    conversions,
+    session_sources,
+)
 
 _conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
 
@@ -52,6 +58,37 @@ def delete_credits(conn: Connection, time_range: TimeRange) -> None:
 def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
     """Append credit rows (the caller has already removed what they replace)."""
     bulk_insert(conn, acj, credits)
+
+
+def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl.DataFrame) -> None:
+    """Commit one remote batch at once: its credit replaces any earlier rows of those conversions, its
+    failures are recorded (or cleared for conversions that now succeeded), so a killed run loses nothing."""
+    credited = credits["conv_id"].unique().to_list()
+    failed = failures["conv_id"].to_list()
+    with engine.begin() as conn:
+        if credited:
+            conn.execute(delete(acj).where(acj.c.conv_id.in_(credited)))
+        bulk_insert(conn, acj, credits)
+        if credited or failed:
+            conn.execute(
+                delete(attribution_failures).where(attribution_failures.c.conv_id.in_(credited + failed))
+            )
+        failed_at = _now()
+        bulk_insert(
+            conn,
+            attribution_failures,
+            failures.with_columns(run_id=pl.lit(run_id), failed_at=pl.lit(failed_at)),
+        )
+
+
+def count_failures(conn: Connection, time_range: TimeRange) -> int:
+    """Conversions of the range whose last attempt failed and that hold no credit."""
+    query = (
+        select(func.count())
+        .select_from(attribution_failures)
+        .where(attribution_failures.c.conv_id.in_(conversions_in(time_range)))
+    )
+    return conn.scalar(query)
 
 
 def _now() -> str:

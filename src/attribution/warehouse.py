@@ -99,8 +99,19 @@ attribution_runs = Table(
     Column("summary", Text),
 )
 
+attribution_failures = Table(
+    "attribution_failures",
+    metadata,
+    Column("conv_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("failed_at", Text, nullable=False),
+)
+
 INPUT_TABLES = (session_sources, conversions, session_costs)
-OUTPUT_TABLES = (attribution_customer_journey, channel_reporting, attribution_runs)
+OUTPUT_TABLES = (attribution_customer_journey, channel_reporting, attribution_runs, attribution_failures)
 
 # Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
 # They live on copies of the tables in their own MetaData, so creating the input tables (generator,

@@ -6,23 +6,17 @@ on first use because a server process needs a couple of seconds to import its li
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from attribution.ihc_api import ClientConfig
+from attribution.ihc_api.local import LocalServer
 from attribution.journeys import JOURNEY_SCHEMA
 
 API_KEY = "test-key-5f3a9c"
-STARTUP_SECONDS = 60
 
 FAULT_SCENARIOS: dict[str, list[str]] = {
     "errors": ["--error-rate", "0.5", "--seed", "1"],
@@ -39,55 +33,20 @@ FAULT_SCENARIOS: dict[str, list[str]] = {
 }
 
 
-@dataclass
-class ServerProcess:
-    """A running server: its URL, its process and the file its log goes to."""
-
-    process: subprocess.Popen[str]
-    log: Path
-    url: str = ""
-
-    @classmethod
-    def launch(cls, log: Path, *flags: str, env: dict[str, str] | None = None) -> ServerProcess:
-        environment = {**os.environ, "IHC_API_KEY": API_KEY, **(env or {})}
-        command = [sys.executable, "-m", "attribution.ihc_api", "--port", "0", *flags]
-        process = subprocess.Popen(  # the log goes to a file: a full pipe would stall the server
-            command, stdout=subprocess.PIPE, stderr=log.open("w"), env=environment, text=True
-        )
-        return cls(process, log)
-
-    def wait_ready(self) -> ServerProcess:
-        ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_SECONDS)
-        line = self.process.stdout.readline() if ready else ""  # type: ignore[union-attr]
-        if not line.startswith("listening on "):
-            self.stop()
-            raise RuntimeError(f"server did not start: {line!r}\n{self.log.read_text()}")
-        self.url = line.split()[-1]
-        return self
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture(scope="session")
-def ihc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def ihc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """The project's IHC server without faults."""
-    server = ServerProcess.launch(tmp_path_factory.mktemp("ihc") / "server.log").wait_ready()
+    server = LocalServer.launch(tmp_path_factory.mktemp("ihc") / "server.log", api_key=API_KEY).wait_ready()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalServer]]:
     """One server per fault scenario, by name."""
     folder = tmp_path_factory.mktemp("faults")
     servers = {
-        name: ServerProcess.launch(folder / f"{name}.log", *flags) for name, flags in FAULT_SCENARIOS.items()
+        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY) for name, flags in FAULT_SCENARIOS.items()
     }
     try:
         yield {name: server.wait_ready() for name, server in servers.items()}
@@ -100,7 +59,7 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 def config_for() -> Callable[..., ClientConfig]:
     """A client config for a server, with test-sized backoff; keyword arguments override any field."""
 
-    def make(server: ServerProcess, **overrides: object) -> ClientConfig:
+    def make(server: LocalServer, **overrides: object) -> ClientConfig:
         fields: dict[str, object] = {
             "base_url": server.url,
             "api_key": API_KEY,

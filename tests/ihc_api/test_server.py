@@ -14,11 +14,12 @@ import pytest
 from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
 from attribution.ihc_api.contract import COMPUTE_PATH, RedistributionParameter, request_body
 from attribution.models import IHC, IHCParameters
-from tests.ihc_api.conftest import API_KEY, ServerProcess, journeys_frame, with_conversion_time
+from attribution.ihc_api.local import LocalServer
+from tests.ihc_api.conftest import API_KEY, journeys_frame, with_conversion_time
 
 
 def post(
-    server: ServerProcess, body: bytes | dict, key: str | None = API_KEY, conv_type: str | None = "default"
+    server: LocalServer, body: bytes | dict, key: str | None = API_KEY, conv_type: str | None = "default"
 ):
     headers = {"x-api-key": key} if key is not None else {}
     params = {"conv_type_id": conv_type} if conv_type is not None else {}

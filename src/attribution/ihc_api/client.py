@@ -93,6 +93,10 @@ class IHCApiAttributor(Attributor):
             f"IHCApiAttributor(base_url={self.config.base_url!r}, conv_type_id={self.config.conv_type_id!r})"
         )
 
+    def with_quota(self, requests: int) -> IHCApiAttributor:
+        """The same client allowed ``requests`` more requests (a run's quota spans several calls)."""
+        return IHCApiAttributor(self.config.model_copy(update={"max_requests": requests}))
+
     def attribute(self, journeys: pl.DataFrame) -> pl.DataFrame:
         """All credit at once (``CREDIT_SCHEMA``); raises ``IncompleteAttributionError`` if any journey got none."""
         outcomes: list[BatchOutcome] = []

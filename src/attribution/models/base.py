@@ -8,6 +8,7 @@ write, whichever model, local or remote, produced the credit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import ClassVar
 
 import polars as pl
@@ -69,3 +70,64 @@ def validate_credits(
     if bad.height:
         conv_id, total = bad.row(0)
         raise IntegrityError(f"Credit of conversion {conv_id} sums to {total:.6f}, not 1 ({bad.height} such)")
+
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_timestamp(column: str) -> pl.Expr:
+    """A text timestamp column of the journeys frame as a datetime (the warehouse stores UTC text)."""
+    return pl.col(column).str.to_datetime(TIMESTAMP_FORMAT, time_unit="ms")
+
+
+def hours_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
+    """Fractional hours from ``earlier`` to ``later``."""
+    return (later - earlier).dt.total_seconds(fractional=True) / 3600
+
+
+def journey_frame(journeys: pl.DataFrame) -> pl.DataFrame:
+    """Sessions in journey order with their ``position`` and the journey's ``length``.
+
+    Why not ``position_columns``: per-group window functions (``int_range().over``) run group by group
+    and cost seconds on a million journeys; aggregations over a materialised row index do not.
+    """
+    return (
+        in_journey_order(journeys)
+        .with_row_index("_row")
+        .with_columns(
+            position=(pl.col("_row") - pl.col("_row").min().over("conv_id")).cast(pl.Int64),
+            length=pl.len().over("conv_id").cast(pl.Int64),
+        )
+        .drop("_row")
+    )
+
+
+def previous_in_journey(expr: pl.Expr) -> pl.Expr:
+    """``expr`` on the previous session of the same journey, null on a first session (frame in journey order).
+
+    Why a masked global shift: ``shift().over`` runs group by group and is slow on many small journeys.
+    """
+    return pl.when(pl.col("conv_id") == pl.col("conv_id").shift(1)).then(expr.shift(1))
+
+
+def normalised_credit(frame: pl.DataFrame, raw: pl.Expr) -> pl.DataFrame:
+    """Credit rows from non-negative raw weights that have mass in every journey: ``raw / journey total``."""
+    return frame.select("conv_id", "session_id", ihc=raw / raw.sum().over("conv_id"))
+
+
+def credit_by_channel_score(journeys: pl.DataFrame, scores: Mapping[str, float]) -> pl.DataFrame:
+    """Split each journey's conversion over its channels in proportion to their scores.
+
+    The sessions of a channel share that channel's part equally; channels without a score count 0 and
+    negative scores are treated as 0. A journey whose channels all score 0 is split equally over its
+    sessions (linear), so every conversion still sums to 1.
+    """
+    score = (
+        pl.col("channel_name")
+        .replace_strict(dict(scores), default=0.0, return_dtype=pl.Float64)
+        .clip(lower_bound=0.0)
+    )
+    per_session = score / pl.len().over("conv_id", "channel_name")
+    total = per_session.sum().over("conv_id")
+    ihc = pl.when(total > 0).then(per_session / total).otherwise(1.0 / pl.len().over("conv_id"))
+    return in_journey_order(journeys).select("conv_id", "session_id", ihc=ihc)

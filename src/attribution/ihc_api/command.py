@@ -1,0 +1,71 @@
+"""``attribution serve-ihc`` / ``python -m attribution.ihc_api``: run the project's IHC-compatible server,
+optionally with injected faults.
+
+Prints ``listening on http://HOST:PORT`` once it accepts connections (``--port 0`` picks a free port).
+The accepted API keys are read from ``IHC_API_KEY`` (comma-separated); there is deliberately no flag for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from attribution.errors import ConfigError
+from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
+from attribution.ihc_api.faults import FaultConfig
+from attribution.ihc_api.server import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attribution serve-ihc", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every compute request")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 503")
+    parser.add_argument(
+        "--throttle-rate", type=float, default=0.0, help="share answered 429 with Retry-After"
+    )
+    parser.add_argument("--retry-after", type=float, default=1.0, help="seconds sent in Retry-After")
+    parser.add_argument(
+        "--drop-rate", type=float, default=0.0, help="share whose connection is closed unanswered"
+    )
+    parser.add_argument(
+        "--malformed-rate", type=float, default=0.0, help="share answered with truncated JSON"
+    )
+    parser.add_argument(
+        "--slow-body-ms", type=float, default=0.0, help="spread every answer body over this time"
+    )
+    parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
+    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        faults = FaultConfig(
+            latency_ms=args.latency_ms,
+            error_rate=args.error_rate,
+            throttle_rate=args.throttle_rate,
+            drop_rate=args.drop_rate,
+            malformed_rate=args.malformed_rate,
+            slow_body_ms=args.slow_body_ms,
+            retry_after_s=args.retry_after,
+            seed=args.seed,
+        )
+        serve(
+            args.host,
+            args.port,
+            faults=faults,
+            max_journeys=args.max_journeys,
+            max_sessions=args.max_sessions,
+        )
+    except (ConfigError, ValueError, OSError) as exc:  # bad flags, no key, port taken
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,166 @@
+"""The pipeline with ``--model ihc-api`` against the project's server over real HTTP: faults, resume,
+quota, a killed run, a refused key."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from attribution import load_settings, run
+from attribution.errors import AuthenticationError
+from attribution.generate import generate_database
+from tests.ihc_api.conftest import API_KEY
+from tests.oracle import read_tables
+
+
+@pytest.fixture(scope="module")
+def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api-db") / "source.db"
+    generate_database(path, sessions=20_000, conversions=300, days=5, seed=11)
+    return path
+
+
+@pytest.fixture
+def db(source_db: Path, tmp_path: Path) -> str:
+    copy = tmp_path / "run.db"
+    shutil.copy(source_db, copy)
+    return str(copy)
+
+
+def api_run(db: str, server, out: Path, **options):
+    return run(
+        load_settings(
+            db=db,
+            out=str(out),
+            model="ihc-api",
+            ihc_url=server.url,
+            ihc_api_key=API_KEY,
+            max_journeys=20,
+            **options,
+        )
+    )
+
+
+def assert_same_tables(left: str, right: str) -> None:
+    (left_credits, left_report), (right_credits, right_report) = read_tables(left), read_tables(right)
+    assert [r[:2] for r in left_credits] == [r[:2] for r in right_credits]
+    assert all(abs(a[2] - b[2]) < 1e-12 for a, b in zip(left_credits, right_credits, strict=True))
+    assert [r[:2] for r in left_report] == [r[:2] for r in right_report]
+    for a, b in zip(left_report, right_report, strict=True):
+        assert all(abs(x - y) < 1e-9 for x, y in zip(a[2:], b[2:], strict=True))
+
+
+def wait_for_credited_conversions(db: str, process: subprocess.Popen, timeout: float = 90) -> int:
+    """Poll the database until the running pipeline has committed some credit; return how many conversions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with closing(sqlite3.connect(db, timeout=30)) as con:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "attribution_customer_journey" in tables:
+                count = con.execute(
+                    "SELECT COUNT(DISTINCT conv_id) FROM attribution_customer_journey"
+                ).fetchone()[0]
+                if count:
+                    return count
+        time.sleep(0.1)
+    raise AssertionError("the pipeline committed no credit in time")
+
+
+def test_a_run_through_the_server_credits_every_journey_once(db, ihc_server, tmp_path):
+    summary = api_run(db, ihc_server, tmp_path)
+    credits, report = read_tables(db)
+    assert summary.unattributed == 0 and summary.requests >= summary.journeys / 20
+    assert len({conv for conv, _, _ in credits}) == summary.journeys
+    assert sum(r[3] for r in report) == pytest.approx(summary.journeys)
+
+
+def test_with_5xx_429_and_dropped_connections_every_journey_ends_attributed_exactly_once(
+    db, source_db, ihc_server, fault_servers, tmp_path
+):
+    clean = str(tmp_path / "clean.db")
+    shutil.copy(source_db, clean)
+    api_run(clean, ihc_server, tmp_path / "clean")
+    summary = api_run(db, fault_servers["combined"], tmp_path / "faulty", max_retries=10)
+    assert summary.unattributed == 0
+    assert_same_tables(db, clean)
+
+
+def test_a_rerun_sends_only_unattributed_journeys_and_force_sends_all(db, ihc_server, tmp_path):
+    first = api_run(db, ihc_server, tmp_path)
+    tables = read_tables(db)
+    again = api_run(db, ihc_server, tmp_path)
+    assert (again.requests, again.journeys) == (0, 0)
+    forced = api_run(db, ihc_server, tmp_path, force=True)
+    assert forced.requests == first.requests and forced.journeys == first.journeys
+    assert read_tables(db) == tables
+
+
+def test_the_request_quota_stops_cleanly_and_a_rerun_finishes_the_work(db, source_db, ihc_server, tmp_path):
+    stopped = api_run(db, ihc_server, tmp_path, max_requests=3)
+    assert stopped.stopped_early and stopped.requests == 3 and stopped.unattributed > 0
+    assert any("request quota reached" in note for note in stopped.notes)
+    finished = api_run(db, ihc_server, tmp_path)
+    assert finished.unattributed == 0
+    clean = str(tmp_path / "clean.db")
+    shutil.copy(source_db, clean)
+    api_run(clean, ihc_server, tmp_path / "clean")
+    assert_same_tables(db, clean)
+
+
+def test_a_run_killed_mid_way_and_resumed_equals_a_clean_run(
+    db, source_db, fault_servers, ihc_server, tmp_path
+):
+    command = [
+        sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path / "killed"),
+        "--model", "ihc-api", "--ihc-url", fault_servers["slow"].url, "--max-journeys", "20", "--concurrency", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "IHC_API_KEY": API_KEY}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = wait_for_credited_conversions(db, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < partial < 300  # killed after some 400 ms requests landed, long before the end
+    resumed = api_run(db, ihc_server, tmp_path / "resumed")
+    assert resumed.unattributed == 0 and resumed.journeys < 300
+    clean = str(tmp_path / "clean.db")
+    shutil.copy(source_db, clean)
+    api_run(clean, ihc_server, tmp_path / "clean")
+    assert_same_tables(db, clean)
+
+
+def test_a_refused_key_stops_at_once_and_the_key_is_shown_nowhere(db, ihc_server, tmp_path):
+    secret = "not-the-key-7d1e0c"
+    result = subprocess.run(
+        [sys.executable, "-m", "attribution", "run", "--db", db, "--model", "ihc-api", "--ihc-url", ihc_server.url],
+        env={**os.environ, "IHC_API_KEY": secret}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "key" in result.stderr.lower() and len(result.stderr.strip().splitlines()) == 1
+    assert secret not in result.stdout + result.stderr
+    assert secret.encode() not in Path(db).read_bytes()
+    with pytest.raises(AuthenticationError) as caught:
+        run(
+            load_settings(
+                db=db, out=str(tmp_path), model="ihc-api", ihc_url=ihc_server.url, ihc_api_key=secret
+            )
+        )
+    assert secret not in str(caught.value) and secret not in repr(caught.value)
+
+
+def test_the_cli_exit_code_says_journeys_are_left_unattributed(db, ihc_server, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+         "--ihc-url", ihc_server.url, "--max-journeys", "20", "--max-requests", "2"],
+        env={**os.environ, "IHC_API_KEY": API_KEY}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "left unattributed" in result.stderr
