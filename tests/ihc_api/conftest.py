@@ -46,7 +46,8 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     """One server per fault scenario, by name."""
     folder = tmp_path_factory.mktemp("faults")
     servers = {
-        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY) for name, flags in FAULT_SCENARIOS.items()
+        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY)
+        for name, flags in FAULT_SCENARIOS.items()
     }
     try:
         yield {name: server.wait_ready() for name, server in servers.items()}

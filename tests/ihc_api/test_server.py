@@ -13,8 +13,8 @@ import pytest
 
 from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
 from attribution.ihc_api.contract import COMPUTE_PATH, RedistributionParameter, request_body
-from attribution.models import IHC, IHCParameters
 from attribution.ihc_api.local import LocalServer
+from attribution.models import IHC, IHCParameters
 from tests.ihc_api.conftest import API_KEY, journeys_frame, with_conversion_time
 
 
