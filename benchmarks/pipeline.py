@@ -99,12 +99,12 @@ def show(result: dict) -> None:
         f"(generated in {result['generate_seconds']:.1f} s)"
     )
     steps = list(result["first"]["seconds"])
-    print(f"{'run':<8}" + "".join(f"{step:>10}" for step in steps) + f"{'sess/s':>12}{'peak MB':>10}")
+    print(f"{'run':<8}" + "".join(f"{step:>14}" for step in steps) + f"{'sessions/s':>12}{'peak MB':>10}")
     for label in ("first", "rerun"):
         r = result[label]
         print(
             f"{label:<8}"
-            + "".join(f"{r['seconds'].get(step, 0):>10.2f}" for step in steps)
+            + "".join(f"{r['seconds'].get(step, 0):>14.2f}" for step in steps)
             + f"{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
         )
 

@@ -123,8 +123,12 @@ def _run_with_progress(local_ihc: bool = False, **options: object) -> RunSummary
             return _run_with_progress(ihc_url=url, ihc_api_key=key, **options)
     settings = load_settings(**options)
     with _progress() as progress:
-        task = progress.add_task("attributing conversions", total=None)
-        summary = run(settings, lambda _step, done, total: progress.update(task, completed=done, total=total))
+        task = progress.add_task("starting", total=None)
+
+        def show(step: str, done: int, total: int | None) -> None:
+            progress.update(task, description=step.replace("_", " "), completed=done, total=total)
+
+        summary = run(settings, show)
     _print_summary(summary)
     return summary
 

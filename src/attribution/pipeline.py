@@ -30,8 +30,8 @@ from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
 from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
 
-ProgressCallback = Callable[[str, int, int], None]
-"""Called as ``(step, done, total)`` while a long step advances."""
+ProgressCallback = Callable[[str, int, int | None], None]
+"""Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
 
 Step = Callable[["RunContext"], None]
 
@@ -86,7 +86,7 @@ class RunContext:
         finally:
             self.summary.seconds[name] = self.summary.seconds.get(name, 0.0) + time.perf_counter() - began
 
-    def progress(self, step: str, done: int, total: int) -> None:
+    def progress(self, step: str, done: int = 0, total: int | None = None) -> None:
         if self.on_progress:
             self.on_progress(step, done, total)
 
@@ -128,7 +128,7 @@ def attribute_conversions(ctx: RunContext) -> None:
         summary.without_sessions += chunk.without_sessions
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
-        ctx.progress("attribute", summary.conversions, total)
+        ctx.progress("attribute_conversions", summary.conversions, total)
 
 
 def _attribute_locally(ctx: RunContext, journeys: pl.DataFrame) -> None:
@@ -227,9 +227,11 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     try:
         with ThreadPoolExecutor(max_workers=1) as ctx.background:
             for step in READ_STEPS:
+                ctx.progress(step.__name__)
                 step(ctx)
             with engine.begin() as ctx.conn:
                 for step in WRITE_STEPS:
+                    ctx.progress(step.__name__)
                     step(ctx)
     except Exception as exc:
         if ctx.recorded:
