@@ -29,7 +29,8 @@ from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS
 from attribution.pipeline import RunSummary, run
 from attribution.settings import DEFAULT_DB, DEFAULT_OUT, load_settings
-from attribution.warehouse import connect
+from attribution.transfer import copy_inputs
+from attribution.warehouse import connect, redact_url
 
 app = typer.Typer(
     help="Marketing attribution: customer journeys -> per-session credit -> channel report (CSV).",
@@ -244,6 +245,26 @@ def generate_command(
     console.print(
         f"Wrote {result.path}: {result.sessions:,} sessions, {result.users:,} users, "
         f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}) in {result.seconds:.1f} s"
+    )
+
+
+@app.command("copy-db")
+def copy_db_command(
+    source: Annotated[str, typer.Option("--from", help="Database to read: SQLite path or SQLAlchemy URL.")],
+    target: Annotated[
+        str, typer.Option("--to", help="Database to fill, e.g. postgresql+psycopg://user@host/db.")
+    ],
+) -> None:
+    """Copy the three input tables into another database (it must not hold them yet)."""
+    with _progress() as progress:
+        task = progress.add_task("copying", total=None)
+
+        def show(table: str, done: int, total: int) -> None:
+            progress.update(task, description=f"copying {table}", completed=done, total=total)
+
+        copied = copy_inputs(source, target, on_progress=show)
+    console.print(
+        ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {redact_url(target)}"
     )
 
 

@@ -1,0 +1,62 @@
+"""Copy the input tables from one warehouse to another (``attribution copy-db``), e.g. a ``challenge.db``
+into PostgreSQL, so a user can move their data over.
+
+Why chunks through Polars: memory stays bounded by the chunk size, and the target takes each chunk through
+its dialect's fast path (``COPY`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+from sqlalchemy import Engine, func, inspect, select
+
+from attribution.errors import ConfigError
+from attribution.warehouse import INPUT_TABLES, bulk_insert, connect, create_input_tables, validate_inputs
+
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+def copy_inputs(
+    source_db: str,
+    target_db: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    """Copy ``session_sources``, ``conversions`` and ``session_costs``; the target must not hold them yet."""
+    source, target = connect(source_db), connect(target_db, must_exist=False)
+    try:
+        validate_inputs(source)
+        existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}
+        if existing:
+            raise ConfigError(
+                f"The target already has input table(s) {', '.join(sorted(existing))}; refusing to mix data"
+            )
+        create_input_tables(target)
+        return {
+            table.name: _copy_table(source, target, table, chunk_rows, on_progress) for table in INPUT_TABLES
+        }
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progress) -> int:
+    schema = {column.name: _polars_type(column) for column in table.columns}
+    with source.connect() as reader:
+        total = reader.scalar(select(func.count()).select_from(table))
+        rows = reader.execution_options(stream_results=True).execute(select(table))
+        copied = 0
+        with target.begin() as writer:
+            while batch := rows.fetchmany(chunk_rows):
+                bulk_insert(writer, table, pl.DataFrame(batch, schema=schema, orient="row"))
+                copied += len(batch)
+                if on_progress:
+                    on_progress(table.name, copied, total)
+    return copied
+
+
+def _polars_type(column) -> pl.DataType:
+    python_type = column.type.python_type
+    return {str: pl.String(), int: pl.Int64(), float: pl.Float64()}[python_type]

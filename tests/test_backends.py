@@ -1,0 +1,60 @@
+"""Differential check: the same run on SQLite and on PostgreSQL gives the same tables and the same CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attribution import load_settings, run
+from attribution.errors import ConfigError
+from attribution.generate import generate_database
+from attribution.transfer import copy_inputs
+from tests.builders import write_case
+from tests.conftest import _postgres_schema
+from tests.oracle import read_tables
+from tests.test_pipeline import PAID, assert_close
+
+
+@pytest.fixture
+def postgres_url():
+    schema = _postgres_schema()
+    yield next(schema)
+    next(schema, None)
+
+
+def test_sqlite_and_postgresql_give_the_same_tables_and_csv(tmp_path: Path, postgres_url: str):
+    sqlite_db = str(tmp_path / "case.db")
+    write_case(sqlite_db, PAID)
+    write_case(postgres_url, PAID)
+    for db, out in ((sqlite_db, "sqlite"), (postgres_url, "postgresql")):
+        run(load_settings(db=db, out=str(tmp_path / out), start="2023-09-01", end="2023-09-06"))
+    assert_same_results(tmp_path, sqlite_db, postgres_url)
+
+
+def test_a_generated_database_copied_to_postgresql_gives_the_same_tables_and_csv(
+    tmp_path: Path, postgres_url: str
+):
+    sqlite_db = tmp_path / "generated.db"
+    generate_database(sqlite_db, sessions=20_000, conversions=400, days=4, seed=3)
+    copied = copy_inputs(str(sqlite_db), postgres_url, chunk_rows=7_000)
+    assert copied["session_sources"] == 20_000 and copied["conversions"] == 400
+    for db, out in ((str(sqlite_db), "sqlite"), (postgres_url, "postgresql")):
+        run(load_settings(db=db, out=str(tmp_path / out), model="ihc"))
+    assert_same_results(tmp_path, str(sqlite_db), postgres_url)
+
+
+def test_copying_into_a_database_that_has_input_tables_is_refused(tmp_path: Path, postgres_url: str):
+    source = str(tmp_path / "case.db")
+    write_case(source, PAID)
+    write_case(postgres_url, PAID)
+    with pytest.raises(ConfigError, match="already has input table"):
+        copy_inputs(source, postgres_url)
+
+
+def assert_same_results(out: Path, left: str, right: str) -> None:
+    (left_credits, left_report), (right_credits, right_report) = read_tables(left), read_tables(right)
+    assert_close(left_credits, right_credits)
+    assert_close(left_report, right_report)
+    csv = out / "sqlite/channel_reporting.csv"
+    assert csv.read_bytes() == (out / "postgresql/channel_reporting.csv").read_bytes()
