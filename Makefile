@@ -21,7 +21,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: lint  ## lint, then every test (SQLite and the local PostgreSQL server)
+test: lint  ## lint, then every test (SQLite, the local PostgreSQL server, headless Chromium)
+	scripts/install-chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## the pipeline benchmark at the default size and at 10 million sessions

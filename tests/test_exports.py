@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -94,12 +95,12 @@ def test_export_all_writes_every_format_from_the_stored_report(make_sqlite, tmp_
     summary = run(load_settings(db=db, out=str(tmp_path / "run")))
     engine = connect(db)
     with engine.connect() as conn:
-        paths = export_all(conn, tmp_path / "all", FILE_NAMES, DashboardContext.for_run(summary))
+        paths = export_all(conn, tmp_path / "all", tuple(FILE_NAMES), DashboardContext.for_run(summary))
         stored = read_channel_report(conn)
         csv = export_channel_report(conn, tmp_path / "csv")
     engine.dispose()
     assert paths == {name: tmp_path / "all" / file for name, file in FILE_NAMES.items()}
-    assert paths["csv"].read_bytes() == csv.read_bytes() == Path(summary.csv_path).read_bytes()
+    assert paths["csv"].read_bytes() == csv.read_bytes() == Path(summary.report_paths["csv"]).read_bytes()
     assert_frame_equal(pl.read_parquet(paths["parquet"]), stored.with_columns(pl.col("date").str.to_date()))
     assert len(read_hyper(paths["hyper"])[1]) == stored.height
     assert summary.run_id[:12] in paths["html"].read_text()
@@ -122,3 +123,12 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp_file(tmp_path
         raise RuntimeError("disk full")
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.parquet"]
+
+
+def test_without_the_hyper_api_the_extract_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(
+        sys.modules, "tableauhyperapi", None
+    )  # what an import finds on a platform without the wheel
+    with pytest.raises(ConfigError, match="needs the tableauhyperapi package"):
+        export_hyper(REPORT, tmp_path / "r.hyper")
+    assert list(tmp_path.iterdir()) == []

@@ -22,8 +22,9 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from attribution import generate as gen
+from attribution.dashboard import latest_run_context
 from attribution.errors import AttributionError
-from attribution.export import export_channel_report, read_channel_report
+from attribution.export import export_all, read_channel_report
 from attribution.ihc_api.command import main as serve_ihc_main
 from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS
@@ -63,6 +64,10 @@ Model = Annotated[
 ]
 Lookback = Annotated[
     int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
+]
+Formats = Annotated[
+    list[str] | None,
+    typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
 ]
 DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
 _API = "IHC API (--model ihc-api; the key comes from IHC_API_KEY, never a flag)"
@@ -173,6 +178,7 @@ def run_command(
     end: End = None,
     model: Model = None,
     out: Out = None,
+    formats: Formats = None,
     lookback_days: Lookback = None,
     drop_impressions: DropImpressions = None,
     ihc_url: IhcUrl = None,
@@ -193,8 +199,9 @@ def run_command(
     command run again sends only those.
     """
     options = {name: value for name, value in locals().items() if name != "local_ihc"}
+    options["formats"] = tuple(formats) if formats else None
     summary = _run_with_progress(local_ihc=local_ihc, **options)
-    console.print(f"Report written to [bold]{summary.csv_path}[/bold]")
+    _print_paths(summary.report_paths)
     if summary.unattributed:
         errors.print(
             f"[yellow]{summary.unattributed} conversions left unattributed; rerun to resume.[/yellow]"
@@ -269,15 +276,26 @@ def copy_db_command(
 
 
 @app.command("report")
-def report_command(db: Db = None, out: Out = None) -> None:
-    """Export the stored channel report (CSV with CPO and ROAS) and print totals per channel."""
-    settings = load_settings(db=db, out=out)
+def report_command(
+    db: Db = None,
+    out: Out = None,
+    formats: Formats = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write the HTML dashboard.")] = False,
+) -> None:
+    """Export the stored channel report and print totals per channel (default: CSV only)."""
+    chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
+    settings = load_settings(db=db, out=out, formats=tuple(chosen))
     engine = connect(settings.db)
     with engine.connect() as conn:
-        path = export_channel_report(conn, settings.out)
+        paths = export_all(conn, settings.out, settings.formats, latest_run_context(conn))
         _print_channels(read_channel_report(conn))
     engine.dispose()
-    console.print(f"Report written to [bold]{path}[/bold]")
+    _print_paths(paths)
+
+
+def _print_paths(paths: dict[str, str | Path]) -> None:
+    for name, path in paths.items():
+        console.print(f"{name:>8} report: [bold]{path}[/bold]")
 
 
 def _print_channels(frame: pl.DataFrame) -> None:
@@ -311,7 +329,7 @@ def demo_command(
     with engine.connect() as conn:
         _print_channels(read_channel_report(conn))
     engine.dispose()
-    console.print(f"Report written to [bold]{summary.csv_path}[/bold]")
+    _print_paths(summary.report_paths)
 
 
 def main() -> None:

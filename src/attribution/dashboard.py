@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from attribution.pipeline import RunSummary
 
 UNDEFINED = "—"
+SUM_DECIMALS = 9
 SPEND, REVENUE = "#2f6fdb", "#e8832a"
 MODEL_COLOURS = ("#2f6fdb", "#e8832a", "#2a9d6f", "#8a5cc9", "#c9463d", "#6b7785")
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -45,6 +46,8 @@ RATIOS = {  # column: (title, prefix of shown values, why it can be undefined, c
     "ROAS": ("ROAS: attributed revenue per € spent", "", "no spend", SPEND),
     "CPO": ("CPO: € spent per attributed order", "€", "no orders", REVENUE),
 }
+COMPARISON_NAMES = {"credit": "ihc", "revenue": "ihc_revenue"}
+"""``compare_models``' column names for the report's."""
 TABLE_COLUMNS = {  # column: (heading, prefix of shown values)
     "channel_name": ("Channel", None),
     "date": ("Date", None),
@@ -60,8 +63,8 @@ TABLE_COLUMNS = {  # column: (heading, prefix of shown values)
 class DashboardContext:
     """The run a dashboard describes, shown as given, and optional credit by model for comparison.
 
-    ``by_model`` has columns ``channel_name, model, ihc, ihc_revenue`` (``compare_models``' frame); the
-    side-by-side section appears when it holds two models or more.
+    ``by_model`` has columns ``channel_name, model, ihc`` (or ``credit``, as ``compare.compare_models``
+    names it); the side-by-side section appears when it holds two models or more.
     """
 
     time_range: str
@@ -138,9 +141,15 @@ def headline(report: pl.DataFrame) -> dict[str, float | None]:
 
 def channel_totals(report: pl.DataFrame) -> pl.DataFrame:
     """Per channel: sums, ratios and shares of spend and credit, the most credited channel first."""
-    totals = report.group_by("channel_name").agg(pl.col("cost", "ihc", "ihc_revenue").sum())
+    totals = report.group_by("channel_name").agg(_group_sum("cost", "ihc", "ihc_revenue"))
     shares = {f"{column}_share": _share(column) for column in ("cost", "ihc")}
-    return with_ratios(totals).with_columns(**shares).sort(["ihc", "channel_name"], descending=[True, False])
+    ordered = totals.sort(["ihc", "channel_name"], descending=[True, False])  # before the shares' sums
+    return with_ratios(ordered).with_columns(**shares)
+
+
+def _group_sum(*columns: str) -> pl.Expr:
+    """Sums rounded to 1e-9: a group-by adds in varying order, and the same report must give the same page."""
+    return pl.col(*columns).sum().round(SUM_DECIMALS)
 
 
 def _share(column: str) -> pl.Expr:
@@ -160,8 +169,8 @@ def _run_html(run: DashboardContext, report: pl.DataFrame) -> str:
         "Range": run.time_range,
         "Model": run.model,
         "Conversion type": run.conv_type or "all",
-        "Run": run.run_id[:12] or "—",
-        "Generated": run.generated_at or "—",
+        "Run": run.run_id[:12] or UNDEFINED,
+        "Generated": run.generated_at or UNDEFINED,
     }
     return "".join(
         f'<span data-param="{key}">{key}: <b>{html.escape(value)}</b></span>' for key, value in items.items()
@@ -207,7 +216,7 @@ def _share_figure(channels: pl.DataFrame) -> go.Figure:
 
 
 def _trend_figure(report: pl.DataFrame, height: int) -> go.Figure:
-    daily = report.group_by("date").agg(pl.col("cost", "ihc_revenue").sum()).sort("date")
+    daily = report.group_by("date").agg(_group_sum("cost", "ihc_revenue")).sort("date")
     figure = go.Figure()
     for column, name, colour in (("cost", "Spend", SPEND), ("ihc_revenue", "Attributed revenue", REVENUE)):
         figure.add_scatter(
@@ -254,7 +263,8 @@ def _bars_height(channels: pl.DataFrame) -> int:
 def _model_section(by_model: pl.DataFrame | None, channels: pl.Series) -> str:
     if by_model is None or by_model["model"].n_unique() < 2:
         return ""
-    totals = by_model.group_by("channel_name", "model").agg(pl.col("ihc").sum())
+    credit = by_model.rename(COMPARISON_NAMES, strict=False)
+    totals = credit.group_by("channel_name", "model").agg(_group_sum("ihc"))
     figure = go.Figure()
     for model, colour in zip(sorted(totals["model"].unique()), cycle(MODEL_COLOURS), strict=False):
         rows = channels.to_frame().join(totals.filter(model=model), on="channel_name", how="left")

@@ -120,7 +120,13 @@ def export_hyper(report: pl.DataFrame, path: Path) -> Path:
     Why a local Hyper server: it is the only writer of the format; ``tableauhyperapi`` ships it inside the
     wheel and runs it without network, usage data or log files.
     """
-    import tableauhyperapi as hy  # loaded only when an extract is asked for: it starts a server process
+    try:  # loaded only when an extract is asked for: a native wheel that not every platform has
+        import tableauhyperapi as hy
+    except ImportError:
+        raise ConfigError(
+            "The hyper format needs the tableauhyperapi package, which is not installed: "
+            "pip install tableauhyperapi, or ask for parquet or csv instead"
+        ) from None
 
     kinds = {pl.String: hy.SqlType.text(), pl.Date: hy.SqlType.date(), pl.Float64: hy.SqlType.double()}
     frame = typed_report(report)

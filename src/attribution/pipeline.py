@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, func, select
 
 from attribution import store
+from attribution.dashboard import DashboardContext
 from attribution.errors import ConfigError
-from attribution.export import export_channel_report
+from attribution.export import export_all
 from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.config import ClientConfig
 from attribution.journeys import build_journeys
@@ -52,7 +53,7 @@ class RunSummary:
     requests: int = 0
     stopped_early: bool = False
     report_rows: int = 0
-    csv_path: str = ""
+    report_paths: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -191,9 +192,12 @@ def rebuild_report(ctx: RunContext) -> None:
 
 
 def export_report(ctx: RunContext) -> None:
-    """Write the report files into the output directory."""
+    """Write the report files (CSV, Parquet, HTML dashboard, ... as configured) into the output directory."""
     with ctx.timed("export"):
-        ctx.summary.csv_path = str(export_channel_report(ctx.conn, Path(ctx.settings.out)))
+        conv_type = ctx.settings.conv_type_id if ctx.remote else None
+        context = DashboardContext.for_run(ctx.summary, conv_type=conv_type)
+        paths = export_all(ctx.conn, Path(ctx.settings.out), ctx.settings.formats, context)
+        ctx.summary.report_paths = {name: str(path) for name, path in paths.items()}
 
 
 READ_STEPS: tuple[Step, ...] = (prepare_warehouse, attribute_conversions)

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr,
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
+from attribution.export import DEFAULT_FORMATS, check_formats
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
 from attribution.timerange import TimeRange
 from attribution.warehouse import redact_url
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     end: str | None = Field(None, description="first conversion time excluded (ISO date or timestamp)")
     model: str = DEFAULT_MODEL
     out: Path = DEFAULT_OUT
+    formats: tuple[str, ...] = Field(DEFAULT_FORMATS, description="report files: csv, parquet, html, hyper")
     lookback_days: PositiveInt | None = None
     drop_impressions: bool = False
     chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
@@ -107,4 +109,5 @@ def load_settings(**explicit: object) -> Settings:
         field = ".".join(str(part) for part in error["loc"]) or "settings"
         raise ConfigError(f"Bad setting {field}: {error['msg']}") from None
     settings.time_range  # noqa: B018 - validate the range now, not half-way through a run
+    check_formats(settings.formats)
     return settings
