@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
@@ -79,16 +79,6 @@ def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl
             attribution_failures,
             failures.with_columns(run_id=pl.lit(run_id), failed_at=pl.lit(failed_at)),
         )
-
-
-def count_failures(conn: Connection, time_range: TimeRange) -> int:
-    """Conversions of the range whose last attempt failed and that hold no credit."""
-    query = (
-        select(func.count())
-        .select_from(attribution_failures)
-        .where(attribution_failures.c.conv_id.in_(conversions_in(time_range)))
-    )
-    return conn.scalar(query)
 
 
 def _now() -> str:
