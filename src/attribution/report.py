@@ -13,6 +13,8 @@ read in columnar chunks and summed by Polars; other warehouses aggregate in SQL.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
+from urllib.parse import quote
 
 import connectorx
 import polars as pl
@@ -52,7 +54,7 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
 
 
 def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
-    uri = f"sqlite://{engine.url.database}"
+    uri = f"sqlite://{quote(str(Path(engine.url.database).resolve()))}"
     with engine.connect() as conn:
         last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
     statement = _SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
