@@ -127,6 +127,19 @@ def write_dashboard(report: pl.DataFrame, path: Path, *, run: DashboardContext) 
     return path
 
 
+def warm_up() -> None:
+    """Build each kind of chart once on a one-row report, so plotly's lazy loading (about a second on
+    first use) is paid early: the pipeline does this on its second thread while attribution runs."""
+    sample = with_ratios(
+        pl.DataFrame(
+            {"channel_name": ["x"], "date": ["2023-09-01"], "cost": [1.0], "ihc": [1.0], "ihc_revenue": [1.0]}
+        )
+    )
+    channels = channel_totals(sample)
+    for figure in (_share_figure(channels), _trend_figure(sample, 300), _ratio_figure(channels)):
+        _chart_html(figure, "warm-up")
+
+
 def headline(report: pl.DataFrame) -> dict[str, float | None]:
     """Spend, attributed revenue and orders over the report, and the overall ROAS and CPO (None: undefined)."""
     spend, revenue, orders = (float(report[column].sum()) for column in ("cost", "ihc_revenue", "ihc"))

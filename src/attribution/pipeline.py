@@ -1,8 +1,9 @@
 """The pipeline: ordered tuples of steps with one signature, folded by ``run()``.
 
 Why this shape: the CLI and the Airflow DAG call the same steps in the same order. The read steps compute
-everything (session costs on a second thread, beside attribution); the write steps then share one short
-transaction, so a failure anywhere leaves the previous tables untouched.
+everything (session costs and the dashboard's chart library warm-up on background threads, beside
+attribution); the write steps then share one short transaction, so a failure anywhere leaves the previous
+tables untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from attribution import store
 from attribution.dashboard import DashboardContext
+from attribution.dashboard import warm_up as warm_up_dashboard
 from attribution.errors import ConfigError
 from attribution.export import export_all
 from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
@@ -109,6 +111,8 @@ def attribute_conversions(ctx: RunContext) -> None:
     batch by batch as requests complete, so a killed run resumes where it stopped.
     """
     ctx.costs = ctx.background.submit(aggregate_session_costs, ctx.engine)
+    if "html" in ctx.settings.formats:
+        ctx.background.submit(warm_up_dashboard)
     time_range, summary = ctx.settings.time_range, ctx.summary
     with ctx.engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(store.conversions_in(time_range).subquery()))
@@ -229,7 +233,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     ctx = RunContext(settings, engine, model, summary, on_progress=on_progress)
     try:
-        with ThreadPoolExecutor(max_workers=1) as ctx.background:
+        with ThreadPoolExecutor(max_workers=2) as ctx.background:
             for step in READ_STEPS:
                 ctx.progress(step.__name__)
                 step(ctx)
