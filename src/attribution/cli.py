@@ -23,13 +23,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from attribution import generate as gen
 from attribution.dashboard import latest_run_context
-from attribution.errors import AttributionError
+from attribution.errors import AttributionError, ConfigError
 from attribution.export import export_all, read_channel_report
 from attribution.ihc_api.command import main as serve_ihc_main
 from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS
 from attribution.pipeline import RunSummary, run
 from attribution.settings import DEFAULT_DB, DEFAULT_OUT, load_settings
+from attribution.training import compare_stored_models, train_conversion_type
 from attribution.transfer import copy_inputs
 from attribution.warehouse import connect, redact_url
 
@@ -70,6 +71,27 @@ Formats = Annotated[
     typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
 ]
 DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
+_MODEL = "Model options"
+HalfLife = Annotated[
+    float | None, typer.Option(help="time-decay: half-life in hours (default 168).", rich_help_panel=_MODEL)
+]
+MarkovOrder = Annotated[
+    int | None, typer.Option(help="markov: order 1 to 3 (default 1).", rich_help_panel=_MODEL)
+]
+DirectChannels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--direct-channel",
+        help="last-non-direct: a channel that counts as direct (repeatable).",
+        rich_help_panel=_MODEL,
+    ),
+]
+PositionWeights = Annotated[
+    str | None,
+    typer.Option(
+        help="position-based: first,middle,last weights (default 0.4,0.2,0.4).", rich_help_panel=_MODEL
+    ),
+]
 _API = "IHC API (--model ihc-api; the key comes from IHC_API_KEY, never a flag)"
 IhcUrl = Annotated[
     str | None, typer.Option(help="Base URL of the IHC API (env IHC_API_URL).", rich_help_panel=_API)
@@ -181,6 +203,10 @@ def run_command(
     formats: Formats = None,
     lookback_days: Lookback = None,
     drop_impressions: DropImpressions = None,
+    half_life_hours: HalfLife = None,
+    markov_order: MarkovOrder = None,
+    direct_channels: DirectChannels = None,
+    position_weights: PositionWeights = None,
     ihc_url: IhcUrl = None,
     conv_type_id: ConvType = None,
     local_ihc: LocalIhc = False,
@@ -200,6 +226,8 @@ def run_command(
     """
     options = {name: value for name, value in locals().items() if name != "local_ihc"}
     options["formats"] = tuple(formats) if formats else None
+    options["direct_channels"] = tuple(direct_channels) if direct_channels else None
+    options["position_weights"] = _numbers(position_weights, "position weights")
     summary = _run_with_progress(local_ihc=local_ihc, **options)
     _print_paths(summary.report_paths)
     if summary.unattributed:
@@ -253,6 +281,64 @@ def generate_command(
         f"Wrote {result.path}: {result.sessions:,} sessions, {result.users:,} users, "
         f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}) in {result.seconds:.1f} s"
     )
+
+
+def _numbers(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"Bad {what} {text!r}: expected numbers separated by commas, e.g. 0.4,0.2,0.4"
+        ) from None
+
+
+@app.command("train-ihc")
+def train_ihc_command(
+    conv_type_id: Annotated[str, typer.Option(help="Name to store the trained parameters under.")],
+    db: Db = None,
+    start: Start = None,
+    end: End = None,
+    lookback_days: Lookback = None,
+) -> None:
+    """Train the local IHC engine on the database's journeys and store the parameters as a new version."""
+    settings = load_settings(
+        db=db, start=start, end=end, lookback_days=lookback_days, conv_type_id=conv_type_id
+    )
+    with _progress() as progress:
+        progress.add_task("training", total=None)
+        trained = train_conversion_type(settings)
+    console.print(
+        f"Stored IHC parameters '{trained.conv_type_id}' version {trained.version} "
+        f"({trained.journeys:,} training journeys): phase weights {trained.phase_weights}"
+    )
+    for warning in trained.warnings:
+        errors.print(f"[yellow]{warning}[/yellow]")
+
+
+@app.command("compare")
+def compare_command(
+    models: Annotated[
+        list[str] | None, typer.Option("--model", help="A model to compare (repeatable).")
+    ] = None,
+    db: Db = None,
+    start: Start = None,
+    end: End = None,
+    value: Annotated[str, typer.Option(help="credit or revenue.")] = "credit",
+) -> None:
+    """Channel credit (or attributed revenue) by model, side by side, without storing anything."""
+    chosen = models or ["last-touch", "linear", "time-decay", "position-based", "ihc"]
+    settings = load_settings(db=db, start=start, end=end)
+    with _progress() as progress:
+        progress.add_task(f"attributing with {len(chosen)} models", total=None)
+        wide = compare_stored_models(settings, chosen, value)
+    table = Table(title=f"Channel {value} by model · range {settings.time_range}")
+    for column in wide.columns:
+        table.add_column(column, justify="left" if column == "channel_name" else "right")
+    for row in wide.iter_rows():
+        table.add_row(row[0], *(f"{number:,.2f}" for number in row[1:]))
+    console.print(table)
 
 
 @app.command("copy-db")

@@ -28,7 +28,9 @@ from attribution.export import export_all
 from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.config import ClientConfig
 from attribution.journeys import build_journeys
-from attribution.models import Attributor, get_model, validate_credits
+from attribution.models import IHC, Attributor, Markov, Shapley, check_model_name, get_model, validate_credits
+from attribution.models.ihc_store import load_parameters
+from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
 from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
@@ -66,9 +68,9 @@ class RunContext:
 
     settings: Settings
     engine: Engine
-    model: Attributor
     summary: RunSummary
     on_progress: ProgressCallback | None = None
+    model: Attributor | None = None
     recorded: bool = False
     background: Executor | None = None
     costs: Future[pl.DataFrame] | None = None
@@ -100,6 +102,7 @@ def prepare_warehouse(ctx: RunContext) -> None:
         validate_inputs(ctx.engine)
         create_output_tables(ctx.engine)
         ensure_indexes(ctx.engine)
+        ctx.model = build_model(ctx.settings, ctx.engine)
         store.start_run(ctx.engine, ctx.summary.run_id, ctx.settings.model, ctx.settings.time_range)
         ctx.recorded = True
 
@@ -198,7 +201,7 @@ def rebuild_report(ctx: RunContext) -> None:
 def export_report(ctx: RunContext) -> None:
     """Write the report files (CSV, Parquet, HTML dashboard, ... as configured) into the output directory."""
     with ctx.timed("export"):
-        conv_type = ctx.settings.conv_type_id if ctx.remote else None
+        conv_type = ctx.settings.conv_type_id if ctx.settings.model in (IHC.name, IHCApiAttributor.name) else None
         context = DashboardContext.for_run(ctx.summary, conv_type=conv_type)
         paths = export_all(ctx.conn, Path(ctx.settings.out), ctx.settings.formats, context)
         ctx.summary.report_paths = {name: str(path) for name, path in paths.items()}
@@ -211,10 +214,34 @@ WRITE_STEPS: tuple[Step, ...] = (store_credits, rebuild_report, export_report)
 """Steps that replace stored rows; they share one transaction, committed after the export."""
 
 
-def build_model(settings: Settings) -> Attributor:
-    """The attributor ``settings.model`` names; ``ihc-api`` gets a client configured from the settings."""
-    if settings.model != IHCApiAttributor.name:
-        return get_model(settings.model)
+def build_model(settings: Settings, engine: Engine | None = None) -> Attributor:
+    """The attributor ``settings.model`` names, ready to run on ``engine`` (default: ``settings.db``).
+
+    ``ihc-api`` gets a client configured from the settings; ``ihc`` the parameters stored for the
+    conversion type; ``markov`` and ``shapley`` learn once from the run's converting and null paths.
+    """
+    if settings.model == IHCApiAttributor.name:
+        return _api_client(settings)
+    check_model_name(settings.model)
+    owned = engine is None
+    engine = engine or connect(settings.db)
+    try:
+        return get_model(settings.model, **settings.model_options(), **_learned_options(settings, engine))
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
+    if settings.model == IHC.name:
+        return {"parameters": load_parameters(engine, settings.conv_type_id)}
+    if settings.model in (Markov.name, Shapley.name):
+        paths = (engine, settings.time_range, settings.journey_options)
+        return {"null_paths": build_null_paths(*paths), "conversion_paths": build_conversion_paths(*paths)}
+    return {}
+
+
+def _api_client(settings: Settings) -> IHCApiAttributor:
     if settings.ihc_api_key is None:
         raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
     try:
@@ -228,10 +255,10 @@ def build_model(settings: Settings) -> Attributor:
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
-    model = build_model(settings)
+    check_model_name(settings.model)
     engine = connect(settings.db)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
-    ctx = RunContext(settings, engine, model, summary, on_progress=on_progress)
+    ctx = RunContext(settings, engine, summary, on_progress=on_progress)
     try:
         with ThreadPoolExecutor(max_workers=2) as ctx.background:
             for step in READ_STEPS:

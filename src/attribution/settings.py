@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
     force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
 
+    # Options of the local models; each applies to one model and is refused by the others.
+    half_life_hours: PositiveFloat | None = Field(None, description="time-decay: half-life in hours")
+    markov_order: int | None = Field(None, ge=1, le=3, description="markov: order of the chain")
+    direct_channels: tuple[str, ...] | None = Field(
+        None, description="last-non-direct: channels that count as direct"
+    )
+    position_weights: tuple[float, float, float] | None = Field(
+        None, description="position-based: first, middle, last"
+    )
+
     # The IHC API client (``--model ihc-api``). The key is read from the environment only, never a flag.
     ihc_url: str = Field(
         DEFAULT_IHC_URL, validation_alias=_env("ihc_url", "IHC_API_URL", "ATTRIBUTION_IHC_URL")
@@ -77,6 +87,17 @@ class Settings(BaseSettings):
             drop_impressions=self.drop_impressions,
             only_unattributed=self.model == "ihc-api" and not self.force,
         )
+
+    def model_options(self) -> dict[str, object]:
+        """Constructor options of the chosen local model, from the model flags that were given."""
+        given: dict[str, object | None] = {
+            "half_life_hours": self.half_life_hours,
+            "order": self.markov_order,
+            "direct_channels": self.direct_channels,
+        }
+        if self.position_weights:
+            given.update(zip(("first", "middle", "last"), self.position_weights, strict=True))
+        return {name: value for name, value in given.items() if value is not None}
 
     def ihc_client_options(self) -> dict[str, object]:
         """The IHC API client's settings that were given (the client's own defaults fill the rest)."""

@@ -110,8 +110,25 @@ attribution_failures = Table(
     Column("failed_at", Text, nullable=False),
 )
 
+ihc_parameters = Table(
+    "ihc_parameters",
+    metadata,
+    Column("conv_type_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("trained_at", Text, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("journeys", Integer, nullable=False),
+    PrimaryKeyConstraint("conv_type_id", "version"),
+)
+
 INPUT_TABLES = (session_sources, conversions, session_costs)
-OUTPUT_TABLES = (attribution_customer_journey, channel_reporting, attribution_runs, attribution_failures)
+OUTPUT_TABLES = (
+    attribution_customer_journey,
+    channel_reporting,
+    attribution_runs,
+    attribution_failures,
+    ihc_parameters,
+)
 
 # Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
 # They live on copies of the tables in their own MetaData, so creating the input tables (generator,

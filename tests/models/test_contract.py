@@ -1,6 +1,8 @@
-"""The contract every model passes: credit per conversion sums to 1, never negative, order-independent.
+"""The contract every model passes: credit per conversion sums to 1, never negative, deterministic,
+independent of row order, and renaming the channels only renames them in the result.
 
-Each model's own test module subclasses ``AttributorContract`` and sets ``model``.
+Each model's own test module subclasses ``AttributorContract`` and sets ``model``; a model configured per
+channel (a direct-channel set, null paths, channel weights) overrides ``relabelled_model``.
 """
 
 from __future__ import annotations
@@ -63,8 +65,20 @@ def one_journey(*timestamps: str, channels: tuple[str, ...] = ()) -> pl.DataFram
 CONTRACT = settings(deadline=None, suppress_health_check=[HealthCheck.differing_executors])
 
 
+KEYS = ["conv_id", "session_id"]
+
+
+def relabel(frame: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
+    """The frame with every channel renamed by ``mapping``."""
+    return frame.with_columns(pl.col("channel_name").replace_strict(mapping))
+
+
 class AttributorContract:
     model: Attributor
+
+    def relabelled_model(self, mapping: dict[str, str]) -> Attributor:
+        """The model configured as it would be for data whose channels were renamed by ``mapping``."""
+        return self.model
 
     @settings(CONTRACT, max_examples=60)
     @given(frame=journeys())
@@ -83,3 +97,18 @@ class AttributorContract:
 
     def test_a_one_session_journey_gets_all_the_credit(self):
         assert self.model.attribute(one_journey("2023-09-01 10:00:00"))["ihc"].to_list() == [1.0]
+
+    @settings(CONTRACT, max_examples=20)
+    @given(frame=journeys())
+    def test_the_same_input_gives_the_same_output(self, frame):
+        assert self.model.attribute(frame).equals(self.model.attribute(frame.clone()))
+
+    @settings(CONTRACT, max_examples=30)
+    @given(frame=journeys(), renamed=st.permutations(CHANNELS))
+    def test_renaming_the_channels_gives_each_session_the_same_credit(self, frame, renamed):
+        # Same credit per session under new names = each channel's total moves to its new name.
+        mapping = dict(zip(CHANNELS, renamed, strict=True))
+        expected = self.model.attribute(frame).sort(KEYS)
+        got = self.relabelled_model(mapping).attribute(relabel(frame, mapping)).sort(KEYS)
+        assert got.select(KEYS).equals(expected.select(KEYS))
+        assert (got["ihc"] - expected["ihc"]).abs().max() < 1e-9

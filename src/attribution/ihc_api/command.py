@@ -15,6 +15,7 @@ from attribution.errors import ConfigError
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
 from attribution.ihc_api.faults import FaultConfig
 from attribution.ihc_api.server import serve
+from attribution.models.ihc import IHCParameters
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--slow-body-ms", type=float, default=0.0, help="spread every answer body over this time"
     )
+    parser.add_argument("--db", help="database whose trained IHC conversion types are served (train-ihc)")
     parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
     parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             args.port,
             faults=faults,
+            conversion_types=_trained_types(args.db),
             max_journeys=args.max_journeys,
             max_sessions=args.max_sessions,
         )
@@ -69,3 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _trained_types(db: str | None) -> dict[str, IHCParameters]:
+    """The conversion types trained in ``db`` (none without it: the built-in ``default`` is always served)."""
+    if db is None:
+        return {}
+    from attribution.models.ihc_store import load_all_parameters  # the database stack loads only with --db
+    from attribution.warehouse import connect
+
+    engine = connect(db)
+    try:
+        return load_all_parameters(engine)
+    finally:
+        engine.dispose()

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from attribution.models.base import Attributor, journey_frame
+from attribution.models.base import JOURNEY, Attributor, journey_frame
 
 DEFAULT_DIRECT_CHANNELS = frozenset({"Direct Traffic"})
 
@@ -27,6 +27,6 @@ class LastNonDirect(Attributor):
     def attribute(self, journeys: pl.DataFrame) -> pl.DataFrame:
         frame = journey_frame(journeys)
         indirect = ~pl.col("channel_name").is_in(sorted(self.direct_channels))
-        last_indirect = pl.when(indirect).then(pl.col("position")).max().over("conv_id")
+        last_indirect = pl.when(indirect).then(pl.col("position")).max().over(JOURNEY)
         target = pl.coalesce(last_indirect, pl.col("length") - 1)
         return frame.select("conv_id", "session_id", ihc=(pl.col("position") == target).cast(pl.Float64))

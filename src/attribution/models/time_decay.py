@@ -9,7 +9,14 @@ from __future__ import annotations
 import polars as pl
 
 from attribution.errors import ConfigError
-from attribution.models.base import Attributor, hours_between, journey_frame, normalised_credit, parse_timestamp
+from attribution.models.base import (
+    JOURNEY,
+    Attributor,
+    hours_between,
+    journey_frame,
+    normalised_credit,
+    parse_timestamp,
+)
 
 DEFAULT_HALF_LIFE_HOURS = 168.0
 """Seven days, the common default of analytics tools."""
@@ -29,5 +36,5 @@ class TimeDecay(Attributor):
         frame = journey_frame(journeys).with_columns(_ts=parse_timestamp("timestamp"))
         # Measured from the journey's last session, not the conversion: the common factor cancels in the
         # normalisation, and the last session weighs 1, so old journeys cannot underflow to 0 / 0.
-        age = hours_between(pl.col("_ts").max().over("conv_id"), pl.col("_ts"))
+        age = hours_between(pl.col("_ts").max().over(JOURNEY), pl.col("_ts"))
         return normalised_credit(frame, pl.lit(2.0).pow(-age / self.half_life_hours))

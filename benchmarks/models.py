@@ -1,0 +1,220 @@
+"""Attribution models benchmark: every model on a million in-memory journeys, time and peak memory.
+
+Journeys are built in memory like the challenge data: 16 channels, 58 % one-session journeys and a power-law
+tail to 40 sessions (mean about 1.9), log-logistic gaps; as many non-converting (null) paths, for Markov
+and Shapley. Each scenario runs in its own child process, timed from journeys in memory to per-session
+credit (for Markov and Shapley: building the model from its null paths, learning from the journeys,
+attributing them), twice: "cold" is the first call in the process (memory still to be allocated, thread
+pools to start), "warm" the second. Peak memory is the cold call's peak RSS above the RSS once the data was
+loaded (Linux: the peak is reset through /proc/self/clear_refs).
+Usage:
+    python benchmarks/models.py                         # every scenario, 1,000,000 journeys
+    python benchmarks/models.py --journeys 100000 --scenarios markov-1 shapley
+    python benchmarks/models.py --json benchmarks/results/models.json
+    python benchmarks/models.py --compare old.json new.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from attribution.generate import CHANNELS
+from attribution.models import IHC, get_model
+from attribution.models.ihc_training import train_ihc
+
+HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 2.0
+LENGTHS = np.arange(1, 41)
+TAIL = LENGTHS[1:] ** -2.9
+LENGTH_P = np.concatenate([[0.58], 0.42 * TAIL / TAIL.sum()])
+START = np.datetime64("2023-09-01T00:00:00", "s")
+
+Timed = Callable[[], object]
+"""The timed part of a scenario; building it (outside the timing) may prepare data, e.g. train IHC."""
+
+
+def attribute_with(name: str, **options: object) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
+    """A registry model built and run on the journeys (path models get the null paths)."""
+
+    def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+        extra = {"null_paths": nulls} if name in ("markov", "shapley") else {}
+        return lambda: get_model(name, **extra, **options).attribute(journeys)
+
+    return prepare
+
+
+def train(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+    return lambda: train_ihc(journeys)
+
+
+def trained_ihc(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+    model = IHC(train_ihc(journeys))
+    return lambda: model.attribute(journeys)
+
+
+SCENARIOS: dict[str, tuple[float | None, Callable[[pl.DataFrame, pl.DataFrame], Timed]]] = {
+    **{
+        name: (HEURISTIC_TARGET, attribute_with(name))
+        for name in ("first-touch", "last-touch", "last-non-direct", "linear", "time-decay", "position-based")
+    },
+    "markov-1": (PATH_MODEL_TARGET, attribute_with("markov", order=1)),
+    **{f"markov-{order}": (None, attribute_with("markov", order=order)) for order in (2, 3)},
+    "shapley": (PATH_MODEL_TARGET, attribute_with("shapley")),
+    "ihc-train": (TRAIN_TARGET, train),
+    "ihc": (IHC_TARGET, attribute_with("ihc")),
+    "ihc-trained": (IHC_TARGET, trained_ihc),
+}
+"""Scenario name: (target seconds, or None without one, what to time)."""
+
+
+def build_paths(n: int, seed: int, converting: bool) -> pl.DataFrame:
+    """``n`` journeys (or null paths) with challenge-like lengths and channel mix."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice(LENGTHS, size=n, p=LENGTH_P)
+    path = np.repeat(np.arange(n), lengths)
+    last = np.r_[path[1:] != path[:-1], True]
+    share = 1 / np.arange(1, len(CHANNELS) + 1) ** 0.8
+    channel = rng.choice(len(CHANNELS), size=path.size, p=share / share.sum())
+    u = rng.random(path.size)
+    # Seconds from each session to the next one (log-logistic, median a day), or to the conversion.
+    gaps = np.where(last, 60.0, 24 * 3600 * (u / (1 - u)) ** 0.5)
+    after = np.r_[np.cumsum(gaps[::-1])[::-1], 0.0]  # after[i] = sum of gaps[i:]
+    to_end = after[:-1] - after[np.flatnonzero(last) + 1][path]  # seconds from a session to its path's end
+    end = START + rng.integers(0, 30 * 24 * 3600, n).astype("timedelta64[s]")
+    timestamps = end[path] - to_end.astype("timedelta64[s]")
+    frame = pl.DataFrame(
+        {
+            "path_id": path,
+            "session_id": np.arange(path.size) + (0 if converting else 10**9),
+            "timestamp": timestamps.astype("datetime64[ms]"),
+            "channel_name": pl.Series(CHANNELS).gather(channel),
+            "conv_ts": end[path].astype("datetime64[ms]"),
+            "last": last,
+        }
+    ).with_columns(
+        pl.col("path_id", "session_id").cast(pl.String),
+        pl.col("timestamp", "conv_ts").dt.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    if not converting:
+        return frame.select("path_id", "timestamp", "session_id", "channel_name")
+    return frame.select(
+        conv_id="path_id",
+        conv_ts="conv_ts",
+        revenue=pl.lit(50.0),
+        session_id="session_id",
+        timestamp="timestamp",
+        channel_name="channel_name",
+        holder_engagement=pl.lit(1, pl.Int8),
+        closer_engagement=(pl.col("last") | (pl.col("session_id").cast(pl.Int64) % 3 == 0)).cast(pl.Int8),
+        impression_interaction=pl.lit(0, pl.Int8),
+        conversion=pl.col("last").cast(pl.Int8),
+    )
+
+
+def _memory_kib(field: str) -> int:
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+def child(scenario: str, data: Path) -> None:
+    """Run one scenario on the saved data and print its figures as one JSON line."""
+    journeys = pl.read_parquet(data / "journeys.parquet")
+    timed = SCENARIOS[scenario][1](journeys, pl.read_parquet(data / "nulls.parquet"))
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _memory_kib("VmRSS")
+    began = time.perf_counter()
+    result = timed()
+    seconds = time.perf_counter() - began
+    peak = (_memory_kib("VmHWM") - before) / 1024
+    rows = result.height if isinstance(result, pl.DataFrame) else None
+    del result
+    began = time.perf_counter()
+    timed()
+    warm = time.perf_counter() - began
+    figures = {"scenario": scenario, "seconds": seconds, "warm_seconds": warm, "peak_mib": peak, "rows": rows}
+    print(json.dumps(figures))
+
+
+def run_scenario(scenario: str, data: Path, repeat: int) -> dict:
+    """The scenario's run with the best cold time over ``repeat`` child processes."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", scenario, "--data", str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda run: run["seconds"])
+    return {**best, "target": SCENARIOS[scenario][0]}
+
+
+def bench(journeys: int, scenarios: list[str], repeat: int, show: Callable[[dict], None]) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        frame = build_paths(journeys, seed=1, converting=True)
+        frame.write_parquet(data / "journeys.parquet")
+        build_paths(journeys, seed=2, converting=False).write_parquet(data / "nulls.parquet")
+        header = {"journeys": journeys, "sessions": frame.height, "null_paths": journeys, "channels": 16}
+        print(f"{journeys:,} journeys, {frame.height:,} sessions, {journeys:,} null paths, 16 channels")
+        print(f"{'scenario':<16}{'cold s':>8}{'warm s':>8}{'target':>8}{'peak MiB':>10}")
+        runs = []
+        for scenario in scenarios:
+            runs.append(run_scenario(scenario, data, repeat))
+            show(runs[-1])
+    return {**header, "repeat": repeat, "runs": runs}
+
+
+def show_run(run: dict) -> None:
+    cold, warm, target = run["seconds"], run["warm_seconds"], run["target"]
+    if target is None:
+        verdict, shown = "", "-"
+    else:
+        verdict = "met" if cold <= target else "met warm only" if warm <= target else "MISSED"
+        shown = f"{target:.1f}"
+    print(f"{run['scenario']:<16}{cold:>8.2f}{warm:>8.2f}{shown:>8}{run['peak_mib']:>10.0f}  {verdict}")
+
+
+def compare(old_path: Path, new_path: Path) -> None:
+    old = {run["scenario"]: run for run in json.loads(old_path.read_text())["runs"]}
+    for run in json.loads(new_path.read_text())["runs"]:
+        if run["scenario"] in old:
+            a, b = old[run["scenario"]]["seconds"], run["seconds"]
+            print(f"{run['scenario']:<16} {a:7.2f} s -> {b:7.2f} s ({b / a:5.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--journeys", type=int, default=1_000_000)
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--repeat", type=int, default=1, help="child runs per scenario; the best is kept")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
+    parser.add_argument("--child", choices=list(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.data)
+    elif args.compare:
+        compare(*args.compare)
+    else:
+        result = bench(args.journeys, args.scenarios, args.repeat, show_run)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Models that learn a score per channel from converting journeys and non-converting ("null") paths.
+
+Why a shared base: Markov removal effects and Shapley values are both learned from the same two kinds of
+path (coded here once, channels as integers, for numpy) and both split each conversion over its channels
+in proportion to the scores (``credit_by_channel_score``); only the score differs.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from attribution.models.base import (
+    JOURNEY,
+    Attributor,
+    credit_by_channel_score,
+    grouped_in_time_order,
+    journey_frame,
+)
+
+PATH_SCHEMA: dict[str, pl.DataType] = {
+    "path_id": pl.String(),
+    "timestamp": pl.String(),
+    "session_id": pl.String(),
+    "channel_name": pl.String(),
+}
+"""One row per session of a path (a journey, or a non-converting user's sessions)."""
+
+
+@dataclass(frozen=True)
+class CodedPaths:
+    """Paths as arrays, one entry per session in path order; converting paths come first.
+
+    ``channels`` maps a code to its name (sorted by name, so codes do not depend on row order).
+    """
+
+    channels: tuple[str, ...]
+    path: np.ndarray
+    code: np.ndarray
+    converted: np.ndarray
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Index of each path's first session."""
+        return np.flatnonzero(np.r_[True, self.path[1:] != self.path[:-1]])
+
+    @property
+    def is_last(self) -> np.ndarray:
+        """Whether each session is the last of its path."""
+        return np.r_[self.path[1:] != self.path[:-1], True]
+
+
+def empty_paths() -> pl.DataFrame:
+    """A paths frame without rows (no null paths known)."""
+    return pl.DataFrame(schema=PATH_SCHEMA)
+
+
+def journey_paths(journeys: pl.DataFrame) -> pl.DataFrame:
+    """The converting paths of a journeys frame: each journey's sessions."""
+    return journeys.select(pl.col("conv_id").alias("path_id"), "timestamp", "session_id", "channel_name")
+
+
+def indexed_paths(paths: pl.DataFrame) -> pl.DataFrame:
+    """Sessions in path order with an integer ``path`` index (0, 1, ...), as ``code_paths`` takes them."""
+    ordered = grouped_in_time_order(paths.select(PATH_SCHEMA.keys()).cast(PATH_SCHEMA), "path_id")
+    return ordered.with_columns(path=pl.col("path_id").rle_id().cast(pl.Int64))
+
+
+def code_paths(conversions: pl.DataFrame, nulls: pl.DataFrame) -> CodedPaths:
+    """Code converting and null paths together; each frame in path order with its ``path`` index."""
+    channels = tuple(sorted(set(conversions["channel_name"].unique()) | set(nulls["channel_name"].unique())))
+    enum = pl.Enum(channels)
+    converting = conversions["path"].to_numpy()
+    n_converting = int(converting[-1]) + 1 if converting.size else 0
+    path = np.r_[converting, nulls["path"].to_numpy() + n_converting].astype(np.int64)
+    return CodedPaths(
+        channels=channels,
+        path=path,
+        code=np.r_[_codes(conversions, enum), _codes(nulls, enum)],
+        converted=np.arange(int(path[-1]) + 1 if path.size else 0) < n_converting,
+    )
+
+
+def _codes(paths: pl.DataFrame, enum: pl.Enum) -> np.ndarray:
+    return paths["channel_name"].cast(enum).to_physical().cast(pl.Int64).to_numpy()
+
+
+class PathModel(Attributor):
+    """A channel-score model trained on converting paths plus ``null_paths`` (see ``PATH_SCHEMA``).
+
+    With ``conversion_paths`` the scores are learned once, here; without, each ``attribute`` call learns
+    them from the journeys it is given (so results then depend on which journeys are attributed together).
+    Without null paths the scores come from converting paths alone.
+    """
+
+    def __init__(self, null_paths: pl.DataFrame | None = None, conversion_paths: pl.DataFrame | None = None):
+        self.null_paths = indexed_paths(empty_paths() if null_paths is None else null_paths)
+        self.trained_scores = None if conversion_paths is None else self.channel_scores(conversion_paths)
+
+    @abstractmethod
+    def score_channels(self, paths: CodedPaths) -> np.ndarray:
+        """One score per channel code."""
+
+    def channel_scores(self, conversion_paths: pl.DataFrame) -> dict[str, float]:
+        """Each channel's score learned from these converting paths and the model's null paths."""
+        return self._scores(indexed_paths(conversion_paths))
+
+    def attribute(self, journeys: pl.DataFrame) -> pl.DataFrame:
+        frame = journey_frame(journeys)
+        scores = self.trained_scores
+        if scores is None:
+            scores = self._scores(frame.select("channel_name", path=pl.col(JOURNEY).cast(pl.Int64)))
+        return credit_by_channel_score(frame, scores)
+
+    def _scores(self, conversions: pl.DataFrame) -> dict[str, float]:
+        coded = code_paths(conversions, self.null_paths)
+        if not coded.channels:
+            return {}
+        return dict(zip(coded.channels, self.score_channels(coded).tolist(), strict=True))

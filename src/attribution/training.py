@@ -1,0 +1,85 @@
+"""Work on a whole range's journeys outside a pipeline run: training the local IHC engine on the
+database, and comparing models side by side.
+
+Why not in ``pipeline``: neither stores credit or touches the report; both read the range's journeys
+once and hand them to pure functions (``train_ihc``, ``compare_models``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from attribution.compare import compare_models, wide_comparison
+from attribution.errors import ConfigError
+from attribution.journeys import build_journeys
+from attribution.models.ihc_store import save_parameters
+from attribution.models.ihc_training import train_ihc, training_sessions
+from attribution.pipeline import build_model
+from attribution.settings import Settings
+from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
+
+
+@dataclass(frozen=True)
+class TrainedType:
+    """What ``train-ihc`` stored."""
+
+    conv_type_id: str
+    version: int
+    journeys: int
+    phase_weights: tuple[float, float, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+def range_journeys(settings: Settings) -> pl.DataFrame:
+    """Every journey of the settings' range, in one frame (training and comparison need them all)."""
+    engine = connect(settings.db)
+    try:
+        validate_inputs(engine)
+        create_output_tables(engine)
+        ensure_indexes(engine)
+        chunks = build_journeys(
+            engine, settings.time_range, settings.journey_options, settings.chunk_conversions
+        )
+        return pl.concat([chunk.journeys for chunk in chunks]) if chunks else pl.DataFrame()
+    finally:
+        engine.dispose()
+
+
+def train_conversion_type(settings: Settings) -> TrainedType:
+    """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
+    if settings.conv_type_id == "default":
+        raise ConfigError("'default' is the built-in untrained conversion type; train under another name")
+    journeys = range_journeys(settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parameters = train_ihc(journeys)
+    count = training_sessions(journeys)["conv_id"].n_unique()
+    engine = connect(settings.db)
+    try:
+        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=count)
+    finally:
+        engine.dispose()
+    weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
+    return TrainedType(
+        settings.conv_type_id,
+        version,
+        count,
+        tuple(round(w, 3) for w in weights),
+        [str(w.message) for w in caught],
+    )
+
+
+def compare_stored_models(settings: Settings, names: list[str], value: str = "credit") -> pl.DataFrame:
+    """Channel ``value`` (credit or revenue) per model on the range's journeys: one column per model."""
+    if value not in ("credit", "revenue"):
+        raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
+    journeys = range_journeys(settings)
+    engine = connect(settings.db)
+    try:
+        models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
+    finally:
+        engine.dispose()
+    return wide_comparison(compare_models(journeys, models), value)
