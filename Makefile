@@ -18,8 +18,8 @@ demo: $(STAMP)  ## generate challenge.db if missing, run the pipeline, write rep
 	$(BIN)/attribution demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks dags
+	$(BIN)/ruff format --check src tests benchmarks dags
 
 test: lint  ## lint, then every test (SQLite, the local PostgreSQL server, headless Chromium)
 	scripts/install-chromium.sh

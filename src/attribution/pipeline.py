@@ -179,6 +179,7 @@ def _forget_range_credit(ctx: RunContext) -> None:
 def store_credits(ctx: RunContext) -> None:
     """Replace the range's stored credit with the new credit (remote credit is already stored)."""
     with ctx.timed("store"):
+        store.lock_writes(ctx.conn)
         time_range = ctx.settings.time_range
         if time_range.is_bounded:  # an open range rebuilds the whole report: no need to know the dates
             ctx.credited_dates.update(store.credited_dates(ctx.conn, time_range))
@@ -201,7 +202,9 @@ def rebuild_report(ctx: RunContext) -> None:
 def export_report(ctx: RunContext) -> None:
     """Write the report files (CSV, Parquet, HTML dashboard, ... as configured) into the output directory."""
     with ctx.timed("export"):
-        conv_type = ctx.settings.conv_type_id if ctx.settings.model in (IHC.name, IHCApiAttributor.name) else None
+        conv_type = (
+            ctx.settings.conv_type_id if ctx.settings.model in (IHC.name, IHCApiAttributor.name) else None
+        )
         context = DashboardContext.for_run(ctx.summary, conv_type=conv_type)
         paths = export_all(ctx.conn, Path(ctx.settings.out), ctx.settings.formats, context)
         ctx.summary.report_paths = {name: str(path) for name, path in paths.items()}

@@ -19,7 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Column, Connection, Engine, Integer, Row, Table, Text, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    Row,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
 
 from attribution import store, warehouse
 from attribution.dashboard import DashboardContext
@@ -40,8 +52,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_JOURNEYS = 5_000
 """Journeys per batch: one batch is one scheduler task (for the IHC API, whole requests of it)."""
 STAGED_SCHEMA = {**JOURNEY_SCHEMA, "conversion": pl.Int8()}
-WRITE_LOCK_KEY = 0x41545452
-"""The PostgreSQL advisory lock ("ATTR") that serialises finishing runs."""
 _COUNTS = ("conversions", "journeys", "sessions", "without_sessions", "skipped")
 
 
@@ -253,7 +263,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
                 return None
         costs = aggregate_session_costs(engine)  # reads the input tables only: before the lock
         with engine.begin() as conn:
-            _take_write_lock(conn, run_key)
+            store.lock_writes(conn)
             if (staged := _staged_run(conn, run_key)) is None:
                 return None
             counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
@@ -269,13 +279,6 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         store.finish_run(engine, run_key, status, vars(summary))
     logger.info("Run %s %s: %s", run_key, status, vars(summary))
     return summary
-
-
-def _take_write_lock(conn: Connection, run_key: str) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-    else:  # SQLite: the transaction's first write takes the database's write lock, before any read
-        conn.execute(staged_runs.update().where(staged_runs.c.run_key == run_key).values(run_key=run_key))
 
 
 def _staged_run(conn: Connection, run_key: str) -> Row | None:

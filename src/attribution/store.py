@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, false, func, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
@@ -79,6 +79,19 @@ def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl
             attribution_failures,
             failures.with_columns(run_id=pl.lit(run_id), failed_at=pl.lit(failed_at)),
         )
+
+
+WRITE_LOCK_KEY = 0x41545452
+"""The PostgreSQL advisory lock ("ATTR") that serialises the writers of the output tables."""
+
+
+def lock_writes(conn: Connection) -> None:
+    """Serialise the writers of the output tables across processes (CLI runs, DAG runs), before they read
+    what they will replace: a PostgreSQL advisory lock, or SQLite's database write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+    else:  # a transaction's first write, even of no row, takes SQLite's write lock
+        conn.execute(update(attribution_runs).where(false()).values(status=attribution_runs.c.status))
 
 
 def _now() -> str:

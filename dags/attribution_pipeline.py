@@ -1,0 +1,268 @@
+"""attribution_pipeline: the attribution pipeline on a schedule, one task per step.
+
+Wiring only: each task is a thin call into ``attribution.staging`` (the pipeline's steps in batches). Tasks
+hand each other the run's settings without secrets, batch ids and file URIs; journeys and credit stay in the
+warehouse's staging tables, keyed by run. The package, connections and Variables are read inside tasks, never
+while the scheduler parses this file. Configuration, ranges and the concurrency rule: docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+MODEL_NAMES = (
+    "first-touch",
+    "ihc",
+    "last-non-direct",
+    "last-touch",
+    "linear",
+    "markov",
+    "position-based",
+    "shapley",
+    "time-decay",
+    "ihc-api",
+)
+"""The ``model`` param's choices: ``attribution.models.MODELS`` and the IHC API. Written out because importing
+the package while the scheduler parses this file would cost seconds per parse; a test keeps them equal."""
+DATE_OR_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:?\d{2})?)?$"
+OPTIONAL_TEXT = ["null", "string"]
+RUN_ONLY = ("run_key", "batch_journeys")
+"""Keys of the run's settings that are not ``attribution.Settings`` fields."""
+PARAMS = {
+    "start": Param(
+        None,
+        type=OPTIONAL_TEXT,
+        pattern=DATE_OR_TIMESTAMP,
+        description="First conversion time included, UTC ISO date or timestamp. Empty: the data interval's.",
+    ),
+    "end": Param(
+        None,
+        type=OPTIONAL_TEXT,
+        pattern=DATE_OR_TIMESTAMP,
+        description="First conversion time excluded. Empty: the data interval's end.",
+    ),
+    "model": Param(
+        None,
+        type=OPTIONAL_TEXT,
+        enum=[None, *MODEL_NAMES],
+        description="Empty: Variable attribution_model, else the project's default (ihc).",
+    ),
+    "conv_type_id": Param(
+        None,
+        type=OPTIONAL_TEXT,
+        minLength=1,
+        maxLength=200,
+        description="IHC conversion type. Empty: Variable attribution_conv_type_id, else 'default'.",
+    ),
+    "batch_journeys": Param(5_000, type="integer", minimum=1, description="Journeys per attribute task."),
+}
+
+
+@dag(
+    dag_id="attribution_pipeline",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),  # @daily as intervals, not instants
+    start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
+    params=PARAMS,
+    tags=["attribution"],
+    doc_md=__doc__,
+)
+def attribution_pipeline() -> None:
+    run = prepare_warehouse()
+    attributed = attribute_batch.partial(run=run).expand(batch_id=stage_journeys(run))
+    attributed >> store_credits(run) >> export_report(run)
+
+
+@task
+def prepare_warehouse() -> dict[str, Any]:
+    """Resolve and check the run's settings, then check the inputs and create missing tables and indexes."""
+    with _package() as staging:
+        run = _run_settings()
+        staging.prepare_run(_settings(run))
+    return run
+
+
+@task
+def stage_journeys(run: dict[str, Any]) -> list[int]:
+    """Write the range's journeys into staging in batches; the batch ids."""
+    from airflow.sdk import conf
+
+    with _package() as staging:
+        limit = conf.getint("core", "max_map_length")
+        return staging.stage_journeys(_settings(run), run["run_key"], run["batch_journeys"], limit).batch_ids
+
+
+@task(max_active_tis_per_dagrun=4)
+def attribute_batch(run: dict[str, Any], batch_id: int) -> dict[str, int]:
+    """Attribute one staged batch (mapped: batches run in parallel, each retried on its own)."""
+    with _package() as staging:
+        return staging.attribute_batch(_settings(run), run["run_key"], batch_id)
+
+
+@task(trigger_rule="none_failed")  # after zero batches too: a day without conversions still gets its report
+def store_credits(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Replace the range's credit and rebuild the report rows it touches, in one transaction."""
+    with _package() as staging:
+        summary = staging.finish_run(_settings(run), run["run_key"])
+    return None if summary is None else vars(summary)
+
+
+@task
+def export_report(run: dict[str, Any]) -> dict[str, str]:
+    """Write the report files (CSV and the project's other formats); their URIs."""
+    with _package() as staging:
+        return staging.export_files(_settings(run), run["run_key"])
+
+
+@contextmanager
+def _package() -> Iterator[ModuleType]:
+    """``attribution.staging``, imported in the task. Errors retrying cannot fix (``TerminalError``: a bad
+    setting, a missing table) fail the task at once instead of after its retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from attribution import staging
+    from attribution.errors import TerminalError
+
+    try:
+        yield staging
+    except TerminalError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _run_settings() -> dict[str, Any]:
+    """The run's settings without secrets, resolved once for all its tasks: params > Variables > the data
+    interval and the project's defaults. The range Variables count for manual runs only."""
+    from airflow.sdk import Variable
+
+    from attribution.errors import ConfigError
+    from attribution.settings import load_settings
+
+    context = get_current_context()
+    params, dag_run = context["params"], context["dag_run"]
+    manual = dag_run.run_type == "manual"
+
+    def given(name: str, variable: bool = True) -> Any:
+        return params.get(name) or (variable and Variable.get(f"attribution_{name}", default=None)) or None
+
+    options = Variable.get("attribution_options", default={}, deserialize_json=True)
+    if {"db", "ihc_api_key"} & set(options):
+        raise ConfigError("Variable attribution_options must not hold db or ihc_api_key: use the connections")
+    start, end = _data_interval(context)
+    explicit = {
+        **options,
+        "start": given("start", manual) or start,
+        "end": given("end", manual) or end,
+        "model": given("model"),
+        "conv_type_id": given("conv_type_id"),
+        "out": Variable.get("attribution_out", default=None) or _default_out(),
+    }
+    if formats := Variable.get("attribution_formats", default=None):
+        explicit["formats"] = [name.strip() for name in formats.split(",") if name.strip()]
+    model = load_settings(**explicit).model  # a bad range, format or option fails here, before any work
+    run_key = f"{dag_run.dag_id}/{dag_run.run_id}"
+    return {**explicit, "model": model, "run_key": run_key, "batch_journeys": params["batch_journeys"]}
+
+
+def _data_interval(context: Any) -> tuple[str, str]:
+    """The run's data interval; a manual run without one covers the last whole UTC day before it."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        end = pendulum.instance(context["dag_run"].run_after).in_timezone("UTC").start_of("day")
+        start = end - timedelta(days=1)
+    return start.isoformat(), end.isoformat()
+
+
+def _default_out() -> str:
+    return os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "reports")
+
+
+def _settings(run: dict[str, Any]) -> Any:
+    """``attribution.Settings`` of the run, with its secrets: the database URL and, for the IHC API, the key."""
+    from attribution.settings import load_settings
+
+    values = {name: value for name, value in run.items() if name not in RUN_ONLY}
+    if run["model"] == "ihc-api":
+        values.update((name, value) for name, value in _ihc_api().items() if value is not None)
+    return load_settings(**values, db=_database_url())
+
+
+def _database_url() -> str | None:
+    """From the connection named by Variable ``attribution_db_conn_id`` (default ``attribution_db``), else
+    Variable ``attribution_db_url``, else the environment's ``ATTRIBUTION_DB``."""
+    from airflow.sdk import BaseHook, Variable
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+    from sqlalchemy.engine import make_url
+
+    from attribution.errors import ConfigError
+
+    conn_id = Variable.get("attribution_db_conn_id", default="attribution_db")
+    try:
+        return connection_url(BaseHook.get_connection(conn_id))
+    except AirflowNotFoundException:
+        url = Variable.get("attribution_db_url", default=None)
+    if url is None and "ATTRIBUTION_DB" not in os.environ:
+        raise ConfigError(f"No database: add the connection {conn_id!r} or the Variable attribution_db_url")
+    if url and "://" in url and make_url(url).password:
+        mask_secret(make_url(url).password)
+    return url
+
+
+def connection_url(conn: Any) -> str:
+    """A SQLAlchemy URL from an Airflow connection of type ``sqlite`` (host: the file) or ``postgres``.
+
+    Why not Airflow's own URI: it percent-encodes a SQLite path and names no driver for psycopg.
+    """
+    from sqlalchemy.engine import URL
+
+    from attribution.errors import ConfigError
+
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host or conn.schema}"
+    if conn.conn_type in ("postgres", "postgresql"):
+        parts = (conn.login, conn.password, conn.host, conn.port, conn.schema)
+        url = URL.create("postgresql+psycopg", *(part or None for part in parts))
+        return url.render_as_string(hide_password=False)
+    raise ConfigError(
+        f"Connection {conn.conn_id!r} has type {conn.conn_type!r}: add it by URI as sqlite:////path/to.db or "
+        "postgresql://user:password@host:5432/database, or set the Variable attribution_db_url"
+    )
+
+
+def _ihc_api() -> dict[str, str | None]:
+    """The IHC API key and base URL from the connection named by Variable ``attribution_ihc_conn_id`` (default
+    ``ihc_api``: password and host), else the key from the secret Variable ``ihc_api_key``."""
+    from airflow.sdk import BaseHook, Variable
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    conn_id = Variable.get("attribution_ihc_conn_id", default="ihc_api")
+    try:
+        conn = BaseHook.get_connection(conn_id)
+        key, url = conn.password, http_url(conn)
+    except AirflowNotFoundException:
+        key, url = Variable.get("ihc_api_key", default=None), None
+    if key:
+        mask_secret(key)
+    return {"ihc_api_key": key or None, "ihc_url": url}
+
+
+def http_url(conn: Any) -> str | None:
+    """The base URL an HTTP connection names: its host if that is a URL, else scheme, host and port."""
+    if not conn.host or "://" in conn.host:
+        return conn.host or None
+    scheme = conn.schema or (conn.conn_type if conn.conn_type in ("http", "https") else "https")
+    return f"{scheme}://{conn.host}{f':{conn.port}' if conn.port else ''}"
+
+
+attribution_pipeline()

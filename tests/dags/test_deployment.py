@@ -1,0 +1,40 @@
+"""The Astro project files: requirements pinned as in the lock, an example settings file without secrets."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.dags.conftest import REPO
+
+
+def pins(path: str) -> dict[str, str]:
+    found = re.findall(r"^([\w.\-]+)(?:\[[\w,\-]+\])?==(\S+)", (REPO / path).read_text(), re.MULTILINE)
+    return {canonicalize_name(name): version for name, version in found}
+
+
+def test_astro_requirements_are_the_project_dependencies_pinned_as_in_the_lock():
+    lock, astro = pins("requirements.lock"), pins("requirements.txt")
+    assert {name: lock.get(name) for name in astro} == astro
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {canonicalize_name(Requirement(text).name) for text in project} <= set(astro)
+    assert not any(name.startswith("apache-airflow") for name in astro)  # the runtime image ships Airflow
+
+
+def test_the_example_airflow_settings_hold_no_secret():
+    settings = yaml.safe_load((REPO / "airflow_settings.yaml").read_text())["airflow"]
+    assert {c["conn_id"] for c in settings["connections"]} == {"attribution_db", "ihc_api"}
+    assert not any(c.get("conn_password") for c in settings["connections"])
+    assert not any(
+        "key" in v["variable_name"] or "password" in v["variable_name"] for v in settings["variables"]
+    )
+
+
+def test_the_dockerfile_builds_on_the_astro_runtime_and_checks_the_pinned_airflow():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM astrocrpublic\.azurecr\.io/runtime:3\.3-\d+-python-3\.11$", dockerfile, re.M)
+    assert "'3.3.2'" in dockerfile and pins("requirements.lock")["apache-airflow"] == "3.3.2"
