@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from attribution.timerange import TimeRange
+from attribution.warehouse import fetch_frame
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
 
@@ -124,11 +125,8 @@ def build_journeys(
     }
     after = ("", "", "")
     while True:
-        rows = _fetch(
-            engine,
-            statement,
-            {**params, "after_date": after[0], "after_time": after[1], "after_id": after[2]},
-        )
+        bounds = {"after_date": after[0], "after_time": after[1], "after_id": after[2]}
+        rows = fetch_frame(engine, statement, {**params, **bounds}, JOURNEY_SCHEMA)
         if rows.is_empty():
             return
         chunk = _to_chunk(rows)
@@ -137,15 +135,6 @@ def build_journeys(
             return
         last = rows.row(-1, named=True)
         after = (last["conv_ts"][:10], last["conv_ts"][11:], last["conv_id"])
-
-
-def _fetch(engine: Engine | Connection, statement, params: dict) -> pl.DataFrame:
-    if isinstance(engine, Connection):
-        rows = engine.execute(statement, params).fetchall()
-    else:
-        with engine.connect() as conn:
-            rows = conn.execute(statement, params).fetchall()
-    return pl.DataFrame(rows, schema=JOURNEY_SCHEMA, orient="row")
 
 
 def _to_chunk(rows: pl.DataFrame) -> JourneyChunk:

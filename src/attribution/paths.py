@@ -12,14 +12,14 @@ time), and keyset pages of ``chunk_users`` users bound the memory of each fetch.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
 
 import polars as pl
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Connection, Engine, text
 
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
+from attribution.warehouse import fetch_frame
 
 DEFAULT_CHUNK_USERS = 50_000
 
@@ -82,7 +82,7 @@ def iter_null_paths(
     params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_users, "lookback": bound}
     after = ""
     while True:
-        page = _fetch(engine, statement, {**params, "after": after})
+        page = fetch_frame(engine, statement, {**params, "after": after}, PATH_SCHEMA)
         if page.is_empty():
             return
         yield page
@@ -112,9 +112,3 @@ def build_conversion_paths(
     for a whole run rather than on each chunk of journeys it attributes."""
     chunks = [journey_paths(chunk.journeys) for chunk in build_journeys(engine, time_range, options)]
     return pl.concat([pl.DataFrame(schema=PATH_SCHEMA), *chunks])
-
-
-def _fetch(engine: Engine | Connection, statement: TextClause, params: dict) -> pl.DataFrame:
-    with nullcontext(engine) if isinstance(engine, Connection) else engine.connect() as conn:
-        rows = conn.execute(statement, params).fetchall()
-    return pl.DataFrame(rows, schema=PATH_SCHEMA, orient="row")

@@ -32,7 +32,7 @@ from attribution.models import IHC, Attributor, Markov, Shapley, check_model_nam
 from attribution.models.ihc_store import load_parameters
 from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.report import aggregate_session_costs, build_channel_report
-from attribution.settings import Settings
+from attribution.settings import Settings, config_error
 from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
 
 ProgressCallback = Callable[[str, int, int | None], None]
@@ -210,6 +210,12 @@ def export_report(ctx: RunContext) -> None:
         ctx.summary.report_paths = {name: str(path) for name, path in paths.items()}
 
 
+def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
+    """What the dashboard says about the run; the conversion type only for the IHC models that use one."""
+    uses_conv_type = settings.model in (IHC.name, IHCApiAttributor.name)
+    return DashboardContext.for_run(summary, conv_type=settings.conv_type_id if uses_conv_type else None)
+
+
 READ_STEPS: tuple[Step, ...] = (prepare_warehouse, attribute_conversions)
 """Steps that only read (and create missing tables and indexes): nothing is replaced yet."""
 
@@ -250,8 +256,7 @@ def _api_client(settings: Settings) -> IHCApiAttributor:
     try:
         config = ClientConfig(api_key=settings.ihc_api_key, **settings.ihc_client_options())
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(f"Bad IHC API setting {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+        raise config_error(exc, "IHC API setting") from None
     return IHCApiAttributor(config)
 
 

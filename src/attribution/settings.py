@@ -120,15 +120,20 @@ class Settings(BaseSettings):
         return redact_url(self.db)
 
 
+def config_error(exc: ValidationError, what: str) -> ConfigError:
+    """The first problem pydantic found, as the one-line error a user sees."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or what
+    return ConfigError(f"Bad {what} {field}: {error['msg']}")
+
+
 def load_settings(**explicit: object) -> Settings:
     """Settings from explicit values (``None`` means not given), the environment and the defaults."""
     given = {key: value for key, value in explicit.items() if value is not None}
     try:
         settings = Settings(**given)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "settings"
-        raise ConfigError(f"Bad setting {field}: {error['msg']}") from None
+        raise config_error(exc, "setting") from None
     settings.time_range  # noqa: B018 - validate the range now, not half-way through a run
     check_formats(settings.formats)
     return settings

@@ -34,7 +34,6 @@ from sqlalchemy import (
 )
 
 from attribution import store, warehouse
-from attribution.dashboard import DashboardContext
 from attribution.errors import IntegrityError, TransientError
 from attribution.export import export_all
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
@@ -42,7 +41,7 @@ from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
 from attribution.journeys import JOURNEY_SCHEMA, build_journeys
 from attribution.models import validate_credits
-from attribution.pipeline import RunSummary, build_model
+from attribution.pipeline import RunSummary, build_model, dashboard_context
 from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
 from attribution.warehouse import Real, attribution_customer_journey, attribution_failures, bulk_insert
@@ -317,9 +316,7 @@ def _touched_dates(conn: Connection, settings: Settings, run_key: str) -> set[st
 def export_files(settings: Settings, run_key: str) -> dict[str, str]:
     """Write the whole report in every format of ``settings.formats`` into ``settings.out``, the dashboard
     describing this run, as the pipeline's export step does; each format's file URI."""
-    remote = settings.model == IHCApiAttributor.name
-    run = RunSummary(run_key, settings.model, str(settings.time_range))
-    context = DashboardContext.for_run(run, conv_type=settings.conv_type_id if remote else None)
+    context = dashboard_context(settings, RunSummary(run_key, settings.model, str(settings.time_range)))
     with _engine(settings) as engine, engine.connect() as conn:
         paths = export_all(conn, Path(settings.out), settings.formats, context)
     return {name: path.resolve().as_uri() for name, path in paths.items()}

@@ -6,6 +6,7 @@ journey, store and report SQL can stay dialect-neutral.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import polars as pl
@@ -247,6 +248,13 @@ def ensure_indexes(engine: Engine) -> None:
     with engine.begin() as conn:
         for ix in missing:
             ix.create(conn)
+
+
+def fetch_frame(source: Engine | Connection, statement, params: dict, schema: dict) -> pl.DataFrame:
+    """Run a query on an engine (its own short connection) or an open connection; rows as a typed frame."""
+    with nullcontext(source) if isinstance(source, Connection) else source.connect() as conn:
+        rows = conn.execute(statement, params).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
