@@ -8,6 +8,7 @@ while the scheduler parses this file. Configuration, ranges and the concurrency 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
 
 MODEL_NAMES = (
     "first-touch",
@@ -88,7 +91,8 @@ def prepare_warehouse() -> dict[str, Any]:
     """Resolve and check the run's settings, then check the inputs and create missing tables and indexes."""
     with _package() as staging:
         run = _run_settings()
-        staging.prepare_run(_settings(run))
+        for note in staging.prepare_run(_settings(run)):
+            log.warning(note)
     return run
 
 
@@ -155,8 +159,10 @@ def _run_settings() -> dict[str, Any]:
         return params.get(name) or (variable and Variable.get(f"attribution_{name}", default=None)) or None
 
     options = Variable.get("attribution_options", default={}, deserialize_json=True)
-    if {"db", "ihc_api_key"} & set(options):
-        raise ConfigError("Variable attribution_options must not hold db or ihc_api_key: use the connections")
+    if {"db", "ihc_api_key", "storage_options"} & set(options):
+        raise ConfigError(
+            "Variable attribution_options must not hold db, ihc_api_key or storage_options: use the connections"
+        )
     start, end = _data_interval(context)
     explicit = {
         **options,
@@ -189,10 +195,13 @@ def _default_out() -> str:
 def _settings(run: dict[str, Any]) -> Any:
     """``attribution.Settings`` of the run, with its secrets: the database URL and, for the IHC API, the key."""
     from attribution.settings import load_settings
+    from attribution.storage import is_remote
 
     values = {name: value for name, value in run.items() if name not in RUN_ONLY}
     if run["model"] == "ihc-api":
         values.update((name, value) for name, value in _ihc_api().items() if value is not None)
+    if is_remote(values["out"]):
+        values["storage_options"] = _storage_options()
     return load_settings(**values, db=_database_url())
 
 
@@ -219,7 +228,8 @@ def _database_url() -> str | None:
 
 
 def connection_url(conn: Any) -> str:
-    """A SQLAlchemy URL from an Airflow connection of type ``sqlite`` (host: the file) or ``postgres``.
+    """A SQLAlchemy URL from an Airflow connection of type ``sqlite`` (host: the file), ``postgres`` or
+    ``redshift``.
 
     Why not Airflow's own URI: it percent-encodes a SQLite path and names no driver for psycopg.
     """
@@ -229,13 +239,19 @@ def connection_url(conn: Any) -> str:
 
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host or conn.schema}"
-    if conn.conn_type in ("postgres", "postgresql"):
+    drivers = {
+        "postgres": "postgresql+psycopg",
+        "postgresql": "postgresql+psycopg",
+        "redshift": "redshift+redshift_connector",
+    }
+    if conn.conn_type in drivers:
         parts = (conn.login, conn.password, conn.host, conn.port, conn.schema)
-        url = URL.create("postgresql+psycopg", *(part or None for part in parts))
+        url = URL.create(drivers[conn.conn_type], *(part or None for part in parts))
         return url.render_as_string(hide_password=False)
     raise ConfigError(
         f"Connection {conn.conn_id!r} has type {conn.conn_type!r}: add it by URI as sqlite:////path/to.db or "
-        "postgresql://user:password@host:5432/database, or set the Variable attribution_db_url"
+        "postgresql://user:password@host:5432/database, or use a postgres or redshift connection, or set the "
+        "Variable attribution_db_url"
     )
 
 
@@ -255,6 +271,48 @@ def _ihc_api() -> dict[str, str | None]:
     if key:
         mask_secret(key)
     return {"ihc_api_key": key or None, "ihc_url": url}
+
+
+def _storage_options() -> dict[str, Any]:
+    """Credentials and endpoint for an object-store ``out`` from the connection named by Variable
+    ``attribution_storage_conn_id`` (default ``attribution_storage``); without it, what the worker's
+    environment gives s3fs (``AWS_*`` variables, an instance or pod role)."""
+    from airflow.sdk import BaseHook, Variable
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    conn_id = Variable.get("attribution_storage_conn_id", default="attribution_storage")
+    try:
+        options = s3_options(BaseHook.get_connection(conn_id))
+    except AirflowNotFoundException:
+        return {}
+    for secret in (options.get("secret"), options.get("token")):
+        if secret:
+            mask_secret(secret)
+    return options
+
+
+def s3_options(conn: Any) -> dict[str, Any]:
+    """s3fs options from an ``aws`` connection: login = access key id, password = secret key, extra
+    ``endpoint_url``, ``region_name`` and ``aws_session_token``; only what is given, so the environment
+    fills the rest."""
+    from attribution.errors import ConfigError
+
+    if conn.conn_type not in ("aws", "s3"):
+        raise ConfigError(
+            f"Connection {conn.conn_id!r} has type {conn.conn_type!r}: give the object store as type aws "
+            "(login: access key id, password: secret key, extra: endpoint_url, region_name)"
+        )
+    extra = conn.extra_dejson
+    region = extra.get("region_name")
+    options = {
+        "key": conn.login,
+        "secret": conn.password,
+        "token": extra.get("aws_session_token"),
+        "endpoint_url": extra.get("endpoint_url"),
+        "client_kwargs": {"region_name": region} if region else None,
+    }
+    return {name: value for name, value in options.items() if value}
 
 
 def http_url(conn: Any) -> str | None:

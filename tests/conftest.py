@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from attribution import dialects
 from tests.builders import Case, write_case
 
 POSTGRES_URL = os.environ.get(
@@ -42,9 +43,17 @@ def _postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """A factory of empty databases of one backend: each call gives a new database's path or URL."""
+@pytest.fixture(params=["sqlite", "postgresql", "redshift-sql"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], str]]:
+    """A factory of empty databases of one backend: each call gives a new database's path or URL.
+
+    ``redshift-sql`` is PostgreSQL answered with the Redshift profile (no row values, no indexes, no
+    advisory lock, no COPY): the SQL the pipeline sends Redshift, run on a real server.
+    """
+    if request.param == "redshift-sql":
+        monkeypatch.setitem(dialects.PROFILES, "postgresql", dialects.PROFILES["redshift"])
     schemas: list[Iterator[str]] = []
     counter = iter(range(1_000_000))
 

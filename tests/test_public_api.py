@@ -4,7 +4,7 @@ import attribution
 
 PUBLIC = {
     "MODELS", "AttributionError", "Attributor", "ConfigError", "DatabaseNotFoundError", "InputError",
-    "IntegrityError", "JourneyOptions", "RunSummary", "SchemaError", "Settings", "TimeRange",
+    "IntegrityError", "JourneyOptions", "RunSummary", "SchemaError", "Settings", "StorageError", "TimeRange",
     "build_channel_report", "build_journeys", "get_model", "load_settings", "run",
 }  # fmt: skip
 

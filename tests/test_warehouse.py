@@ -101,7 +101,7 @@ def test_an_unparseable_url_is_a_config_error():
 
 
 def test_an_unknown_url_scheme_is_a_config_error():
-    with pytest.raises(ConfigError, match="Unsupported database URL scheme 'nosuchdb'"):
+    with pytest.raises(ConfigError, match="Unsupported warehouse 'nosuchdb'"):
         connect("nosuchdb://host/db")
 
 

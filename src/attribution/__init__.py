@@ -10,6 +10,7 @@ from attribution.errors import (
     InputError,
     IntegrityError,
     SchemaError,
+    StorageError,
 )
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models import MODELS, Attributor, get_model
@@ -30,6 +31,7 @@ __all__ = [
     "RunSummary",
     "SchemaError",
     "Settings",
+    "StorageError",
     "TimeRange",
     "build_channel_report",
     "build_journeys",

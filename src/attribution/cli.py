@@ -53,7 +53,19 @@ Db = Annotated[
     ),
 ]
 Out = Annotated[
-    Path | None, typer.Option("--out", help=f"Directory for the report files (default {DEFAULT_OUT}/).")
+    str | None,
+    typer.Option(
+        "--out",
+        help=f"Directory or URL (s3://bucket/prefix) for the report files (default {DEFAULT_OUT}/); "
+        "object store credentials from the environment (AWS_*), never a flag.",
+    ),
+]
+CreateIndexes = Annotated[
+    bool | None,
+    typer.Option(
+        help="Add the journey indexes to the input tables if missing (default: on SQLite only; "
+        "env ATTRIBUTION_CREATE_INDEXES)."
+    ),
 ]
 Start = Annotated[
     str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")
@@ -196,6 +208,7 @@ def _print_summary(summary: RunSummary) -> None:
 @app.command("run")
 def run_command(
     db: Db = None,
+    create_indexes: CreateIndexes = None,
     start: Start = None,
     end: End = None,
     model: Model = None,
@@ -355,7 +368,8 @@ def copy_db_command(
         def show(table: str, done: int, total: int) -> None:
             progress.update(task, description=f"copying {table}", completed=done, total=total)
 
-        copied = copy_inputs(source, target, on_progress=show)
+        staged_copy = load_settings().staged_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
+        copied = copy_inputs(source, target, on_progress=show, staged_copy=staged_copy)
     console.print(
         ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {redact_url(target)}"
     )
@@ -373,7 +387,8 @@ def report_command(
     settings = load_settings(db=db, out=out, formats=tuple(chosen))
     engine = connect(settings.db)
     with engine.connect() as conn:
-        paths = export_all(conn, settings.out, settings.formats, latest_run_context(conn))
+        context, options = latest_run_context(conn), settings.storage_options.get_secret_value()
+        paths = export_all(conn, settings.out, settings.formats, context, options)
         _print_channels(read_channel_report(conn))
     engine.dispose()
     _print_paths(paths)

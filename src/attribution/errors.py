@@ -6,6 +6,9 @@
     │   ├── DatabaseNotFoundError    the database file does not exist
     │   └── SchemaError              a missing table or column
     ├── IntegrityError               a computed result broke an invariant (credit not summing to 1)
+    ├── StorageError                 the report files could not be written to their destination
+    │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed
+    │   └── StorageUnavailableError  the endpoint is unreachable or an upload was cut (worth a retry)
     └── IHCApiError                  the IHC service could not attribute a run
         ├── AuthenticationError      the service refused the API key (the key is never shown)
         ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx
@@ -48,6 +51,19 @@ class SchemaError(InputError):
 
 class IntegrityError(TerminalError):
     """A computed result broke an invariant; nothing was written."""
+
+
+class StorageError(AttributionError):
+    """The report files could not be published; the message names the URL (never credentials) and the cause."""
+
+
+class StorageRefusedError(StorageError, TerminalError):
+    """The object store refuses the files (no such bucket, access denied) or cannot be reached at all (no
+    s3fs, no credentials): retrying cannot help until a setting changes."""
+
+
+class StorageUnavailableError(StorageError, TransientError):
+    """The endpoint did not answer or an upload was cut; the object at that key keeps its previous version."""
 
 
 class IHCApiError(TerminalError):

@@ -4,7 +4,8 @@ HTML dashboard.
 Why these rules: an undefined ratio (no credit, no cost) is an empty cell or a null, never ``inf``, ``0`` or
 ``N/A``, so sums and averages stay right; text that a spreadsheet would run as a formula is prefixed with a
 quote; rows are sorted and decimals fixed so reruns give byte-identical files; every file is written under a
-temporary name and renamed, so readers never see half a file.
+temporary name and renamed, so readers never see half a file; an object store gets whole objects
+(``storage.publish``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy import Connection, select
 
 from attribution.errors import ConfigError
+from attribution.storage import publish
 from attribution.warehouse import channel_reporting
 
 if TYPE_CHECKING:
@@ -181,22 +183,29 @@ def check_formats(formats: Sequence[str]) -> None:
 
 def export_all(
     conn: Connection,
-    out_dir: Path,
+    out: str | os.PathLike[str],
     formats: Sequence[str] = DEFAULT_FORMATS,
     context: DashboardContext | None = None,
-) -> dict[str, Path]:
-    """Read the channel report once and write it in every asked format into ``out_dir``.
+    storage_options: Mapping[str, Any] | None = None,
+) -> dict[str, Path | str]:
+    """Read the channel report once and write it in every asked format into ``out``.
 
     Args:
+        out: a local directory or an object store URL such as ``s3://bucket/prefix`` (see ``storage``).
         formats: names from ``FILE_NAMES`` (``csv``, ``parquet``, ``hyper``, ``html``).
         context: the run shown in the dashboard; without it the page says the run is unknown.
+        storage_options: fsspec options for a URL (credentials, endpoint); unused for a local directory.
 
     Returns:
-        Each format's written path, in the order asked.
+        Each format's file, in the order asked: a ``Path`` locally, the object's URL in a store.
     """
     check_formats(formats)
     report = read_channel_report(conn)
-    return {name: WRITERS[name](report, out_dir / FILE_NAMES[name], context) for name in formats}
+
+    def render(folder: Path) -> dict[str, Path]:
+        return {name: WRITERS[name](report, folder / FILE_NAMES[name], context) for name in formats}
+
+    return publish(out, render, storage_options)
 
 
 def export_channel_report(conn: Connection, out_dir: Path) -> Path:

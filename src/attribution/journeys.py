@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from attribution.dialects import Profile, profile_of
 from attribution.timerange import TimeRange
 from attribution.warehouse import fetch_frame
 
@@ -57,7 +58,7 @@ WITH conv AS (
     FROM conversions
     WHERE conv_date || ' ' || conv_time >= :range_start
       AND conv_date || ' ' || conv_time < :range_end
-      AND (conv_date, conv_time, conv_id) > (:after_date, :after_time, :after_id)
+      AND {after_last}
       {unattributed}
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
@@ -68,40 +69,35 @@ SELECT c.conv_id, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
 FROM conv c
 LEFT JOIN session_sources s
        ON s.user_id = c.user_id
-      AND (s.event_date, s.event_time) < (c.conv_date, c.conv_time)
+      AND {before_conversion}
       {lookback}{impressions}
 ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.session_id
 """
-
-# The lookback threshold (conversion time minus N days) as text, and the bound value it takes, per dialect.
-_LOOKBACK = {
-    "sqlite": (
-        "AND s.event_date || ' ' || s.event_time >= datetime(c.conv_date || ' ' || c.conv_time, :lookback)",
-        "-{days} days",
-    ),
-    "postgresql": (
-        "AND s.event_date || ' ' || s.event_time >= to_char(CAST(c.conv_date || ' ' || c.conv_time AS timestamp)"
-        " - CAST(:lookback AS interval), 'YYYY-MM-DD HH24:MI:SS')",
-        "{days} days",
-    ),
-}
-
 
 _UNATTRIBUTED = (
     "AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id)"
 )
 
 
-def _lookback(dialect: str) -> tuple[str, str]:
-    return _LOOKBACK.get(dialect, _LOOKBACK["postgresql"])
-
-
-def journey_sql(dialect: str, options: JourneyOptions) -> str:
-    """The chunk query for a dialect; only fixed fragments are inserted, every value is bound."""
-    lookback = _lookback(dialect)[0] if options.lookback_days else ""
-    impressions = "AND s.impression_interaction = 0" if options.drop_impressions else ""
-    unattributed = _UNATTRIBUTED if options.only_unattributed else ""
-    return _CHUNK_SQL.format(lookback=lookback, impressions=impressions, unattributed=unattributed)
+def journey_sql(profile: Profile, options: JourneyOptions) -> str:
+    """The chunk query for a warehouse; only fixed fragments are inserted, every value is bound."""
+    conv_ts = "c.conv_date || ' ' || c.conv_time"
+    lookback = (
+        f"AND s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, options.lookback_days)}"
+        if options.lookback_days
+        else ""
+    )
+    return _CHUNK_SQL.format(
+        after_last=profile.compare(
+            ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
+        ),
+        before_conversion=profile.compare(
+            "<", ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
+        ),
+        lookback=lookback,
+        impressions="AND s.impression_interaction = 0" if options.drop_impressions else "",
+        unattributed=_UNATTRIBUTED if options.only_unattributed else "",
+    )
 
 
 def build_journeys(
@@ -115,14 +111,9 @@ def build_journeys(
     Rows are ordered by conversion time and id, then session time and id; ``conversion`` is 1 on the
     last session of each journey. Conversions without an earlier session are counted, not yielded.
     """
-    statement = text(journey_sql(engine.dialect.name, options))
+    statement = text(journey_sql(profile_of(engine), options))
     range_start, range_end = time_range.sql_bounds()
-    params = {
-        "range_start": range_start,
-        "range_end": range_end,
-        "chunk": chunk_conversions,
-        "lookback": _lookback(engine.dialect.name)[1].format(days=options.lookback_days),
-    }
+    params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_conversions}
     after = ("", "", "")
     while True:
         bounds = {"after_date": after[0], "after_time": after[1], "after_id": after[2]}

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from attribution.dialects import Profile, profile_of
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
@@ -51,20 +52,15 @@ ORDER BY path_id, timestamp, session_id
 
 _FILTERS = "AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end"
 
-# The lookback threshold (the path's last session minus N days) as text, and its bound value, per dialect.
-_LOOKBACK = {
-    "sqlite": ("WHERE timestamp >= datetime(last_ts, :lookback)", "-{days} days"),
-    "postgresql": (
-        "WHERE timestamp >= to_char(CAST(last_ts AS timestamp) - CAST(:lookback AS interval), 'YYYY-MM-DD HH24:MI:SS')",
-        "{days} days",
-    ),
-}
 
-
-def null_paths_sql(dialect: str, options: JourneyOptions) -> str:
-    """The page query for a dialect; only fixed fragments are inserted, every value is bound."""
+def null_paths_sql(profile: Profile, options: JourneyOptions) -> str:
+    """The page query for a warehouse; only fixed fragments are inserted, every value is bound."""
     filters = _FILTERS + (" AND s.impression_interaction = 0" if options.drop_impressions else "")
-    lookback = _LOOKBACK.get(dialect, _LOOKBACK["postgresql"])[0] if options.lookback_days else ""
+    lookback = (
+        f"WHERE timestamp >= {profile.days_before('last_ts', options.lookback_days)}"
+        if options.lookback_days
+        else ""
+    )
     return _NULL_PATHS_SQL.format(filters=filters, lookback=lookback)
 
 
@@ -75,11 +71,9 @@ def iter_null_paths(
     chunk_users: int = DEFAULT_CHUNK_USERS,
 ) -> Iterator[pl.DataFrame]:
     """Yield the null paths (``PATH_SCHEMA``, ``path_id`` = user id) a page of ``chunk_users`` users at a time."""
-    dialect = engine.dialect.name
-    statement = text(null_paths_sql(dialect, options))
+    statement = text(null_paths_sql(profile_of(engine), options))
     range_start, range_end = time_range.sql_bounds()
-    bound = _LOOKBACK.get(dialect, _LOOKBACK["postgresql"])[1].format(days=options.lookback_days)
-    params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_users, "lookback": bound}
+    params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_users}
     after = ""
     while True:
         page = fetch_frame(engine, statement, {**params, "after": after}, PATH_SCHEMA)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
@@ -33,7 +32,7 @@ from attribution.models.ihc_store import load_parameters
 from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings, config_error
-from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
+from attribution.warehouse import connect, prepare
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
@@ -99,9 +98,7 @@ class RunContext:
 def prepare_warehouse(ctx: RunContext) -> None:
     """Check the inputs, create missing output tables and journey indexes, and record the run's start."""
     with ctx.timed("prepare"):
-        validate_inputs(ctx.engine)
-        create_output_tables(ctx.engine)
-        ensure_indexes(ctx.engine)
+        ctx.summary.notes.extend(prepare(ctx.engine, ctx.settings.create_indexes))
         ctx.model = build_model(ctx.settings, ctx.engine)
         store.start_run(ctx.engine, ctx.summary.run_id, ctx.settings.model, ctx.settings.time_range)
         ctx.recorded = True
@@ -200,13 +197,17 @@ def rebuild_report(ctx: RunContext) -> None:
 
 
 def export_report(ctx: RunContext) -> None:
-    """Write the report files (CSV, Parquet, HTML dashboard, ... as configured) into the output directory."""
+    """Write the report files (CSV, Parquet, HTML dashboard, ... as configured) into the output directory
+    or object store. Inside the write transaction: a failed write or upload rolls the report back too."""
     with ctx.timed("export"):
-        conv_type = (
-            ctx.settings.conv_type_id if ctx.settings.model in (IHC.name, IHCApiAttributor.name) else None
+        settings = ctx.settings
+        paths = export_all(
+            ctx.conn,
+            settings.out,
+            settings.formats,
+            dashboard_context(settings, ctx.summary),
+            settings.storage_options.get_secret_value(),
         )
-        context = DashboardContext.for_run(ctx.summary, conv_type=conv_type)
-        paths = export_all(ctx.conn, Path(ctx.settings.out), ctx.settings.formats, context)
         ctx.summary.report_paths = {name: str(path) for name, path in paths.items()}
 
 
@@ -264,7 +265,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
     check_model_name(settings.model)
-    engine = connect(settings.db)
+    engine = connect(settings.db, staged_copy=settings.staged_copy)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     ctx = RunContext(settings, engine, summary, on_progress=on_progress)
     try:

@@ -20,6 +20,7 @@ import connectorx
 import polars as pl
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
 
+from attribution.dialects import profile_of
 from attribution.warehouse import bulk_insert, channel_reporting
 
 COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
@@ -36,12 +37,15 @@ LEFT JOIN session_costs c ON c.session_id = s.session_id
 
 _CREDIT_SQL = """
 SELECT s.channel_name, s.event_date AS date, SUM(a.ihc) AS ihc, SUM(a.ihc * v.revenue) AS ihc_revenue
-FROM (SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id) AS a  -- session order: lookups sweep the index
+FROM {credits} AS a
 JOIN session_sources s ON s.session_id = a.session_id
 JOIN conversions v ON v.conv_id = a.conv_id
 {where}
 GROUP BY s.channel_name, s.event_date
 """
+
+_ORDERED_CREDITS = "(SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id)"
+"""Credit in session order, so SQLite's lookups of each credited session sweep the index."""
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
@@ -74,7 +78,8 @@ def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
 def credit_by_channel_date(conn: Connection, dates: Collection[str] | None) -> pl.DataFrame:
     """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``)."""
     where = "" if dates is None else "WHERE s.event_date IN :dates"
-    statement = text(_CREDIT_SQL.format(where=where))
+    credits = _ORDERED_CREDITS if profile_of(conn).ordered_scans else "attribution_customer_journey"
+    statement = text(_CREDIT_SQL.format(credits=credits, where=where))
     params = {}
     if dates is not None:
         statement = statement.bindparams(bindparam("dates", expanding=True))

@@ -6,23 +6,44 @@ Why typed: a bad value fails once, up front, with one line naming it, before any
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+import json
+import os
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Secret,
+    SecretStr,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
 from attribution.export import DEFAULT_FORMATS, check_formats
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.staged_copy import StagedCopy
 from attribution.timerange import TimeRange
 from attribution.warehouse import redact_url
 
 DEFAULT_DB = "challenge.db"
 DEFAULT_MODEL = "ihc"
-DEFAULT_OUT = Path("reports")
+DEFAULT_OUT = "reports"
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
+
+
+def _fspath(value: object) -> object:
+    """A ``Path`` given for ``out`` as its text, so one field holds a directory or a URL."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _json_object(value: object) -> object:
+    """Storage options given as JSON text (``ATTRIBUTION_STORAGE_OPTIONS``) or as a mapping."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _env(name: str, *env_names: str) -> AliasChoices:
@@ -38,10 +59,25 @@ class Settings(BaseSettings):
     )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
+    create_indexes: bool | None = Field(
+        None, description="add the journey indexes to the input tables (default: on SQLite only)"
+    )
+    redshift_copy_url: str | None = Field(
+        None, description="Redshift: stage result rows at this s3:// prefix and load them with COPY"
+    )
+    redshift_iam_role: str | None = Field(
+        None, description="Redshift: the IAM role COPY reads the stage with"
+    )
     start: str | None = Field(None, description="first conversion time included (ISO date or timestamp)")
     end: str | None = Field(None, description="first conversion time excluded (ISO date or timestamp)")
     model: str = DEFAULT_MODEL
-    out: Path = DEFAULT_OUT
+    out: Annotated[str, BeforeValidator(_fspath)] = Field(
+        DEFAULT_OUT, description="report files: a directory, or a URL such as s3://bucket/prefix"
+    )
+    storage_options: Annotated[Secret[dict[str, Any]], BeforeValidator(_json_object)] = Field(
+        default_factory=lambda: Secret({}),
+        description="fsspec options for an out URL (key, secret, endpoint_url, config_kwargs); hidden",
+    )
     formats: tuple[str, ...] = Field(DEFAULT_FORMATS, description="report files: csv, parquet, html, hyper")
     lookback_days: PositiveInt | None = None
     drop_impressions: bool = False
@@ -115,6 +151,17 @@ class Settings(BaseSettings):
         return {"base_url": self.ihc_url, "conv_type_id": self.conv_type_id, **given}
 
     @property
+    def staged_copy(self) -> StagedCopy | None:
+        """How Redshift loads result rows from object storage, when both staging settings are given."""
+        if not (self.redshift_copy_url or self.redshift_iam_role):
+            return None
+        if not (self.redshift_copy_url and self.redshift_iam_role):
+            raise ConfigError("Set both redshift_copy_url and redshift_iam_role to load Redshift by COPY")
+        return StagedCopy(
+            self.redshift_copy_url, self.redshift_iam_role, self.storage_options.get_secret_value()
+        )
+
+    @property
     def safe_db(self) -> str:
         """The database as it may be shown: any password hidden."""
         return redact_url(self.db)
@@ -134,6 +181,7 @@ def load_settings(**explicit: object) -> Settings:
         settings = Settings(**given)
     except ValidationError as exc:
         raise config_error(exc, "setting") from None
-    settings.time_range  # noqa: B018 - validate the range now, not half-way through a run
+    settings.time_range  # noqa: B018 - validate the range and the staging now, not half-way through a run
+    settings.staged_copy  # noqa: B018
     check_formats(settings.formats)
     return settings

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -44,6 +43,7 @@ from attribution.models import validate_credits
 from attribution.pipeline import RunSummary, build_model, dashboard_context
 from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
+from attribution.storage import as_uri
 from attribution.warehouse import Real, attribution_customer_journey, attribution_failures, bulk_insert
 
 logger = logging.getLogger(__name__)
@@ -105,21 +105,21 @@ class StagePlan:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = warehouse.connect(settings.db)
+    engine = warehouse.connect(settings.db, staged_copy=settings.staged_copy)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def prepare_run(settings: Settings) -> None:
-    """Check the model and the inputs, create missing output and staging tables and the journey indexes."""
+def prepare_run(settings: Settings) -> list[str]:
+    """Check the model and the inputs, create missing output and staging tables and, where allowed, the
+    journey indexes; notes for the user (a missing index)."""
     build_model(settings)  # an unknown model or a missing API key fails here, before any work
     with _engine(settings) as engine:
-        warehouse.validate_inputs(engine)
-        warehouse.create_output_tables(engine)
+        notes = warehouse.prepare(engine, settings.create_indexes)
         warehouse.metadata.create_all(engine, tables=list(STAGING_TABLES), checkfirst=True)
-        warehouse.ensure_indexes(engine)
+    return notes
 
 
 def stage_journeys(
@@ -317,6 +317,7 @@ def export_files(settings: Settings, run_key: str) -> dict[str, str]:
     """Write the whole report in every format of ``settings.formats`` into ``settings.out``, the dashboard
     describing this run, as the pipeline's export step does; each format's file URI."""
     context = dashboard_context(settings, RunSummary(run_key, settings.model, str(settings.time_range)))
+    options = settings.storage_options.get_secret_value()
     with _engine(settings) as engine, engine.connect() as conn:
-        paths = export_all(conn, Path(settings.out), settings.formats, context)
-    return {name: path.resolve().as_uri() for name, path in paths.items()}
+        paths = export_all(conn, settings.out, settings.formats, context, options)
+    return {name: as_uri(path) for name, path in paths.items()}

@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, false, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, false, func, insert, select, text, update
 
+from attribution.dialects import profile_of
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
 from attribution.warehouse import (
@@ -87,11 +88,14 @@ WRITE_LOCK_KEY = 0x41545452
 
 def lock_writes(conn: Connection) -> None:
     """Serialise the writers of the output tables across processes (CLI runs, DAG runs), before they read
-    what they will replace: a PostgreSQL advisory lock, or SQLite's database write lock."""
-    if conn.dialect.name == "postgresql":
+    what they will replace: a PostgreSQL advisory lock, SQLite's database write lock, or a table lock."""
+    lock = profile_of(conn).write_lock
+    if lock == "advisory":
         conn.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-    else:  # a transaction's first write, even of no row, takes SQLite's write lock
+    elif lock == "first-write":  # a transaction's first write, even of no row, takes the lock
         conn.execute(update(attribution_runs).where(false()).values(status=attribution_runs.c.status))
+    else:
+        conn.execute(text(f"LOCK TABLE {attribution_runs.name}"))
 
 
 def _now() -> str:

@@ -19,7 +19,7 @@ from attribution.models.ihc_store import save_parameters
 from attribution.models.ihc_training import train_ihc, training_sessions
 from attribution.pipeline import build_model
 from attribution.settings import Settings
-from attribution.warehouse import connect, create_output_tables, ensure_indexes, validate_inputs
+from attribution.warehouse import connect, prepare
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,7 @@ def range_journeys(settings: Settings) -> pl.DataFrame:
     """Every journey of the settings' range, in one frame (training and comparison need them all)."""
     engine = connect(settings.db)
     try:
-        validate_inputs(engine)
-        create_output_tables(engine)
-        ensure_indexes(engine)
+        prepare(engine, settings.create_indexes)
         chunks = build_journeys(
             engine, settings.time_range, settings.journey_options, settings.chunk_conversions
         )

@@ -13,6 +13,7 @@ import polars as pl
 from sqlalchemy import Engine, func, inspect, select
 
 from attribution.errors import ConfigError
+from attribution.staged_copy import StagedCopy
 from attribution.warehouse import INPUT_TABLES, bulk_insert, connect, create_input_tables, validate_inputs
 
 DEFAULT_CHUNK_ROWS = 200_000
@@ -23,9 +24,14 @@ def copy_inputs(
     target_db: str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[str, int, int], None] | None = None,
+    staged_copy: StagedCopy | None = None,
 ) -> dict[str, int]:
-    """Copy ``session_sources``, ``conversions`` and ``session_costs``; the target must not hold them yet."""
-    source, target = connect(source_db), connect(target_db, must_exist=False)
+    """Copy ``session_sources``, ``conversions`` and ``session_costs``; the target must not hold them yet.
+
+    ``staged_copy`` loads a Redshift target by ``COPY`` from object storage, chunk by chunk.
+    """
+    source = connect(source_db)
+    target = connect(target_db, must_exist=False, staged_copy=staged_copy)
     try:
         validate_inputs(source)
         existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}

@@ -1,16 +1,19 @@
-"""The warehouse: engine from a URL, the table definitions, schema creation and validation.
+"""The warehouse: engine from a URL, the table definitions, schema creation and validation, bulk loads.
 
-Why one module: every dialect difference (SQLite pragmas, PostgreSQL specifics) lives here, so the
-journey, store and report SQL can stay dialect-neutral.
+Why here: connecting, the schema and the fast paths for moving rows are what every step shares; the SQL
+fragments that differ between SQLite, PostgreSQL and Redshift live in ``dialects``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import (
+    VARCHAR,
     Column,
     Connection,
     Engine,
@@ -27,13 +30,19 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from attribution.dialects import profile_named, profile_of
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
+
+if TYPE_CHECKING:
+    from attribution.staged_copy import StagedCopy
 
 # REAL in SQLite, as in the challenge file; DOUBLE PRECISION elsewhere (money must not be 4-byte floats).
 Real = Float(precision=53).with_variant(sqlite.REAL(), "sqlite")
+# Text that may outgrow 256 bytes (JSON summaries, parameters, error lines): Redshift makes TEXT a VARCHAR(256).
+LongText = Text().with_variant(VARCHAR(65535), "redshift")
 
 metadata = MetaData()
 
@@ -97,7 +106,7 @@ attribution_runs = Table(
     Column("model", Text, nullable=False),
     Column("range_start", Text),
     Column("range_end", Text),
-    Column("summary", Text),
+    Column("summary", LongText),
 )
 
 attribution_failures = Table(
@@ -107,7 +116,7 @@ attribution_failures = Table(
     Column("run_id", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("last_error", Text),
+    Column("last_error", LongText),
     Column("failed_at", Text, nullable=False),
 )
 
@@ -117,7 +126,7 @@ ihc_parameters = Table(
     Column("conv_type_id", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("trained_at", Text, nullable=False),
-    Column("parameters", Text, nullable=False),
+    Column("parameters", LongText, nullable=False),
     Column("journeys", Integer, nullable=False),
     PrimaryKeyConstraint("conv_type_id", "version"),
 )
@@ -158,6 +167,12 @@ JOURNEY_INDEXES = (
     ),
 )
 
+STREAM_ROWS = 100_000
+"""Rows per fetch from a server-side cursor: a few tens of MB, whatever the size of the result."""
+INSERT_BATCH_ROWS = 2_000
+"""Rows per multi-row INSERT where there is no faster path: well under the bind-parameter and 16 MB
+statement caps of PostgreSQL and Redshift."""
+
 _SQLITE_PRAGMAS = (
     "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
     "PRAGMA threads = 2",  # the index build's sorter may use the second core
@@ -178,11 +193,12 @@ def redact_url(db: str) -> str:
         return "<unparseable database URL>"
 
 
-def connect(db: str, *, must_exist: bool = True) -> Engine:
+def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None) -> Engine:
     """Open the warehouse named by ``db``.
 
     A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
-    pipeline at a wrong path must not silently create an empty database.
+    pipeline at a wrong path must not silently create an empty database. ``staged_copy`` makes Redshift
+    load result rows by ``COPY`` from object storage instead of inserts.
     """
     url_text = database_url(db)
     try:
@@ -197,13 +213,24 @@ def connect(db: str, *, must_exist: bool = True) -> Engine:
             raise DatabaseNotFoundError(
                 f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
             )
+    profile_named(url.get_backend_name())
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, execution_options={"staged_copy": staged_copy} if staged_copy else {})
     except NoSuchModuleError:
-        raise ConfigError(f"Unsupported database URL scheme '{url.drivername}' in {url!r}") from None
+        raise ConfigError(
+            f"Unsupported database URL scheme '{url.drivername}' in {redact_url(db)}{_extra_hint(url)}"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(f"Cannot load the driver of {redact_url(db)} ({exc}){_extra_hint(url)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine
+
+
+def _extra_hint(url: URL) -> str:
+    if url.get_backend_name() == "redshift":
+        return ": install attribution-pipeline[redshift] and use redshift+redshift_connector://"
+    return ""
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
@@ -239,43 +266,86 @@ def create_input_tables(engine: Engine) -> None:
     metadata.create_all(engine, tables=list(INPUT_TABLES), checkfirst=True)
 
 
+def missing_indexes(engine: Engine) -> list[Index]:
+    """The journey indexes the warehouse lacks (none on Redshift, which has sort keys instead)."""
+    if not profile_of(engine).indexes:
+        return []
+    inspector = inspect(engine)
+    existing = {ix["name"] for t in INPUT_TABLES for ix in inspector.get_indexes(t.name)}
+    return [ix for ix in JOURNEY_INDEXES if ix.name not in existing]
+
+
 def ensure_indexes(engine: Engine) -> None:
-    """Create the indexes the journey SQL needs, if missing, and refresh the planner's statistics."""
-    existing = {ix["name"] for t in INPUT_TABLES for ix in inspect(engine).get_indexes(t.name)}
-    missing = [ix for ix in JOURNEY_INDEXES if ix.name not in existing]
+    """Create the indexes the journey SQL needs, if missing."""
+    missing = missing_indexes(engine)
+    if missing:
+        with engine.begin() as conn:
+            for ix in missing:
+                ix.create(conn)
+
+
+def prepare(engine: Engine, create_indexes: bool | None = None) -> list[str]:
+    """Check the inputs and create the missing output tables; add the journey indexes if allowed.
+
+    ``create_indexes`` ``None`` allows it on SQLite only: a server warehouse's tables belong to their
+    owners, who may not want an index built on their time. Returns notes for the user (a missing index).
+    """
+    validate_inputs(engine)
+    create_output_tables(engine)
+    if create_indexes if create_indexes is not None else engine.dialect.name == "sqlite":
+        ensure_indexes(engine)
+        return []
+    missing = missing_indexes(engine)
     if not missing:
-        return
-    with engine.begin() as conn:
-        for ix in missing:
-            ix.create(conn)
+        return []
+    return [
+        f"Journeys are read without the index(es) {', '.join(ix.name for ix in missing)}: "
+        "allow them with --create-indexes (ATTRIBUTION_CREATE_INDEXES=1) for faster runs"
+    ]
 
 
 def fetch_frame(source: Engine | Connection, statement, params: dict, schema: dict) -> pl.DataFrame:
     """Run a query on an engine (its own short connection) or an open connection; rows as a typed frame."""
+    return pl.concat([pl.DataFrame(schema=schema), *stream_frames(source, statement, params, schema)])
+
+
+def stream_frames(
+    source: Engine | Connection, statement, params: dict, schema: dict, rows: int = STREAM_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A query's rows as typed frames of at most ``rows`` rows, read through a server-side cursor where the
+    driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result."""
+    streaming = {"stream_results": True, "yield_per": rows}
     with nullcontext(source) if isinstance(source, Connection) else source.connect() as conn:
-        rows = conn.execute(statement, params).fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+        for part in conn.execute(statement, params, execution_options=streaming).partitions():
+            yield pl.DataFrame(part, schema=schema, orient="row")
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-    """Append a frame's rows to ``table`` inside the caller's transaction, by the dialect's fast path.
+    """Append a frame's rows to ``table`` inside the caller's transaction, by the warehouse's fast path.
 
-    SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; other dialects get a
-    plain multi-row insert. Table and column names come from our own metadata, never from input.
+    SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; Redshift a ``COPY`` from
+    object storage when the engine was given a ``StagedCopy``; the rest multi-row inserts in batches.
+    Table and column names come from our own metadata, never from input.
     """
     if frame.is_empty():
         return
     columns = [column.name for column in table.columns]
-    rows = frame.select(columns).rows()
+    load = profile_of(conn).bulk_load
+    staged_copy = conn.get_execution_options().get("staged_copy")
+    if load == "insert" and staged_copy is not None:
+        staged_copy.load(conn, table, frame)
+        return
     driver = conn.connection.driver_connection
     names = ", ".join(columns)
-    if conn.dialect.name == "sqlite":
+    if load == "executemany":
+        rows = frame.select(columns).rows()
         driver.executemany(
             f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
         )
-    elif conn.dialect.driver == "psycopg":
+    elif load == "copy" and conn.dialect.driver == "psycopg":
         with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
+            for row in frame.select(columns).iter_rows():
                 copy.write_row(row)
     else:
-        conn.execute(insert(table), frame.select(columns).to_dicts())
+        for batch in frame.select(columns).iter_slices(INSERT_BATCH_ROWS):
+            conn.execute(insert(table).values(batch.to_dicts()))

@@ -93,6 +93,10 @@ def test_params_offer_the_range_the_registry_models_and_the_conversion_type(pipe
             },
             "postgresql+psycopg://u:p%40ss@db:5432/w",
         ),
+        (
+            {"conn_type": "redshift", "host": "c.example.com", "port": 5439, "login": "u", "schema": "dev"},
+            "redshift+redshift_connector://u@c.example.com:5439/dev",
+        ),
     ],
 )
 def test_a_connection_becomes_a_sqlalchemy_url(airflow_home, connection, url):

@@ -68,18 +68,17 @@ def test_finishing_waits_for_another_run_that_is_finishing(make_db, tmp_path):
     staged(settings, "waiting")
     engine = connect(db)
     holder = engine.connect()
-    if engine.dialect.name == "postgresql":
-        holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": store.WRITE_LOCK_KEY})
-    else:
-        holder.exec_driver_sql("BEGIN IMMEDIATE")
+    store.lock_writes(holder)  # the lock every writer of the output tables takes first
     finisher = threading.Thread(target=staging.finish_run, args=(settings, "waiting"))
-    finisher.start()
-    time.sleep(1.5)
-    assert finisher.is_alive() and count(db, staging.staged_runs) == 1
-    holder.rollback() if engine.dialect.name == "postgresql" else holder.exec_driver_sql("ROLLBACK")
-    finisher.join(timeout=60)
-    holder.close()
-    engine.dispose()
+    try:
+        finisher.start()
+        time.sleep(1.5)
+        assert finisher.is_alive() and count(db, staging.staged_runs) == 1
+    finally:
+        holder.rollback()
+        finisher.join(timeout=60)
+        holder.close()
+        engine.dispose()
     assert count(db, staging.staged_runs) == 0
     assert count(db, attribution_runs, run_id="waiting", status="succeeded") == 1
 

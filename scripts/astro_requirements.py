@@ -1,0 +1,44 @@
+"""Print requirements.txt for the Astro image: the project's runtime dependencies, with the warehouse and
+object-storage extras, and everything they pull in, pinned as in requirements.lock (Airflow itself comes
+with the Astro Runtime image). Run after the lock changes: ``.venv/bin/python scripts/astro_requirements.py
+> requirements.txt``."""
+
+import re
+import tomllib
+from importlib.metadata import distribution
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+EXTRAS = ("s3", "redshift")
+"""Optional dependencies a deployed DAG may need: reports to S3, Redshift warehouses."""
+
+root = Path(__file__).resolve().parent.parent
+project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+lock = re.findall(r"^([\w.\-]+)(?:\[[\w,\-]+\])?==(\S+)", (root / "requirements.lock").read_text(), re.M)
+pins = {canonicalize_name(name): version for name, version in lock}
+todo = [Requirement(text) for text in project["dependencies"]]
+todo += [Requirement(text) for extra in EXTRAS for text in project["optional-dependencies"][extra]]
+extras: dict[str, set[str]] = {}
+while todo:
+    requirement = todo.pop()
+    name, wanted = canonicalize_name(requirement.name), {"", *requirement.extras}
+    if name in extras and wanted <= extras[name] | {""}:
+        continue
+    extras.setdefault(name, set()).update(requirement.extras)
+    for child in map(Requirement, distribution(name).requires or []):
+        if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in wanted):
+            todo.append(child)
+print(
+    "# Astro installs these into the Astro Runtime image, which already ships Airflow 3.3.2 and its providers."
+)
+print(
+    "# The project's runtime dependencies (pyproject.toml) with its s3 and redshift extras, and theirs, pinned as"
+)
+print("# in requirements.lock; the project itself is installed by the Dockerfile.")
+print(
+    "# Regenerate after the lock changes: .venv/bin/python scripts/astro_requirements.py > requirements.txt"
+)
+for name in sorted(extras):
+    print(f"{name}{'[' + ','.join(sorted(extras[name])) + ']' if extras[name] else ''}=={pins[name]}")

@@ -1,0 +1,113 @@
+"""What differs between the warehouses: the few SQL fragments and fast paths that are not portable.
+
+Why one table of profiles: the journey, path, store and report SQL is written once, in the subset of SQL
+that SQLite, PostgreSQL and Redshift share; each place where they part ways asks its warehouse's profile
+here instead of testing dialect names in line. Redshift is the narrowest of the three: no row-value
+comparisons, no indexes (sort keys instead), no advisory locks, no ``COPY FROM STDIN``, no ``ON CONFLICT``
+(which the pipeline never uses: its writes are delete-then-insert in one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, Engine
+
+from attribution.errors import ConfigError
+
+BulkLoad = Literal["executemany", "copy", "insert"]
+WriteLock = Literal["advisory", "first-write", "table"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One warehouse's answers to the questions the pipeline's SQL asks."""
+
+    name: str
+    row_values: bool
+    """``(a, b) < (x, y)`` compares tuples (SQLite 3.15+, PostgreSQL); otherwise it is spelled out."""
+    indexes: bool
+    """``CREATE INDEX`` exists; Redshift has sort keys instead, chosen when a table is created."""
+    write_lock: WriteLock
+    """What serialises writers: PostgreSQL's ``pg_advisory_xact_lock``, SQLite's database lock (taken by a
+    transaction's first write), or ``LOCK TABLE`` (Redshift)."""
+    ordered_scans: bool
+    """A sorted subquery makes index lookups sweep in order (SQLite's nested loops gain; planners that
+    hash-join ignore it, and Redshift only allows ORDER BY in a subquery with LIMIT)."""
+    bulk_load: BulkLoad
+    """How result rows are loaded: one ``executemany``, ``COPY FROM STDIN``, or batched multi-row inserts
+    (Redshift, unless a staging bucket for ``COPY`` from object storage is configured)."""
+
+    def compare(self, op: Literal["<", ">"], columns: Sequence[str], values: Sequence[str]) -> str:
+        """``(columns) op (values)`` in lexicographic order, as this warehouse can say it.
+
+        Without row values the comparison is spelled out as ``a >= x AND (a > x OR (b, ...) > (y, ...))``,
+        whose first term is a plain range on the leading column, so an index or sort key still applies.
+        """
+        if self.row_values and len(columns) > 1:
+            return f"({', '.join(columns)}) {op} ({', '.join(values)})"
+        return _spelled_out(op, list(columns), list(values))
+
+    def days_before(self, timestamp: str, days: int) -> str:
+        """The text timestamp ``days`` days before the text timestamp expression ``timestamp``.
+
+        ``days`` is a validated integer, written as a literal: Redshift accepts an interval only as one.
+        """
+        days = int(days)
+        if self.name == "sqlite":
+            return f"datetime({timestamp}, '-{days} days')"
+        return f"to_char(CAST({timestamp} AS timestamp) - INTERVAL '{days} days', 'YYYY-MM-DD HH24:MI:SS')"
+
+
+def _spelled_out(op: str, columns: list[str], values: list[str]) -> str:
+    head, value = columns[0], values[0]
+    if len(columns) == 1:
+        return f"{head} {op} {value}"
+    return f"{head} {op}= {value} AND ({head} {op} {value} OR {_spelled_out(op, columns[1:], values[1:])})"
+
+
+PROFILES: dict[str, Profile] = {
+    "sqlite": Profile(
+        "sqlite",
+        row_values=True,
+        indexes=True,
+        write_lock="first-write",
+        ordered_scans=True,
+        bulk_load="executemany",
+    ),
+    "postgresql": Profile(
+        "postgresql",
+        row_values=True,
+        indexes=True,
+        write_lock="advisory",
+        ordered_scans=False,
+        bulk_load="copy",
+    ),
+    "redshift": Profile(
+        "redshift",
+        row_values=False,
+        indexes=False,
+        write_lock="table",
+        ordered_scans=False,
+        bulk_load="insert",
+    ),
+}
+"""Profiles by SQLAlchemy dialect name (``redshift`` is sqlalchemy-redshift's)."""
+
+
+def profile_of(bind: Engine | Connection) -> Profile:
+    """The profile of the warehouse an engine or connection talks to."""
+    return profile_named(bind.dialect.name)
+
+
+def profile_named(dialect: str) -> Profile:
+    """The profile of a SQLAlchemy dialect name, or a one-line error naming the supported ones."""
+    try:
+        return PROFILES[dialect]
+    except KeyError:
+        raise ConfigError(
+            f"Unsupported warehouse '{dialect}': use SQLite, PostgreSQL or Redshift "
+            f"({', '.join(sorted(PROFILES))})"
+        ) from None
