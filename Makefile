@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench bench-warehouses
 
 setup: $(STAMP)
 
@@ -27,3 +27,6 @@ test: lint  ## lint, then every test (SQLite, the local PostgreSQL server, headl
 
 bench: $(STAMP)  ## the pipeline benchmark at the default size and at 10 million sessions
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-warehouses: $(STAMP)  ## SQLite versus the local PostgreSQL server at 10 million sessions, per step
+	$(BIN)/python benchmarks/warehouses.py

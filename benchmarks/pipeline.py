@@ -40,13 +40,13 @@ SCENARIOS = {
 }
 
 
-def generate(scenario: Scenario) -> tuple[Path, float]:
+def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]:
     """A fresh database for the scenario (the first run must find it without the pipeline's indexes)."""
     from attribution.generate import generate_database
 
-    path = DATA / f"{scenario.name}.db"
+    path = path or DATA / f"{scenario.name}.db"
     path.unlink(missing_ok=True)
-    DATA.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     generate_database(
         path,
@@ -58,24 +58,78 @@ def generate(scenario: Scenario) -> tuple[Path, float]:
     return path, time.perf_counter() - began
 
 
-def measure_run(db: Path, out: Path) -> dict:
+def run_options() -> dict:
+    """``create_indexes=True`` where the settings have it: the first run must build the journey indexes."""
+    from attribution.settings import Settings
+
+    return {"create_indexes": True} if "create_indexes" in Settings.model_fields else {}
+
+
+def time_index_build(timings: list[float]) -> None:
+    """Record the seconds of each ``ensure_indexes`` call of this process's runs in ``timings``.
+
+    Why wrap it: the index build is a one-off inside the ``prepare`` step; timing it on its own says how
+    much of a first run it is. It is wrapped where it is defined and where the pipeline may have imported
+    it; a pipeline without that function leaves ``timings`` empty.
+    """
+    from attribution import pipeline, warehouse
+
+    ensure_indexes = getattr(warehouse, "ensure_indexes", None)
+    if ensure_indexes is None:
+        return
+
+    def timed(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return ensure_indexes(*args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - began)
+
+    for module in (warehouse, pipeline):
+        if getattr(module, "ensure_indexes", None) is ensure_indexes:
+            module.ensure_indexes = timed
+
+
+def measure_run(db: str, out: str) -> dict:
     """Run the pipeline once in this process and return its step times and peak memory."""
     from attribution import load_settings, run
 
-    summary = run(load_settings(db=str(db), out=str(out)))
+    index_build: list[float] = []
+    time_index_build(index_build)
+    summary = run(load_settings(db=db, out=out, **run_options()))
     return {
         "seconds": summary.seconds,
+        "index_seconds": sum(index_build) if index_build else None,
         "journeys": summary.journeys,
         "sessions": summary.sessions,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_mb(),
     }
 
 
-def run_in_child(db: Path, out: Path) -> dict:
+def peak_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Why ``VmHWM`` first: on Linux a child started by fork and exec inherits its parent's ``ru_maxrss``, so a
+    child smaller than the benchmark's own process would report the parent's peak; ``VmHWM`` starts afresh
+    at exec.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_in_child(db: str | Path, out: Path) -> dict:
+    """``measure_run`` in a fresh process, so the peak memory is this run's alone; adds the child's wall time."""
+    began = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(out)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--child", str(db), str(out)], capture_output=True, text=True
     )
-    return json.loads(child.stdout.splitlines()[-1])
+    if child.returncode:
+        sys.exit(f"The pipeline run on {db} failed:\n{child.stderr}")
+    return {**json.loads(child.stdout.splitlines()[-1]), "child_seconds": time.perf_counter() - began}
 
 
 def bench(scenario: Scenario) -> dict:
@@ -124,7 +178,7 @@ def main() -> None:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
-    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # database, output
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_run(*args.child)))

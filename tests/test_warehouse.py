@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import polars as pl
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.warehouse import (
@@ -14,6 +15,8 @@ from attribution.warehouse import (
     create_output_tables,
     ensure_indexes,
     redact_url,
+    session_sources,
+    stream_frames,
     validate_inputs,
 )
 from tests.builders import Case
@@ -107,3 +110,16 @@ def test_an_unknown_url_scheme_is_a_config_error():
 
 def test_printed_urls_hide_the_password():
     assert "s3cret" not in redact_url("postgresql+psycopg://user:s3cret@db.example:5432/warehouse")
+
+
+def test_streamed_reads_come_in_parts_of_the_asked_size(make_db):
+    engine = connect(make_db(TRAPS))
+    query = select(session_sources.c.session_id).order_by(session_sources.c.session_id)
+    with engine.connect() as conn:
+        every = conn.execute(query).scalars().all()
+    parts = list(stream_frames(engine, query, {}, {"session_id": pl.String}, rows=3))
+    engine.dispose()
+    assert [part.height for part in parts] == [3] * (len(every) // 3) + (
+        [len(every) % 3] if len(every) % 3 else []
+    )
+    assert pl.concat(parts)["session_id"].to_list() == every

@@ -39,6 +39,12 @@ class Profile:
     bulk_load: BulkLoad
     """How result rows are loaded: one ``executemany``, ``COPY FROM STDIN``, or batched multi-row inserts
     (Redshift, unless a staging bucket for ``COPY`` from object storage is configured)."""
+    transactional_truncate: bool = False
+    """``TRUNCATE`` empties a table inside the transaction (PostgreSQL), leaving no dead rows behind; SQLite
+    has no TRUNCATE, and Redshift's commits the transaction it runs in."""
+    vacuum_after_load: bool = False
+    """``VACUUM (ANALYZE)`` after a bulk load or an index build: PostgreSQL plans from statistics, and scans
+    index-only only where its visibility map is set."""
 
     def compare(self, op: Literal["<", ">"], columns: Sequence[str], values: Sequence[str]) -> str:
         """``(columns) op (values)`` in lexicographic order, as this warehouse can say it.

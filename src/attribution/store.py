@@ -50,8 +50,11 @@ def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
 
 def delete_credits(conn: Connection, time_range: TimeRange) -> None:
     """Remove the stored credit of the range's conversions (all of it for an unbounded range)."""
-    if time_range.start is None and time_range.end is None:
-        conn.execute(delete(acj))  # one truncation instead of a lookup per row
+    if time_range.start is None and time_range.end is None:  # all of it: no lookup per row
+        if profile_of(conn).transactional_truncate:
+            conn.execute(text(f"TRUNCATE {acj.name}"))
+        else:
+            conn.execute(delete(acj))
     else:
         conn.execute(delete(acj).where(acj.c.conv_id.in_(conversions_in(time_range))))
 

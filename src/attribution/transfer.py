@@ -14,7 +14,14 @@ from sqlalchemy import Engine, func, inspect, select
 
 from attribution.errors import ConfigError
 from attribution.staged_copy import StagedCopy
-from attribution.warehouse import INPUT_TABLES, bulk_insert, connect, create_input_tables, validate_inputs
+from attribution.warehouse import (
+    INPUT_TABLES,
+    bulk_insert,
+    connect,
+    create_input_tables,
+    refresh_statistics,
+    validate_inputs,
+)
 
 DEFAULT_CHUNK_ROWS = 200_000
 
@@ -40,9 +47,11 @@ def copy_inputs(
                 f"The target already has input table(s) {', '.join(sorted(existing))}; refusing to mix data"
             )
         create_input_tables(target)
-        return {
+        copied = {
             table.name: _copy_table(source, target, table, chunk_rows, on_progress) for table in INPUT_TABLES
         }
+        refresh_statistics(target, INPUT_TABLES)
+        return copied
     finally:
         source.dispose()
         target.dispose()

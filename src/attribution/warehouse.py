@@ -6,8 +6,9 @@ fragments that differ between SQLite, PostgreSQL and Redshift live in ``dialects
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    text,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
@@ -173,11 +175,16 @@ INSERT_BATCH_ROWS = 2_000
 """Rows per multi-row INSERT where there is no faster path: well under the bind-parameter and 16 MB
 statement caps of PostgreSQL and Redshift."""
 
-_SQLITE_PRAGMAS = (
-    "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
-    "PRAGMA threads = 2",  # the index build's sorter may use the second core
-    "PRAGMA busy_timeout = 30000",
-)
+_SESSION_SETTINGS = {
+    "sqlite": (
+        "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
+        "PRAGMA threads = 2",  # the index build's sorter may use the second core
+        "PRAGMA busy_timeout = 30000",
+    ),
+    # The pipeline's queries are short keyset pages: compiling them costs more than it saves.
+    "postgresql": ("SET jit = off",),
+}
+"""Settings each new connection gets, by dialect."""
 
 
 def database_url(db: str) -> str:
@@ -222,8 +229,9 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
         ) from None
     except ImportError as exc:
         raise ConfigError(f"Cannot load the driver of {redact_url(db)} ({exc}){_extra_hint(url)}") from None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _tune_sqlite)
+    settings = _SESSION_SETTINGS.get(engine.dialect.name)
+    if settings:
+        event.listen(engine, "connect", partial(_tune_session, settings=settings))
     return engine
 
 
@@ -233,11 +241,17 @@ def _extra_hint(url: URL) -> str:
     return ""
 
 
-def _tune_sqlite(dbapi_connection, _record) -> None:
+def _tune_session(dbapi_connection, _record, settings: tuple[str, ...]) -> None:
+    """Apply a warehouse's session settings on each new connection, outside any transaction."""
+    autocommit = getattr(dbapi_connection, "autocommit", None)
+    if autocommit is False:
+        dbapi_connection.autocommit = True
     cursor = dbapi_connection.cursor()
-    for pragma in _SQLITE_PRAGMAS:
-        cursor.execute(pragma)
+    for statement in settings:
+        cursor.execute(statement)
     cursor.close()
+    if autocommit is False:
+        dbapi_connection.autocommit = False
 
 
 def validate_inputs(engine: Engine) -> None:
@@ -276,12 +290,27 @@ def missing_indexes(engine: Engine) -> list[Index]:
 
 
 def ensure_indexes(engine: Engine) -> None:
-    """Create the indexes the journey SQL needs, if missing."""
+    """Create the indexes the journey SQL needs, if missing, and refresh the planner's statistics."""
     missing = missing_indexes(engine)
     if missing:
         with engine.begin() as conn:
             for ix in missing:
                 ix.create(conn)
+        refresh_statistics(engine, INPUT_TABLES)
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
+    """``VACUUM (ANALYZE)`` freshly loaded or indexed tables where the profile asks for it (PostgreSQL).
+
+    Why: without statistics the planner guesses millions of rows per journey chunk, picks a bitmap or
+    sequential scan and compiles the query with JIT; without a visibility map no scan is index-only.
+    VACUUM cannot run inside a transaction, hence autocommit.
+    """
+    if not profile_of(engine).vacuum_after_load:
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
 
 
 def prepare(engine: Engine, create_indexes: bool | None = None) -> list[str]:
@@ -316,7 +345,7 @@ def stream_frames(
     driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result."""
     streaming = {"stream_results": True, "yield_per": rows}
     with nullcontext(source) if isinstance(source, Connection) else source.connect() as conn:
-        for part in conn.execute(statement, params, execution_options=streaming).partitions():
+        for part in conn.execute(statement, params, execution_options=streaming).partitions(rows):
             yield pl.DataFrame(part, schema=schema, orient="row")
 
 

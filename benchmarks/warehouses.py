@@ -1,0 +1,341 @@
+"""Warehouse benchmark: the same pipeline on SQLite and on PostgreSQL, step by step, with peak memory.
+
+The generated SQLite database is loaded into a fresh PostgreSQL database with ``copy_inputs`` (timed:
+rows/s), then each warehouse runs the pipeline twice, a first run (which builds the journey indexes) and
+a rerun, each in a fresh child process (see benchmarks/pipeline.py). The two warehouses'
+``channel_reporting`` tables and CSVs must agree, and a rerun must give the same table: the benchmark
+exits non-zero, saying what differs, when they do not. Peak memory is the pipeline process's; the
+PostgreSQL server's own memory is not in it, its tables' and indexes' sizes are reported instead.
+
+Usage:
+    python benchmarks/warehouses.py                                     # 10,000,000 sessions / 200,000 conversions
+    python benchmarks/warehouses.py --sessions 200000 --conversions 4000
+    python benchmarks/warehouses.py --json benchmarks/results/warehouses.json
+
+The database is generated once under benchmarks/data/ and kept pristine (no pipeline indexes or output
+tables); every SQLite first run starts from a fresh copy of it. The PostgreSQL database
+(``--postgres``, default ``attribution_bench`` on the local server) is dropped and created on each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from attribution.transfer import copy_inputs
+from attribution.warehouse import INPUT_TABLES, connect, redact_url
+from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, run_in_child
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
+RESULTS = HERE / "results"
+WAREHOUSES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+RUNS = ("first", "rerun")
+TOLERANCE = 1e-9
+"""Largest difference allowed between report numbers, relative to the number (absolute below 1):
+the two warehouses add the same values in a different order."""
+REPORT_SQL = (
+    "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting ORDER BY date, channel_name"
+)
+SIZES_SQL = """
+SELECT c.relname, pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname = current_schema()
+ORDER BY pg_total_relation_size(c.oid) DESC
+"""
+
+
+def scenario_for(sessions: int, conversions: int) -> Scenario:
+    """The named scenario of benchmarks/pipeline.py of that size, so its database can be reused."""
+    for scenario in SCENARIOS.values():
+        if (scenario.sessions, scenario.conversions) == (sessions, conversions):
+            return scenario
+    return Scenario(f"{sessions}-{conversions}", sessions, conversions)
+
+
+def pristine_database(scenario: Scenario) -> tuple[Path, str]:
+    """A database of the scenario's size without anything a pipeline run adds, and where it came from.
+
+    Reuses ``<name>-pristine.db``, else strips a copy of pipeline.py's ``<name>.db`` of the size, else
+    generates one.
+    """
+    pristine = DATA / f"{scenario.name}-pristine.db"
+    if _holds(pristine, scenario) and not _pipeline_additions(pristine):
+        return pristine, "reused"
+    used = DATA / f"{scenario.name}.db"
+    if _holds(used, scenario):
+        began = time.perf_counter()
+        shutil.copyfile(used, pristine)
+        _strip(pristine)
+        return (
+            pristine,
+            f"copied from {used.name} without its pipeline tables in {time.perf_counter() - began:.1f} s",
+        )
+    _, seconds = generate(scenario, pristine)
+    return pristine, f"generated in {seconds:.1f} s"
+
+
+def _holds(path: Path, scenario: Scenario) -> bool:
+    if not path.is_file():
+        return False
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            counts = [
+                db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("session_sources", "conversions")
+            ]
+        except sqlite3.DatabaseError:
+            return False
+    return counts == [scenario.sessions, scenario.conversions]
+
+
+def _pipeline_additions(path: Path) -> list[tuple[str, str]]:
+    """Indexes and tables beyond the three input tables and their primary keys (the generator's schema)."""
+    inputs = {table.name for table in INPUT_TABLES}
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+    return [
+        (kind, name) for kind, name in rows if kind == "index" or (kind == "table" and name not in inputs)
+    ]
+
+
+def _strip(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        for kind, name in _pipeline_additions(path):
+            db.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+        db.commit()
+
+
+def working_copy(pristine: Path) -> Path:
+    """A fresh copy for the SQLite runs, so the first run finds no index and the pristine file stays so."""
+    copy = pristine.with_name(pristine.name.replace("-pristine", "-sqlite"))
+    for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), Path(f"{copy}-journal")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(pristine, copy)
+    return copy
+
+
+def recreate_postgres(url: str) -> None:
+    """Drop and create the benchmark's PostgreSQL database (nothing else on the server is touched)."""
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def load_postgres(source: Path, url: str) -> dict:
+    """Copy the input tables into PostgreSQL with ``copy_inputs``; rows and rows per second."""
+
+    def progress(table: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"  copied {table}: {total:,} rows", flush=True)
+
+    began = time.perf_counter()
+    rows = copy_inputs(str(source), url, on_progress=progress)
+    seconds = time.perf_counter() - began
+    return {"rows": rows, "seconds": seconds, "rows_per_second": sum(rows.values()) / seconds}
+
+
+def postgres_sizes(url: str) -> dict[str, dict[str, float]]:
+    """Each table's heap, index and total size (``pg_total_relation_size``) in MB."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(SIZES_SQL)).fetchall()
+    engine.dispose()
+    mb = 1024 * 1024
+    return {
+        name: {"table": heap / mb, "indexes": ix / mb, "total": total / mb} for name, heap, ix, total in rows
+    }
+
+
+def read_report(db: str) -> pl.DataFrame:
+    engine = connect(db)
+    with engine.connect() as conn:
+        rows = conn.execute(text(REPORT_SQL)).fetchall()
+    engine.dispose()
+    schema = {
+        "channel_name": pl.String,
+        "date": pl.String,
+        "cost": pl.Float64,
+        "ihc": pl.Float64,
+        "ihc_revenue": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def compare_reports(left: pl.DataFrame, right: pl.DataFrame, what: str) -> dict:
+    """Whether two report tables agree: the same (channel, date) rows and numbers within ``TOLERANCE``."""
+    keys = ["channel_name", "date"]
+    if left.select(keys).rows() != right.select(keys).rows():
+        only = set(left.select(keys).rows()) ^ set(right.select(keys).rows())
+        return {"what": what, "ok": False, "detail": f"{len(only)} (channel, date) rows in one table only"}
+    worst = 0.0
+    for column in ("cost", "ihc", "ihc_revenue"):
+        a, b = left[column].to_numpy(), right[column].to_numpy()
+        scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), 1.0)
+        worst = max(worst, float(np.max(np.abs(a - b) / scale, initial=0.0)))
+    return {
+        "what": what,
+        "ok": worst <= TOLERANCE,
+        "identical": left.equals(right),
+        "rows": left.height,
+        "max_relative_difference": worst,
+    }
+
+
+def compare_files(left: Path, right: Path, what: str) -> dict:
+    return {"what": what, "ok": left.read_bytes() == right.read_bytes(), "bytes": left.stat().st_size}
+
+
+def run_warehouse(name: str, db: str, out: Path) -> tuple[dict, dict, list[dict]]:
+    """A first run and a rerun in fresh processes: their figures, the last report and CSV, and the checks
+    that the rerun gave the same table and CSV as the first run."""
+    runs, reports, csvs = {}, {}, {}
+    for label in RUNS:
+        runs[label] = run_in_child(db, out)
+        reports[label] = read_report(db)
+        csvs[label] = out / f"channel_reporting.{label}.csv"
+        shutil.copyfile(out / "channel_reporting.csv", csvs[label])
+    checks = [
+        compare_reports(reports["first"], reports["rerun"], f"{name}: a rerun gives the same table"),
+        compare_files(csvs["first"], csvs["rerun"], f"{name}: a rerun gives the same CSV"),
+    ]
+    return runs, {"report": reports["rerun"], "csv": csvs["rerun"]}, checks
+
+
+def source_state() -> dict:
+    """The commit and the uncommitted source files the figures were measured with."""
+    git = ["git", "-C", str(HERE.parent)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    status = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True).stdout
+    return {"commit": commit, "uncommitted": [line[3:] for line in status.splitlines()]}
+
+
+def bench(scenario: Scenario, postgres: str) -> dict:
+    machine = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    pristine, origin = pristine_database(scenario)
+    print(f"database {pristine.name}: {origin}", flush=True)
+    sqlite_db = working_copy(pristine)
+    recreate_postgres(postgres)
+    print(f"loading into {redact_url(postgres)} ...", flush=True)
+    load = load_postgres(pristine, postgres)
+    sizes = {"loaded": postgres_sizes(postgres)}
+    runs, outputs, checks = {}, {}, []
+    for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
+        print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
+        out = DATA / f"{scenario.name}-reports-{warehouse}"
+        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out)
+        checks += own_checks
+        for result in runs[warehouse].values():
+            result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
+    sizes["after_runs"] = postgres_sizes(postgres)
+    sqlite, pg = outputs["sqlite"], outputs["postgresql"]
+    checks += [
+        compare_reports(sqlite["report"], pg["report"], "SQLite and PostgreSQL give the same table"),
+        compare_files(sqlite["csv"], pg["csv"], "SQLite and PostgreSQL give the same CSV"),
+    ]
+    return {
+        "scenario": asdict(scenario),
+        "database": origin,
+        "load": load,
+        "runs": runs,
+        "postgresql_mb": sizes,
+        "sqlite_mb": sqlite_db.stat().st_size / 1024 / 1024,
+        "checks": checks,
+        "machine": {**machine, "load_average_after": os.getloadavg()},
+        "source": source_state(),
+    }
+
+
+def show(result: dict) -> None:
+    s, load = result["scenario"], result["load"]
+    print(f"\n{s['sessions']:,} sessions, {s['conversions']:,} conversions (database {result['database']})")
+    print(
+        f"load into PostgreSQL (copy_inputs): {sum(load['rows'].values()):,} rows in {load['seconds']:.1f} s, "
+        f"{load['rows_per_second']:,.0f} rows/s"
+    )
+    columns = [(w, label) for w in WAREHOUSES for label in RUNS]
+    runs = [result["runs"][w][label] for w, label in columns]
+    steps = list(dict.fromkeys(step for r in runs for step in r["seconds"]))
+    print(f"\n{'seconds':<20}" + "".join(f"{f'{WAREHOUSES[w]} {label}':>18}" for w, label in columns))
+    for step in steps:
+        print(f"{step:<20}" + "".join(f"{r['seconds'].get(step, 0):>18.2f}" for r in runs))
+        if step == "prepare":
+            print(f"{'  of it indexes':<20}" + "".join(f"{r['index_seconds'] or 0:>18.2f}" for r in runs))
+    rows = (
+        ("child process", "child_seconds", ".2f"),
+        ("sessions/s", "sessions_per_second", ",.0f"),
+        ("peak MB (client)", "peak_mb", ",.0f"),
+    )
+    for name, key, form in rows:
+        print(f"{name:<20}" + "".join(f"{r[key]:>18{form}}" for r in runs))
+    machine = result["machine"]
+    print(
+        f"machine: {machine['cpus']} CPUs, load average {machine['load_average_before'][0]:.2f} before, "
+        f"{machine['load_average_after'][0]:.2f} after"
+    )
+    print(f"\nSQLite file after the runs: {result['sqlite_mb']:,.0f} MB")
+    print(f"{'PostgreSQL (tables of 1 MB or more), MB':<44}{'table':>10}{'indexes':>10}{'total':>10}")
+    for stage, tables in result["postgresql_mb"].items():
+        for name, size in tables.items():
+            if size["total"] < 1:
+                continue
+            print(
+                f"  {stage:<12}{name:<30}{size['table']:>10,.0f}{size['indexes']:>10,.0f}{size['total']:>10,.0f}"
+            )
+    print()
+    for check in result["checks"]:
+        print(("ok    " if check["ok"] else "FAILED ") + check["what"] + _check_detail(check))
+
+
+def _check_detail(check: dict) -> str:
+    if "detail" in check:
+        return f": {check['detail']}"
+    if "max_relative_difference" in check:
+        exact = (
+            "identical"
+            if check["identical"]
+            else f"max relative difference {check['max_relative_difference']:.1e}"
+        )
+        return f" ({check['rows']} rows, {exact})"
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=SCENARIOS["10m"].sessions)
+    parser.add_argument("--conversions", type=int, default=SCENARIOS["10m"].conversions)
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="database to drop, create and fill")
+    parser.add_argument("--json", type=Path, help="where to write the results (default: benchmarks/results/)")
+    args = parser.parse_args()
+    scenario = scenario_for(args.sessions, args.conversions)
+    result = bench(scenario, args.postgres)
+    show(result)
+    path = args.json or RESULTS / f"warehouses-{scenario.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {path}")
+    failed = [check["what"] for check in result["checks"] if not check["ok"]]
+    if failed:
+        sys.exit("The warehouses disagree: " + "; ".join(failed))
+
+
+if __name__ == "__main__":
+    main()
