@@ -195,13 +195,11 @@ def _default_out() -> str:
 def _settings(run: dict[str, Any]) -> Any:
     """``attribution.Settings`` of the run, with its secrets: the database URL and, for the IHC API, the key."""
     from attribution.settings import load_settings
-    from attribution.storage import is_remote
 
     values = {name: value for name, value in run.items() if name not in RUN_ONLY}
     if run["model"] == "ihc-api":
         values.update((name, value) for name, value in _ihc_api().items() if value is not None)
-    if is_remote(values["out"]):
-        values["storage_options"] = _storage_options()
+    values["storage_options"] = _storage_options()  # for an object-store out and Redshift's staged COPY
     return load_settings(**values, db=_database_url())
 
 
@@ -274,9 +272,9 @@ def _ihc_api() -> dict[str, str | None]:
 
 
 def _storage_options() -> dict[str, Any]:
-    """Credentials and endpoint for an object-store ``out`` from the connection named by Variable
-    ``attribution_storage_conn_id`` (default ``attribution_storage``); without it, what the worker's
-    environment gives s3fs (``AWS_*`` variables, an instance or pod role)."""
+    """Credentials and endpoint for an object-store ``out`` and for the files Redshift's ``COPY`` reads,
+    from the connection named by Variable ``attribution_storage_conn_id`` (default ``attribution_storage``);
+    without it, what the worker's environment gives s3fs (``AWS_*`` variables, an instance or pod role)."""
     from airflow.sdk import BaseHook, Variable
     from airflow.sdk.exceptions import AirflowNotFoundException
     from airflow.sdk.log import mask_secret
