@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from sqlalchemy import inspect, select, text
 
+from attribution.bulk import stream_frames
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.warehouse import (
     OUTPUT_TABLES,
@@ -16,7 +17,6 @@ from attribution.warehouse import (
     ensure_indexes,
     redact_url,
     session_sources,
-    stream_frames,
     validate_inputs,
 )
 from tests.builders import Case

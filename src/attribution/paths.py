@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from attribution.bulk import fetch_frame
 from attribution.dialects import Profile, profile_of
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
-from attribution.warehouse import fetch_frame
 
 DEFAULT_CHUNK_USERS = 50_000
 

@@ -20,8 +20,9 @@ import connectorx
 import polars as pl
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
 
+from attribution.bulk import bulk_insert
 from attribution.dialects import profile_of
-from attribution.warehouse import bulk_insert, channel_reporting
+from attribution.warehouse import channel_reporting
 
 COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}

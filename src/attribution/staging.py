@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from attribution import store, warehouse
+from attribution.bulk import bulk_insert
 from attribution.errors import IntegrityError, TransientError
 from attribution.export import export_all
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
@@ -44,7 +45,7 @@ from attribution.pipeline import RunSummary, build_model, dashboard_context
 from attribution.report import aggregate_session_costs, build_channel_report
 from attribution.settings import Settings
 from attribution.storage import as_uri
-from attribution.warehouse import Real, attribution_customer_journey, attribution_failures, bulk_insert
+from attribution.warehouse import Real, attribution_customer_journey, attribution_failures
 
 logger = logging.getLogger(__name__)
 

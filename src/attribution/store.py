@@ -13,16 +13,11 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection, Engine, delete, false, func, insert, select, text, update
 
+from attribution.bulk import bulk_insert
 from attribution.dialects import profile_of
 from attribution.timerange import TimeRange
 from attribution.warehouse import attribution_customer_journey as acj
-from attribution.warehouse import (
-    attribution_failures,
-    attribution_runs,
-    bulk_insert,
-    conversions,
-    session_sources,
-)
+from attribution.warehouse import attribution_failures, attribution_runs, conversions, session_sources
 
 _conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import polars as pl
 from sqlalchemy import Engine, func, inspect, select
 
+from attribution.bulk import bulk_insert
 from attribution.errors import ConfigError
 from attribution.staged_copy import StagedCopy
 from attribution.warehouse import (
     INPUT_TABLES,
-    bulk_insert,
     connect,
     create_input_tables,
     refresh_statistics,
