@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from attribution import load_settings, run
 from attribution.errors import ConfigError
 from attribution.generate import generate_database
 from attribution.transfer import copy_inputs
-from tests.builders import write_case
+from attribution.warehouse import connect, create_output_tables
+from tests.builders import Case, Conversion, Session, write_case
 from tests.conftest import _postgres_schema
 from tests.oracle import read_tables
 from tests.test_pipeline import PAID, assert_close
@@ -58,3 +60,42 @@ def assert_same_results(out: Path, left: str, right: str) -> None:
     assert_close(left_report, right_report)
     csv = out / "sqlite/channel_reporting.csv"
     assert csv.read_bytes() == (out / "postgresql/channel_reporting.csv").read_bytes()
+
+
+TIED = Case(
+    sessions=[
+        Session("a_b", "u1", "2023-09-01 10:00:00", "Zeta Ads", cost=1.0),
+        Session("aB", "u1", "2023-09-01 10:00:00", "affiliate", cost=2.0),
+        Session("Zed", "u1", "2023-09-01 09:00:00", "Referral"),
+    ],
+    conversions=[
+        Conversion("c_1", "u1", "2023-09-01 12:00:00"),
+        Conversion("cA", "u1", "2023-09-01 12:00:00"),
+    ],
+)
+"""Two sessions at the same second, and two conversions: ids and channels whose byte order (``aB`` < ``a_b``,
+``Zeta`` < ``affiliate``) differs from a linguistic collation's."""
+
+
+@pytest.mark.parametrize("model", ["last-touch", "first-touch", "position-based", "ihc"])
+def test_a_linguistic_collation_on_postgresql_changes_no_credit_and_no_csv_byte(
+    tmp_path: Path, postgres_url: str, model: str
+):
+    sqlite_db = str(tmp_path / "case.db")
+    write_case(sqlite_db, TIED)
+    write_case(postgres_url, TIED)
+    engine = connect(postgres_url)
+    create_output_tables(engine)
+    with engine.begin() as conn:
+        for table, column in (
+            ("session_sources", "session_id"),
+            ("session_sources", "channel_name"),
+            ("conversions", "conv_id"),
+            ("channel_reporting", "channel_name"),
+        ):
+            conn.execute(text(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE text COLLATE "en-US-x-icu"'))
+        assert conn.scalar(text("SELECT 'a_b' < 'aB' COLLATE \"en-US-x-icu\""))  # the orders differ
+    engine.dispose()
+    for db, out in ((sqlite_db, "sqlite"), (postgres_url, "postgresql")):
+        run(load_settings(db=db, out=str(tmp_path / out), model=model))
+    assert_same_results(tmp_path, sqlite_db, postgres_url)

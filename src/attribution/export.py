@@ -56,10 +56,9 @@ def with_ratios(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def read_channel_report(conn: Connection) -> pl.DataFrame:
-    """The report table with CPO and ROAS, ordered by date then channel."""
-    rows = conn.execute(
-        select(channel_reporting).order_by(channel_reporting.c.date, channel_reporting.c.channel_name)
-    )
+    """The report table with CPO and ROAS, ordered by date then channel (in byte order, as in SQLite,
+    whatever the warehouse's collation: the files are the same from every warehouse)."""
+    rows = conn.execute(select(channel_reporting))
     frame = pl.DataFrame(
         rows.fetchall(),
         schema={
@@ -71,7 +70,7 @@ def read_channel_report(conn: Connection) -> pl.DataFrame:
         },
         orient="row",
     )
-    return with_ratios(frame)
+    return with_ratios(frame.sort("date", "channel_name"))
 
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:

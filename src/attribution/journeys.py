@@ -128,9 +128,20 @@ def build_journeys(
         after = (last["conv_ts"][:10], last["conv_ts"][11:], last["conv_id"])
 
 
+JOURNEY_ORDER = ("conv_ts", "conv_id", "timestamp", "session_id")
+"""Journey rows in byte order of these columns, as SQLite sorts text: the warehouse's ORDER BY follows its
+collation (PostgreSQL's ``en_US`` puts ``a_b`` before ``aB``), which would change the order of sessions
+that share a timestamp, and with it which one a position-based model credits."""
+
+
+def in_journey_order(journeys: pl.DataFrame) -> pl.DataFrame:
+    """``journeys`` sorted by ``JOURNEY_ORDER``, whatever order the warehouse returned."""
+    return journeys.sort(JOURNEY_ORDER, nulls_last=False)
+
+
 def _to_chunk(rows: pl.DataFrame) -> JourneyChunk:
     conversions = rows["conv_id"].n_unique()
-    journeys = rows.filter(pl.col("session_id").is_not_null()).with_columns(
+    journeys = in_journey_order(rows.filter(pl.col("session_id").is_not_null())).with_columns(
         conversion=(pl.int_range(pl.len()).over("conv_id") == pl.len().over("conv_id") - 1).cast(pl.Int8)
     )
     return JourneyChunk(

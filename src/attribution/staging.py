@@ -39,7 +39,7 @@ from attribution.export import export_all
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
 from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
-from attribution.journeys import JOURNEY_SCHEMA, build_journeys
+from attribution.journeys import JOURNEY_SCHEMA, build_journeys, in_journey_order
 from attribution.models import validate_credits
 from attribution.pipeline import RunSummary, build_model, dashboard_context
 from attribution.report import aggregate_session_costs, build_channel_report
@@ -218,13 +218,11 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
 
 def _read_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
     c = staged_journeys.c
-    query = (
-        select(*(c[name] for name in STAGED_SCHEMA))
-        .where(c.run_key == run_key, c.batch_id == batch_id)
-        .order_by(c.conv_ts, c.conv_id, c.timestamp, c.session_id)  # build_journeys' order
-    )
+    query = select(*(c[name] for name in STAGED_SCHEMA)).where(c.run_key == run_key, c.batch_id == batch_id)
     with engine.connect() as conn:
-        return pl.DataFrame(conn.execute(query).fetchall(), schema=STAGED_SCHEMA, orient="row")
+        return in_journey_order(
+            pl.DataFrame(conn.execute(query).fetchall(), schema=STAGED_SCHEMA, orient="row")
+        )
 
 
 def _credited_in(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
