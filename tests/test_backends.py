@@ -41,6 +41,7 @@ def test_a_generated_database_copied_to_postgresql_gives_the_same_tables_and_csv
     generate_database(sqlite_db, sessions=20_000, conversions=400, days=4, seed=3)
     copied = copy_inputs(str(sqlite_db), postgres_url, chunk_rows=7_000)
     assert copied["session_sources"] == 20_000 and copied["conversions"] == 400
+    assert vacuumed_and_analyzed(postgres_url) == {"session_sources", "conversions", "session_costs"}
     for db, out in ((str(sqlite_db), "sqlite"), (postgres_url, "postgresql")):
         run(load_settings(db=db, out=str(tmp_path / out), model="ihc"))
     assert_same_results(tmp_path, str(sqlite_db), postgres_url)
@@ -99,3 +100,38 @@ def test_a_linguistic_collation_on_postgresql_changes_no_credit_and_no_csv_byte(
     for db, out in ((sqlite_db, "sqlite"), (postgres_url, "postgresql")):
         run(load_settings(db=db, out=str(tmp_path / out), model=model))
     assert_same_results(tmp_path, sqlite_db, postgres_url)
+
+
+def vacuumed_and_analyzed(db: str) -> set[str]:
+    """The tables of the URL's schema that PostgreSQL has vacuumed and analyzed (statistics for the planner,
+    a visibility map for index-only scans)."""
+    engine = connect(db)
+    with engine.connect() as conn:
+        tables = conn.scalars(
+            text(
+                "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                "AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+            )
+        ).all()
+    engine.dispose()
+    return set(tables)
+
+
+def test_allowed_indexes_come_with_fresh_statistics_and_a_whole_table_replace_leaves_no_dead_rows(
+    tmp_path: Path, postgres_url: str
+):
+    write_case(postgres_url, PAID)
+    assert vacuumed_and_analyzed(postgres_url) == set()
+    for _ in range(2):  # an open range: the rerun replaces every stored credit
+        run(load_settings(db=postgres_url, out=str(tmp_path), create_indexes=True))
+    assert vacuumed_and_analyzed(postgres_url) >= {"session_sources", "conversions", "session_costs"}
+    engine = connect(postgres_url)
+    with engine.connect() as conn:
+        deleted = conn.scalar(
+            text(
+                "SELECT n_tup_del FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                "AND relname = 'attribution_customer_journey'"
+            )
+        )
+    engine.dispose()
+    assert deleted == 0  # TRUNCATE, not a DELETE of every row

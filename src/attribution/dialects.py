@@ -90,6 +90,8 @@ PROFILES: dict[str, Profile] = {
         write_lock="advisory",
         ordered_scans=False,
         bulk_load="copy",
+        transactional_truncate=True,
+        vacuum_after_load=True,
     ),
     "redshift": Profile(
         "redshift",
