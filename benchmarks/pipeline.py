@@ -58,25 +58,15 @@ def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]
     return path, time.perf_counter() - began
 
 
-def run_options() -> dict:
-    """``create_indexes=True`` where the settings have it: the first run must build the journey indexes."""
-    from attribution.settings import Settings
-
-    return {"create_indexes": True} if "create_indexes" in Settings.model_fields else {}
-
-
 def time_index_build(timings: list[float]) -> None:
     """Record the seconds of each ``ensure_indexes`` call of this process's runs in ``timings``.
 
     Why wrap it: the index build is a one-off inside the ``prepare`` step; timing it on its own says how
-    much of a first run it is. It is wrapped where it is defined and where the pipeline may have imported
-    it; a pipeline without that function leaves ``timings`` empty.
+    much of a first run it is.
     """
-    from attribution import pipeline, warehouse
+    from attribution import warehouse
 
-    ensure_indexes = getattr(warehouse, "ensure_indexes", None)
-    if ensure_indexes is None:
-        return
+    ensure_indexes = warehouse.ensure_indexes
 
     def timed(*args, **kwargs):
         began = time.perf_counter()
@@ -85,9 +75,7 @@ def time_index_build(timings: list[float]) -> None:
         finally:
             timings.append(time.perf_counter() - began)
 
-    for module in (warehouse, pipeline):
-        if getattr(module, "ensure_indexes", None) is ensure_indexes:
-            module.ensure_indexes = timed
+    warehouse.ensure_indexes = timed
 
 
 def measure_run(db: str, out: str) -> dict:
@@ -96,7 +84,7 @@ def measure_run(db: str, out: str) -> dict:
 
     index_build: list[float] = []
     time_index_build(index_build)
-    summary = run(load_settings(db=db, out=out, **run_options()))
+    summary = run(load_settings(db=db, out=out, create_indexes=True))  # the first run builds them
     return {
         "seconds": summary.seconds,
         "index_seconds": sum(index_build) if index_build else None,

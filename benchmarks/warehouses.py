@@ -36,6 +36,7 @@ import polars as pl
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from attribution.export import read_channel_report
 from attribution.transfer import copy_inputs
 from attribution.warehouse import INPUT_TABLES, connect, redact_url
 from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, run_in_child
@@ -47,9 +48,6 @@ RUNS = ("first", "rerun")
 TOLERANCE = 1e-9
 """Largest difference allowed between report numbers, relative to the number (absolute below 1):
 the two warehouses add the same values in a different order."""
-REPORT_SQL = (
-    "SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting ORDER BY date, channel_name"
-)
 SIZES_SQL = """
 SELECT c.relname, pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -166,16 +164,9 @@ def postgres_sizes(url: str) -> dict[str, dict[str, float]]:
 def read_report(db: str) -> pl.DataFrame:
     engine = connect(db)
     with engine.connect() as conn:
-        rows = conn.execute(text(REPORT_SQL)).fetchall()
+        report = read_channel_report(conn)
     engine.dispose()
-    schema = {
-        "channel_name": pl.String,
-        "date": pl.String,
-        "cost": pl.Float64,
-        "ihc": pl.Float64,
-        "ihc_revenue": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return report
 
 
 def compare_reports(left: pl.DataFrame, right: pl.DataFrame, what: str) -> dict:

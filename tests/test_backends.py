@@ -102,19 +102,24 @@ def test_a_linguistic_collation_on_postgresql_changes_no_credit_and_no_csv_byte(
     assert_same_results(tmp_path, sqlite_db, postgres_url)
 
 
-def vacuumed_and_analyzed(db: str) -> set[str]:
-    """The tables of the URL's schema that PostgreSQL has vacuumed and analyzed (statistics for the planner,
-    a visibility map for index-only scans)."""
+def table_statistics(db: str, column: str, where: str = "TRUE") -> dict[str, object]:
+    """One column of ``pg_stat_user_tables`` for the tables of the URL's schema that match ``where``."""
     engine = connect(db)
     with engine.connect() as conn:
-        tables = conn.scalars(
+        rows = conn.execute(
             text(
-                "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
-                "AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+                f"SELECT relname, {column} FROM pg_stat_user_tables "
+                f"WHERE schemaname = current_schema() AND {where}"
             )
         ).all()
     engine.dispose()
-    return set(tables)
+    return dict(rows)
+
+
+def vacuumed_and_analyzed(db: str) -> set[str]:
+    """The tables of the URL's schema that PostgreSQL has vacuumed and analyzed (statistics for the planner,
+    a visibility map for index-only scans)."""
+    return set(table_statistics(db, "relid", "last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"))
 
 
 def test_allowed_indexes_come_with_fresh_statistics_and_a_whole_table_replace_leaves_no_dead_rows(
@@ -125,13 +130,5 @@ def test_allowed_indexes_come_with_fresh_statistics_and_a_whole_table_replace_le
     for _ in range(2):  # an open range: the rerun replaces every stored credit
         run(load_settings(db=postgres_url, out=str(tmp_path), create_indexes=True))
     assert vacuumed_and_analyzed(postgres_url) >= {"session_sources", "conversions", "session_costs"}
-    engine = connect(postgres_url)
-    with engine.connect() as conn:
-        deleted = conn.scalar(
-            text(
-                "SELECT n_tup_del FROM pg_stat_user_tables WHERE schemaname = current_schema() "
-                "AND relname = 'attribution_customer_journey'"
-            )
-        )
-    engine.dispose()
+    deleted = table_statistics(postgres_url, "n_tup_del")["attribution_customer_journey"]
     assert deleted == 0  # TRUNCATE, not a DELETE of every row

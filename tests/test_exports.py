@@ -15,15 +15,16 @@ from attribution import load_settings, run
 from attribution.dashboard import DashboardContext
 from attribution.errors import ConfigError
 from attribution.export import (
+    CSV_NAME,
     FILE_NAMES,
     HYPER_TABLE,
     atomic_path,
     export_all,
-    export_channel_report,
     export_hyper,
     export_parquet,
     read_channel_report,
     with_ratios,
+    write_csv,
 )
 from attribution.warehouse import connect
 from tests.test_pipeline import PAID
@@ -97,7 +98,7 @@ def test_export_all_writes_every_format_from_the_stored_report(make_sqlite, tmp_
     with engine.connect() as conn:
         paths = export_all(conn, tmp_path / "all", tuple(FILE_NAMES), DashboardContext.for_run(summary))
         stored = read_channel_report(conn)
-        csv = export_channel_report(conn, tmp_path / "csv")
+        csv = write_csv(stored, tmp_path / "csv" / CSV_NAME)
     engine.dispose()
     assert paths == {name: tmp_path / "all" / file for name, file in FILE_NAMES.items()}
     assert paths["csv"].read_bytes() == csv.read_bytes() == Path(summary.report_paths["csv"]).read_bytes()

@@ -205,8 +205,3 @@ def export_all(
         return {name: WRITERS[name](report, folder / FILE_NAMES[name], context) for name in formats}
 
     return publish(out, render, storage_options)
-
-
-def export_channel_report(conn: Connection, out_dir: Path) -> Path:
-    """Write the whole channel report as ``channel_reporting.csv`` in ``out_dir``."""
-    return write_csv(read_channel_report(conn), out_dir / CSV_NAME)
