@@ -20,6 +20,7 @@ demo: $(STAMP)  ## generate challenge.db if missing, run the pipeline, write rep
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks dags
 	$(BIN)/ruff format --check src tests benchmarks dags
+	$(BIN)/lint-imports --no-cache  # the layers contract: pyproject.toml [tool.importlinter]
 
 test: lint  ## lint, then every test (SQLite, the local PostgreSQL server, headless Chromium)
 	scripts/install-chromium.sh

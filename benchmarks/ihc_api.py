@@ -45,10 +45,10 @@ SCENARIOS = (Scenario("original-199", 100, 199, 1), Scenario("client-defaults", 
 def load_journeys(db: Path) -> pl.DataFrame:
     """Every journey of the database, generating the default database first if it is missing."""
     from attribution.journeys import build_journeys
-    from attribution.warehouse import connect
+    from attribution.warehouse.engine import connect
 
     if not db.exists():
-        from attribution.generate import generate_database
+        from attribution.warehouse.generate import generate_database
 
         db.parent.mkdir(parents=True, exist_ok=True)
         generate_database(db)

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.generate import CHANNELS
 from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
+from attribution.warehouse.generate import CHANNELS
 
 HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 2.0
 LENGTHS = np.arange(1, 41)

@@ -42,7 +42,7 @@ SCENARIOS = {
 
 def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]:
     """A fresh database for the scenario (the first run must find it without the pipeline's indexes)."""
-    from attribution.generate import generate_database
+    from attribution.warehouse.generate import generate_database
 
     path = path or DATA / f"{scenario.name}.db"
     path.unlink(missing_ok=True)
@@ -64,7 +64,7 @@ def time_index_build(timings: list[float]) -> None:
     Why wrap it: the index build is a one-off inside the ``prepare`` step; timing it on its own says how
     much of a first run it is.
     """
-    from attribution import warehouse
+    from attribution.warehouse import schema as warehouse
 
     ensure_indexes = warehouse.ensure_indexes
 

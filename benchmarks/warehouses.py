@@ -36,9 +36,10 @@ import polars as pl
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from attribution.export import read_channel_report
-from attribution.transfer import copy_inputs
-from attribution.warehouse import INPUT_TABLES, connect, redact_url
+from attribution.reporting.channel_report import read_channel_report
+from attribution.warehouse.copy_db import copy_inputs
+from attribution.warehouse.engine import connect, redact_url
+from attribution.warehouse.tables import INPUT_TABLES
 from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, run_in_child
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"

@@ -1,6 +1,6 @@
 """attribution_pipeline: the attribution pipeline on a schedule, one task per step.
 
-Wiring only: each task is a thin call into ``attribution.staging`` (the pipeline's steps in batches). Tasks
+Wiring only: each task is a thin call into ``attribution.pipeline.staged`` (the pipeline's steps in batches). Tasks
 hand each other the run's settings without secrets, batch ids and file URIs; journeys and credit stay in the
 warehouse's staging tables, keyed by run. The package, connections and Variables are read inside tasks, never
 while the scheduler parses this file. Configuration, ranges and the concurrency rule: docs/airflow.md.
@@ -89,9 +89,9 @@ def attribution_pipeline() -> None:
 @task
 def prepare_warehouse() -> dict[str, Any]:
     """Resolve and check the run's settings, then check the inputs and create missing tables and indexes."""
-    with _package() as staging:
+    with _package() as staged:
         run = _run_settings()
-        for note in staging.prepare_run(_settings(run)):
+        for note in staged.prepare_run(_settings(run)):
             log.warning(note)
     return run
 
@@ -101,44 +101,45 @@ def stage_journeys(run: dict[str, Any]) -> list[int]:
     """Write the range's journeys into staging in batches; the batch ids."""
     from airflow.sdk import conf
 
-    with _package() as staging:
+    with _package() as staged:
         limit = conf.getint("core", "max_map_length")
-        return staging.stage_journeys(_settings(run), run["run_key"], run["batch_journeys"], limit).batch_ids
+        plan = staged.stage_journeys(_settings(run), run["run_key"], run["batch_journeys"], limit)
+        return plan.batch_ids
 
 
 @task(max_active_tis_per_dagrun=4)
 def attribute_batch(run: dict[str, Any], batch_id: int) -> dict[str, int]:
     """Attribute one staged batch (mapped: batches run in parallel, each retried on its own)."""
-    with _package() as staging:
-        return staging.attribute_batch(_settings(run), run["run_key"], batch_id)
+    with _package() as staged:
+        return staged.attribute_batch(_settings(run), run["run_key"], batch_id)
 
 
 @task(trigger_rule="none_failed")  # after zero batches too: a day without conversions still gets its report
 def store_credits(run: dict[str, Any]) -> dict[str, Any] | None:
     """Replace the range's credit and rebuild the report rows it touches, in one transaction."""
-    with _package() as staging:
-        summary = staging.finish_run(_settings(run), run["run_key"])
+    with _package() as staged:
+        summary = staged.finish_run(_settings(run), run["run_key"])
     return None if summary is None else vars(summary)
 
 
 @task
 def export_report(run: dict[str, Any]) -> dict[str, str]:
     """Write the report files (CSV and the project's other formats); their URIs."""
-    with _package() as staging:
-        return staging.export_files(_settings(run), run["run_key"])
+    with _package() as staged:
+        return staged.export_files(_settings(run), run["run_key"])
 
 
 @contextmanager
 def _package() -> Iterator[ModuleType]:
-    """``attribution.staging``, imported in the task. Errors retrying cannot fix (``TerminalError``: a bad
+    """``attribution.pipeline.staged``, imported in the task. Errors retrying cannot fix (``TerminalError``: a bad
     setting, a missing table) fail the task at once instead of after its retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from attribution import staging
     from attribution.errors import TerminalError
+    from attribution.pipeline import staged
 
     try:
-        yield staging
+        yield staged
     except TerminalError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
@@ -149,7 +150,7 @@ def _run_settings() -> dict[str, Any]:
     from airflow.sdk import Variable
 
     from attribution.errors import ConfigError
-    from attribution.settings import load_settings
+    from attribution.pipeline.settings import load_settings
 
     context = get_current_context()
     params, dag_run = context["params"], context["dag_run"]
@@ -194,7 +195,7 @@ def _default_out() -> str:
 
 def _settings(run: dict[str, Any]) -> Any:
     """``attribution.Settings`` of the run, with its secrets: the database URL and, for the IHC API, the key."""
-    from attribution.settings import load_settings
+    from attribution.pipeline.settings import load_settings
 
     values = {name: value for name, value in run.items() if name not in RUN_ONLY}
     if run["model"] == "ihc-api":

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert
 
-from attribution.warehouse import connect, conversions, create_input_tables, session_costs, session_sources
+from attribution.warehouse.engine import connect
+from attribution.warehouse.schema import create_input_tables
+from attribution.warehouse.tables import conversions, session_costs, session_sources
 
 
 @dataclass(frozen=True)

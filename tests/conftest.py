@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from attribution import dialects
+from attribution.ihc_api.local import LocalServer
+from attribution.warehouse import dialects
 from tests.builders import Case, write_case
+from tests.servers import API_KEY, FAULT_SCENARIOS
 
 POSTGRES_URL = os.environ.get(
     "ATTRIBUTION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -92,3 +94,35 @@ def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
         return path
 
     return make
+
+
+# Real IHC servers (``attribution serve-ihc`` processes on free ports). The default server runs once per
+# session; each fault scenario gets its own server, all launched together on first use because a server
+# process needs a couple of seconds to import its libraries.
+@pytest.fixture(scope="session")
+def ihc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The project's IHC server without faults."""
+    server = LocalServer.launch(tmp_path_factory.mktemp("ihc") / "server.log", api_key=API_KEY).wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalServer]]:
+    """One server per fault scenario, by name."""
+    folder = tmp_path_factory.mktemp("faults")
+    servers = {
+        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY)
+        for name, flags in FAULT_SCENARIOS.items()
+    }
+    try:
+        yield {name: server.wait_ready() for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def ihc_servers(ihc_server: LocalServer, fault_servers: dict[str, LocalServer]) -> dict[str, LocalServer]:
+    """The project's IHC server, clean and with the combined faults (5xx, 429, dropped connections)."""
+    return {"clean": ihc_server, "faulty": fault_servers["combined"]}

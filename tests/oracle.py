@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from attribution.timerange import TimeRange
-from attribution.warehouse import attribution_customer_journey, channel_reporting, connect
+from attribution.warehouse.engine import connect
+from attribution.warehouse.tables import attribution_customer_journey, channel_reporting
 from tests.builders import Case
 
 
@@ -68,3 +71,27 @@ def check_invariants(case: Case, db: str, time_range: TimeRange = TimeRange()) -
         assert abs(cost - session_cost.get(day, 0.0)) < 1e-9, day
     required = set(session_cost) & set(time_range.dates()) if time_range.is_bounded else set(session_cost)
     assert required <= set(report_cost)
+
+
+def assert_close(left: list[tuple], right: list[tuple]) -> None:
+    """Same keys, same numbers up to float summation order."""
+    assert [r[:2] for r in left] == [r[:2] for r in right]
+    for a, b in zip(left, right, strict=True):
+        assert a[2:] == pytest.approx(b[2:], abs=1e-12)
+
+
+def assert_same_tables(left: str, right: str) -> None:
+    (left_credits, left_report), (right_credits, right_report) = read_tables(left), read_tables(right)
+    assert [r[:2] for r in left_credits] == [r[:2] for r in right_credits]
+    assert all(abs(a[2] - b[2]) < 1e-12 for a, b in zip(left_credits, right_credits, strict=True))
+    assert [r[:2] for r in left_report] == [r[:2] for r in right_report]
+    for a, b in zip(left_report, right_report, strict=True):
+        assert all(abs(x - y) < 1e-9 for x, y in zip(a[2:], b[2:], strict=True))
+
+
+def assert_same_results(out: Path, left: str, right: str) -> None:
+    (left_credits, left_report), (right_credits, right_report) = read_tables(left), read_tables(right)
+    assert_close(left_credits, right_credits)
+    assert_close(left_report, right_report)
+    csv = out / "sqlite/channel_reporting.csv"
+    assert csv.read_bytes() == (out / "postgresql/channel_reporting.csv").read_bytes()

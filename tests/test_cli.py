@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.test_pipeline import PAID
-
-
-def attribution(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "attribution", *args], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
+from tests.cases import PAID
+from tests.commands import attribution
 
 
 def test_run_prints_a_summary_and_writes_the_csv(make_sqlite, tmp_path):

@@ -7,26 +7,8 @@ import pytest
 
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.timerange import TimeRange
-from attribution.warehouse import connect
-from tests.builders import Case, Conversion, Session
-
-TRAPS = Case(
-    sessions=[
-        Session("a1", "u1", "2023-09-01 10:00:00", "Paid Search Brand"),
-        Session("a2", "u1", "2023-09-02 10:00:00", "Direct Traffic", closer=1),
-        Session("a3", "u1", "2023-09-03 12:00:00", "FB & IG Ads"),  # exactly at c1: not before it
-        Session("b1", "u2", "2023-09-04 09:00:00"),  # after u2's only conversion
-        Session("d2", "u3", "2023-09-02 08:00:00", "Referral"),  # same time as d1: ordered by id
-        Session("d1", "u3", "2023-09-02 08:00:00", "Newsletter & Email", impression=1),
-        Session("e1", "u9", "2023-09-02 08:00:00", "TikTok Ads"),  # a user who never converts
-    ],
-    conversions=[
-        Conversion("c1", "u1", "2023-09-03 12:00:00"),
-        Conversion("c2", "u1", "2023-09-05 08:00:00"),  # repeat converter: shares a1, a2 with c1
-        Conversion("c3", "u2", "2023-09-02 00:00:00"),  # no earlier session
-        Conversion("c4", "u3", "2023-09-03 00:00:00"),
-    ],
-)
+from attribution.warehouse.engine import connect
+from tests.cases import TRAPS
 
 
 def journeys_of(db: str, time_range: TimeRange = TimeRange(), **options) -> tuple[pl.DataFrame, int]:

@@ -14,9 +14,10 @@ from attribution.errors import (
 )
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models import MODELS, Attributor, get_model
-from attribution.pipeline import RunSummary, run
-from attribution.report import build_channel_report
-from attribution.settings import Settings, load_settings
+from attribution.pipeline.in_process import run
+from attribution.pipeline.settings import Settings, load_settings
+from attribution.reporting.channel_report import build_channel_report
+from attribution.store.runs import RunSummary
 from attribution.timerange import TimeRange
 
 __all__ = [

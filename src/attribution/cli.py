@@ -21,18 +21,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from attribution import generate as gen
-from attribution.dashboard import latest_run_context
 from attribution.errors import AttributionError, ConfigError
-from attribution.export import export_all, read_channel_report
 from attribution.ihc_api.command import main as serve_ihc_main
 from attribution.ihc_api.local import LocalServer
-from attribution.models import MODELS
-from attribution.pipeline import RunSummary, run
-from attribution.settings import DEFAULT_DB, DEFAULT_OUT, load_settings
-from attribution.training import compare_stored_models, train_conversion_type
-from attribution.transfer import copy_inputs
-from attribution.warehouse import connect, redact_url
+from attribution.models import MODELS, IHCParameters
+from attribution.pipeline.in_process import run
+from attribution.pipeline.settings import DEFAULT_DB, DEFAULT_OUT, Settings, load_settings
+from attribution.pipeline.training import compare_stored_models, train_conversion_type
+from attribution.reporting.channel_report import read_channel_report
+from attribution.reporting.dashboard import latest_run_context
+from attribution.reporting.files import export_all
+from attribution.reporting.metrics import with_ratios
+from attribution.store.parameters import load_all_parameters
+from attribution.store.runs import RunSummary
+from attribution.warehouse import generate as gen
+from attribution.warehouse.copy_db import copy_inputs
+from attribution.warehouse.engine import open_engine, redact_url
 
 app = typer.Typer(
     help="Marketing attribution: customer journeys -> per-session credit -> channel report (CSV).",
@@ -42,7 +46,6 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
-_debug = {"on": False}
 EXIT_ERROR = 1
 EXIT_UNATTRIBUTED = 3
 
@@ -83,67 +86,40 @@ Formats = Annotated[
     typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
 ]
 DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
+
+
+def _option(kind: object, help_text: str, panel: str | None = None, *flag: str) -> object:
+    """An optional flag of ``kind`` (``None`` when not given: the settings' precedence decides)."""
+    return Annotated[kind | None, typer.Option(*flag, help=help_text, rich_help_panel=panel)]
+
+
 _MODEL = "Model options"
-HalfLife = Annotated[
-    float | None, typer.Option(help="time-decay: half-life in hours (default 168).", rich_help_panel=_MODEL)
-]
-MarkovOrder = Annotated[
-    int | None, typer.Option(help="markov: order 1 to 3 (default 1).", rich_help_panel=_MODEL)
-]
-DirectChannels = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--direct-channel",
-        help="last-non-direct: a channel that counts as direct (repeatable).",
-        rich_help_panel=_MODEL,
-    ),
-]
-PositionWeights = Annotated[
-    str | None,
-    typer.Option(
-        help="position-based: first,middle,last weights (default 0.4,0.2,0.4).", rich_help_panel=_MODEL
-    ),
-]
+HalfLife = _option(float, "time-decay: half-life in hours (default 168).", _MODEL)
+MarkovOrder = _option(int, "markov: order 1 to 3 (default 1).", _MODEL)
+DirectChannels = _option(
+    list[str], "last-non-direct: a channel that counts as direct (repeatable).", _MODEL, "--direct-channel"
+)
+PositionWeights = _option(str, "position-based: first,middle,last weights (default 0.4,0.2,0.4).", _MODEL)
 _API = "IHC API (--model ihc-api; the key comes from IHC_API_KEY, never a flag)"
-IhcUrl = Annotated[
-    str | None, typer.Option(help="Base URL of the IHC API (env IHC_API_URL).", rich_help_panel=_API)
-]
-ConvType = Annotated[
-    str | None, typer.Option(help="Trained conversion type id (env IHC_CONV_TYPE_ID).", rich_help_panel=_API)
-]
+IhcUrl = _option(str, "Base URL of the IHC API (env IHC_API_URL).", _API)
+ConvType = _option(str, "Trained conversion type id (env IHC_CONV_TYPE_ID).", _API)
 LocalIhc = Annotated[
     bool,
     typer.Option(help="Start the project's own IHC server for this run and use it.", rich_help_panel=_API),
 ]
-Force = Annotated[
-    bool,
-    typer.Option(
-        help="Re-send conversions that already hold credit (default: resume).", rich_help_panel=_API
-    ),
-]
-
-
-def _api_option(help_text: str, kind: type = int) -> object:
-    return Annotated[kind | None, typer.Option(help=help_text, rich_help_panel=_API)]
-
-
-MaxJourneys = _api_option("Journeys per request (default 100).")
-MaxSessions = _api_option("Sessions per request (default 3000; 200 for test accounts).")
-Concurrency = _api_option("Requests in flight (default 4).")
-RateLimit = _api_option("Requests per second (default: no limit).", float)
-MaxRequests = _api_option("Stop cleanly after this many requests (the run's quota).")
-MaxRetries = _api_option("Retries per request on timeouts, 429 and 5xx (default 6).")
-LongJourneys = Annotated[
-    str | None,
-    typer.Option(
-        help="Journeys longer than --max-sessions: truncate (keep the latest) or skip.", rich_help_panel=_API
-    ),
-]
+Force = _option(bool, "Re-send conversions that already hold credit (default: resume).", _API)
+MaxJourneys = _option(int, "Journeys per request (default 100).", _API)
+MaxSessions = _option(int, "Sessions per request (default 3000; 200 for test accounts).", _API)
+Concurrency = _option(int, "Requests in flight (default 4).", _API)
+RateLimit = _option(float, "Requests per second (default: no limit).", _API)
+MaxRequests = _option(int, "Stop cleanly after this many requests (the run's quota).", _API)
+MaxRetries = _option(int, "Retries per request on timeouts, 429 and 5xx (default 6).", _API)
+LongJourneys = _option(str, "Journeys longer than --max-sessions: truncate (keep the latest) or skip.", _API)
 
 
 @app.callback()
 def _options(debug: Annotated[bool, typer.Option(help="Show tracebacks on errors.")] = False) -> None:
-    _debug["on"] = debug
+    """Options of every command (``--debug`` is read by ``main``'s error handler, before any command)."""
 
 
 def _progress() -> Progress:
@@ -157,11 +133,7 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(local_ihc: bool = False, **options: object) -> RunSummary:
-    if local_ihc:
-        with _local_ihc_server() as (url, key):
-            return _run_with_progress(ihc_url=url, ihc_api_key=key, **options)
-    settings = load_settings(**options)
+def _run_with_progress(settings: Settings) -> RunSummary:
     with _progress() as progress:
         task = progress.add_task("starting", total=None)
 
@@ -237,11 +209,41 @@ def run_command(
     Exits with 3 when conversions are left unattributed (IHC API failures or the request quota); the same
     command run again sends only those.
     """
-    options = {name: value for name, value in locals().items() if name != "local_ihc"}
-    options["formats"] = tuple(formats) if formats else None
-    options["direct_channels"] = tuple(direct_channels) if direct_channels else None
-    options["position_weights"] = _numbers(position_weights, "position weights")
-    summary = _run_with_progress(local_ihc=local_ihc, **options)
+    options = dict(
+        # what to read, and where the report goes
+        db=db,
+        create_indexes=create_indexes,
+        out=out,
+        formats=tuple(formats) if formats else None,
+        # which journeys
+        start=start,
+        end=end,
+        lookback_days=lookback_days,
+        drop_impressions=drop_impressions,
+        # the model and its options
+        model=model,
+        half_life_hours=half_life_hours,
+        markov_order=markov_order,
+        direct_channels=tuple(direct_channels) if direct_channels else None,
+        position_weights=_numbers(position_weights, "position weights"),
+        # the IHC API: what to send
+        ihc_url=ihc_url,
+        conv_type_id=conv_type_id,
+        force=force,
+        max_journeys=max_journeys,
+        max_sessions=max_sessions,
+        # the IHC API: how to send it
+        long_journey_policy=long_journey_policy,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        max_requests=max_requests,
+        max_retries=max_retries,
+    )
+    if local_ihc:
+        with _local_ihc_server() as (url, key):
+            summary = _run_with_progress(load_settings(**{**options, "ihc_url": url, "ihc_api_key": key}))
+    else:
+        summary = _run_with_progress(load_settings(**options))
     _print_paths(summary.report_paths)
     if summary.unattributed:
         errors.print(
@@ -260,7 +262,13 @@ def serve_ihc_command(ctx: typer.Context) -> None:
 
     Accepted keys come from the environment variable IHC_API_KEY (comma-separated), never from a flag.
     """
-    raise typer.Exit(serve_ihc_main(ctx.args))
+    raise typer.Exit(serve_ihc_main(ctx.args, _trained_types))
+
+
+def _trained_types(db: str) -> dict[str, IHCParameters]:
+    """The conversion types trained in ``db``, for ``serve-ihc --db``."""
+    with open_engine(db) as engine:
+        return load_all_parameters(engine)
 
 
 @app.command("generate")
@@ -385,12 +393,10 @@ def report_command(
     """Export the stored channel report and print totals per channel (default: CSV only)."""
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
     settings = load_settings(db=db, out=out, formats=tuple(chosen))
-    engine = connect(settings.db)
-    with engine.connect() as conn:
+    with open_engine(settings.db) as engine, engine.connect() as conn:
         context, options = latest_run_context(conn), settings.storage_options.get_secret_value()
         paths = export_all(conn, settings.out, settings.formats, context, options)
         _print_channels(read_channel_report(conn))
-    engine.dispose()
     _print_paths(paths)
 
 
@@ -400,7 +406,7 @@ def _print_paths(paths: dict[str, str | Path]) -> None:
 
 
 def _print_channels(frame: pl.DataFrame) -> None:
-    totals = (
+    totals = with_ratios(
         frame.group_by("channel_name")
         .agg(pl.col("cost", "ihc", "ihc_revenue").sum())
         .sort("ihc_revenue", "channel_name", descending=[True, False])
@@ -408,10 +414,9 @@ def _print_channels(frame: pl.DataFrame) -> None:
     table = Table(title="Channels over the whole report")
     for column in ("channel", "cost", "orders (ihc)", "revenue (ihc)", "CPO", "ROAS"):
         table.add_column(column, justify="left" if column == "channel" else "right")
-    for channel, cost, ihc, revenue in totals.iter_rows():
-        cpo = f"{cost / ihc:.2f}" if ihc > 0 else "—"
-        roas = f"{revenue / cost:.2f}" if cost > 0 else "—"
-        table.add_row(channel, f"{cost:,.2f}", f"{ihc:,.2f}", f"{revenue:,.2f}", cpo, roas)
+    for channel, cost, ihc, revenue, cpo, roas in totals.iter_rows():
+        ratios = ("—" if ratio is None else f"{ratio:.2f}" for ratio in (cpo, roas))
+        table.add_row(channel, f"{cost:,.2f}", f"{ihc:,.2f}", f"{revenue:,.2f}", *ratios)
     console.print(table)
 
 
@@ -425,20 +430,19 @@ def demo_command(
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
     if not db.exists():
         generate_command(db=db)
-    summary = _run_with_progress(db=str(db), out=out)
-    engine = connect(str(db))
-    with engine.connect() as conn:
+    summary = _run_with_progress(load_settings(db=str(db), out=out))
+    with open_engine(str(db)) as engine, engine.connect() as conn:
         _print_channels(read_channel_report(conn))
-    engine.dispose()
     _print_paths(summary.report_paths)
 
 
 def main() -> None:
     """Entry point: run the app, turning project and database errors into one red line."""
+    debug = "--debug" in sys.argv[1:]
     try:
         app()
     except (AttributionError, SQLAlchemyError) as exc:
-        if _debug["on"]:
+        if debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         errors.print(f"[red]Error:[/red] {message}", highlight=False)

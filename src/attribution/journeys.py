@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
-from attribution.bulk import fetch_frame
-from attribution.dialects import Profile, profile_of
 from attribution.timerange import TimeRange
+from attribution.warehouse.bulk import fetch_frame
+from attribution.warehouse.dialects import Profile, profile_of
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from attribution.generate import generate_database
 from attribution.ihc_api.local import LocalServer
-from tests.ihc_api.conftest import API_KEY, FAULT_SCENARIOS
+from attribution.warehouse.generate import generate_database
+from tests.servers import API_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
@@ -117,21 +117,6 @@ def run_dag(dag: Any, day: str | None = "2023-09-02", **conf: object) -> Any:
 def task_states(dag_run: Any) -> dict[tuple[str, int], tuple[str, int]]:
     """(task id, map index) -> (state, try number) of every task instance of the run."""
     return {(ti.task_id, ti.map_index): (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
-
-
-@pytest.fixture(scope="session")
-def ihc_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalServer]]:
-    """The project's IHC server, clean and with the combined faults (5xx, 429, dropped connections)."""
-    folder = tmp_path_factory.mktemp("dag-ihc")
-    servers = {
-        "clean": LocalServer.launch(folder / "clean.log", api_key=API_KEY),
-        "faulty": LocalServer.launch(folder / "faulty.log", *FAULT_SCENARIOS["combined"], api_key=API_KEY),
-    }
-    try:
-        yield {name: server.wait_ready() for name, server in servers.items()}
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def use_ihc_server(monkeypatch: pytest.MonkeyPatch, server: LocalServer) -> None:

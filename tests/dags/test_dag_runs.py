@@ -15,10 +15,8 @@ import pytest
 
 from attribution import load_settings, run
 from tests.dags.conftest import DAYS, reports_of, run_dag, task_states, use_ihc_server, use_warehouse
-from tests.ihc_api.conftest import API_KEY
-from tests.ihc_api.test_pipeline_api import assert_same_tables
-from tests.oracle import read_tables
-from tests.test_pipeline import assert_close
+from tests.oracle import assert_close, assert_same_tables, read_tables
+from tests.servers import API_KEY
 
 WHOLE_RANGE = {"start": DAYS[0], "end": DAYS[-1]}
 INPUT_TABLES = ["conversions", "session_costs", "session_sources"]

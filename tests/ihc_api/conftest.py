@@ -1,12 +1,9 @@
-"""Real IHC servers for the tests: ``python -m attribution.ihc_api`` processes on free ports.
-
-The default server runs once per session; each fault scenario gets its own server, all launched together
-on first use because a server process needs a couple of seconds to import its libraries.
-"""
+"""Helpers of the IHC API tests: client configurations for the servers (``tests/conftest.py``) and
+journey frames."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -15,45 +12,7 @@ import pytest
 from attribution.ihc_api import ClientConfig
 from attribution.ihc_api.local import LocalServer
 from attribution.journeys import JOURNEY_SCHEMA
-
-API_KEY = "test-key-5f3a9c"
-
-FAULT_SCENARIOS: dict[str, list[str]] = {
-    "errors": ["--error-rate", "0.5", "--seed", "1"],
-    "throttled": ["--throttle-rate", "0.5", "--retry-after", "0.3", "--seed", "2"],
-    "dropping": ["--drop-rate", "0.4", "--seed", "3"],
-    "slow": ["--latency-ms", "400"],
-    "malformed": ["--malformed-rate", "0.5", "--seed", "4"],
-    "slow_body": ["--slow-body-ms", "200"],
-    "combined": [
-        *("--error-rate", "0.2", "--throttle-rate", "0.1", "--drop-rate", "0.05"),
-        *("--retry-after", "0.05", "--seed", "5"),
-    ],
-    "small_caps": ["--max-journeys", "3", "--max-sessions", "8"],
-}
-
-
-@pytest.fixture(scope="session")
-def ihc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """The project's IHC server without faults."""
-    server = LocalServer.launch(tmp_path_factory.mktemp("ihc") / "server.log", api_key=API_KEY).wait_ready()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalServer]]:
-    """One server per fault scenario, by name."""
-    folder = tmp_path_factory.mktemp("faults")
-    servers = {
-        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY)
-        for name, flags in FAULT_SCENARIOS.items()
-    }
-    try:
-        yield {name: server.wait_ready() for name, server in servers.items()}
-    finally:
-        for server in servers.values():
-            server.stop()
+from tests.servers import API_KEY
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 from attribution.errors import AuthenticationError, IncompleteAttributionError, ServiceRefusedError
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
 from attribution.models import IHC, validate_credits
-from tests.ihc_api.conftest import API_KEY, journeys_frame, with_conversion_time
+from tests.ihc_api.conftest import journeys_frame, with_conversion_time
+from tests.servers import API_KEY
 
 LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
 

@@ -12,12 +12,12 @@ from attribution.ihc_api import ClientConfig
 from attribution.ihc_api.contract import (
     ComputeRequest,
     ComputeResponse,
-    RedistributionParameter,
     credit_frame,
     partial_failures,
     request_body,
 )
 from attribution.journeys import JOURNEY_SCHEMA
+from attribution.models.redistribution import RedistributionParameter
 
 DOCUMENTED_REQUEST = {
     "customer_journeys": [

@@ -17,9 +17,9 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.errors import AuthenticationError
-from attribution.generate import generate_database
-from tests.ihc_api.conftest import API_KEY
-from tests.oracle import read_tables
+from attribution.warehouse.generate import generate_database
+from tests.oracle import assert_same_tables, read_tables
+from tests.servers import API_KEY
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +48,6 @@ def api_run(db: str, server, out: Path, **options):
             **options,
         )
     )
-
-
-def assert_same_tables(left: str, right: str) -> None:
-    (left_credits, left_report), (right_credits, right_report) = read_tables(left), read_tables(right)
-    assert [r[:2] for r in left_credits] == [r[:2] for r in right_credits]
-    assert all(abs(a[2] - b[2]) < 1e-12 for a, b in zip(left_credits, right_credits, strict=True))
-    assert [r[:2] for r in left_report] == [r[:2] for r in right_report]
-    for a, b in zip(left_report, right_report, strict=True):
-        assert all(abs(x - y) < 1e-9 for x, y in zip(a[2:], b[2:], strict=True))
 
 
 def wait_for_credited_conversions(db: str, process: subprocess.Popen, timeout: float = 90) -> int:

@@ -12,10 +12,12 @@ import polars as pl
 import pytest
 
 from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
-from attribution.ihc_api.contract import COMPUTE_PATH, RedistributionParameter, request_body
+from attribution.ihc_api.contract import COMPUTE_PATH, request_body
 from attribution.ihc_api.local import LocalServer
 from attribution.models import IHC, IHCParameters
-from tests.ihc_api.conftest import API_KEY, journeys_frame, with_conversion_time
+from attribution.models.redistribution import RedistributionParameter
+from tests.ihc_api.conftest import journeys_frame, with_conversion_time
+from tests.servers import API_KEY
 
 
 def post(
@@ -154,7 +156,7 @@ def test_trained_conversion_types_are_served_next_to_the_default():
 def test_the_server_refuses_to_start_without_a_key_in_the_environment():
     environment = {k: v for k, v in os.environ.items() if k != "IHC_API_KEY"}
     done = subprocess.run(
-        [sys.executable, "-m", "attribution.ihc_api", "--port", "0"],
+        [sys.executable, "-m", "attribution", "serve-ihc", "--port", "0"],
         env=environment,
         capture_output=True,
         text=True,

@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.ihc_api.contract import RedistributionParameter, RedistributionRule
-from attribution.ihc_api.redistribution import redistribute
 from attribution.models import IHC, validate_credits
-from attribution.models.ihc import PHASES
+from attribution.models.ihc import PHASES, redistribute
+from attribution.models.redistribution import RedistributionParameter, RedistributionRule
 from tests.models.test_contract import CHANNELS, CONTRACT, AttributorContract, journeys, one_journey
 
 DIRECT = "Direct Traffic"

@@ -1,7 +1,7 @@
 """Client and server of the IHC attribution API (the contract is in docs/ihc-api.md and ``contract.py``).
 
 The pipeline uses ``IHCApiAttributor(ClientConfig(...))``; tests and benchmarks run ``create_app`` or
-``python -m attribution.ihc_api`` as the service. Names load on first use, so the server process does not
+``attribution serve-ihc`` as the service. Names load on first use, so the server process does not
 import the client's HTTP stack and the client does not import the server's.
 """
 

@@ -1,5 +1,4 @@
-"""``attribution serve-ihc`` / ``python -m attribution.ihc_api``: run the project's IHC-compatible server,
-optionally with injected faults.
+"""``attribution serve-ihc``: run the project's IHC-compatible server, optionally with injected faults.
 
 Prints ``listening on http://HOST:PORT`` once it accepts connections (``--port 0`` picks a free port).
 The accepted API keys are read from ``IHC_API_KEY`` (comma-separated); there is deliberately no flag for them.
@@ -10,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from attribution.errors import ConfigError
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+TypeLoader = Callable[[str], dict[str, IHCParameters]]
+"""Reads the conversion types trained in a database (``--db``); handed in by the CLI, which owns storage."""
+
+
+def main(argv: list[str], load_types: TypeLoader) -> int:
+    """Parse the flags and serve until interrupted; 2 on a bad flag, a missing key or a taken port."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             args.port,
             faults=faults,
-            conversion_types=_trained_types(args.db),
+            conversion_types=load_types(args.db) if args.db else {},
             max_journeys=args.max_journeys,
             max_sessions=args.max_sessions,
         )
@@ -72,17 +77,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-def _trained_types(db: str | None) -> dict[str, IHCParameters]:
-    """The conversion types trained in ``db`` (none without it: the built-in ``default`` is always served)."""
-    if db is None:
-        return {}
-    from attribution.models.ihc_store import load_all_parameters  # the database stack loads only with --db
-    from attribution.warehouse import connect
-
-    engine = connect(db)
-    try:
-        return load_all_parameters(engine)
-    finally:
-        engine.dispose()

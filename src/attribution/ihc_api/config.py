@@ -11,8 +11,9 @@ from typing import Annotated
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, RedistributionParameter
+from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
 from attribution.ihc_api.packing import LongJourneyPolicy
+from attribution.models.redistribution import RedistributionParameter
 
 Positive = Annotated[int, Field(gt=0)]
 Seconds = Annotated[float, Field(ge=0)]

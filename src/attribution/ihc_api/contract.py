@@ -7,11 +7,13 @@ its own copy, a test of one against the other could pass while both drift from t
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, with_config
+from pydantic import BaseModel, ConfigDict, StrictStr, with_config
 from typing_extensions import TypedDict
+
+from attribution.models.redistribution import RedistributionParameter
 
 COMPUTE_PATH = "/v1/compute_ihc"
 API_KEY_HEADER = "x-api-key"
@@ -32,7 +34,6 @@ PHASES = ("initializer", "holder", "closer")
 CREDIT_COLUMNS = ("ihc", *PHASES)
 
 Flag = Literal[0, 1]
-Direction = Literal["earlier_sessions_only", "later_sessions_only", "any_session"]
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -47,30 +48,6 @@ class SessionRow(TypedDict):
     closer_engagement: Flag
     conversion: Flag
     impression_interaction: Flag
-
-
-class RedistributionRule(BaseModel):
-    """Hand the listed channels' credit in one phase to other sessions of the journey."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    direction: Direction
-    receive_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0
-    redistribution_channel_labels: list[StrictStr]
-
-
-class RedistributionParameter(BaseModel):
-    """Optional per-phase redistribution rules of a request."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    initializer: RedistributionRule | None = None
-    holder: RedistributionRule | None = None
-    closer: RedistributionRule | None = None
-
-    def rules(self) -> dict[str, RedistributionRule]:
-        """The phases that have a rule."""
-        return {phase: rule for phase in PHASES if (rule := getattr(self, phase)) is not None}
 
 
 class ComputeRequest(BaseModel):

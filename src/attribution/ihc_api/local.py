@@ -27,9 +27,9 @@ class LocalServer:
 
     @classmethod
     def launch(cls, log: Path, *flags: str, api_key: str, env: dict[str, str] | None = None) -> LocalServer:
-        """Start ``python -m attribution.ihc_api --port 0 FLAGS`` accepting ``api_key`` (given by environment)."""
+        """Start ``python -m attribution serve-ihc --port 0 FLAGS`` accepting ``api_key`` (given by environment)."""
         environment = {**os.environ, "IHC_API_KEY": api_key, **(env or {})}
-        command = [sys.executable, "-m", "attribution.ihc_api", "--port", "0", *flags]
+        command = [sys.executable, "-m", "attribution", "serve-ihc", "--port", "0", *flags]
         with log.open("w") as log_file:  # the log goes to a file: a full pipe would stall the server
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=log_file, env=environment, text=True

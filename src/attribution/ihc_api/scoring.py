@@ -18,10 +18,9 @@ from attribution.ihc_api.contract import (
     TIMESTAMP_FORMAT,
     TIMESTAMP_FORMAT_WITH_OFFSET,
     TIMESTAMP_PATTERN,
-    RedistributionParameter,
 )
-from attribution.ihc_api.redistribution import redistribute
-from attribution.models.ihc import IHC, IHCParameters
+from attribution.models.ihc import IHC, IHCParameters, redistribute
+from attribution.models.redistribution import RedistributionParameter
 
 DECIMALS = 4
 _UNITS = 10**DECIMALS

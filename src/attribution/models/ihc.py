@@ -23,7 +23,6 @@ from typing import Annotated
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from attribution.ihc_api.contract import RedistributionParameter
 from attribution.models.base import (
     JOURNEY,
     Attributor,
@@ -32,7 +31,7 @@ from attribution.models.base import (
     parse_timestamp,
     previous_in_journey,
 )
-from attribution.models.redistribution import MOVED_SCHEMA, redistribute_phases
+from attribution.models.redistribution import MOVED_SCHEMA, RedistributionParameter, redistribute_phases
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 

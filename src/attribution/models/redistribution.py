@@ -6,15 +6,44 @@ unlisted sessions of its journey that lie in the allowed direction and whose own
 receive threshold, in proportion to their values; a donor with no such session keeps its credit. Phase
 totals are unchanged, so ``ihc`` is recombined afterwards with the engine's formula.
 
-Used by the local engine (``attribution.models.ihc``) and, through ``attribution.ihc_api.redistribution``,
-by the project's IHC server: one implementation, so the two cannot drift apart.
+Used by the local engine (``attribution.models.ihc``) and by the project's IHC server, whose request contract
+takes the rules from here: one implementation, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from typing import Annotated, Literal
 
-from attribution.ihc_api.contract import RedistributionParameter, RedistributionRule
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+PHASES = ("initializer", "holder", "closer")
+Direction = Literal["earlier_sessions_only", "later_sessions_only", "any_session"]
+
+
+class RedistributionRule(BaseModel):
+    """Hand the listed channels' credit in one phase to other sessions of the journey."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: Direction
+    receive_threshold: Annotated[float, Field(ge=0, le=1)] = 0.0
+    redistribution_channel_labels: list[StrictStr]
+
+
+class RedistributionParameter(BaseModel):
+    """Optional per-phase redistribution rules of a request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    initializer: RedistributionRule | None = None
+    holder: RedistributionRule | None = None
+    closer: RedistributionRule | None = None
+
+    def rules(self) -> dict[str, RedistributionRule]:
+        """The phases that have a rule."""
+        return {phase: rule for phase in PHASES if (rule := getattr(self, phase)) is not None}
+
 
 MOVED_SCHEMA: dict[str, pl.DataType] = {
     "channel_name": pl.String(),

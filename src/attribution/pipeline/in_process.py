@@ -1,0 +1,147 @@
+"""The in-process runner: every step in one process, for the CLI and for library users.
+
+Why this shape: the read steps compute everything (session costs and the dashboard's chart library warm-up
+on background threads, beside attribution); the write steps then share one short transaction under the
+write lock, so a failure anywhere leaves the previous tables untouched. No staging tables: what one step
+hands the next stays in memory.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import polars as pl
+from sqlalchemy import Engine, func, select
+
+from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
+from attribution.models import Attributor, check_model_name
+from attribution.pipeline import steps
+from attribution.pipeline.settings import Settings
+from attribution.reporting.channel_report import aggregate_session_costs
+from attribution.reporting.dashboard import warm_up as warm_up_dashboard
+from attribution.store.credit import conversions_in, write_batch
+from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.warehouse.engine import open_engine
+from attribution.warehouse.locks import write_transaction
+
+ProgressCallback = Callable[[str, int, int | None], None]
+"""Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
+
+
+@dataclass
+class Attributed:
+    """What the attribute step hands the store step: local credit in memory (remote credit is already
+    stored, request by request) and the dates of the sessions that got credit."""
+
+    credits: list[pl.DataFrame] = field(default_factory=list)
+    dates: set[str] = field(default_factory=set)
+
+
+def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
+    """Run the whole pipeline once for ``settings`` and return its summary."""
+    began = time.perf_counter()
+    check_model_name(settings.model)
+    summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
+    progress = on_progress or (lambda _step, _done, _total: None)
+    with open_engine(settings.db, staged_copy=settings.staged_copy) as engine:
+        progress("prepare", 0, None)
+        with _timed(summary, "prepare"):
+            prepared = steps.prepare(settings, engine)
+            summary.notes.extend(prepared.notes)
+            record_start(engine, summary.run_id, settings.model, settings.time_range)
+        try:
+            _run_steps(settings, engine, prepared.model, summary, progress)
+        except Exception as exc:
+            record_failure(engine, summary.run_id, exc)
+            raise
+        summary.seconds["total"] = time.perf_counter() - began
+        record_end(engine, summary)
+    return summary
+
+
+def _run_steps(
+    settings: Settings, engine: Engine, model: Attributor, summary: RunSummary, progress: ProgressCallback
+) -> None:
+    with ThreadPoolExecutor(max_workers=2) as background:
+        costs = background.submit(aggregate_session_costs, engine)
+        if "html" in settings.formats:
+            background.submit(warm_up_dashboard)
+        attributed = _attribute_range(settings, engine, model, summary, progress)
+        with write_transaction(engine) as conn:
+            progress("store", 0, None)
+            with _timed(summary, "store"):
+                written = steps.frames_writer(attributed.credits)
+                dates = steps.store(conn, settings, attributed.dates, [], written)
+            progress("report", 0, None)
+            with _timed(summary, "costs (wait)"):
+                session_costs = costs.result()
+            with _timed(summary, "report"):
+                summary.report_rows = steps.report(conn, session_costs, dates)
+            progress("export", 0, None)
+            with _timed(summary, "export"):
+                paths = steps.export(conn, settings, summary)
+                summary.report_paths = {name: str(path) for name, path in paths.items()}
+
+
+def _attribute_range(
+    settings: Settings, engine: Engine, model: Attributor, summary: RunSummary, progress: ProgressCallback
+) -> Attributed:
+    """Stream the range's journeys and attribute each chunk: local credit is kept for the store step; the
+    remote API's is committed request by request, so a killed run resumes where it stopped."""
+    with engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(conversions_in(settings.time_range).subquery()))
+    attributed, chunks = Attributed(), steps.journeys(settings, engine)
+    while not summary.stopped_early:
+        with _timed(summary, "journeys"):
+            chunk = next(chunks, None)
+        if chunk is None:
+            break
+        with _timed(summary, "attribute"):
+            if isinstance(model, IHCApiAttributor):
+                _attribute_remotely(engine, model, chunk.journeys, summary)
+            else:
+                attributed.credits.append(steps.attribute(model, chunk.journeys))
+                summary.credit_total += float(attributed.credits[-1]["ihc"].sum())
+        attributed.dates |= steps.session_dates(chunk.journeys)
+        summary.conversions += chunk.conversions
+        summary.without_sessions += chunk.without_sessions
+        summary.journeys += chunk.conversions - chunk.without_sessions
+        summary.sessions += chunk.journeys.height
+        progress("attribute_conversions", summary.conversions, total)
+    return attributed
+
+
+def _attribute_remotely(
+    engine: Engine, model: IHCApiAttributor, journeys: pl.DataFrame, summary: RunSummary
+) -> None:
+    limit = model.config.max_requests
+    if limit is not None and summary.requests >= limit:
+        summary.stopped_early = True
+        summary.unattributed += journeys["conv_id"].n_unique()
+        return
+    client = model if limit is None else model.with_quota(limit - summary.requests)
+
+    def commit(outcome: BatchOutcome) -> None:
+        write_batch(engine, summary.run_id, outcome.credits, outcome.failures)
+        summary.credit_total += float(outcome.credits["ihc"].sum())
+
+    report = steps.attribute_remotely(client, journeys, commit)
+    summary.requests += report.requests
+    summary.unattributed += report.journeys_failed + report.journeys_skipped + report.journeys_unsent
+    summary.stopped_early = report.stopped_at_quota
+    if not report.complete:
+        summary.notes.append(report.summary())
+
+
+@contextmanager
+def _timed(summary: RunSummary, name: str) -> Iterator[None]:
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        summary.seconds[name] = summary.seconds.get(name, 0.0) + time.perf_counter() - began

@@ -1,0 +1,58 @@
+"""The attributor a run uses, built from its settings: what the model learns from the warehouse first.
+
+Why here, not in ``models``: models are pure; the IHC engine's stored parameters, and the paths Markov and
+Shapley learn from, are read from the warehouse by this layer and handed in.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from attribution.errors import ConfigError
+from attribution.ihc_api.client import IHCApiAttributor
+from attribution.ihc_api.config import ClientConfig
+from attribution.models import IHC, Attributor, Markov, Shapley, check_model_name, get_model
+from attribution.pipeline.paths import build_conversion_paths, build_null_paths
+from attribution.pipeline.settings import Settings, config_error
+from attribution.store.parameters import load_parameters
+from attribution.warehouse.engine import open_engine
+
+
+def build_model(settings: Settings, engine: Engine | None = None) -> Attributor:
+    """The attributor ``settings.model`` names, ready to run on ``engine`` (default: ``settings.db``).
+
+    ``ihc-api`` gets a client configured from the settings; ``ihc`` the parameters stored for the
+    conversion type; ``markov`` and ``shapley`` learn once from the run's converting and null paths.
+    """
+    if settings.model == IHCApiAttributor.name:
+        return _api_client(settings)
+    check_model_name(settings.model)
+    if engine is None:
+        with open_engine(settings.db) as owned:
+            return build_model(settings, owned)
+    return get_model(settings.model, **settings.model_options(), **_learned_options(settings, engine))
+
+
+def uses_remote_api(settings: Settings) -> bool:
+    """Whether credit comes from the IHC API (committed as answers arrive) rather than a local model."""
+    return settings.model == IHCApiAttributor.name
+
+
+def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
+    if settings.model == IHC.name:
+        return {"parameters": load_parameters(engine, settings.conv_type_id)}
+    if settings.model in (Markov.name, Shapley.name):
+        paths = (engine, settings.time_range, settings.journey_options)
+        return {"null_paths": build_null_paths(*paths), "conversion_paths": build_conversion_paths(*paths)}
+    return {}
+
+
+def _api_client(settings: Settings) -> IHCApiAttributor:
+    if settings.ihc_api_key is None:
+        raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
+    try:
+        config = ClientConfig(api_key=settings.ihc_api_key, **settings.ihc_client_options())
+    except ValidationError as exc:
+        raise config_error(exc, "IHC API setting") from None
+    return IHCApiAttributor(config)

@@ -1,0 +1,211 @@
+"""The staged runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
+run's journeys and credit kept in the warehouse's staging tables between tasks, keyed by run.
+
+Why: a scheduler runs every task as its own process, perhaps on another machine, so nothing may stay in
+memory between steps, and every task can run again with the same result: staging replaces the run's rows,
+a batch replaces its own credit, and finishing a run that is already finished changes nothing. Nothing
+here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sqlalchemy import Connection, Engine, Row
+
+from attribution.errors import IntegrityError, TransientError
+from attribution.ihc_api.answers import RETRIES_EXHAUSTED
+from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.packing import pack_requests
+from attribution.objectstore import as_uri
+from attribution.pipeline import steps
+from attribution.pipeline.model_setup import build_model, uses_remote_api
+from attribution.pipeline.settings import Settings
+from attribution.reporting.channel_report import aggregate_session_costs
+from attribution.store import staging
+from attribution.store.credit import write_batch
+from attribution.store.runs import RunSummary, record_end, record_start
+from attribution.warehouse.engine import open_engine
+from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.tables import STAGED_COUNTS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_JOURNEYS = 5_000
+"""Journeys per batch: one batch is one scheduler task (for the IHC API, whole requests of it)."""
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """What ``stage_journeys`` hands on: the batch ids to attribute and the run's counts."""
+
+    batch_ids: list[int]
+    conversions: int = 0
+    journeys: int = 0
+    sessions: int = 0
+    without_sessions: int = 0
+    skipped: int = 0
+
+
+class BatchUnsettledError(TransientError):
+    """Some journeys of a batch got no answer (service unreachable, request quota): a retry sends only them."""
+
+
+def _engine(settings: Settings) -> AbstractContextManager[Engine]:
+    return open_engine(settings.db, staged_copy=settings.staged_copy)
+
+
+def prepare_run(settings: Settings) -> list[str]:
+    """The prepare step, with the staging tables: notes for the user (a missing index)."""
+    with _engine(settings) as engine:
+        return steps.prepare(settings, engine, staging=True).notes
+
+
+def stage_journeys(
+    settings: Settings,
+    run_key: str,
+    batch_journeys: int = DEFAULT_BATCH_JOURNEYS,
+    max_batches: int | None = None,
+) -> StagePlan:
+    """The journeys step: write the range's journeys into staging in batches of whole journeys, replacing
+    the run's earlier rows, and record the run's start.
+
+    Local models get batches of ``batch_journeys`` journeys; the IHC API gets the requests ``pack_requests``
+    makes, ``batch_journeys // max_journeys`` of them per batch, so a batch task sends whole requests. Each
+    chunk is written in a short transaction; the run counts as staged only once all of them are.
+    """
+    counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
+    with _engine(settings) as engine:
+        _forget(engine, run_key)
+        try:
+            for chunk in steps.journeys(settings, engine):
+                assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
+                with engine.begin() as conn:
+                    staging.stage_journeys(
+                        conn, run_key, batches, chunk.journeys.join(assignment, on="conv_id")
+                    )
+                batches += int(assignment["batch"].max()) + 1 if assignment.height else 0
+                added = (
+                    chunk.conversions,
+                    assignment.height,
+                    chunk.journeys.height,
+                    chunk.without_sessions,
+                    skipped,
+                )
+                counts = {
+                    name: counts[name] + value for name, value in zip(STAGED_COUNTS, added, strict=True)
+                }
+            if max_batches is not None and batches > max_batches:
+                raise IntegrityError(
+                    f"{batches} batches exceed the scheduler's limit of {max_batches}: raise batch_journeys"
+                )
+        except BaseException:
+            _forget(engine, run_key)
+            raise
+        staging.mark_staged(engine, run_key, batches, counts)
+        record_start(engine, run_key, settings.model, settings.time_range)
+    logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
+    return StagePlan(list(range(batches)), **counts)
+
+
+def _forget(engine: Engine, run_key: str) -> None:
+    with engine.begin() as conn:
+        staging.forget_run(conn, run_key, record=True)
+
+
+def _batches(journeys: pl.DataFrame, settings: Settings, batch_journeys: int) -> tuple[pl.DataFrame, int]:
+    """Each journey's batch (``conv_id``, ``batch`` from 0) and how many journeys are left out as too long."""
+    if not uses_remote_api(settings):
+        ids = journeys["conv_id"].unique(maintain_order=True)
+        return pl.DataFrame({"conv_id": ids, "batch": np.arange(len(ids)) // batch_journeys}), 0
+    config = build_model(settings).config
+    plan = pack_requests(journeys, config.max_journeys, config.max_sessions, config.long_journey_policy)
+    request = np.repeat(np.arange(len(plan)), np.diff(plan.offsets))
+    per_batch = max(1, batch_journeys // config.max_journeys)
+    rows = plan.rows[plan.row_index].select("conv_id").with_columns(batch=pl.Series(request // per_batch))
+    return rows.unique("conv_id", keep="first"), len(plan.skipped_ids)
+
+
+def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str, int]:
+    """The attribute step on one staged batch, its credit staged; running it again gives the same rows.
+
+    Local credit replaces the batch's staged credit at once. IHC API credit is staged request by request and
+    a rerun sends only the journeys still without credit; failures are recorded as the in-process runner
+    records them, and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries.
+    """
+    model = build_model(settings)
+    with _engine(settings) as engine:
+        journeys = staging.read_batch(engine, run_key, batch_id)
+        result = dict(batch_id=batch_id, journeys=journeys["conv_id"].n_unique(), requests=0, failed=0)
+        if not isinstance(model, IHCApiAttributor):
+            credits = steps.attribute(model, journeys)
+            staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
+            return result
+        todo = journeys.join(staging.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
+        if todo.is_empty():
+            return result
+
+        def commit(outcome: BatchOutcome) -> None:
+            staging.stage_credits(engine, run_key, batch_id, outcome.credits, whole_batch=False)
+            write_batch(engine, run_key, outcome.credits.clear(), outcome.failures)
+
+        report = steps.attribute_remotely(model, todo, commit)
+    logger.info("Batch %d: %s", batch_id, report.summary())
+    if report.failure_reasons.get(RETRIES_EXHAUSTED) or report.journeys_unsent:
+        raise BatchUnsettledError(f"Batch {batch_id} of run {run_key}: {report.summary()}")
+    return {**result, "requests": report.requests, "failed": report.journeys_failed}
+
+
+def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
+    """The store and report steps: the run's staged credit replaces stored credit, the report rows of every
+    date it touches are rebuilt and the run's staging rows dropped, in one transaction under the write lock;
+    ``None`` if the run is not staged (it is finished already, so running this again changes nothing)."""
+    began = time.perf_counter()
+    with _engine(settings) as engine:
+        with engine.connect() as conn:
+            if staging.staged_run(conn, run_key) is None:
+                return None
+        costs = aggregate_session_costs(engine)  # reads the input tables only: before the lock
+        with write_transaction(engine) as conn:
+            if (staged := staging.staged_run(conn, run_key)) is None:
+                return None
+            summary = _summary(conn, settings, run_key, staged)
+            dates = steps.store(
+                conn,
+                settings,
+                staging.staged_dates(conn, run_key),
+                staging.credited_conversions(run_key),
+                lambda conn: staging.copy_credits(conn, run_key),
+            )
+            summary.report_rows = steps.report(conn, costs, dates)
+            staging.forget_run(conn, run_key)
+        summary.seconds["finish"] = time.perf_counter() - began
+        record_end(engine, summary)
+    logger.info("Run %s %s: %s", run_key, summary.status, vars(summary))
+    return summary
+
+
+def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) -> RunSummary:
+    """The run's summary from its staged counts; a local model must have credited every staged journey."""
+    counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
+    summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
+    credited, summary.credit_total = staging.credit_totals(conn, run_key)
+    summary.unattributed = summary.journeys - credited
+    if summary.unattributed and not uses_remote_api(settings):
+        raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
+    summary.unattributed += staged.skipped
+    return summary
+
+
+def export_files(settings: Settings, run_key: str) -> dict[str, str]:
+    """The export step: the whole report in every format of ``settings.formats`` into ``settings.out``, the
+    dashboard describing this run; each format's file URI."""
+    summary = RunSummary(run_key, settings.model, str(settings.time_range))
+    with _engine(settings) as engine, engine.connect() as conn:
+        paths = steps.export(conn, settings, summary)
+    return {name: as_uri(path) for name, path in paths.items()}

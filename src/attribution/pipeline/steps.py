@@ -1,0 +1,128 @@
+"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+
+Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
+with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
+which report dates it touches, its lock and its record cannot differ between the two. Each step takes
+what the one before returned; none fills a shared context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection, Engine, Select
+
+from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
+from attribution.journeys import JourneyChunk, build_journeys
+from attribution.models import IHC, Attributor, validate_credits
+from attribution.pipeline.model_setup import build_model, uses_remote_api
+from attribution.pipeline.settings import Settings
+from attribution.reporting.channel_report import build_channel_report
+from attribution.reporting.dashboard import DashboardContext
+from attribution.reporting.files import export_all
+from attribution.store.credit import insert_credits, replace_credit, touched_dates
+from attribution.store.runs import RunSummary
+from attribution.warehouse.schema import prepare as prepare_schema
+from attribution.warehouse.tables import STAGING_TABLES, metadata
+
+CreditWriter = Callable[[Connection], None]
+"""Inserts a run's new credit rows inside the store step's transaction."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` hands on: the run's attributor and notes for the user (a missing index)."""
+
+    model: Attributor
+    notes: list[str]
+
+
+def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
+    """Check the model and the inputs, create missing output (and, for a scheduler, staging) tables and,
+    where allowed, the journey indexes. An unknown model or a missing API key fails here, before any work."""
+    model = build_model(settings, engine)
+    notes = prepare_schema(engine, settings.create_indexes)
+    if staging:
+        metadata.create_all(engine, tables=list(STAGING_TABLES), checkfirst=True)
+    return Prepared(model, notes)
+
+
+def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:
+    """The range's journeys, streamed in chunks of whole journeys."""
+    return build_journeys(engine, settings.time_range, settings.journey_options, settings.chunk_conversions)
+
+
+def session_dates(journeys: pl.DataFrame) -> set[str]:
+    """The dates of the journeys' sessions: their report rows get the new credit."""
+    return set(journeys["timestamp"].str.slice(0, 10).unique())
+
+
+def attribute(model: Attributor, journeys: pl.DataFrame) -> pl.DataFrame:
+    """A local model's credit for the journeys, checked (one row per session, each journey summing to 1)."""
+    credits = model.attribute(journeys)
+    validate_credits(journeys, credits)
+    return credits.select("conv_id", "session_id", "ihc")
+
+
+def attribute_remotely(
+    client: IHCApiAttributor, journeys: pl.DataFrame, commit: Callable[[BatchOutcome], None]
+) -> ClientReport:
+    """Send the journeys to the IHC API; each answered request's credit is checked, then ``commit``-ted at
+    once, so a killed run loses nothing it was answered."""
+
+    def checked(outcome: BatchOutcome) -> None:
+        validate_credits(journeys.join(outcome.credits, on="conv_id", how="semi"), outcome.credits)
+        commit(outcome)
+
+    return client.attribute_batches(journeys, checked)
+
+
+def store(
+    conn: Connection,
+    settings: Settings,
+    new_dates: Iterable[str],
+    incoming: Select | list[str],
+    write: CreditWriter,
+) -> set[str] | None:
+    """Replace stored credit with the run's, inside the caller's write transaction (``write_transaction``);
+    the report dates this touches (``None``: all).
+
+    A local model replaces the range's whole credit. The remote API replaces credit conversion by
+    conversion (``incoming``), as answers arrive: what it did not answer keeps what it had.
+    """
+    dates = touched_dates(conn, settings.time_range, new_dates)  # before the old credit goes
+    replace_credit(conn, settings.time_range, whole_range=not uses_remote_api(settings), incoming=incoming)
+    write(conn)
+    return dates
+
+
+def frames_writer(credits: list[pl.DataFrame]) -> CreditWriter:
+    """A ``CreditWriter`` for credit held in memory."""
+
+    def write(conn: Connection) -> None:
+        for frame in credits:
+            insert_credits(conn, frame)
+
+    return write
+
+
+def report(conn: Connection, costs: pl.DataFrame, dates: set[str] | None) -> int:
+    """Rebuild the report rows of the touched dates; the number of report rows."""
+    return build_channel_report(conn, costs, dates)
+
+
+def export(conn: Connection, settings: Settings, summary: RunSummary) -> dict[str, Path | str]:
+    """Write the report files of ``settings.formats`` into ``settings.out``, the dashboard describing the
+    run; each format's file (a path, or an object's URL)."""
+    context = dashboard_context(settings, summary)
+    options = settings.storage_options.get_secret_value()
+    return export_all(conn, settings.out, settings.formats, context, options)
+
+
+def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
+    """What the dashboard says about the run; the conversion type only for the IHC models that use one."""
+    uses_conv_type = settings.model in (IHC.name, IHCApiAttributor.name)
+    return DashboardContext.for_run(summary, conv_type=settings.conv_type_id if uses_conv_type else None)

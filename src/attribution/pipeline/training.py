@@ -1,0 +1,75 @@
+"""Work on a whole range's journeys outside a pipeline run: training the local IHC engine on the
+database, and comparing models side by side.
+
+Why not a runner: neither stores credit or touches the report; both read the range's journeys
+once and hand them to pure functions (``train_ihc``, ``compare_models``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from attribution.errors import ConfigError
+from attribution.journeys import build_journeys
+from attribution.models.comparison import compare_models, wide_comparison
+from attribution.models.ihc_training import train_ihc, training_sessions
+from attribution.pipeline.model_setup import build_model
+from attribution.pipeline.settings import Settings
+from attribution.store.parameters import save_parameters
+from attribution.warehouse.engine import open_engine
+from attribution.warehouse.schema import prepare
+
+
+@dataclass(frozen=True)
+class TrainedType:
+    """What ``train-ihc`` stored."""
+
+    conv_type_id: str
+    version: int
+    journeys: int
+    phase_weights: tuple[float, float, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+def range_journeys(settings: Settings) -> pl.DataFrame:
+    """Every journey of the settings' range, in one frame (training and comparison need them all)."""
+    with open_engine(settings.db) as engine:
+        prepare(engine, settings.create_indexes)
+        chunks = build_journeys(
+            engine, settings.time_range, settings.journey_options, settings.chunk_conversions
+        )
+        return pl.concat([chunk.journeys for chunk in chunks]) if chunks else pl.DataFrame()
+
+
+def train_conversion_type(settings: Settings) -> TrainedType:
+    """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
+    if settings.conv_type_id == "default":
+        raise ConfigError("'default' is the built-in untrained conversion type; train under another name")
+    journeys = range_journeys(settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parameters = train_ihc(journeys)
+    count = training_sessions(journeys)["conv_id"].n_unique()
+    with open_engine(settings.db) as engine:
+        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=count)
+    weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
+    return TrainedType(
+        settings.conv_type_id,
+        version,
+        count,
+        tuple(round(w, 3) for w in weights),
+        [str(w.message) for w in caught],
+    )
+
+
+def compare_stored_models(settings: Settings, names: list[str], value: str = "credit") -> pl.DataFrame:
+    """Channel ``value`` (credit or revenue) per model on the range's journeys: one column per model."""
+    if value not in ("credit", "revenue"):
+        raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
+    journeys = range_journeys(settings)
+    with open_engine(settings.db) as engine:
+        models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
+    return wide_comparison(compare_models(journeys, models), value)

@@ -1,0 +1,136 @@
+"""The channel report: per channel and session date, cost, credit and credit-weighted revenue.
+
+Why two independent sums: cost comes from the sessions themselves (each session once, NULL or missing
+cost as 0), so sessions that led to no conversion keep their cost and sessions shared by two journeys are
+not counted twice; credit comes from the stored attribution joined to the conversions' revenue.
+
+Why session cost is a separate, read-only pass (``aggregate_session_costs``): it scans every session,
+which is the most expensive read of a run, depends only on the input tables, and so can run before and
+beside attribution. SQLite has no hash aggregation (its GROUP BY sorts every row), so there the scan is
+read in columnar chunks and summed by Polars; other warehouses aggregate in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from urllib.parse import quote
+
+import connectorx
+import polars as pl
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
+
+from attribution.reporting.metrics import with_ratios
+from attribution.warehouse.bulk import bulk_insert
+from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.tables import channel_reporting
+
+COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
+CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
+SCAN_ROWS = 2_000_000
+"""Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
+
+_SESSION_COST_SQL = """
+SELECT s.channel_name, s.event_date AS date, {cost} AS cost
+FROM session_sources s
+LEFT JOIN session_costs c ON c.session_id = s.session_id
+{where}
+"""
+
+_CREDIT_SQL = """
+SELECT s.channel_name, s.event_date AS date, SUM(a.ihc) AS ihc, SUM(a.ihc * v.revenue) AS ihc_revenue
+FROM {credits} AS a
+JOIN session_sources s ON s.session_id = a.session_id
+JOIN conversions v ON v.conv_id = a.conv_id
+{where}
+GROUP BY s.channel_name, s.event_date
+"""
+
+_ORDERED_CREDITS = "(SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id)"
+"""Credit in session order, so SQLite's lookups of each credited session sweep the index."""
+
+
+def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
+    """Total session cost per channel and date over the whole session table."""
+    if engine.dialect.name == "sqlite":
+        return _aggregate_sqlite_costs(engine)
+    statement = _SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + " GROUP BY 1, 2"
+    with engine.connect() as conn:
+        return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
+
+
+def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
+    uri = f"sqlite://{quote(str(Path(engine.url.database).resolve()))}"
+    with engine.connect() as conn:
+        last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
+    statement = _SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
+    parts = [
+        _sum_costs(
+            connectorx.read_sql(uri, statement.format(low=low, high=low + SCAN_ROWS), return_type="polars")
+        )
+        for low in range(0, last, SCAN_ROWS)
+    ]
+    return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
+
+
+def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.cast(COST_SCHEMA).group_by("channel_name", "date").agg(pl.col("cost").fill_null(0.0).sum())
+
+
+def credit_sql(profile: Profile, *, dated: bool) -> str:
+    """The credit aggregation for a warehouse, over the dates bound as ``:dates`` when ``dated``."""
+    credits = _ORDERED_CREDITS if profile.ordered_scans else "attribution_customer_journey"
+    return _CREDIT_SQL.format(credits=credits, where="WHERE s.event_date IN :dates" if dated else "")
+
+
+def credit_by_channel_date(conn: Connection, dates: Collection[str] | None) -> pl.DataFrame:
+    """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``)."""
+    statement = text(credit_sql(profile_of(conn), dated=dates is not None))
+    params = {}
+    if dates is not None:
+        statement = statement.bindparams(bindparam("dates", expanding=True))
+        params = {"dates": sorted(dates)}
+    return pl.DataFrame(conn.execute(statement, params).fetchall(), schema=CREDIT_SCHEMA, orient="row")
+
+
+def build_channel_report(conn: Connection, costs: pl.DataFrame, dates: Collection[str] | None = None) -> int:
+    """Recompute ``channel_reporting`` for the given session dates (all dates when ``None``).
+
+    ``costs`` is ``aggregate_session_costs``' frame. Runs inside the caller's transaction; returns the
+    number of report rows now in the table.
+    """
+    if dates is not None and not dates:
+        return conn.scalar(select(func.count()).select_from(channel_reporting))
+    if dates is None:
+        conn.execute(delete(channel_reporting))
+    else:
+        costs = costs.filter(pl.col("date").is_in(sorted(dates)))
+        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(sorted(dates))))
+    rows = (
+        costs.join(
+            credit_by_channel_date(conn, dates), on=["channel_name", "date"], how="full", coalesce=True
+        )
+        .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0))
+        .select("channel_name", "date", "cost", "ihc", "ihc_revenue")
+        .sort("date", "channel_name")
+    )
+    bulk_insert(conn, channel_reporting, rows)
+    return conn.scalar(select(func.count()).select_from(channel_reporting))
+
+
+def read_channel_report(conn: Connection) -> pl.DataFrame:
+    """The report table with CPO and ROAS, ordered by date then channel (in byte order, as in SQLite,
+    whatever the warehouse's collation: the files are the same from every warehouse)."""
+    rows = conn.execute(select(channel_reporting))
+    frame = pl.DataFrame(
+        rows.fetchall(),
+        schema={
+            "channel_name": pl.String,
+            "date": pl.String,
+            "cost": pl.Float64,
+            "ihc": pl.Float64,
+            "ihc_revenue": pl.Float64,
+        },
+        orient="row",
+    )
+    return with_ratios(frame.sort("date", "channel_name"))

@@ -1,0 +1,105 @@
+"""Work in progress of a scheduled run, kept in the warehouse between its tasks, keyed by run.
+
+Why keyed by run: two runs never read or delete each other's rows, and every task can run again with the
+same result: staging replaces the run's rows, a batch replaces its own credit.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, select
+
+from attribution.journeys import JOURNEY_SCHEMA, in_journey_order
+from attribution.warehouse.bulk import bulk_insert
+from attribution.warehouse.tables import (
+    STAGING_TABLES,
+    attribution_customer_journey,
+    attribution_runs,
+    staged_credits,
+    staged_journeys,
+    staged_runs,
+)
+
+STAGED_SCHEMA = {**JOURNEY_SCHEMA, "conversion": pl.Int8()}
+
+
+def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
+    """Drop a run's staged rows (and its run record with ``record``), so staging again starts clean."""
+    for table in STAGING_TABLES:
+        conn.execute(delete(table).where(table.c.run_key == run_key))
+    if record:
+        conn.execute(delete(attribution_runs).where(attribution_runs.c.run_id == run_key))
+
+
+def stage_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
+    """Append journey rows, each with its ``batch`` (counted from ``first_batch``)."""
+    ids = {"run_key": pl.lit(run_key), "batch_id": pl.col("batch") + first_batch}
+    bulk_insert(conn, staged_journeys, rows.with_columns(**ids))
+
+
+def mark_staged(engine: Engine, run_key: str, batches: int, counts: dict[str, int]) -> None:
+    """Record that all of a run's journeys are staged: only then can it be finished."""
+    with engine.begin() as conn:
+        conn.execute(insert(staged_runs).values(run_key=run_key, batches=batches, **counts))
+
+
+def staged_run(conn: Connection, run_key: str) -> Row | None:
+    """The run's staged counts, or ``None`` if it is not (or no longer) staged."""
+    return conn.execute(select(staged_runs).where(staged_runs.c.run_key == run_key)).first()
+
+
+def read_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
+    """One batch's journeys, in journey order."""
+    c = staged_journeys.c
+    query = select(*(c[name] for name in STAGED_SCHEMA)).where(c.run_key == run_key, c.batch_id == batch_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return in_journey_order(pl.DataFrame(rows, schema=STAGED_SCHEMA, orient="row"))
+
+
+def credited_in_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
+    """The conversions of a batch that already hold staged credit (``conv_id``)."""
+    c = staged_credits.c
+    query = select(c.conv_id).distinct().where(c.run_key == run_key, c.batch_id == batch_id)
+    with engine.connect() as conn:
+        return pl.DataFrame({"conv_id": conn.scalars(query).all()}, schema={"conv_id": pl.String})
+
+
+def stage_credits(
+    engine: Engine, run_key: str, batch_id: int, credits: pl.DataFrame, *, whole_batch: bool
+) -> None:
+    """Delete-then-insert the staged credit of the whole batch, or of the conversions in ``credits``."""
+    c = staged_credits.c
+    same = c.batch_id == batch_id if whole_batch else c.conv_id.in_(credits["conv_id"].unique().to_list())
+    rows = credits.select("conv_id", "session_id", "ihc").with_columns(
+        run_key=pl.lit(run_key), batch_id=pl.lit(batch_id)
+    )
+    with engine.begin() as conn:
+        conn.execute(delete(staged_credits).where(c.run_key == run_key, same))
+        bulk_insert(conn, staged_credits, rows)
+
+
+def credit_totals(conn: Connection, run_key: str) -> tuple[int, float]:
+    """How many conversions hold staged credit, and the credit's sum."""
+    c = staged_credits.c
+    totals = select(func.count(c.conv_id.distinct()), func.coalesce(func.sum(c.ihc), 0.0))
+    credited, total = conn.execute(totals.where(c.run_key == run_key)).one()
+    return credited, float(total)
+
+
+def credited_conversions(run_key: str) -> Select:
+    """A query of the conversions holding staged credit."""
+    return select(staged_credits.c.conv_id).where(staged_credits.c.run_key == run_key)
+
+
+def staged_dates(conn: Connection, run_key: str) -> set[str]:
+    """Session dates of the staged journeys (their report rows get the new credit)."""
+    j = staged_journeys.c
+    return set(conn.scalars(select(func.substr(j.timestamp, 1, 10)).distinct().where(j.run_key == run_key)))
+
+
+def copy_credits(conn: Connection, run_key: str) -> None:
+    """Insert the run's staged credit rows into the credit table."""
+    c = staged_credits.c
+    rows = select(c.conv_id, c.session_id, c.ihc).where(c.run_key == run_key)
+    conn.execute(insert(attribution_customer_journey).from_select(["conv_id", "session_id", "ihc"], rows))

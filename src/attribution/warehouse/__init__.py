@@ -1,0 +1,2 @@
+"""The warehouse: engines, dialects, every table definition, schema checks, bulk reads and loads, the write
+lock, copying the input tables (``copy-db``), Redshift's staged ``COPY`` and the demo data generator."""

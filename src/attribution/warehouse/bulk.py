@@ -1,0 +1,76 @@
+"""Moving many rows: streamed reads into Polars frames, bulk loads by the warehouse's fast path.
+
+Why apart from the schema: these are the hot paths of every step (journeys and paths read through
+``stream_frames``, credit and report rows leave through ``bulk_insert``), and each warehouse has its own
+fastest way, named by its profile in ``dialects``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+
+import polars as pl
+from sqlalchemy import Connection, Engine, Table, insert
+
+from attribution.warehouse.dialects import profile_of
+
+STREAM_ROWS = 100_000
+"""Rows per fetch from a server-side cursor: a few tens of MB, whatever the size of the result."""
+INSERT_BATCH_ROWS = 2_000
+"""Rows per multi-row INSERT where there is no faster path: well under the bind-parameter and 16 MB
+statement caps of PostgreSQL and Redshift."""
+
+
+def polars_schema(table: Table, names: Sequence[str] | None = None) -> dict[str, pl.DataType]:
+    """The Polars types of a table's columns (all, or ``names`` in that order), for frames read from it."""
+    kinds = {str: pl.String(), int: pl.Int64(), float: pl.Float64()}
+    columns = table.columns if names is None else [table.c[name] for name in names]
+    return {column.name: kinds[column.type.python_type] for column in columns}
+
+
+def fetch_frame(source: Engine | Connection, statement, params: dict, schema: dict) -> pl.DataFrame:
+    """Run a query on an engine (its own short connection) or an open connection; rows as a typed frame."""
+    return pl.concat([pl.DataFrame(schema=schema), *stream_frames(source, statement, params, schema)])
+
+
+def stream_frames(
+    source: Engine | Connection, statement, params: dict, schema: dict, rows: int = STREAM_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A query's rows as typed frames of at most ``rows`` rows, read through a server-side cursor where the
+    driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result."""
+    streaming = {"stream_results": True, "yield_per": rows}
+    with nullcontext(source) if isinstance(source, Connection) else source.connect() as conn:
+        for part in conn.execute(statement, params, execution_options=streaming).partitions(rows):
+            yield pl.DataFrame(part, schema=schema, orient="row")
+
+
+def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+    """Append a frame's rows to ``table`` inside the caller's transaction, by the warehouse's fast path.
+
+    SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; Redshift a ``COPY`` from
+    object storage when the engine was given a ``StagedCopy``; the rest multi-row inserts in batches.
+    Table and column names come from our own metadata, never from input.
+    """
+    if frame.is_empty():
+        return
+    columns = [column.name for column in table.columns]
+    load = profile_of(conn).bulk_load
+    staged_copy = conn.get_execution_options().get("staged_copy")
+    if load == "insert" and staged_copy is not None:
+        staged_copy.load(conn, table, frame)
+        return
+    driver = conn.connection.driver_connection
+    names = ", ".join(columns)
+    if load == "executemany":
+        rows = frame.select(columns).rows()
+        driver.executemany(
+            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
+        )
+    elif load == "copy" and conn.dialect.driver == "psycopg":
+        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in frame.select(columns).iter_rows():
+                copy.write_row(row)
+    else:
+        for batch in frame.select(columns).iter_slices(INSERT_BATCH_ROWS):
+            conn.execute(insert(table).values(batch.to_dicts()))

@@ -1,0 +1,66 @@
+"""Copy the input tables from one warehouse to another (``attribution copy-db``), e.g. a ``challenge.db``
+into PostgreSQL, so a user can move their data over.
+
+Why chunks through Polars: memory stays bounded by the chunk size, and the target takes each chunk through
+its dialect's fast path (``COPY`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+from sqlalchemy import Engine, func, inspect, select
+
+from attribution.errors import ConfigError
+from attribution.warehouse.bulk import bulk_insert, polars_schema
+from attribution.warehouse.engine import open_engine
+from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.schema import create_input_tables, refresh_statistics, validate_inputs
+from attribution.warehouse.tables import INPUT_TABLES
+
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+def copy_inputs(
+    source_db: str,
+    target_db: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    staged_copy: StagedCopy | None = None,
+) -> dict[str, int]:
+    """Copy ``session_sources``, ``conversions`` and ``session_costs``; the target must not hold them yet.
+
+    ``staged_copy`` loads a Redshift target by ``COPY`` from object storage, chunk by chunk.
+    """
+    with (
+        open_engine(source_db) as source,
+        open_engine(target_db, must_exist=False, staged_copy=staged_copy) as target,
+    ):
+        validate_inputs(source)
+        existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}
+        if existing:
+            raise ConfigError(
+                f"The target already has input table(s) {', '.join(sorted(existing))}; refusing to mix data"
+            )
+        create_input_tables(target)
+        copied = {
+            table.name: _copy_table(source, target, table, chunk_rows, on_progress) for table in INPUT_TABLES
+        }
+        refresh_statistics(target, INPUT_TABLES)
+        return copied
+
+
+def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progress) -> int:
+    schema = polars_schema(table)
+    with source.connect() as reader:
+        total = reader.scalar(select(func.count()).select_from(table))
+        rows = reader.execution_options(stream_results=True).execute(select(table))
+        copied = 0
+        with target.begin() as writer:
+            while batch := rows.fetchmany(chunk_rows):
+                bulk_insert(writer, table, pl.DataFrame(batch, schema=schema, orient="row"))
+                copied += len(batch)
+                if on_progress:
+                    on_progress(table.name, copied, total)
+    return copied

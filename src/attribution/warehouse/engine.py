@@ -1,0 +1,113 @@
+"""Opening a warehouse: an engine from a file path or URL, tuned per dialect, and its one lifecycle.
+
+Why a context manager for every engine: a pool left open after an error keeps connections (and on SQLite
+file handles) alive; ``open_engine`` disposes of it on every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from attribution.errors import ConfigError, DatabaseNotFoundError
+from attribution.warehouse.dialects import profile_named
+
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import StagedCopy
+
+_SESSION_SETTINGS = {
+    "sqlite": (
+        "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
+        "PRAGMA threads = 2",  # the index build's sorter may use the second core
+        "PRAGMA busy_timeout = 30000",
+    ),
+    # The pipeline's queries are short keyset pages: compiling them costs more than it saves.
+    "postgresql": ("SET jit = off",),
+}
+"""Settings each new connection gets, by dialect."""
+
+
+def database_url(db: str) -> str:
+    """Turn ``--db`` (a file path or a SQLAlchemy URL) into a URL."""
+    return db if "://" in db else f"sqlite:///{Path(db).expanduser()}"
+
+
+def redact_url(db: str) -> str:
+    """The URL as it may be printed: the password hidden."""
+    try:
+        return make_url(database_url(db)).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"
+
+
+def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None) -> Engine:
+    """Open the warehouse named by ``db``.
+
+    A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
+    pipeline at a wrong path must not silently create an empty database. ``staged_copy`` makes Redshift
+    load result rows by ``COPY`` from object storage instead of inserts.
+    """
+    url_text = database_url(db)
+    try:
+        url = make_url(url_text)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"Cannot parse database URL {redact_url(db)}: expected a file path or a SQLAlchemy URL"
+        ) from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if must_exist and not path.is_file():
+            raise DatabaseNotFoundError(
+                f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
+            )
+    profile_named(url.get_backend_name())
+    try:
+        engine = create_engine(url, execution_options={"staged_copy": staged_copy} if staged_copy else {})
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"Unsupported database URL scheme '{url.drivername}' in {redact_url(db)}{_extra_hint(url)}"
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(f"Cannot load the driver of {redact_url(db)} ({exc}){_extra_hint(url)}") from None
+    settings = _SESSION_SETTINGS.get(engine.dialect.name)
+    if settings:
+        event.listen(engine, "connect", partial(_tune_session, settings=settings))
+    return engine
+
+
+def _extra_hint(url: URL) -> str:
+    if url.get_backend_name() == "redshift":
+        return ": install attribution-pipeline[redshift] and use redshift+redshift_connector://"
+    return ""
+
+
+def _tune_session(dbapi_connection, _record, settings: tuple[str, ...]) -> None:
+    """Apply a warehouse's session settings on each new connection, outside any transaction."""
+    autocommit = getattr(dbapi_connection, "autocommit", None)
+    if autocommit is False:
+        dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    for statement in settings:
+        cursor.execute(statement)
+    cursor.close()
+    if autocommit is False:
+        dbapi_connection.autocommit = False
+
+
+@contextmanager
+def open_engine(
+    db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None
+) -> Iterator[Engine]:
+    """``connect``, disposed of when the block ends, however it ends."""
+    engine = connect(db, must_exist=must_exist, staged_copy=staged_copy)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,0 +1,94 @@
+"""The schema a run needs: the inputs checked, the outputs created, the journey indexes added where allowed.
+
+Why before any work: a missing table or column fails in one line naming it, before a single row is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, Index, Table, inspect, text
+
+from attribution.errors import SchemaError
+from attribution.warehouse.dialects import profile_of
+from attribution.warehouse.engine import redact_url
+from attribution.warehouse.tables import INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES, metadata
+
+
+def validate_inputs(engine: Engine) -> None:
+    """Fail with one line naming the first missing input table or column."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    for table in INPUT_TABLES:
+        if table.name not in existing:
+            raise SchemaError(f"Input table '{table.name}' is missing from {redact_url(str(engine.url))}")
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in columns:
+                raise SchemaError(
+                    f"Input table '{table.name}' has no column '{column.name}' "
+                    f"(expected: {', '.join(c.name for c in table.columns)})"
+                )
+
+
+def create_output_tables(engine: Engine) -> None:
+    """Create the output and bookkeeping tables that do not exist yet; existing ones are left alone."""
+    metadata.create_all(engine, tables=list(OUTPUT_TABLES), checkfirst=True)
+
+
+def create_input_tables(engine: Engine) -> None:
+    """Create empty input tables (for the generator and tests; the pipeline never creates them)."""
+    metadata.create_all(engine, tables=list(INPUT_TABLES), checkfirst=True)
+
+
+def missing_indexes(engine: Engine) -> list[Index]:
+    """The journey indexes the warehouse lacks (none on Redshift, which has sort keys instead)."""
+    if not profile_of(engine).indexes:
+        return []
+    inspector = inspect(engine)
+    existing = {ix["name"] for t in INPUT_TABLES for ix in inspector.get_indexes(t.name)}
+    return [ix for ix in JOURNEY_INDEXES if ix.name not in existing]
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create the indexes the journey SQL needs, if missing, and refresh the planner's statistics."""
+    missing = missing_indexes(engine)
+    if missing:
+        with engine.begin() as conn:
+            for ix in missing:
+                ix.create(conn)
+        refresh_statistics(engine, INPUT_TABLES)
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
+    """``VACUUM (ANALYZE)`` freshly loaded or indexed tables where the profile asks for it (PostgreSQL).
+
+    Why: without statistics the planner guesses millions of rows per journey chunk, picks a bitmap or
+    sequential scan and compiles the query with JIT; without a visibility map no scan is index-only.
+    VACUUM cannot run inside a transaction, hence autocommit.
+    """
+    if not profile_of(engine).vacuum_after_load:
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
+
+
+def prepare(engine: Engine, create_indexes: bool | None = None) -> list[str]:
+    """Check the inputs and create the missing output tables; add the journey indexes if allowed.
+
+    ``create_indexes`` ``None`` allows it on SQLite only: a server warehouse's tables belong to their
+    owners, who may not want an index built on their time. Returns notes for the user (a missing index).
+    """
+    validate_inputs(engine)
+    create_output_tables(engine)
+    if create_indexes if create_indexes is not None else engine.dialect.name == "sqlite":
+        ensure_indexes(engine)
+        return []
+    missing = missing_indexes(engine)
+    if not missing:
+        return []
+    return [
+        f"Journeys are read without the index(es) {', '.join(ix.name for ix in missing)}: "
+        "allow them with --create-indexes (ATTRIBUTION_CREATE_INDEXES=1) for faster runs"
+    ]

@@ -1,0 +1,169 @@
+"""Every table the pipeline reads or writes: the inputs, the outputs, the bookkeeping and the staging tables
+of scheduled runs, and the journey indexes.
+
+Why one module: a column's name and type are decided once, for every warehouse, and every layer above
+(journeys, store, reporting, the runners) reads them from here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import VARCHAR, Column, Float, Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.types import TypeEngine
+
+# REAL in SQLite, as in the challenge file; DOUBLE PRECISION elsewhere (money must not be 4-byte floats).
+Real = Float(precision=53).with_variant(sqlite.REAL(), "sqlite")
+# Text that may outgrow 256 bytes (JSON summaries, parameters, error lines): Redshift makes TEXT a VARCHAR(256).
+LongText = Text().with_variant(VARCHAR(65535), "redshift")
+
+metadata = MetaData()
+
+
+def _required(kind: TypeEngine | type[TypeEngine], *names: str) -> list[Column]:
+    """NOT NULL columns of one type."""
+    return [Column(name, kind, nullable=False) for name in names]
+
+
+session_sources = Table(
+    "session_sources",
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    *_required(Text, "user_id", "event_date", "event_time", "channel_name"),
+    *_required(Integer, "holder_engagement", "closer_engagement", "impression_interaction"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("conv_id", Text, primary_key=True),
+    *_required(Text, "user_id", "conv_date", "conv_time"),
+    Column("revenue", Real, nullable=False),
+)
+
+session_costs = Table(
+    "session_costs",
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    Column("cost", Real, nullable=True),
+)
+
+attribution_customer_journey = Table(
+    "attribution_customer_journey",
+    metadata,
+    *_required(Text, "conv_id", "session_id"),
+    Column("ihc", Real, nullable=False),
+    PrimaryKeyConstraint("conv_id", "session_id"),
+)
+
+channel_reporting = Table(
+    "channel_reporting",
+    metadata,
+    *_required(Text, "channel_name", "date"),
+    *_required(Real, "cost", "ihc", "ihc_revenue"),
+    PrimaryKeyConstraint("channel_name", "date"),
+)
+
+attribution_runs = Table(
+    "attribution_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    *_required(Text, "started_at"),
+    Column("finished_at", Text),
+    *_required(Text, "status", "model"),
+    *(Column(name, Text) for name in ("range_start", "range_end")),
+    Column("summary", LongText),
+)
+
+attribution_failures = Table(
+    "attribution_failures",
+    metadata,
+    Column("conv_id", Text, primary_key=True),
+    *_required(Text, "run_id", "reason"),
+    *_required(Integer, "attempts"),
+    Column("last_error", LongText),
+    *_required(Text, "failed_at"),
+)
+
+ihc_parameters = Table(
+    "ihc_parameters",
+    metadata,
+    *_required(Text, "conv_type_id"),
+    *_required(Integer, "version"),
+    *_required(Text, "trained_at"),
+    *_required(LongText, "parameters"),
+    *_required(Integer, "journeys"),
+    PrimaryKeyConstraint("conv_type_id", "version"),
+)
+
+STAGED_COUNTS = ("conversions", "journeys", "sessions", "without_sessions", "skipped")
+"""A staged run's counts, kept beside its batches for the summary of the task that finishes it."""
+
+
+def _run_and_batch() -> tuple[Column, Column]:
+    return Column("run_key", Text, primary_key=True), Column("batch_id", Integer, primary_key=True)
+
+
+# Staging of scheduled runs: a scheduler runs every step as its own process, so journeys and credit between
+# steps live here, keyed by run (two runs never read or delete each other's rows).
+staged_runs = Table(
+    "attribution_staged_runs",
+    metadata,
+    Column("run_key", Text, primary_key=True),
+    *_required(Integer, "batches", *STAGED_COUNTS),
+)
+staged_journeys = Table(
+    "attribution_staged_journeys",
+    metadata,
+    *_run_and_batch(),
+    Column("conv_id", Text, primary_key=True),
+    Column("session_id", Text, primary_key=True),
+    *(Column(name, Real if name == "revenue" else Text) for name in ("conv_ts", "revenue", "timestamp")),
+    Column("channel_name", Text),
+    *(Column(name, Integer) for name in ("holder_engagement", "closer_engagement", "impression_interaction")),
+    Column("conversion", Integer),
+)
+staged_credits = Table(
+    "attribution_staged_credits",
+    metadata,
+    *_run_and_batch(),
+    Column("conv_id", Text, primary_key=True),
+    Column("session_id", Text, primary_key=True),
+    Column("ihc", Real, nullable=False),
+)
+STAGING_TABLES = (staged_runs, staged_journeys, staged_credits)
+
+INPUT_TABLES = (session_sources, conversions, session_costs)
+OUTPUT_TABLES = (
+    attribution_customer_journey,
+    channel_reporting,
+    attribution_runs,
+    attribution_failures,
+    ihc_parameters,
+)
+
+# Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
+# They live on copies of the tables in their own MetaData, so creating the input tables (generator,
+# tests) does not create them: a user's challenge.db arrives without them and the first run adds them.
+_index_metadata = MetaData()
+_sessions = session_sources.to_metadata(_index_metadata)
+_conversions = conversions.to_metadata(_index_metadata)
+JOURNEY_INDEXES = (
+    # The journey join looks a user's sessions up by time; the other columns keep it index-only.
+    Index(
+        "ix_attribution_sessions_by_user_time",
+        _sessions.c.user_id,
+        _sessions.c.event_date,
+        _sessions.c.event_time,
+        _sessions.c.session_id,
+        _sessions.c.channel_name,
+        _sessions.c.holder_engagement,
+        _sessions.c.closer_engagement,
+        _sessions.c.impression_interaction,
+    ),
+    Index(
+        "ix_attribution_conversions_by_time",
+        _conversions.c.conv_date,
+        _conversions.c.conv_time,
+        _conversions.c.conv_id,
+    ),
+)

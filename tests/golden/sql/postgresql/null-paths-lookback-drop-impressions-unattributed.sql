@@ -1,0 +1,23 @@
+WITH page AS (
+    SELECT DISTINCT s.user_id
+    FROM session_sources s
+    WHERE s.user_id > :after
+      AND s.user_id NOT IN (SELECT user_id FROM conversions)
+      AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
+    ORDER BY s.user_id
+    LIMIT :chunk
+),
+sessions AS (
+    SELECT s.user_id AS path_id, s.event_date || ' ' || s.event_time AS timestamp, s.session_id, s.channel_name
+    FROM session_sources s
+    JOIN page ON page.user_id = s.user_id
+    WHERE 1 = 1 AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
+),
+cut AS (
+    SELECT path_id, timestamp, session_id, channel_name, MAX(timestamp) OVER (PARTITION BY path_id) AS last_ts
+    FROM sessions
+)
+SELECT path_id, timestamp, session_id, channel_name
+FROM cut
+WHERE timestamp >= to_char(CAST(last_ts AS timestamp) - INTERVAL '30 days', 'YYYY-MM-DD HH24:MI:SS')
+ORDER BY path_id, timestamp, session_id

@@ -1,0 +1,35 @@
+CREATE TABLE attribution_staged_runs (
+	run_key TEXT NOT NULL, 
+	batches INTEGER NOT NULL, 
+	conversions INTEGER NOT NULL, 
+	journeys INTEGER NOT NULL, 
+	sessions INTEGER NOT NULL, 
+	without_sessions INTEGER NOT NULL, 
+	skipped INTEGER NOT NULL, 
+	PRIMARY KEY (run_key)
+);
+
+CREATE TABLE attribution_staged_journeys (
+	run_key TEXT NOT NULL, 
+	batch_id INTEGER NOT NULL, 
+	conv_id TEXT NOT NULL, 
+	session_id TEXT NOT NULL, 
+	conv_ts TEXT, 
+	revenue FLOAT(53), 
+	timestamp TEXT, 
+	channel_name TEXT, 
+	holder_engagement INTEGER, 
+	closer_engagement INTEGER, 
+	impression_interaction INTEGER, 
+	conversion INTEGER, 
+	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
+);
+
+CREATE TABLE attribution_staged_credits (
+	run_key TEXT NOT NULL, 
+	batch_id INTEGER NOT NULL, 
+	conv_id TEXT NOT NULL, 
+	session_id TEXT NOT NULL, 
+	ihc FLOAT(53) NOT NULL, 
+	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
+);

@@ -1,0 +1,97 @@
+"""The whole pipeline on real databases: invariants, idempotent reruns, daily runs equal one full run."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from attribution import IntegrityError, load_settings, run
+from attribution.models import MODELS
+from attribution.warehouse.engine import connect
+from attribution.warehouse.tables import attribution_runs
+from tests.cases import PAID
+from tests.oracle import assert_close, check_invariants, read_tables
+
+DAYS = ["2023-09-01", "2023-09-02", "2023-09-03", "2023-09-04", "2023-09-05", "2023-09-06"]
+
+
+def run_pipeline(db: str, out: Path, **options):
+    """One run; the HTML dashboard (tested on its own) is left out to keep these tests fast."""
+    return run(load_settings(db=db, out=str(out), formats=("csv", "parquet"), **options))
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_keeps_the_invariants(make_db, tmp_path, model):
+    db = make_db(PAID)
+    summary = run_pipeline(db, tmp_path, model=model)
+    check_invariants(PAID, db)
+    assert (summary.conversions, summary.journeys, summary.without_sessions) == (5, 4, 1)
+    assert summary.credit_total == pytest.approx(4)
+
+
+def test_rerun_gives_identical_tables_and_byte_identical_csv(make_db, tmp_path):
+    db = make_db(PAID)
+    first = run_pipeline(db, tmp_path / "a")
+    tables = read_tables(db)
+    second = run_pipeline(db, tmp_path / "b")
+    assert read_tables(db) == tables
+    assert Path(first.report_paths["csv"]).read_bytes() == Path(second.report_paths["csv"]).read_bytes()
+    assert (
+        Path(first.report_paths["parquet"]).read_bytes() == Path(second.report_paths["parquet"]).read_bytes()
+    )
+
+
+def test_daily_runs_equal_one_run_over_all_days(make_db, tmp_path):
+    daily, full = make_db(PAID), make_db(PAID)
+    for day, next_day in itertools.pairwise(DAYS):
+        run_pipeline(daily, tmp_path / "daily", start=day, end=next_day)
+    run_pipeline(full, tmp_path / "full", start=DAYS[0], end=DAYS[-1])
+    (daily_credits, daily_report), (full_credits, full_report) = read_tables(daily), read_tables(full)
+    assert_close(daily_credits, full_credits)
+    assert_close(daily_report, full_report)
+    assert (tmp_path / "daily/channel_reporting.csv").read_bytes() == (
+        tmp_path / "full/channel_reporting.csv"
+    ).read_bytes()
+
+
+def test_a_range_run_replaces_only_its_own_conversions(make_db, tmp_path):
+    db = make_db(PAID)
+    run_pipeline(db, tmp_path, model="linear")
+    run_pipeline(db, tmp_path, model="last-touch", start="2023-09-05", end="2023-09-06")
+    credits, _ = read_tables(db)
+    by_conv = {(c, s): ihc for c, s, ihc in credits}
+    assert by_conv[("c2", "a3")] == 1.0 and by_conv[("c2", "a1")] == 0.0  # last touch, in range
+    assert by_conv[("c1", "a1")] == pytest.approx(1 / 3)  # linear (a1, p1, a2), outside the range: untouched
+    check_invariants(PAID, db)
+
+
+def test_a_run_records_its_summary(make_db, tmp_path):
+    db = make_db(PAID)
+    summary = run_pipeline(db, tmp_path)
+    engine = connect(db)
+    with engine.connect() as conn:
+        record = conn.execute(select(attribution_runs)).one()
+    engine.dispose()
+    assert (record.run_id, record.status, record.model) == (summary.run_id, "succeeded", "ihc")
+
+
+def test_a_failing_model_leaves_the_previous_tables(make_db, tmp_path, monkeypatch):
+    db = make_db(PAID)
+    run_pipeline(db, tmp_path, model="linear")
+    before = read_tables(db)
+    monkeypatch.setattr(
+        MODELS["last-touch"],
+        "attribute",
+        lambda self, journeys: journeys.select("conv_id", "session_id", ihc=0.5),
+    )
+    with pytest.raises(IntegrityError):
+        run_pipeline(db, tmp_path, model="last-touch")
+    assert read_tables(db) == before
+    engine = connect(db)
+    with engine.connect() as conn:
+        statuses = sorted(conn.scalars(select(attribution_runs.c.status)))
+    engine.dispose()
+    assert statuses == ["failed", "succeeded"]

@@ -1,0 +1,211 @@
+"""The batched pipeline the DAG calls, step by step, on SQLite and PostgreSQL: every step run twice gives
+the pipeline's tables, overlapping runs cannot corrupt each other, remote batches resume."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import closing
+
+import pytest
+from sqlalchemy import func, select, text
+
+from attribution import load_settings, run
+from attribution.errors import IntegrityError
+from attribution.pipeline import staged as staging
+from attribution.warehouse.engine import connect
+from attribution.warehouse.locks import lock_writes
+from attribution.warehouse.schema import create_output_tables
+from attribution.warehouse.tables import (
+    STAGING_TABLES,
+    attribution_runs,
+    staged_journeys,
+    staged_runs,
+)
+from tests.cases import PAID
+from tests.oracle import assert_close, check_invariants, read_tables
+from tests.servers import API_KEY
+
+FIRST, LAST = "2023-09-01", "2023-09-06"
+
+
+def settings_for(db: str, tmp_path, start: str = FIRST, end: str = LAST, **options):
+    return load_settings(db=db, out=str(tmp_path / "reports"), start=start, end=end, **options)
+
+
+def staged(settings, run_key: str, batch_journeys: int = 1) -> staging.StagePlan:
+    staging.prepare_run(settings)
+    plan = staging.stage_journeys(settings, run_key, batch_journeys)
+    for batch_id in plan.batch_ids:
+        staging.attribute_batch(settings, run_key, batch_id)
+    return plan
+
+
+def count(db: str, table, **where) -> int:
+    engine = connect(db)
+    with engine.connect() as conn:
+        query = select(func.count()).select_from(table)
+        for column, value in where.items():
+            query = query.where(table.c[column] == value)
+        result = conn.scalar(query)
+    engine.dispose()
+    return result
+
+
+def test_every_step_run_twice_gives_the_pipeline_tables(make_db, tmp_path):
+    db, twin = make_db(PAID), make_db(PAID)
+    settings = settings_for(db, tmp_path)
+    staging.prepare_run(settings)
+    staging.stage_journeys(settings, "run-1", batch_journeys=1)
+    plan = staged(settings, "run-1", batch_journeys=1)
+    assert (plan.batch_ids, plan.conversions, plan.journeys, plan.without_sessions) == ([0, 1, 2, 3], 5, 4, 1)
+    for batch_id in plan.batch_ids:
+        staging.attribute_batch(settings, "run-1", batch_id)
+    summary = staging.finish_run(settings, "run-1")
+    assert (summary.journeys, summary.unattributed, summary.credit_total) == (4, 0, pytest.approx(4))
+    assert staging.finish_run(settings, "run-1") is None  # finished already: nothing changes
+    run(settings_for(twin, tmp_path))
+    assert read_tables(db) == read_tables(twin)
+    check_invariants(PAID, db, settings.time_range)
+    assert all(count(db, table) == 0 for table in STAGING_TABLES)
+    assert count(db, attribution_runs, run_id="run-1", status="succeeded") == 1
+
+
+def test_finishing_waits_for_another_run_that_is_finishing(make_db, tmp_path):
+    db = make_db(PAID)
+    settings = settings_for(db, tmp_path)
+    staged(settings, "waiting")
+    engine = connect(db)
+    holder = engine.connect()
+    lock_writes(holder)  # the lock every writer of the output tables takes first
+    finisher = threading.Thread(target=staging.finish_run, args=(settings, "waiting"))
+    try:
+        finisher.start()
+        time.sleep(1.5)
+        assert finisher.is_alive() and count(db, staged_runs) == 1
+    finally:
+        holder.rollback()
+        finisher.join(timeout=60)
+        holder.close()
+        engine.dispose()
+    assert count(db, staged_runs) == 0
+    assert count(db, attribution_runs, run_id="waiting", status="succeeded") == 1
+
+
+def test_overlapping_runs_finishing_at_once_equal_one_run_over_both_ranges(make_db, tmp_path):
+    db, twin = make_db(PAID), make_db(PAID)
+    early = settings_for(db, tmp_path, end="2023-09-04", model="linear")
+    late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
+    staged(early, "early")
+    staged(late, "late")
+    threads = [
+        threading.Thread(target=staging.finish_run, args=args) for args in ((early, "early"), (late, "late"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    run(settings_for(twin, tmp_path, model="linear"))
+    (credits, report), (twin_credits, twin_report) = read_tables(db), read_tables(twin)
+    assert_close(credits, twin_credits)
+    assert_close(report, twin_report)
+    assert count(db, attribution_runs, status="succeeded") == 2
+
+
+def test_a_cli_run_waits_for_the_write_lock_a_scheduled_run_holds(make_db, tmp_path):
+    db = make_db(PAID)
+    settings = settings_for(db, tmp_path, model="linear")
+    engine = connect(db)
+    create_output_tables(engine)
+    holder = engine.connect()
+    lock_writes(holder)
+    runner = threading.Thread(target=run, args=(settings,))
+    try:
+        runner.start()
+        time.sleep(1.5)
+        assert runner.is_alive() and count(db, attribution_runs, status="succeeded") == 0
+    finally:
+        holder.rollback()
+        runner.join(timeout=60)
+        holder.close()
+        engine.dispose()
+    assert count(db, attribution_runs, status="succeeded") == 1
+
+
+def test_a_cli_run_and_a_scheduled_run_at_once_on_overlapping_ranges_equal_one_run_over_both(
+    make_db, tmp_path
+):
+    db, twin = make_db(PAID), make_db(PAID)
+    early = settings_for(db, tmp_path, end="2023-09-04", model="linear")
+    late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
+    staged(late, "late")
+    threads = [
+        threading.Thread(target=run, args=(early,)),
+        threading.Thread(target=staging.finish_run, args=(late, "late")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    run(settings_for(twin, tmp_path, model="linear"))
+    (credits, report), (twin_credits, twin_report) = read_tables(db), read_tables(twin)
+    assert_close(credits, twin_credits)
+    assert_close(report, twin_report)
+    assert count(db, attribution_runs, status="succeeded") == 2
+
+
+def test_a_missing_batch_stops_the_finish_and_keeps_the_stored_credit(make_db, tmp_path):
+    db = make_db(PAID)
+    settings = settings_for(db, tmp_path)
+    run(settings)
+    tables = read_tables(db)
+    staging.prepare_run(settings)
+    plan = staging.stage_journeys(settings, "partial", batch_journeys=1)
+    staging.attribute_batch(settings, "partial", plan.batch_ids[0])
+    with pytest.raises(IntegrityError, match="3 staged journeys have no credit"):
+        staging.finish_run(settings, "partial")
+    assert read_tables(db) == tables
+
+
+def test_more_batches_than_the_scheduler_maps_are_refused_and_nothing_is_staged(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    settings = settings_for(db, tmp_path)
+    staging.prepare_run(settings)
+    with pytest.raises(IntegrityError, match="4 batches exceed the scheduler's limit of 3"):
+        staging.stage_journeys(settings, "big", batch_journeys=1, max_batches=3)
+    assert count(db, staged_journeys) == 0
+
+
+def test_remote_batches_hold_whole_requests_of_whole_journeys(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    settings = settings_for(db, tmp_path, model="ihc-api", ihc_api_key="unused", max_journeys=2)
+    staging.prepare_run(settings)
+    plan = staging.stage_journeys(settings, "packed", batch_journeys=2)
+    assert plan.batch_ids == [0, 1]  # 4 journeys, 2 a request, 1 request a batch
+    engine = connect(db)
+    with closing(engine.connect()) as conn:
+        spread = conn.execute(
+            text("SELECT conv_id, COUNT(DISTINCT batch_id) FROM attribution_staged_journeys GROUP BY conv_id")
+        ).fetchall()
+    engine.dispose()
+    assert sorted(spread) == [("c1", 1), ("c2", 1), ("c4", 1), ("c5", 1)]
+
+
+def test_a_remote_batch_cut_short_sends_only_what_is_left_when_run_again(make_sqlite, ihc_servers, tmp_path):
+    db = make_sqlite(PAID)
+    remote = {
+        "model": "ihc-api",
+        "ihc_url": ihc_servers["clean"].url,
+        "ihc_api_key": API_KEY,
+        "max_journeys": 1,
+    }
+    settings = settings_for(db, tmp_path, **remote)
+    staging.prepare_run(settings)
+    plan = staging.stage_journeys(settings, "resumed", batch_journeys=4)
+    assert plan.batch_ids == [0]
+    with pytest.raises(staging.BatchUnsettledError, match="3 unsent"):
+        staging.attribute_batch(settings_for(db, tmp_path, **remote, max_requests=1), "resumed", 0)
+    assert staging.attribute_batch(settings, "resumed", 0)["requests"] == 3
+    summary = staging.finish_run(settings, "resumed")
+    assert (summary.journeys, summary.unattributed) == (4, 0)
+    check_invariants(PAID, db, settings.time_range)

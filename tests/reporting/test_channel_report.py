@@ -1,0 +1,63 @@
+"""Session cost per channel and date: the columnar SQLite path agrees with plain SQL, whatever the chunking."""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import pytest
+from sqlalchemy import text
+
+from attribution.reporting import channel_report as report
+from attribution.warehouse.engine import connect
+from tests.builders import write_case
+from tests.cases import PAID
+
+SQL_TOTALS = """
+SELECT s.channel_name, s.event_date, SUM(COALESCE(c.cost, 0.0))
+FROM session_sources s LEFT JOIN session_costs c ON c.session_id = s.session_id
+GROUP BY 1, 2 ORDER BY 2, 1
+"""
+
+
+def sql_totals(db: str) -> list[tuple]:
+    engine = connect(db)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text(SQL_TOTALS))]
+    engine.dispose()
+    return rows
+
+
+def columnar_totals(db: str) -> list[tuple]:
+    engine = connect(db)
+    frame = report.aggregate_session_costs(engine).sort("date", "channel_name")
+    engine.dispose()
+    return frame.select("channel_name", "date", "cost").rows()
+
+
+@pytest.mark.parametrize("scan_rows", [1, 3, 1000])
+def test_columnar_session_costs_equal_the_sql_aggregation(make_sqlite, monkeypatch, scan_rows):
+    monkeypatch.setattr(report, "SCAN_ROWS", scan_rows)
+    db = make_sqlite(PAID)
+    expected = sql_totals(db)
+    got = columnar_totals(db)
+    assert [r[:2] for r in got] == [r[:2] for r in expected]
+    assert [r[2] for r in got] == pytest.approx([r[2] for r in expected])
+
+
+def test_every_backend_sums_costs_of_sessions_once_with_null_and_missing_as_zero(make_db):
+    engine = connect(make_db(PAID))
+    costs = report.aggregate_session_costs(engine)
+    engine.dispose()
+    by_key = {(c, d): cost for c, d, cost in costs.rows()}
+    assert by_key[("Paid Search Brand", "2023-09-01")] == pytest.approx(2.5)  # 2.5 + NULL
+    assert by_key[("TikTok Ads", "2023-09-04")] == pytest.approx(4.0)  # 4.0 + a session without a cost row
+    assert costs["cost"].sum() == pytest.approx(6.5) and costs.schema["cost"] == pl.Float64
+
+
+def test_a_relative_path_with_spaces_works(tmp_path, monkeypatch):
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    write_case(str(folder / "a b.db"), PAID)
+    monkeypatch.chdir(tmp_path)
+    assert columnar_totals(os.path.join("my data", "a b.db")) == columnar_totals(str(folder / "a b.db"))

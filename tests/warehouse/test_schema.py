@@ -1,0 +1,119 @@
+"""Schema creation and validation on fresh and existing databases."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import polars as pl
+import pytest
+from sqlalchemy import inspect, select, text
+
+from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
+from attribution.warehouse.bulk import stream_frames
+from attribution.warehouse.engine import connect, redact_url
+from attribution.warehouse.schema import create_output_tables, ensure_indexes, validate_inputs
+from attribution.warehouse.tables import OUTPUT_TABLES, session_sources
+from tests.builders import Case
+from tests.cases import TRAPS
+
+
+def test_output_tables_are_created_with_the_challenge_columns_and_keys(make_db):
+    engine = connect(make_db(Case()))
+    create_output_tables(engine)
+    inspector = inspect(engine)
+    assert inspector.get_pk_constraint("attribution_customer_journey")["constrained_columns"] == [
+        "conv_id",
+        "session_id",
+    ]
+    assert inspector.get_pk_constraint("channel_reporting")["constrained_columns"] == ["channel_name", "date"]
+    assert [c["name"] for c in inspector.get_columns("channel_reporting")] == [
+        "channel_name",
+        "date",
+        "cost",
+        "ihc",
+        "ihc_revenue",
+    ]
+    engine.dispose()
+
+
+def test_existing_output_tables_and_their_rows_are_kept(make_db):
+    engine = connect(make_db(Case()))
+    create_output_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO channel_reporting VALUES ('Referral', '2023-09-01', 1.0, 0.5, 10.0)"))
+    create_output_tables(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM channel_reporting")).scalar() == 1
+    engine.dispose()
+
+
+def test_input_tables_are_never_altered_only_indexed(make_sqlite):
+    path = make_sqlite(TRAPS)
+    schema_before = (
+        sqlite3.connect(path).execute("SELECT sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    )
+    engine = connect(path)
+    create_output_tables(engine)
+    ensure_indexes(engine)
+    ensure_indexes(engine)  # a second call finds them and does nothing
+    engine.dispose()
+    tables = dict(
+        sqlite3.connect(path).execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    )
+    assert set(tables) >= {t.name for t in OUTPUT_TABLES}
+    assert {sql for (sql,) in schema_before} <= set(tables.values())
+
+
+def test_a_missing_input_table_is_named(make_db):
+    engine = connect(make_db(Case()))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE session_costs"))
+    with pytest.raises(SchemaError, match="Input table 'session_costs' is missing"):
+        validate_inputs(engine)
+    engine.dispose()
+
+
+def test_a_missing_column_is_named(tmp_path):
+    path = tmp_path / "bad.db"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE session_sources (session_id TEXT, user_id TEXT, event_date TEXT, event_time TEXT,"
+            " channel_name TEXT, holder_engagement INT, closer_engagement INT);"
+            "CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date TEXT, conv_time TEXT, revenue REAL);"
+            "CREATE TABLE session_costs (session_id TEXT, cost REAL);"
+        )
+    with pytest.raises(SchemaError, match="'session_sources' has no column 'impression_interaction'"):
+        validate_inputs(connect(str(path)))
+
+
+def test_a_missing_database_file_is_an_error_and_is_not_created(tmp_path):
+    with pytest.raises(DatabaseNotFoundError, match="not found"):
+        connect(str(tmp_path / "nope.db"))
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_an_unparseable_url_is_a_config_error():
+    with pytest.raises(ConfigError, match="Cannot parse database URL"):
+        connect("postgresql://user:pw@host:notaport/db")
+
+
+def test_an_unknown_url_scheme_is_a_config_error():
+    with pytest.raises(ConfigError, match="Unsupported warehouse 'nosuchdb'"):
+        connect("nosuchdb://host/db")
+
+
+def test_printed_urls_hide_the_password():
+    assert "s3cret" not in redact_url("postgresql+psycopg://user:s3cret@db.example:5432/warehouse")
+
+
+def test_streamed_reads_come_in_parts_of_the_asked_size(make_db):
+    engine = connect(make_db(TRAPS))
+    query = select(session_sources.c.session_id).order_by(session_sources.c.session_id)
+    with engine.connect() as conn:
+        every = conn.execute(query).scalars().all()
+    parts = list(stream_frames(engine, query, {}, {"session_id": pl.String}, rows=3))
+    engine.dispose()
+    assert [part.height for part in parts] == [3] * (len(every) // 3) + (
+        [len(every) % 3] if len(every) % 3 else []
+    )
+    assert pl.concat(parts)["session_id"].to_list() == every
