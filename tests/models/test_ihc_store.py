@@ -19,8 +19,8 @@ from attribution.models.ihc_store import (
 )
 from attribution.warehouse import connect, metadata
 
-FIRST = IHCParameters(closer_hours=6.0, channel_weights={"closer": {"Referral": 1.25}})
-SECOND = IHCParameters(closer_hours=9.0)
+FIRST = IHCParameters(closer_weight=0.3, channel_weights={"closer": {"Referral": 1.25}})
+SECOND = IHCParameters(closer_weight=0.4)
 
 
 @pytest.fixture
