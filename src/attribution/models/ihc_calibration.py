@@ -83,7 +83,7 @@ def _fit_initializer(frame: pl.DataFrame, params: IHCParameters, channels: Seque
     ]
     start = np.r_[1.0, params.initializer.values]
     values, weights = _fit_phase(frame, "initializer", terms, start, channels)
-    curve = params.initializer.model_copy(update={"values": tuple(values[1:])})
+    curve = params.initializer.model_copy(update={"values": tuple(values[1:].tolist())})
     return _with_phase(params, "initializer", curve, weights)
 
 
@@ -92,7 +92,9 @@ def _fit_closer(frame: pl.DataFrame, params: IHCParameters, channels: Sequence[s
     eligible = pl.col("closer_eligible").cast(pl.Float64)
     terms = [eligible * unit for unit in params.closer.basis_of_hours(pl.col("hours_to_conversion"))]
     values, weights = _fit_phase(frame, "closer", terms, np.array(params.closer.values), channels)
-    return _with_phase(params, "closer", params.closer.model_copy(update={"values": tuple(values)}), weights)
+    return _with_phase(
+        params, "closer", params.closer.model_copy(update={"values": tuple(values.tolist())}), weights
+    )
 
 
 def _fit_holder(frame: pl.DataFrame, params: IHCParameters, channels: Sequence[str]) -> IHCParameters:

@@ -45,11 +45,13 @@ CLOSER_CURVE = TimeCurve(knots=CLOSER_KNOTS_HOURS, values=CLOSER_VALUES)
 HOLDER_INITIALIZER_KNOTS = (0.0, 0.15, 0.85, 1.0)
 HOLDER_CLOSER_KNOTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HOLDER_VALUES = (
-    (1.0, 0.866, 0.711, 0.516, 0.25),
-    (0.931, 0.822, 0.662, 0.478, 0.216),
-    (0.426, 0.354, 0.2, 0.15, 0.1),
-    (0.251, 0.186, 0.126, 0.125, 0.1),
+    (1.0, 0.8657, 0.7113, 0.5154, 0.2503),
+    (0.9339, 0.819, 0.6631, 0.4804, 0.2133),
+    (0.4247, 0.3529, 0.0, 0.0, 0.0),
+    (0.2507, 0.1861, 0.1256, 0.1251, 0.1),
 )
+"""Rows: the session's initializer share at ``HOLDER_INITIALIZER_KNOTS``; columns: its closer share. The
+corner (1, 1) is never reached: only a one-session journey's session holds both, and it has no holder."""
 HOLDER_SURFACE = Surface(
     initializer_knots=HOLDER_INITIALIZER_KNOTS, closer_knots=HOLDER_CLOSER_KNOTS, values=HOLDER_VALUES
 )
@@ -57,7 +59,7 @@ HOLDER_SURFACE = Surface(
 DIRECT_TRAFFIC = "Direct Traffic"
 CHANNEL_WEIGHTS: dict[str, dict[str, float]] = {
     "initializer": {DIRECT_TRAFFIC: 0.811},
-    "holder": {DIRECT_TRAFFIC: 0.949},
-    "closer": {DIRECT_TRAFFIC: 1.078},
+    "holder": {DIRECT_TRAFFIC: 0.9496},
+    "closer": {DIRECT_TRAFFIC: 1.0783},
 }
 """Per phase, the channels whose weight is not 1: only Direct Traffic's differs measurably."""
