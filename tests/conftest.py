@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from attribution import dialects
+from attribution.models.ihc_answers import ANSWER_SCHEMA
 from tests.builders import Case, write_case
 
 POSTGRES_URL = os.environ.get(
@@ -92,3 +94,15 @@ def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
         return path
 
     return make
+
+
+REAL_ANSWERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ihc-real-answers.csv"
+"""Real answers of the IHC service for 975 journeys (``../shared/data`` beside the repository; never rewritten)."""
+
+
+@pytest.fixture(scope="session")
+def real_answers() -> pl.DataFrame:
+    """The real answers fixture, ids as text (skipped, saying why, where the file is not present)."""
+    if not REAL_ANSWERS.is_file():
+        pytest.skip(f"The real IHC answers fixture {REAL_ANSWERS} is not on this machine")
+    return pl.read_csv(REAL_ANSWERS, schema_overrides=ANSWER_SCHEMA)
