@@ -13,6 +13,7 @@ import math
 from itertools import pairwise
 from typing import Annotated, Self
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,16 +43,17 @@ class Curve(BaseModel):
         return self
 
     def expr(self, x: pl.Expr) -> pl.Expr:
-        """The curve at ``x``: the first value plus each segment's slope times the part of it ``x`` covers.
+        """The curve at ``x`` (``-inf`` gives the first value, ``NaN`` stays ``NaN``).
 
-        Why this form: one clip per knot, element-wise, with no search for the segment; ``x = -inf``
-        (a zero time in log-hours) gives the first value.
+        Why numpy's ``interp`` over a batch: one pass over the column, where a sum of one clipped segment
+        per knot costs a pass per knot (five times slower on a million journeys at fifteen knots).
         """
-        value = pl.lit(self.values[0])
-        for (x0, x1), (v0, v1) in zip(pairwise(self.knots), pairwise(self.values), strict=True):
-            if v1 != v0:
-                value = value + (v1 - v0) / (x1 - x0) * (x - x0).clip(0.0, x1 - x0)
-        return value
+        knots, values = np.array(self.knots), np.array(self.values)
+        return x.cast(pl.Float64).map_batches(
+            lambda batch: pl.Series(np.interp(batch.to_numpy(), knots, values)),
+            return_dtype=pl.Float64,
+            is_elementwise=True,
+        )
 
     def basis(self, x: pl.Expr) -> list[pl.Expr]:
         """The unit curves (1 at one knot, 0 at the others): the curve is their sum weighted by ``values``."""
@@ -101,16 +103,41 @@ class Surface(BaseModel):
         return self
 
     def expr(self, initializer: pl.Expr, closer: pl.Expr) -> pl.Expr:
-        """The surface at the shares: each row's curve in ``closer``, interpolated between rows in ``initializer``."""
-        rows = [Curve(knots=self.closer_knots, values=row).expr(closer) for row in self.values]
-        weights = [unit(self.initializer_knots, a).expr(initializer) for a in range(len(rows))]
-        return pl.sum_horizontal(w * row for w, row in zip(weights, rows, strict=True))
+        """The surface at the shares, bilinear within the cell around them (one numpy pass, as ``Curve.expr``)."""
+        return pl.struct(
+            initializer.cast(pl.Float64).alias("i"), closer.cast(pl.Float64).alias("c")
+        ).map_batches(
+            lambda batch: pl.Series(
+                self.at(batch.struct.field("i").to_numpy(), batch.struct.field("c").to_numpy())
+            ),
+            return_dtype=pl.Float64,
+            is_elementwise=True,
+        )
+
+    def at(self, initializer: np.ndarray, closer: np.ndarray) -> np.ndarray:
+        """The surface at arrays of shares: each axis clamped to its knots, then bilinear in the cell."""
+        (a, u), (b, v) = _cell(self.initializer_knots, initializer), _cell(self.closer_knots, closer)
+        grid = np.array(self.values)
+        low = grid[a, b] * (1 - v) + grid[a, b + 1] * v
+        high = grid[a + 1, b] * (1 - v) + grid[a + 1, b + 1] * v
+        return low * (1 - u) + high * u
 
     def basis(self, initializer: pl.Expr, closer: pl.Expr) -> list[pl.Expr]:
         """Unit surfaces in row-major order of ``values`` (see ``Curve.basis``)."""
-        rows = [unit(self.initializer_knots, a).expr(initializer) for a in range(len(self.initializer_knots))]
-        columns = [unit(self.closer_knots, b).expr(closer) for b in range(len(self.closer_knots))]
-        return [row * column for row in rows for column in columns]
+        rows, columns = len(self.initializer_knots), len(self.closer_knots)
+        units = np.eye(rows * columns).reshape(-1, rows, columns)
+        return [
+            self.model_copy(update={"values": tuple(map(tuple, u.tolist()))}).expr(initializer, closer)
+            for u in units
+        ]
+
+
+def _cell(knots: tuple[float, ...], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each ``x``'s segment of ``knots`` and its position in it (0 to 1; clamped outside the knots)."""
+    edges = np.array(knots)
+    index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    position = (x - edges[index]) / (edges[index + 1] - edges[index])
+    return index, np.clip(position, 0.0, 1.0)
 
 
 def unit(knots: tuple[float, ...], k: int) -> Curve:
