@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from attribution.ihc_api.local import LocalServer
+from attribution.models.ihc_answers import ANSWER_SCHEMA
 from attribution.warehouse import dialects
 from tests.builders import Case, write_case
 from tests.servers import API_KEY, FAULT_SCENARIOS
@@ -126,3 +128,13 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 def ihc_servers(ihc_server: LocalServer, fault_servers: dict[str, LocalServer]) -> dict[str, LocalServer]:
     """The project's IHC server, clean and with the combined faults (5xx, 429, dropped connections)."""
     return {"clean": ihc_server, "faulty": fault_servers["combined"]}
+
+
+REAL_ANSWERS = Path(__file__).parent / "fixtures" / "ihc-real-answers.csv"
+"""Real answers of the IHC service for 975 journeys: public data, a fixture copied as it is (never rewritten)."""
+
+
+@pytest.fixture(scope="session")
+def real_answers() -> pl.DataFrame:
+    """The real answers fixture, ids as text."""
+    return pl.read_csv(REAL_ANSWERS, schema_overrides=ANSWER_SCHEMA)

@@ -25,6 +25,7 @@ from attribution.errors import AttributionError, ConfigError
 from attribution.ihc_api.command import main as serve_ihc_main
 from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS, IHCParameters
+from attribution.pipeline.calibration import calibrate_conversion_type
 from attribution.pipeline.in_process import run
 from attribution.pipeline.settings import DEFAULT_DB, DEFAULT_OUT, Settings, load_settings
 from attribution.pipeline.training import compare_stored_models, train_conversion_type
@@ -336,6 +337,30 @@ def train_ihc_command(
     )
     for warning in trained.warnings:
         errors.print(f"[yellow]{warning}[/yellow]")
+
+
+@app.command("calibrate-ihc")
+def calibrate_ihc_command(
+    answers: Annotated[Path, typer.Option(help="CSV of the IHC service's answers, one row per session.")],
+    conv_type_id: Annotated[
+        str | None,
+        typer.Option("--conv-type-id", "--conversion-type", help="Name to store the parameters under."),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Fit the local IHC engine to real answers of the service, print its cross-validated error, and store
+    the parameters as a new version of the conversion type."""
+    settings = load_settings(db=db, conv_type_id=conv_type_id)
+    with _progress() as progress:
+        progress.add_task("calibrating", total=None)
+        done = calibrate_conversion_type(answers, settings)
+    error = done.fidelity
+    console.print(
+        f"Stored IHC parameters '{done.conv_type_id}' version {done.version} ({done.journeys:,} journeys of "
+        f"two or more sessions): phase weights {done.phase_weights}\n"
+        f"Cross-validated mean absolute error on {error.sessions:,} sessions: initializer "
+        f"{error.initializer:.4f}, holder {error.holder:.4f}, closer {error.closer:.4f}, ihc {error.ihc:.4f}"
+    )
 
 
 @app.command("compare")

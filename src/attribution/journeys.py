@@ -13,24 +13,12 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.dialects import Profile, profile_of
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
-
-JOURNEY_SCHEMA: dict[str, pl.DataType] = {
-    "conv_id": pl.String(),
-    "conv_ts": pl.String(),
-    "revenue": pl.Float64(),
-    "session_id": pl.String(),
-    "timestamp": pl.String(),
-    "channel_name": pl.String(),
-    "holder_engagement": pl.Int8(),
-    "closer_engagement": pl.Int8(),
-    "impression_interaction": pl.Int8(),
-}
-"""Columns of a journeys frame, plus ``conversion`` (1 on each journey's last session) added here."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 from attribution.ihc_api import ClientConfig
 from attribution.ihc_api.local import LocalServer
-from attribution.journeys import JOURNEY_SCHEMA
+from attribution.journey_frame import JOURNEY_SCHEMA
 from tests.servers import API_KEY
 
 

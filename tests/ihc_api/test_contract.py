@@ -16,7 +16,7 @@ from attribution.ihc_api.contract import (
     partial_failures,
     request_body,
 )
-from attribution.journeys import JOURNEY_SCHEMA
+from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models.redistribution import RedistributionParameter
 
 DOCUMENTED_REQUEST = {

@@ -177,3 +177,20 @@ def test_the_server_log_never_contains_a_key(ihc_server):
 def test_fault_shares_outside_0_to_1_or_summing_past_1_are_refused(rates):
     with pytest.raises(ValueError, match="fault rates"):
         FaultConfig(**rates)
+
+
+def test_the_default_conversion_type_answers_real_journeys_like_the_real_service(ihc_server, real_answers):
+    # The first 100 real journeys, as the service got them but with the last session marked as converting
+    # (the fixture has conversion 0 everywhere, which this server refuses): the server's answers are the
+    # calibrated engine's, so their ihc is within the calibration's bound of the real service's.
+    journeys = real_answers["conversion_id"].unique(maintain_order=True).head(100)
+    sent = real_answers.filter(pl.col("conversion_id").is_in(journeys.implode()))
+    request = sent.drop("initializer", "holder", "closer", "ihc").with_columns(
+        conversion=(pl.int_range(pl.len()).over("conversion_id") == pl.len().over("conversion_id") - 1).cast(
+            pl.Int8
+        )
+    )
+    answer = pl.DataFrame(post(ihc_server, {"customer_journeys": request.to_dicts()}).json()["value"])
+    both = sent.join(answer, on=["conversion_id", "session_id"], suffix="_server")
+    assert both.height == sent.height
+    assert (both["ihc"] - both["ihc_server"]).abs().mean() <= 0.002

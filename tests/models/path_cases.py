@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from attribution.journeys import JOURNEY_SCHEMA
+from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models.path_model import PATH_SCHEMA
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.journeys import JOURNEY_SCHEMA
+from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models import Attributor, validate_credits
 
 CHANNELS = ("Direct Traffic", "Paid Search Brand", "FB & IG Ads", "Referral")

@@ -11,6 +11,7 @@ from attribution.models import IHC, validate_credits
 from attribution.models.ihc import PHASES, redistribute
 from attribution.models.redistribution import RedistributionParameter, RedistributionRule
 from tests.models.test_contract import CHANNELS, CONTRACT, AttributorContract, journeys, one_journey
+from tests.models.test_ihc import renamed_weights
 
 DIRECT = "Direct Traffic"
 JOURNEY = one_journey(
@@ -136,7 +137,8 @@ class TestIHCWithRedistribution(AttributorContract):
 
     def relabelled_model(self, mapping):
         return IHC(
+            renamed_weights(self.model.parameters, mapping),
             redistribution=RedistributionParameter(
                 closer=rule("earlier_sessions_only", labels=(mapping[DIRECT],))
-            )
+            ),
         )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
 
 from attribution.errors import InputError
-from attribution.journeys import JOURNEY_SCHEMA
+from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models import IHC, IHCParameters
 from attribution.models.ihc_training import (
     PHASE_WEIGHT_BOUNDS,
+    QUANTILES,
     TrainingDataWarning,
     train_ihc,
     training_sessions,
@@ -64,11 +67,14 @@ def synthetic_journeys(
 
 @pytest.mark.parametrize(("gap", "closer", "shape"), [(24.0, 6.0, 2.0), (72.0, 2.0, 3.0)])
 def test_training_recovers_the_gap_and_closer_medians_and_the_shape(gap, closer, shape):
-    # 20,000 journeys: the medians are recovered within 5 %, the shape within 10 %.
+    # 20,000 journeys: the curves pass through the medians within 5 %; the quartile knots give the shape
+    # (log-logistic quartiles are median * 3^(-+1/k)) within 10 %.
     params = train_ihc(synthetic_journeys(20_000, gap, closer, shape))
-    assert params.initializer_gap_hours == pytest.approx(gap, rel=0.05)
-    assert params.closer_hours == pytest.approx(closer, rel=0.05)
-    assert params.shape == pytest.approx(shape, rel=0.10)
+    for curve, median in ((params.initializer, gap), (params.closer, closer)):
+        assert curve.values[QUANTILES.index(0.5)] == pytest.approx(0.5)
+        assert curve.knots[QUANTILES.index(0.5)] == pytest.approx(median, rel=0.05)
+        q1, q3 = curve.knots[QUANTILES.index(0.25)], curve.knots[QUANTILES.index(0.75)]
+        assert 2 * math.log(3) / math.log(q3 / q1) == pytest.approx(shape, rel=0.10)
 
 
 def test_phase_weights_sum_to_one_and_stay_within_the_clipping_range():
@@ -114,6 +120,13 @@ def test_sessions_over_120_days_before_the_conversion_and_then_single_sessions_a
 def test_fewer_journeys_than_the_vendor_recommends_give_a_warning():
     with pytest.warns(TrainingDataWarning, match="recommends at least 15,000"):
         train_ihc(synthetic_journeys(500, 24.0, 6.0, 2.0))
+
+
+@pytest.mark.filterwarnings("ignore::attribution.models.ihc_training.TrainingDataWarning")
+def test_the_initializer_rises_and_the_closer_falls_with_the_session_times():
+    params = train_ihc(synthetic_journeys(2_000, 24.0, 6.0, 2.0))
+    assert list(params.initializer.values) == sorted(params.initializer.values)
+    assert list(params.closer.values) == sorted(params.closer.values, reverse=True)
 
 
 def test_journeys_with_nothing_to_train_on_are_refused():

@@ -20,8 +20,8 @@ from attribution.store.parameters import (
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import metadata
 
-FIRST = IHCParameters(closer_hours=6.0, channel_weights={"closer": {"Referral": 1.25}})
-SECOND = IHCParameters(closer_hours=9.0)
+FIRST = IHCParameters(closer_weight=0.3, channel_weights={"closer": {"Referral": 1.25}})
+SECOND = IHCParameters(closer_weight=0.4)
 
 
 @pytest.fixture
@@ -89,3 +89,11 @@ def test_an_export_gives_the_servers_conversion_types(engine, tmp_path):
     save_parameters(engine, "new_customers", FIRST, journeys=3)
     path = export_parameters(engine, tmp_path / "ihc.json")
     assert read_exported(path) == {"all_markets": SECOND, "new_customers": FIRST}
+
+
+def test_parameters_stored_by_an_earlier_form_of_the_engine_are_refused_saying_what_to_do(engine):
+    save_parameters(engine, "all_markets", FIRST, journeys=1)
+    with engine.begin() as conn:
+        conn.execute(ihc_parameters.update().values(parameters='{"closer_hours": 24.0, "shape": 2.0}'))
+    with pytest.raises(ConfigError, match=r"version 1 was stored by an earlier form.*calibrate-ihc"):
+        load_parameters(engine, "all_markets")

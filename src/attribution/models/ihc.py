@@ -1,19 +1,18 @@
-"""A local IHC (Initializer, Holder, Closer) engine: an open re-implementation of the published method.
+"""A local IHC (Initializer, Holder, Closer) engine, calibrated on real answers of the vendor's service.
 
 Why: users without a vendor account, every test and the project's IHC-compatible server need credit that
-follows the same method as the service. This is not the vendor's trained model; the method is described
-in docs/models.md and its untrained defaults are the constants below.
+is as close to the service as a small explainable model allows. Per session of a journey (times in hours):
 
-Per session of a journey (times in hours):
+- initializer: 1 on the first session; on a later one, a curve of the gap since the previous session
+  (a long silence means the session starts the journey anew);
+- closer: a curve of the time to the conversion, over closer-eligible sessions (``closer_engagement = 1``
+  or the conversion session);
+- holder: a surface of the session's own (normalised) initializer and closer shares, over holder-engaged
+  sessions of journeys of two or more sessions: a session that starts or closes the journey holds little;
 
-- initializer membership ``m_I = gap^k / (gap^k + g^k)`` of the gap since the previous session (the first
-  session has an infinite gap, so ``m_I = 1``): a long silence means the session starts the journey anew;
-- closer membership ``m_C = c^k / (t^k + c^k)`` of the time ``t`` to the conversion, over closer-eligible
-  sessions (``closer_engagement = 1`` or the conversion session);
-- holder value ``(1 - m_I)(1 - m_C)`` over holder-engaged sessions: neither starting nor closing;
-
-each times the channel's weight for that phase, normalised to sum to 1 within the journey, and combined
-as ``ihc = (w_I I + w_H H + w_C C) / (w_I + w_H [H has mass] + w_C)``.
+each times the channel's weight for that phase, normalised to sum to 1 within the journey, and combined as
+``ihc = (w_I I + w_H H + w_C C) / (w_I + w_H [H has mass] + w_C)``. The time curves are piecewise-linear
+in log-hours; the shipped defaults (``ihc_defaults``) were calibrated on the vendor's answers.
 """
 
 from __future__ import annotations
@@ -31,34 +30,47 @@ from attribution.models.base import (
     parse_timestamp,
     previous_in_journey,
 )
+from attribution.models.curves import Surface, TimeCurve
+from attribution.models.ihc_defaults import (
+    CHANNEL_WEIGHTS,
+    CLOSER_CURVE,
+    CLOSER_WEIGHT,
+    HOLDER_SURFACE,
+    HOLDER_WEIGHT,
+    INITIALIZER_CURVE,
+    INITIALIZER_WEIGHT,
+)
 from attribution.models.redistribution import MOVED_SCHEMA, RedistributionParameter, redistribute_phases
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
-DEFAULT_PHASE_WEIGHT = 1 / 3
-DEFAULT_INITIALIZER_GAP_HOURS = 24.0
-DEFAULT_CLOSER_HOURS = 24.0
-DEFAULT_SHAPE = 2.0
 PHASES = ("initializer", "holder", "closer")
 
 
 class IHCParameters(BaseModel):
-    """The parameters of one conversion type; the defaults are the engine's documented untrained values."""
+    """The parameters of one conversion type; the defaults are the calibrated ones of ``ihc_defaults``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    initializer_weight: PositiveFloat = DEFAULT_PHASE_WEIGHT
-    holder_weight: PositiveFloat = DEFAULT_PHASE_WEIGHT
-    closer_weight: PositiveFloat = DEFAULT_PHASE_WEIGHT
-    initializer_gap_hours: PositiveFloat = DEFAULT_INITIALIZER_GAP_HOURS
-    closer_hours: PositiveFloat = DEFAULT_CLOSER_HOURS
-    shape: PositiveFloat = DEFAULT_SHAPE
+    initializer_weight: PositiveFloat = INITIALIZER_WEIGHT
+    holder_weight: PositiveFloat = HOLDER_WEIGHT
+    closer_weight: PositiveFloat = CLOSER_WEIGHT
+    initializer: TimeCurve = Field(
+        default=INITIALIZER_CURVE,
+        description="raw initializer of a later session by hours since the previous one",
+    )
+    closer: TimeCurve = Field(default=CLOSER_CURVE, description="raw closer by hours to the conversion")
+    holder: Surface = Field(
+        default=HOLDER_SURFACE, description="raw holder by the session's initializer and closer shares"
+    )
     channel_weights: dict[str, dict[str, PositiveFloat]] = Field(
-        default_factory=dict, description="phase -> channel -> weight; channels not listed weigh 1"
+        default_factory=lambda: {phase: dict(weights) for phase, weights in CHANNEL_WEIGHTS.items()},
+        description="phase -> channel -> weight; channels not listed weigh 1",
     )
 
 
-def _channel_weight(params: IHCParameters, phase: str) -> pl.Expr:
+def channel_weight(params: IHCParameters, phase: str) -> pl.Expr:
+    """The session's channel weight in ``phase`` (1 for channels not listed)."""
     weights = params.channel_weights.get(phase)
     if not weights:
         return pl.lit(1.0)
@@ -72,38 +84,59 @@ def _normalised(raw: pl.Expr) -> pl.Expr:
 
 def timed_sessions(journeys: pl.DataFrame) -> pl.DataFrame:
     """Sessions in journey order with ``gap_hours`` (null on a first session), ``hours_to_conversion`` and
-    ``closer_eligible``: the inputs of the membership functions, shared with training."""
+    ``closer_eligible``: the inputs of the membership curves, shared with training and calibration."""
     ts = pl.col("_ts")
     return (
         journey_frame(journeys)
         .with_columns(_ts=parse_timestamp("timestamp"), _conv_ts=parse_timestamp("conv_ts"))
         .with_columns(
             gap_hours=hours_between(ts, previous_in_journey(ts)),
-            hours_to_conversion=hours_between(pl.col("_conv_ts"), ts),
+            hours_to_conversion=hours_between(pl.col("_conv_ts"), ts).clip(0.0),
             closer_eligible=(pl.col("closer_engagement") == 1) | (pl.col("conversion") == 1),
         )
     )
 
 
+def initializer_membership(params: IHCParameters) -> pl.Expr:
+    """1 on a first session, the initializer curve of the gap on a later one."""
+    gap = pl.col("gap_hours")
+    return pl.when(gap.is_null()).then(1.0).otherwise(params.initializer.of_hours(gap))
+
+
+def closer_membership(params: IHCParameters) -> pl.Expr:
+    """The closer curve of the time to the conversion on closer-eligible sessions, else 0."""
+    eligible = pl.col("closer_eligible").cast(pl.Float64)
+    return eligible * params.closer.of_hours(pl.col("hours_to_conversion"))
+
+
+def holder_eligible() -> pl.Expr:
+    """1.0 on holder-engaged sessions of journeys of two or more sessions (a one-session journey has no
+    holder, as the API answers), else 0.0."""
+    return ((pl.col("holder_engagement") == 1) & (pl.col("length") >= 2)).cast(pl.Float64)
+
+
+def holder_membership(params: IHCParameters) -> pl.Expr:
+    """The holder surface of the session's normalised initializer and closer, on holder-eligible sessions."""
+    return holder_eligible() * params.holder.expr(pl.col("initializer"), pl.col("closer"))
+
+
 def phase_values(sessions: pl.DataFrame, params: IHCParameters) -> pl.DataFrame:
-    """Add the raw phase values (memberships times channel weights) and the per-journey normalised phases."""
-    k, gap, to_conversion = params.shape, pl.col("gap_hours"), pl.col("hours_to_conversion")
-    # x^k / (x^k + g^k) as 1 / (1 + (g / x)^k): one power per session; a zero gap gives 0 through g / 0 = inf.
-    memberships = sessions.with_columns(
-        _m_init=pl.when(gap.is_null())
-        .then(1.0)
-        .otherwise(1 / (1 + (params.initializer_gap_hours / gap).pow(k))),
-        _m_close=1 / (1 + (to_conversion / params.closer_hours).pow(k)),
+    """Add the raw phase values (memberships times channel weights) and the per-journey normalised phases.
+
+    Why two passes: the holder depends on the session's normalised initializer and closer shares.
+    """
+    raw = {"initializer": initializer_membership(params), "closer": closer_membership(params)}
+    ends = _with_phases(sessions, params, raw)
+    return _with_phases(ends, params, {"holder": holder_membership(params)}).select(
+        *sessions.columns, *(f"raw_{phase}" for phase in PHASES), *PHASES
     )
-    m_init, m_close = pl.col("_m_init"), pl.col("_m_close")
-    raw = {
-        "initializer": m_init,
-        "holder": (pl.col("holder_engagement") == 1).cast(pl.Float64) * (1 - m_init) * (1 - m_close),
-        "closer": pl.col("closer_eligible").cast(pl.Float64) * m_close,
-    }
-    return memberships.with_columns(
-        (raw[phase] * _channel_weight(params, phase)).alias(f"raw_{phase}") for phase in PHASES
-    ).with_columns(_normalised(pl.col(f"raw_{phase}")).alias(phase) for phase in PHASES)
+
+
+def _with_phases(frame: pl.DataFrame, params: IHCParameters, raw: dict[str, pl.Expr]) -> pl.DataFrame:
+    weighted = frame.with_columns(
+        (value * channel_weight(params, phase)).alias(f"raw_{phase}") for phase, value in raw.items()
+    )
+    return weighted.with_columns(_normalised(pl.col(f"raw_{phase}")).alias(phase) for phase in raw)
 
 
 def combined_ihc(params: IHCParameters) -> pl.Expr:

@@ -1,10 +1,11 @@
 """Training the local IHC engine for one conversion type, following the vendor's published guidance.
 
-Why these estimators: the membership functions ``x^k / (x^k + g^k)`` are log-logistic CDFs, whose median
-is ``g`` and whose quartiles are ``g·3^(∓1/k)``. So fitting them to the data's quantiles makes a session's
-initializer value the share of gaps shorter than its own gap (and its closer value the share of
-closer-eligible sessions farther from the conversion): ``g`` = median gap, ``c`` = median time to
-conversion, ``k = 2 ln 3 / ln(Q3 / Q1)``. The engine has one shape for both functions: the geometric mean.
+Why these estimators: the vendor learns its membership functions from the quantiles of the session times.
+So the initializer curve is the empirical distribution of the gaps between sessions, through knots at its
+quantiles (a later session's initializer value is the share of gaps shorter than its own), and the closer
+curve the share of closer-eligible sessions farther from the conversion than the session. The holder is
+what neither starts nor closes: ``(1 - I)(1 - C)`` of the session's shares. No service answer is used: to
+reproduce the service's numbers, calibrate on its answers instead (``ihc_calibration``).
 
 Guidance applied: sessions more than 120 days before the conversion are dropped, one-session journeys
 (after that cut) are not trained on, and fewer than 15,000 journeys give a ``TrainingDataWarning``.
@@ -12,7 +13,6 @@ Guidance applied: sessions more than 120 days before the conversion are dropped,
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -20,13 +20,19 @@ import polars as pl
 
 from attribution.errors import ConfigError, InputError
 from attribution.models.base import JOURNEY, hours_between, parse_timestamp
-from attribution.models.ihc import DEFAULT_SHAPE, PHASES, IHCParameters, phase_values, timed_sessions
+from attribution.models.curves import Surface, TimeCurve
+from attribution.models.ihc import PHASES, IHCParameters, phase_values, timed_sessions
 
 MAX_DAYS_BEFORE_CONVERSION = 120
 RECOMMENDED_JOURNEYS = 15_000
 CHANNEL_SHRINKAGE = 200.0
 """``k``: a channel's weight is ``(n · raw + k · 1) / (n + k)`` over its ``n`` sessions: 200 sessions = half-way."""
-SHAPE_BOUNDS = (0.5, 8.0)
+QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+"""Where the trained time curves have their knots: these quantiles of the training times."""
+NEITHER_STARTS_NOR_CLOSES = Surface(
+    initializer_knots=(0.0, 1.0), closer_knots=(0.0, 1.0), values=((1.0, 0.0), (0.0, 0.0))
+)
+"""The trained holder surface, ``(1 - I)(1 - C)``: bilinear, so exact on its four corners."""
 PHASE_WEIGHT_BOUNDS = (0.25, 0.45)
 """Raw phase shares are clipped to this range, then normalised: no phase weighs more than 1.8 times another."""
 
@@ -60,19 +66,20 @@ def train_ihc(
             TrainingDataWarning,
             stacklevel=2,
         )
-    gap_hours, gap_shape = log_logistic_fit(sessions["gap_hours"])
     eligible = sessions.filter(pl.col("closer_eligible"))["hours_to_conversion"]
-    closer_hours, closer_shape = log_logistic_fit(eligible)
     timing = IHCParameters(
-        initializer_gap_hours=gap_hours, closer_hours=closer_hours, shape=math.sqrt(gap_shape * closer_shape)
+        initializer=quantile_curve(sessions["gap_hours"], rising=True),
+        closer=quantile_curve(eligible, rising=False),
+        holder=NEITHER_STARTS_NOR_CLOSES,
+        channel_weights={},
     )
     phases = phase_values(sessions, timing)
-    return IHCParameters(
-        **timing.model_dump(
-            exclude={"initializer_weight", "holder_weight", "closer_weight", "channel_weights"}
-        ),
-        **{f"{phase}_weight": weight for phase, weight in zip(PHASES, phase_weights(phases), strict=True)},
-        channel_weights=channel_weights(phases, shrinkage),
+    weights = dict(zip(PHASES, phase_weights(phases), strict=True))
+    return timing.model_copy(
+        update={
+            **{f"{phase}_weight": weight for phase, weight in weights.items()},
+            "channel_weights": channel_weights(phases, shrinkage),
+        }
     )
 
 
@@ -83,18 +90,23 @@ def training_sessions(journeys: pl.DataFrame, max_days: float = MAX_DAYS_BEFORE_
     return timed_sessions(recent).filter(pl.col("length") >= 2)
 
 
-def log_logistic_fit(values: pl.Series) -> tuple[float, float]:
-    """Median and shape ``2 ln 3 / ln(Q3/Q1)`` of the positive values (ties at 0 carry no timing).
+def quantile_curve(values: pl.Series, *, rising: bool) -> TimeCurve:
+    """The empirical distribution of the positive ``values`` through knots at its ``QUANTILES``: rising, the
+    share of values below ``x``; else the share above. Ties at 0 (sessions at the same second) carry no timing.
 
-    Raises ``InputError`` when there is no positive value; the shape is clipped to ``SHAPE_BOUNDS``.
+    Raises ``InputError`` when fewer than two distinct knots remain (every time tied).
     """
     known = values.drop_nulls()
     positive = known.filter(known > 0).to_numpy()
-    if positive.size == 0:
-        raise InputError(f"No positive {values.name} in the training journeys: every session time is tied")
-    q1, median, q3 = np.quantile(positive, [0.25, 0.5, 0.75])
-    shape = 2 * math.log(3) / math.log(q3 / q1) if q3 > q1 else DEFAULT_SHAPE
-    return float(median), float(np.clip(shape, *SHAPE_BOUNDS))
+    knots, last = (
+        np.unique(np.quantile(positive, QUANTILES), return_index=True) if positive.size else ([], [])
+    )
+    if len(knots) < 2:
+        raise InputError(
+            f"No spread of positive {values.name} in the training journeys: every session time is tied"
+        )
+    levels = np.array(QUANTILES)[last]
+    return TimeCurve(knots=tuple(knots.tolist()), values=tuple((levels if rising else 1 - levels).tolist()))
 
 
 def phase_weights(phases: pl.DataFrame) -> tuple[float, float, float]:

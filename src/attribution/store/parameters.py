@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from pydantic import ValidationError
 from sqlalchemy import (
     Engine,
     func,
@@ -82,7 +83,13 @@ def load_parameters(engine: Engine, conv_type_id: str, version: int | None = Non
                 ihc_parameters.c.conv_type_id == conv_type_id, ihc_parameters.c.version == chosen
             )
         )
-    return IHCParameters.model_validate_json(text)
+    try:
+        return IHCParameters.model_validate_json(text)
+    except ValidationError:
+        raise ConfigError(
+            f"IHC conversion type '{conv_type_id}' version {chosen} was stored by an earlier form of the engine; "
+            f"store a new version with `attribution calibrate-ihc` or `attribution train-ihc`"
+        ) from None
 
 
 def list_conversion_types(engine: Engine, *, all_versions: bool = False) -> pl.DataFrame:
