@@ -354,10 +354,10 @@ def calibrate_ihc_command(
     with _progress() as progress:
         progress.add_task("calibrating", total=None)
         done = calibrate_conversion_type(answers, settings)
-    error = done.fidelity
+    error, stored = done.fidelity, done.stored
     console.print(
-        f"Stored IHC parameters '{done.conv_type_id}' version {done.version} ({done.journeys:,} journeys of "
-        f"two or more sessions): phase weights {done.phase_weights}\n"
+        f"Stored IHC parameters '{stored.conv_type_id}' version {stored.version} ({stored.journeys:,} journeys "
+        f"of two or more sessions): phase weights {stored.phase_weights}\n"
         f"Cross-validated mean absolute error on {error.sessions:,} sessions: initializer "
         f"{error.initializer:.4f}, holder {error.holder:.4f}, closer {error.closer:.4f}, ihc {error.ihc:.4f}"
     )

@@ -12,23 +12,18 @@ from pathlib import Path
 
 import polars as pl
 
-from attribution.errors import ConfigError, InputError
+from attribution.errors import InputError
 from attribution.models.ihc_answers import ANSWER_SCHEMA, check_answers
 from attribution.models.ihc_calibration import Fidelity, calibrate, cross_validate
 from attribution.pipeline.settings import Settings
-from attribution.store.parameters import BUILTIN_CONV_TYPE, save_parameters
-from attribution.warehouse.engine import connect
-from attribution.warehouse.tables import ihc_parameters, metadata
+from attribution.pipeline.training import StoredType, check_storable, store_conversion_type
 
 
 @dataclass(frozen=True)
 class CalibratedType:
     """What ``calibrate-ihc`` stored, and the cross-validated error of the fit."""
 
-    conv_type_id: str
-    version: int
-    journeys: int
-    phase_weights: tuple[float, float, float]
+    stored: StoredType
     fidelity: Fidelity
 
 
@@ -51,21 +46,9 @@ def read_answers(path: Path) -> pl.DataFrame:
 def calibrate_conversion_type(answers_path: Path, settings: Settings) -> CalibratedType:
     """Check and fit the answers, measure the fit by cross-validation, and store the parameters fitted on
     all of them as the next version of the settings' conversion type (nothing is stored on an error)."""
-    if settings.conv_type_id == BUILTIN_CONV_TYPE:
-        raise ConfigError(
-            f"'{BUILTIN_CONV_TYPE}' is the built-in conversion type; calibrate under another name (--conv-type-id)"
-        )
+    check_storable(settings.conv_type_id)
     answers = check_answers(read_answers(answers_path))
     fidelity = cross_validate(answers)
     parameters = calibrate(answers)
     journeys = answers.filter(pl.len().over("conversion_id") >= 2)["conversion_id"].n_unique()
-    engine = connect(settings.db)
-    try:
-        metadata.create_all(engine, tables=[ihc_parameters])
-        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=journeys)
-    finally:
-        engine.dispose()
-    weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
-    return CalibratedType(
-        settings.conv_type_id, version, journeys, tuple(round(w, 3) for w in weights), fidelity
-    )
+    return CalibratedType(store_conversion_type(settings, parameters, journeys), fidelity)

@@ -15,23 +15,44 @@ import polars as pl
 from attribution.errors import ConfigError
 from attribution.journeys import build_journeys
 from attribution.models.comparison import compare_models, wide_comparison
+from attribution.models.ihc import IHCParameters
 from attribution.models.ihc_training import train_ihc, training_sessions
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
-from attribution.store.parameters import save_parameters
+from attribution.store.parameters import BUILTIN_CONV_TYPE, save_parameters
 from attribution.warehouse.engine import open_engine
-from attribution.warehouse.schema import prepare
+from attribution.warehouse.schema import create_output_tables, prepare
 
 
 @dataclass(frozen=True)
-class TrainedType:
-    """What ``train-ihc`` stored."""
+class StoredType:
+    """A conversion type's parameters as ``train-ihc`` or ``calibrate-ihc`` stored them."""
 
     conv_type_id: str
     version: int
     journeys: int
     phase_weights: tuple[float, float, float]
     warnings: list[str] = field(default_factory=list)
+
+
+def check_storable(conv_type_id: str) -> None:
+    """Refuse the built-in conversion type before any fit: its parameters are the engine's defaults."""
+    if conv_type_id == BUILTIN_CONV_TYPE:
+        raise ConfigError(
+            f"'{BUILTIN_CONV_TYPE}' is the built-in conversion type; store under another name (--conv-type-id)"
+        )
+
+
+def store_conversion_type(
+    settings: Settings, parameters: IHCParameters, journeys: int, notes: list[str] | None = None
+) -> StoredType:
+    """Store ``parameters`` as the next version of the settings' conversion type."""
+    with open_engine(settings.db) as engine:
+        create_output_tables(engine)
+        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=journeys)
+    weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
+    rounded = (round(weights[0], 3), round(weights[1], 3), round(weights[2], 3))
+    return StoredType(settings.conv_type_id, version, journeys, rounded, notes or [])
 
 
 def range_journeys(settings: Settings) -> pl.DataFrame:
@@ -44,25 +65,15 @@ def range_journeys(settings: Settings) -> pl.DataFrame:
         return pl.concat([chunk.journeys for chunk in chunks]) if chunks else pl.DataFrame()
 
 
-def train_conversion_type(settings: Settings) -> TrainedType:
+def train_conversion_type(settings: Settings) -> StoredType:
     """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
-    if settings.conv_type_id == "default":
-        raise ConfigError("'default' is the built-in untrained conversion type; train under another name")
+    check_storable(settings.conv_type_id)
     journeys = range_journeys(settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         parameters = train_ihc(journeys)
     count = training_sessions(journeys)["conv_id"].n_unique()
-    with open_engine(settings.db) as engine:
-        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=count)
-    weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
-    return TrainedType(
-        settings.conv_type_id,
-        version,
-        count,
-        tuple(round(w, 3) for w in weights),
-        [str(w.message) for w in caught],
-    )
+    return store_conversion_type(settings, parameters, count, [str(w.message) for w in caught])
 
 
 def compare_stored_models(settings: Settings, names: list[str], value: str = "credit") -> pl.DataFrame:
