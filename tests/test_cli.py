@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import pytest
 
 from tests.cases import PAID
@@ -52,8 +55,6 @@ def test_run_never_creates_a_missing_database(tmp_path):
 
 
 def test_a_missing_table_is_named_in_one_line(tmp_path):
-    import sqlite3
-
     path = tmp_path / "empty.db"
     sqlite3.connect(path).execute("CREATE TABLE unrelated (x INTEGER)").connection.close()
     result = attribution("run", "--db", str(path), "--out", str(tmp_path))
@@ -66,3 +67,19 @@ def test_a_missing_table_is_named_in_one_line(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = attribution("--debug", "run", "--db", str(tmp_path / "missing.db"))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_run_with_the_local_ihc_server_credits_every_journey(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path / "out"), "--model", "ihc-api", "--local-ihc"
+    )
+    assert result.returncode == 0, result.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        runs = conn.execute("SELECT status, model FROM attribution_runs").fetchall()
+        credited, total = conn.execute(
+            "SELECT count(DISTINCT conv_id), sum(ihc) FROM attribution_customer_journey"
+        ).fetchone()
+    assert runs == [("succeeded", "ihc-api")]
+    assert credited == 4 and total == pytest.approx(4.0)  # every journey of PAID with a session
+    assert (tmp_path / "out" / "channel_reporting.csv").read_text().startswith("channel_name,date")
