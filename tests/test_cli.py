@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
+import tempfile
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
+from attribution import cli
+from attribution.errors import ConfigError
 from tests.cases import PAID
 from tests.commands import attribution
 
@@ -83,3 +88,23 @@ def test_run_with_the_local_ihc_server_credits_every_journey(make_sqlite, tmp_pa
     assert runs == [("succeeded", "ihc-api")]
     assert credited == 4 and total == pytest.approx(4.0)  # every journey of PAID with a session
     assert (tmp_path / "out" / "channel_reporting.csv").read_text().startswith("channel_name,date")
+
+
+def test_the_local_ihc_log_is_private_and_a_planted_link_is_not_followed(tmp_path, monkeypatch):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "attribution-local-ihc.log").symlink_to(victim)  # the old, predictable path
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with cli._local_ihc_server() as (url, _key):
+        assert url.startswith("http://")
+    assert victim.read_text() == "keep me"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["attribution-local-ihc.log", "victim.txt"]
+
+
+def test_a_failed_local_ihc_run_says_where_the_server_log_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ConfigError), cli._local_ihc_server():
+        raise ConfigError("the run failed")
+    log = Path(capsys.readouterr().err.split("IHC server's log: ")[1].split()[0])
+    assert log.parent.parent == tmp_path and stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert "Started server process" in log.read_text()
