@@ -22,11 +22,15 @@ from attribution.warehouse.dialects import profile_named
 if TYPE_CHECKING:
     from attribution.warehouse.redshift_copy import StagedCopy
 
+SQLITE_BUSY_SECONDS = 30
+"""How long a SQLite connection waits for another process's lock before it gives up."""
+
 _SESSION_SETTINGS = {
     "sqlite": (
+        # First: the statements after it read the schema, which waits for a lock another process holds.
+        f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}",
         "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
         "PRAGMA threads = 2",  # the index build's sorter may use the second core
-        "PRAGMA busy_timeout = 30000",
     ),
     # The pipeline's queries are short keyset pages: compiling them costs more than it saves.
     "postgresql": ("SET jit = off",),
@@ -69,7 +73,11 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
             )
     profile_named(url.get_backend_name())
     try:
-        engine = create_engine(url, execution_options={"staged_copy": staged_copy} if staged_copy else {})
+        engine = create_engine(
+            url,
+            connect_args=_connect_args(url),
+            execution_options={"staged_copy": staged_copy} if staged_copy else {},
+        )
     except NoSuchModuleError:
         raise ConfigError(
             f"Unsupported database URL scheme '{url.drivername}' in {redact_url(db)}{_extra_hint(url)}"
@@ -80,6 +88,13 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
     if settings:
         event.listen(engine, "connect", partial(_tune_session, settings=settings))
     return engine
+
+
+def _connect_args(url: URL) -> dict[str, object]:
+    """The driver's own lock wait, so that even opening a SQLite connection waits as long as its statements."""
+    if url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite":
+        return {"timeout": SQLITE_BUSY_SECONDS}
+    return {}
 
 
 def _extra_hint(url: URL) -> str:
