@@ -12,6 +12,7 @@ import pytest
 
 from attribution.errors import AuthenticationError, IncompleteAttributionError, ServiceRefusedError
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
 from tests.ihc_api.conftest import journeys_frame, with_conversion_time
 from tests.servers import API_KEY
@@ -284,3 +285,9 @@ def test_a_redistribution_rule_in_the_config_reaches_the_service(ihc_server, con
     )
     assert closer["closer"].sum() == 0.0
     validate_credits(frame, credits)
+
+
+def test_a_one_character_key_is_hidden_without_mangling_the_message(ihc_server, config_for):
+    with pytest.raises(AuthenticationError) as raised:
+        run(config_for(ihc_server, api_key="e"), journeys_frame([2]))
+    assert f"(HTTP 403: The API key in the {API_KEY_HEADER} header was refused.)" in str(raised.value)

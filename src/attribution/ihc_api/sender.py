@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from attribution.errors import AuthenticationError, ServiceRefusedError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
+from attribution.redaction import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class Sender:
             )
         except (json.JSONDecodeError, UnicodeDecodeError):
             text = response.text
-        return text[:300].replace(self._key.get_secret_value(), "**********")
+        return scrub(text, [self._key.get_secret_value()], "**********")[:300]  # scrubbed whole, then cut
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.objectstore import display
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import redact_url
@@ -111,6 +113,12 @@ class Settings(BaseSettings):
     max_requests: PositiveInt | None = None
     max_retries: int | None = Field(None, ge=0)
     request_timeout: PositiveFloat | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields as ``repr`` and ``str`` show them: locations without their passwords."""
+        shown = {"db": self.safe_db, "out": display(self.out)}
+        for name, value in super().__repr_args__():
+            yield name, shown.get(name or "", value)
 
     @property
     def time_range(self) -> TimeRange:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from attribution.errors import ConfigError, DatabaseNotFoundError
+from attribution.redaction import HIDDEN, is_secret_name
 from attribution.warehouse.dialects import profile_named
 
 if TYPE_CHECKING:
@@ -44,11 +45,15 @@ def database_url(db: str) -> str:
 
 
 def redact_url(db: str) -> str:
-    """The URL as it may be printed: the password hidden."""
+    """The URL as it may be printed: the password hidden, and so is any secret query parameter (drivers
+    accept ``?password=`` too)."""
     try:
-        return make_url(database_url(db)).render_as_string(hide_password=True)
+        url = make_url(database_url(db))
     except (ArgumentError, ValueError):
         return "<unparseable database URL>"
+    placeholder = "HIDDEN"  # a query value is rendered URL-quoted: "***" would read "%2A%2A%2A"
+    hidden = url.update_query_dict({name: placeholder for name in url.query if is_secret_name(name)})
+    return hidden.render_as_string(hide_password=True).replace(f"={placeholder}", f"={HIDDEN}")
 
 
 def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None) -> Engine:
