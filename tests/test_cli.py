@@ -108,3 +108,16 @@ def test_a_failed_local_ihc_run_says_where_the_server_log_is(tmp_path, monkeypat
     log = Path(capsys.readouterr().err.split("IHC server's log: ")[1].split()[0])
     assert log.parent.parent == tmp_path and stat.S_IMODE(log.parent.stat().st_mode) == 0o700
     assert "Started server process" in log.read_text()
+
+
+def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
+    make_sqlite, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("IHC_API_KEY", "from-a-file-3b7d\r\n")
+    result = attribution(
+        "run", "--db", make_sqlite(PAID), "--out", str(tmp_path), "--model", "ihc-api",
+        "--ihc-url", "http://127.0.0.1:9", "--max-retries", "0",
+    )  # fmt: skip
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "ihc_api_key" in result.stderr and "whitespace or a control character" in result.stderr
+    assert "from-a-file" not in result.stderr + result.stdout

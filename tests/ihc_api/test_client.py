@@ -9,8 +9,14 @@ import time
 import httpx
 import polars as pl
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from attribution.errors import AuthenticationError, IncompleteAttributionError, ServiceRefusedError
+from attribution.errors import (
+    AuthenticationError,
+    IHCApiError,
+    IncompleteAttributionError,
+    ServiceRefusedError,
+)
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
@@ -291,3 +297,24 @@ def test_a_one_character_key_is_hidden_without_mangling_the_message(ihc_server, 
     with pytest.raises(AuthenticationError) as raised:
         run(config_for(ihc_server, api_key="e"), journeys_frame([2]))
     assert f"(HTTP 403: The API key in the {API_KEY_HEADER} header was refused.)" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2"])
+def test_a_key_with_a_control_character_or_whitespace_is_refused_when_configured(ihc_server, config_for, key):
+    with pytest.raises(ValidationError) as raised:
+        config_for(ihc_server, api_key=key)
+    message = str(raised.value)
+    assert "whitespace or a control character" in message and "k3y" not in message
+
+
+def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothing(
+    ihc_server, config_for, caplog
+):
+    secret = "slipped-through-5c1e"
+    config = config_for(ihc_server).model_copy(update={"api_key": SecretStr(f"{secret}\r")})  # not validated
+    caplog.set_level(logging.DEBUG, logger="attribution")
+    outcomes: list[BatchOutcome] = []
+    with pytest.raises(IHCApiError, match="could not be sent") as raised:
+        IHCApiAttributor(config).attribute_batches(journeys_frame([2, 3]), outcomes.append)
+    assert outcomes == [] and "retrying" not in caplog.text  # terminal: neither retried nor recorded
+    assert secret not in str(raised.value) and secret not in caplog.text

@@ -18,12 +18,12 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     Secret,
-    SecretStr,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
+from attribution.ihc_api.config import ApiKey
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
 from attribution.objectstore import display
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     """What a run reads, how it cuts journeys, which model it uses and where it writes."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ATTRIBUTION_", frozen=True, extra="forbid", populate_by_name=True
+        env_prefix="ATTRIBUTION_",
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
     ihc_url: str = Field(
         DEFAULT_IHC_URL, validation_alias=_env("ihc_url", "IHC_API_URL", "ATTRIBUTION_IHC_URL")
     )
-    ihc_api_key: SecretStr | None = Field(None, validation_alias=_env("ihc_api_key", "IHC_API_KEY"))
+    ihc_api_key: ApiKey | None = Field(None, validation_alias=_env("ihc_api_key", "IHC_API_KEY"))
     conv_type_id: str = Field(
         DEFAULT_CONV_TYPE_ID,
         validation_alias=_env("conv_type_id", "IHC_CONV_TYPE_ID", "ATTRIBUTION_CONV_TYPE_ID"),
