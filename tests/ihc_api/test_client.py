@@ -20,7 +20,7 @@ from attribution.errors import (
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
-from tests.ihc_api.conftest import journeys_frame, with_conversion_time
+from tests.ihc_api.conftest import journeys_frame, server_stats, with_conversion_time
 from tests.servers import API_KEY
 
 LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
@@ -84,10 +84,10 @@ def test_each_request_is_handed_over_as_it_completes_with_every_journey_once(ihc
 def test_a_refused_key_stops_at_once_and_the_key_appears_nowhere(ihc_server, config_for, caplog, capfd):
     secret = "wrong-key-7d1e0b9a"
     caplog.set_level(logging.DEBUG)
-    seen_before = httpx.get(ihc_server.url + "/_stats").json()["requests"]
+    seen_before = server_stats(ihc_server)["requests"]
     with pytest.raises(AuthenticationError) as raised:
         run(config_for(ihc_server, api_key=secret, max_journeys=1, concurrency=2), journeys_frame(LENGTHS))
-    assert httpx.get(ihc_server.url + "/_stats").json()["requests"] - seen_before <= 2  # of 12 requests
+    assert server_stats(ihc_server)["requests"] - seen_before <= 2  # of 12 requests
     error = raised.value
     assert "refused the API key (HTTP 403" in str(error)
     captured = capfd.readouterr()
@@ -228,7 +228,7 @@ def test_no_more_requests_are_in_flight_than_the_concurrency(fault_servers, conf
     server = fault_servers["slow_body"]  # answers take 200 ms; no other test there goes beyond 4 at once
     report, _ = run(config_for(server, max_journeys=1, concurrency=4), journeys_frame(LENGTHS))
     assert report.journeys_ok == 12
-    assert httpx.get(server.url + "/_stats").json()["max_in_flight"] == 4
+    assert server_stats(server)["max_in_flight"] == 4
 
 
 def test_a_rate_limit_spaces_the_requests(ihc_server, config_for):
