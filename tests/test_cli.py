@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import stat
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 
+from attribution import cli
+from attribution.errors import ConfigError
 from tests.cases import PAID
 from tests.commands import attribution
 
@@ -52,8 +60,6 @@ def test_run_never_creates_a_missing_database(tmp_path):
 
 
 def test_a_missing_table_is_named_in_one_line(tmp_path):
-    import sqlite3
-
     path = tmp_path / "empty.db"
     sqlite3.connect(path).execute("CREATE TABLE unrelated (x INTEGER)").connection.close()
     result = attribution("run", "--db", str(path), "--out", str(tmp_path))
@@ -66,3 +72,52 @@ def test_a_missing_table_is_named_in_one_line(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = attribution("--debug", "run", "--db", str(tmp_path / "missing.db"))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_run_with_the_local_ihc_server_credits_every_journey(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path / "out"), "--model", "ihc-api", "--local-ihc"
+    )
+    assert result.returncode == 0, result.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        runs = conn.execute("SELECT status, model FROM attribution_runs").fetchall()
+        credited, total = conn.execute(
+            "SELECT count(DISTINCT conv_id), sum(ihc) FROM attribution_customer_journey"
+        ).fetchone()
+    assert runs == [("succeeded", "ihc-api")]
+    assert credited == 4 and total == pytest.approx(4.0)  # every journey of PAID with a session
+    assert (tmp_path / "out" / "channel_reporting.csv").read_text().startswith("channel_name,date")
+
+
+def test_the_local_ihc_log_is_private_and_a_planted_link_is_not_followed(tmp_path, monkeypatch):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "attribution-local-ihc.log").symlink_to(victim)  # the old, predictable path
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with cli._local_ihc_server() as (url, _key):
+        assert url.startswith("http://")
+    assert victim.read_text() == "keep me"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["attribution-local-ihc.log", "victim.txt"]
+
+
+def test_a_failed_local_ihc_run_says_where_the_server_log_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ConfigError), cli._local_ihc_server():
+        raise ConfigError("the run failed")
+    log = Path(capsys.readouterr().err.split("IHC server's log: ")[1].split()[0])
+    assert log.parent.parent == tmp_path and stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert "Started server process" in log.read_text()
+
+
+def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
+    make_sqlite, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("IHC_API_KEY", "from-a-file-3b7d\r\n")
+    result = attribution(
+        "run", "--db", make_sqlite(PAID), "--out", str(tmp_path), "--model", "ihc-api",
+        "--ihc-url", "http://127.0.0.1:9", "--max-retries", "0",
+    )  # fmt: skip
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "ihc_api_key" in result.stderr and "whitespace or a control character" in result.stderr
+    assert "from-a-file" not in result.stderr + result.stdout

@@ -7,6 +7,7 @@ end as one red line and a non-zero exit code (a traceback only with ``--debug``)
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -148,11 +149,21 @@ def _run_with_progress(settings: Settings) -> RunSummary:
 
 @contextmanager
 def _local_ihc_server() -> Iterator[tuple[str, str]]:
-    """The project's IHC server on a free port with a one-off key, for one run."""
+    """The project's IHC server on a free port with a one-off key, for one run.
+
+    Its log goes to a new private directory, not a fixed path in the shared temporary folder (where another
+    user could plant a link to a file of ours); it is kept and named when the run fails, removed otherwise.
+    """
     key = secrets.token_urlsafe(24)
-    log = Path(tempfile.gettempdir()) / "attribution-local-ihc.log"
-    with LocalServer.launch(log, api_key=key) as server:
-        yield server.url, key
+    folder = Path(tempfile.mkdtemp(prefix="attribution-local-ihc-"))
+    log = folder / "server.log"
+    try:
+        with LocalServer.launch(log, api_key=key) as server:
+            yield server.url, key
+    except BaseException:
+        errors.print(f"The local IHC server's log: {log}", highlight=False)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _print_summary(summary: RunSummary) -> None:

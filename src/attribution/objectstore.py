@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fsspec.core import split_protocol, url_to_fs
 
 from attribution.errors import StorageError, StorageRefusedError, StorageUnavailableError
+from attribution.redaction import is_secret_name, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ S3_DEFAULTS: dict[str, Any] = {
 }
 """Bounded time when the endpoint is down: a 5 s connect timeout and 3 attempts per object. Storage options
 override them (``{"config_kwargs": {"connect_timeout": 2}}``)."""
-SECRET_OPTION_WORDS = ("secret", "token", "password")
 
 
 def is_remote(out: str | os.PathLike[str]) -> bool:
@@ -81,7 +81,7 @@ def upload(fs: Any, path: Path, root: str, url: str, options: Mapping[str, Any])
         fs.put_file(str(path), f"{root}/{path.name}")
     except Exception as exc:
         kind, cause = _classify(exc)
-        detail = _scrub(_first_line(exc), options)
+        detail = scrub(_first_line(exc), _secret_values(options))  # should a library quote one
         raise kind(f"Cannot upload {location}: {cause} ({detail})") from None
     logger.info("uploaded %s (%d bytes)", location, path.stat().st_size)
     return location
@@ -126,16 +126,9 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _scrub(text: str, options: Mapping[str, Any]) -> str:
-    """``text`` with every secret-looking option value hidden, should a library quote one."""
-    for value in _secret_values(options):
-        text = text.replace(value, "***")
-    return text
-
-
 def _secret_values(options: Mapping[str, Any]) -> Iterator[str]:
     for name, value in options.items():
         if isinstance(value, Mapping):
             yield from _secret_values(value)
-        elif isinstance(value, str) and value and any(word in name.lower() for word in SECRET_OPTION_WORDS):
+        elif isinstance(value, str) and value and is_secret_name(name):
             yield value

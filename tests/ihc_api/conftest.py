@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import httpx
 import polars as pl
 import pytest
 
 from attribution.ihc_api import ClientConfig
+from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.ihc_api.local import LocalServer
+from attribution.ihc_api.server import STATS_PATH
 from attribution.journey_frame import JOURNEY_SCHEMA
 from tests.servers import API_KEY
 
@@ -63,3 +66,8 @@ def with_conversion_time(journeys: pl.DataFrame) -> pl.DataFrame:
     return journeys.with_columns(
         conv_ts=pl.col("timestamp").filter(pl.col("conversion") == 1).first().over("conv_id")
     )
+
+
+def server_stats(server: LocalServer) -> dict[str, int]:
+    """The server's request counts (``/_stats`` needs a key like every other path)."""
+    return httpx.get(server.url + STATS_PATH, headers={API_KEY_HEADER: API_KEY}).json()

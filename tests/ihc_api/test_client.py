@@ -9,11 +9,18 @@ import time
 import httpx
 import polars as pl
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from attribution.errors import AuthenticationError, IncompleteAttributionError, ServiceRefusedError
+from attribution.errors import (
+    AuthenticationError,
+    IHCApiError,
+    IncompleteAttributionError,
+    ServiceRefusedError,
+)
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
-from tests.ihc_api.conftest import journeys_frame, with_conversion_time
+from tests.ihc_api.conftest import journeys_frame, server_stats, with_conversion_time
 from tests.servers import API_KEY
 
 LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
@@ -77,10 +84,10 @@ def test_each_request_is_handed_over_as_it_completes_with_every_journey_once(ihc
 def test_a_refused_key_stops_at_once_and_the_key_appears_nowhere(ihc_server, config_for, caplog, capfd):
     secret = "wrong-key-7d1e0b9a"
     caplog.set_level(logging.DEBUG)
-    seen_before = httpx.get(ihc_server.url + "/_stats").json()["requests"]
+    seen_before = server_stats(ihc_server)["requests"]
     with pytest.raises(AuthenticationError) as raised:
         run(config_for(ihc_server, api_key=secret, max_journeys=1, concurrency=2), journeys_frame(LENGTHS))
-    assert httpx.get(ihc_server.url + "/_stats").json()["requests"] - seen_before <= 2  # of 12 requests
+    assert server_stats(ihc_server)["requests"] - seen_before <= 2  # of 12 requests
     error = raised.value
     assert "refused the API key (HTTP 403" in str(error)
     captured = capfd.readouterr()
@@ -221,7 +228,7 @@ def test_no_more_requests_are_in_flight_than_the_concurrency(fault_servers, conf
     server = fault_servers["slow_body"]  # answers take 200 ms; no other test there goes beyond 4 at once
     report, _ = run(config_for(server, max_journeys=1, concurrency=4), journeys_frame(LENGTHS))
     assert report.journeys_ok == 12
-    assert httpx.get(server.url + "/_stats").json()["max_in_flight"] == 4
+    assert server_stats(server)["max_in_flight"] == 4
 
 
 def test_a_rate_limit_spaces_the_requests(ihc_server, config_for):
@@ -284,3 +291,30 @@ def test_a_redistribution_rule_in_the_config_reaches_the_service(ihc_server, con
     )
     assert closer["closer"].sum() == 0.0
     validate_credits(frame, credits)
+
+
+def test_a_one_character_key_is_hidden_without_mangling_the_message(ihc_server, config_for):
+    with pytest.raises(AuthenticationError) as raised:
+        run(config_for(ihc_server, api_key="e"), journeys_frame([2]))
+    assert f"(HTTP 403: The API key in the {API_KEY_HEADER} header was refused.)" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2"])
+def test_a_key_with_a_control_character_or_whitespace_is_refused_when_configured(ihc_server, config_for, key):
+    with pytest.raises(ValidationError) as raised:
+        config_for(ihc_server, api_key=key)
+    message = str(raised.value)
+    assert "whitespace or a control character" in message and "k3y" not in message
+
+
+def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothing(
+    ihc_server, config_for, caplog
+):
+    secret = "slipped-through-5c1e"
+    config = config_for(ihc_server).model_copy(update={"api_key": SecretStr(f"{secret}\r")})  # not validated
+    caplog.set_level(logging.DEBUG, logger="attribution")
+    outcomes: list[BatchOutcome] = []
+    with pytest.raises(IHCApiError, match="could not be sent") as raised:
+        IHCApiAttributor(config).attribute_batches(journeys_frame([2, 3]), outcomes.append)
+    assert outcomes == [] and "retrying" not in caplog.text  # terminal: neither retried nor recorded
+    assert secret not in str(raised.value) and secret not in caplog.text

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import polars as pl
 import pytest
 
 from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
-from attribution.ihc_api.contract import COMPUTE_PATH, request_body
+from attribution.ihc_api.contract import COMPUTE_PATH, DEFAULT_MAX_SESSIONS, max_body_bytes, request_body
 from attribution.ihc_api.local import LocalServer
+from attribution.ihc_api.server import STATS_PATH
 from attribution.models import IHC, IHCParameters
 from attribution.models.redistribution import RedistributionParameter
 from tests.ihc_api.conftest import journeys_frame, with_conversion_time
@@ -194,3 +201,48 @@ def test_the_default_conversion_type_answers_real_journeys_like_the_real_service
     both = sent.join(answer, on=["conversion_id", "session_id"], suffix="_server")
     assert both.height == sent.height
     assert (both["ihc"] - both["ihc_server"]).abs().mean() <= 0.002
+
+
+CAP = max_body_bytes(DEFAULT_MAX_SESSIONS)
+
+
+def first_answer(server: LocalServer, headers: list[str], body: Iterator[bytes]) -> tuple[int, str]:
+    """Send a raw request (a valid key, then ``headers``), then ``body`` until the server answers: its status
+    and body."""
+    url = urlsplit(server.url)
+    head = [
+        f"POST {COMPUTE_PATH}?conv_type_id=default HTTP/1.1",
+        f"host: {url.netloc}",
+        f"x-api-key: {API_KEY}",
+    ]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join([*head, *headers]) + "\r\n\r\n").encode())
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for piece in body:
+                if select.select([sock], [], [], 0)[0]:  # answered already: stop sending
+                    break
+                sock.sendall(piece)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, answer.read().decode()
+
+
+def test_a_body_declared_too_large_gets_413_before_it_is_sent(ihc_server):
+    status, answer = first_answer(ihc_server, ["content-length: 300000000"], iter([b"{" * 1024]))
+    assert status == 413 and json.loads(answer)["error"].startswith(f"Request body over {CAP:,} bytes")
+
+
+def test_a_streamed_body_gets_413_once_it_passes_the_cap(ihc_server):
+    piece = b"x" * 65536
+    chunks = (
+        f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for _ in range(3 * CAP // len(piece))
+    )  # never ended
+    status, answer = first_answer(ihc_server, ["transfer-encoding: chunked"], chunks)
+    assert status == 413 and json.loads(answer)["error"].startswith(f"Request body over {CAP:,} bytes")
+
+
+def test_the_stats_need_the_key(ihc_server):
+    url = ihc_server.url + STATS_PATH
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"x-api-key": "not-the-key"}).status_code == 403
+    assert httpx.get(url, headers={"x-api-key": API_KEY}).json()["requests"] >= 0

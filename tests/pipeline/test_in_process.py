@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,29 @@ def test_a_failing_model_leaves_the_previous_tables(make_db, tmp_path, monkeypat
         statuses = sorted(conn.scalars(select(attribution_runs.c.status)))
     engine.dispose()
     assert statuses == ["failed", "succeeded"]
+
+
+def test_a_run_waits_for_another_process_s_exclusive_lock(make_sqlite, tmp_path):
+    """The busy timeout (30 s) covers every statement, the session settings included: a lock held for 7 s
+    (longer than sqlite3's own 5 s default) is waited for."""
+    db = make_sqlite(PAID)
+    locked, held_seconds = threading.Event(), 7.0
+
+    def hold_lock() -> None:
+        with closing(sqlite3.connect(db, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            time.sleep(held_seconds)
+            other.execute("COMMIT")
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait()
+    began = time.monotonic()
+    try:
+        summary = run_pipeline(db, tmp_path, model="linear")
+    finally:
+        holder.join()
+    assert time.monotonic() - began >= held_seconds - 1
+    assert summary.credit_total == pytest.approx(4)
+    check_invariants(PAID, db)

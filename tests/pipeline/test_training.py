@@ -73,3 +73,13 @@ def test_the_cli_trains_and_compares(generated):
     assert trained.returncode == 0 and "Stored IHC parameters 'cli_type'" in trained.stdout
     compared = attribution("compare", "--db", generated, "--model", "linear", "--model", "ihc")
     assert compared.returncode == 0 and "Channel credit by model" in compared.stdout
+
+
+@pytest.mark.parametrize(
+    "command", [["train-ihc", "--conv-type-id", "empty_range"], ["compare", "--model", "linear"]]
+)
+def test_an_empty_range_is_one_line_naming_the_range(make_sqlite, command):
+    result = attribution(*command, "--db", make_sqlite(PAID), "--start", "2030-01-01")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: No journeys in range [2030-01-01")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -235,6 +235,10 @@ def test_clicking_a_heading_sorts_the_table_with_undefined_values_last(opened):
         assert values[len(defined) :] == [""] * (len(values) - len(defined))
 
 
+TABLE_SCHEMA = {"channel_name": pl.String, "date": pl.String} | dict.fromkeys(
+    ("cost", "ihc", "ihc_revenue"), pl.Float64
+)
+"""``channel_reporting``'s columns, for reports built by hand."""
 EDGE_CASES = {
     "no spend, no orders, a hostile channel name": [
         ("<img src=x onerror=alert(1)>", "2023-09-01", 0.0, 0.0, 0.0)
@@ -245,10 +249,7 @@ EDGE_CASES = {
 
 @pytest.mark.parametrize("case", EDGE_CASES)
 def test_edge_reports_open_cleanly(browser, tmp_path, case):
-    schema = {"channel_name": pl.String, "date": pl.String} | dict.fromkeys(
-        ("cost", "ihc", "ihc_revenue"), pl.Float64
-    )
-    report = with_ratios(pl.DataFrame(EDGE_CASES[case], schema=schema, orient="row"))
+    report = with_ratios(pl.DataFrame(EDGE_CASES[case], schema=TABLE_SCHEMA, orient="row"))
     opened = open_dashboard(browser, write_dashboard(report, tmp_path / "edge.html", run=CONTEXT))
     assert opened.problems == []
     assert (
@@ -294,3 +295,21 @@ def test_the_report_command_shows_the_last_succeeded_run(make_sqlite, tmp_path):
         summary.time_range,
         summary.run_id,
     )
+
+
+def test_a_channel_name_with_markup_is_shown_as_text_in_every_chart(browser, tmp_path):
+    hostile = '<a href="https://evil.example">x</a>'
+    names = [hostile, "<b>Bold</b> & <i>Co</i>", "FB & IG Ads"]
+    rows = [(name, "2023-09-01", 10.0, 1.0, 50.0) for name in names]
+    report = with_ratios(pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row"))
+    by_model = pl.DataFrame(
+        {"channel_name": names * 2, "model": ["linear"] * 3 + ["ihc"] * 3, "ihc": [1.0] * 6}
+    )
+    page = open_dashboard(
+        browser, write_dashboard(report, tmp_path / "markup.html", run=replace(CONTEXT, by_model=by_model))
+    ).page
+    assert page.locator("a[href*='evil'], [*|href*='evil']").count() == 0
+    assert page.locator(".main-svg b, .main-svg i, .main-svg [style*='bold']").count() == 0
+    for chart, axis in (("chart-share", "ytick"), ("chart-ratios", "ytick"), ("chart-models", "xtick")):
+        shown = page.locator(f"#{chart} .{axis} text").all_text_contents()
+        assert sorted(set(shown)) == sorted(names), chart

@@ -106,6 +106,17 @@ def test_printed_urls_hide_the_password():
     assert "s3cret" not in redact_url("postgresql+psycopg://user:s3cret@db.example:5432/warehouse")
 
 
+def test_printed_urls_hide_a_password_in_the_query_string_and_keep_the_rest():
+    shown = redact_url("postgresql+psycopg://user@db.example/warehouse?password=s3cret&sslmode=require")
+    assert "s3cret" not in shown and "sslmode=require" in shown and "db.example/warehouse" in shown
+
+
+def test_errors_naming_a_url_hide_a_password_in_its_query_string():
+    with pytest.raises(ConfigError) as raised:
+        connect("postgresql+nosuchdriver://user@db.example/warehouse?sslpassword=s3cret")
+    assert "s3cret" not in str(raised.value) and "db.example" in str(raised.value)
+
+
 def test_streamed_reads_come_in_parts_of_the_asked_size(make_db):
     engine = connect(make_db(TRAPS))
     query = select(session_sources.c.session_id).order_by(session_sources.c.session_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
 from attribution.ihc_api.packing import LongJourneyPolicy
@@ -17,6 +17,20 @@ from attribution.models.redistribution import RedistributionParameter
 
 Positive = Annotated[int, Field(gt=0)]
 Seconds = Annotated[float, Field(ge=0)]
+
+
+def _header_safe(key: SecretStr) -> SecretStr:
+    """Refuse a key with whitespace or a control character (a key read from a file keeps its line break):
+    the HTTP library would refuse each request with an error that quotes the header, key and all."""
+    if any(char.isspace() or not char.isprintable() for char in key.get_secret_value()):
+        raise ValueError(
+            "the API key holds whitespace or a control character (a line break from a file?); it is not shown"
+        )
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_header_safe)]
+"""An API key that can go into a header as it is."""
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RETRIES = 6
@@ -28,10 +42,12 @@ DEFAULT_BACKOFF_MAX = 30.0
 class ClientConfig(BaseModel):
     """Settings of ``IHCApiAttributor``; ``transport`` lets tests and callers inject an httpx transport."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, hide_input_in_errors=True
+    )
 
     base_url: str
-    api_key: SecretStr
+    api_key: ApiKey
     conv_type_id: str
     max_journeys: Positive = DEFAULT_MAX_JOURNEYS
     max_sessions: Positive = DEFAULT_MAX_SESSIONS

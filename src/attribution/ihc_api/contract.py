@@ -21,6 +21,15 @@ API_KEY_ENV = "IHC_API_KEY"
 DEFAULT_MAX_JOURNEYS = 100
 DEFAULT_MAX_SESSIONS = 3000
 DEFAULT_CONV_TYPE = "default"
+MAX_SESSION_BYTES = 1024
+"""Room for one session in a request body: a typical row is about 200 bytes of JSON."""
+
+
+def max_body_bytes(max_sessions: int) -> int:
+    """The largest request body a server accepts: room for its session cap, and never less than the
+    contract's default cap (about 3 MB), so the session cap, not the body cap, names what is too large."""
+    return max(max_sessions, DEFAULT_MAX_SESSIONS) * MAX_SESSION_BYTES
+
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIMESTAMP_FORMAT_WITH_OFFSET = "%Y-%m-%d %H:%M:%S %z"

@@ -3,7 +3,8 @@
 Why a class of its own: the concurrency bound, the rate limit and the request quota are shared by every
 batch of a run, and the decision "retry, split, or stop" depends only on what came back. Transient faults
 (timeouts, dropped connections, 429, 5xx, unreadable bodies) are retried with exponential backoff and full
-jitter, or after ``Retry-After``; a refused key or conversion type stops the run; a rejected request
+jitter, or after ``Retry-After``; a refused key or conversion type stops the run, and so does a request the
+HTTP library refuses to build (its error text, which may quote a header, is never kept); a rejected request
 (400/406/413/422) is handed back so the caller can split it.
 """
 
@@ -20,9 +21,10 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
-from attribution.errors import AuthenticationError, ServiceRefusedError
+from attribution.errors import AuthenticationError, IHCApiError, ServiceRefusedError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
+from attribution.redaction import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,24 @@ class Sender:
                 )
             except httpx.TimeoutException as exc:
                 raise _Transient(f"timeout ({type(exc).__name__})") from None
+            except httpx.LocalProtocolError:
+                raise self._unsendable() from None
             except httpx.TransportError as exc:
-                raise _Transient(f"connection error ({type(exc).__name__}: {exc})") from None
+                raise _Transient(f"connection error ({type(exc).__name__}: {self._scrubbed(exc)})") from None
         return self._answer(response)
+
+    def _unsendable(self) -> IHCApiError:
+        """The HTTP library refused to build the request: no retry can help, and its words are not kept
+        (h11's ``Illegal header value b'...'`` quotes the header, API key and all)."""
+        return IHCApiError(
+            f"The IHC API request to {self._where} could not be sent: the HTTP library refused it as malformed "
+            "(LocalProtocolError: a header value with whitespace or a control character?). Its text is not "
+            "shown, as it may quote the API key."
+        )
+
+    def _scrubbed(self, text: object) -> str:
+        """An error's text as it may be logged and stored: the API key blanked, should it be quoted."""
+        return scrub(str(text), [self._key.get_secret_value()], "**********")
 
     def _headers(self) -> dict[str, str]:
         return {API_KEY_HEADER: self._key.get_secret_value(), "content-type": "application/json"}
@@ -167,7 +184,7 @@ class Sender:
             )
         except (json.JSONDecodeError, UnicodeDecodeError):
             text = response.text
-        return text[:300].replace(self._key.get_secret_value(), "**********")
+        return self._scrubbed(text)[:300]  # scrubbed whole, then cut: a cut key would show its start
 
 
 def _retry_after(response: httpx.Response) -> float | None:

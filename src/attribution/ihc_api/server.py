@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -36,6 +37,7 @@ from attribution.ihc_api.contract import (
     DEFAULT_MAX_JOURNEYS,
     DEFAULT_MAX_SESSIONS,
     ComputeRequest,
+    max_body_bytes,
     request_frame,
     response_body,
 )
@@ -86,7 +88,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route(COMPUTE_PATH, service.compute, methods=["POST"]),
-            Route(STATS_PATH, lambda _: JSONResponse(asdict(stats)), methods=["GET"]),
+            Route(STATS_PATH, partial(service.stats, stats=stats), methods=["GET"]),
         ],
         middleware=[
             Middleware(_InFlightCounter, stats=stats),
@@ -106,13 +108,14 @@ class _ComputeService:
     ) -> None:
         self.keys, self.types = keys, types
         self.max_journeys, self.max_sessions = max_journeys, max_sessions
+        self.max_body = max_body_bytes(max_sessions)
 
     async def compute(self, request: Request) -> JSONResponse:
         began = time.perf_counter()
         self._authenticate(request.headers.get(API_KEY_HEADER))
         conv_type = request.query_params.get("conv_type_id")
         parameters = self._parameters(conv_type)
-        payload = _parsed(await request.body())
+        payload = _parsed(await _capped_body(request, self.max_body))
         rows = request_frame(payload)
         self._check_size(rows)
         scored = await run_in_threadpool(score, rows, parameters, payload.redistribution_parameter)
@@ -121,6 +124,11 @@ class _ComputeService:
             conv_type, rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,
         )  # fmt: skip
         return JSONResponse(response_body(scored.credits, scored.errors, scored.status))
+
+    async def stats(self, request: Request, stats: ServerStats) -> JSONResponse:
+        """``GET /_stats``: the request counts, for a caller holding a key (they tell about other callers)."""
+        self._authenticate(request.headers.get(API_KEY_HEADER))
+        return JSONResponse(asdict(stats))
 
     def _authenticate(self, key: str | None) -> None:
         if not key:
@@ -144,6 +152,26 @@ class _ComputeService:
             raise ApiError(
                 413, f"Request has {rows.height} sessions; at most {self.max_sessions} are allowed."
             )
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once over ``limit`` bytes: by its Content-Length before a byte is read,
+    else (a chunked body) as it streams in, so a huge body never sits in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _body_too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _body_too_large(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _body_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Request body over {limit:,} bytes; send fewer sessions per request.")
 
 
 def _parsed(body: bytes) -> ComputeRequest:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,13 +18,14 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     Secret,
-    SecretStr,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
+from attribution.ihc_api.config import ApiKey
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.objectstore import display
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import redact_url
@@ -55,7 +57,11 @@ class Settings(BaseSettings):
     """What a run reads, how it cuts journeys, which model it uses and where it writes."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ATTRIBUTION_", frozen=True, extra="forbid", populate_by_name=True
+        env_prefix="ATTRIBUTION_",
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
@@ -98,7 +104,7 @@ class Settings(BaseSettings):
     ihc_url: str = Field(
         DEFAULT_IHC_URL, validation_alias=_env("ihc_url", "IHC_API_URL", "ATTRIBUTION_IHC_URL")
     )
-    ihc_api_key: SecretStr | None = Field(None, validation_alias=_env("ihc_api_key", "IHC_API_KEY"))
+    ihc_api_key: ApiKey | None = Field(None, validation_alias=_env("ihc_api_key", "IHC_API_KEY"))
     conv_type_id: str = Field(
         DEFAULT_CONV_TYPE_ID,
         validation_alias=_env("conv_type_id", "IHC_CONV_TYPE_ID", "ATTRIBUTION_CONV_TYPE_ID"),
@@ -111,6 +117,12 @@ class Settings(BaseSettings):
     max_requests: PositiveInt | None = None
     max_retries: int | None = Field(None, ge=0)
     request_timeout: PositiveFloat | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields as ``repr`` and ``str`` show them: locations without their passwords."""
+        shown = {"db": self.safe_db, "out": display(self.out)}
+        for name, value in super().__repr_args__():
+            yield name, shown.get(name or "", value)
 
     @property
     def time_range(self) -> TimeRange:

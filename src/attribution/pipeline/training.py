@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from attribution.errors import ConfigError
+from attribution.errors import ConfigError, InputError
 from attribution.journeys import build_journeys
 from attribution.models.comparison import compare_models, wide_comparison
 from attribution.models.ihc import IHCParameters
@@ -56,13 +56,22 @@ def store_conversion_type(
 
 
 def range_journeys(settings: Settings) -> pl.DataFrame:
-    """Every journey of the settings' range, in one frame (training and comparison need them all)."""
+    """Every journey of the settings' range, in one frame (training and comparison need them all).
+
+    Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
+    """
     with open_engine(settings.db) as engine:
         prepare(engine, settings.create_indexes)
         chunks = build_journeys(
             engine, settings.time_range, settings.journey_options, settings.chunk_conversions
         )
-        return pl.concat([chunk.journeys for chunk in chunks]) if chunks else pl.DataFrame()
+        frames = [chunk.journeys for chunk in chunks if not chunk.journeys.is_empty()]
+    if not frames:
+        raise InputError(
+            f"No journeys in range {settings.time_range} of {settings.safe_db}: "
+            "no conversion there has an earlier session (check --start and --end)"
+        )
+    return pl.concat(frames)
 
 
 def train_conversion_type(settings: Settings) -> StoredType:

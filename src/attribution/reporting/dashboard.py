@@ -208,6 +208,13 @@ def _headline_note(figures: dict[str, float | None]) -> str:
     return " ".join(notes)
 
 
+def _chart_text(values: pl.Series | list[str]) -> list[str]:
+    """Values from the data as chart labels and hover text: ``&``, ``<`` and ``>`` as entities, which plotly
+    shows as those characters. Plotly reads a subset of HTML in labels (``<a href>``, ``<b>``, ``<br>``), so a
+    channel named like a link would otherwise become a live link on the page."""
+    return [html.escape(value, quote=False) for value in values]
+
+
 def _chart_html(figure: go.Figure, div_id: str) -> str:
     figure.update_layout(template="plotly_white", margin={"l": 10, "r": 10, "t": 30, "b": 10}, font_size=12)
     return pio.to_html(
@@ -222,7 +229,11 @@ def _share_figure(channels: pl.DataFrame) -> go.Figure:
         ("ihc_share", "Credit share", REVENUE),
     ):
         figure.add_bar(
-            y=channels["channel_name"], x=channels[column], name=name, orientation="h", marker_color=colour
+            y=_chart_text(channels["channel_name"]),
+            x=channels[column],
+            name=name,
+            orientation="h",
+            marker_color=colour,
         )
     figure.update_layout(height=_bars_height(channels), legend={"orientation": "h", "y": 1.06})
     figure.update_xaxes(tickformat=".0%")
@@ -234,7 +245,7 @@ def _trend_figure(report: pl.DataFrame, height: int) -> go.Figure:
     figure = go.Figure()
     for column, name, colour in (("cost", "Spend", SPEND), ("ihc_revenue", "Attributed revenue", REVENUE)):
         figure.add_scatter(
-            x=daily["date"], y=daily[column], name=name, mode="lines+markers", line_color=colour
+            x=_chart_text(daily["date"]), y=daily[column], name=name, mode="lines+markers", line_color=colour
         )
     figure.update_yaxes(tickprefix="€", rangemode="tozero")
     return figure.update_layout(height=height, legend={"orientation": "h", "y": 1.06})
@@ -252,7 +263,7 @@ def _ratio_figure(channels: pl.DataFrame) -> go.Figure:
     for col, (column, (_title, prefix, reason, colour)) in enumerate(RATIOS.items(), start=1):
         values = channels[column].to_list()
         figure.add_bar(
-            y=channels["channel_name"],
+            y=_chart_text(channels["channel_name"]),
             x=[value or 0.0 for value in values],
             text=[f"{UNDEFINED} {reason}" if v is None else format_value(v, prefix) for v in values],
             textposition="outside",
@@ -282,7 +293,12 @@ def _model_section(by_model: pl.DataFrame | None, channels: pl.Series) -> str:
     figure = go.Figure()
     for model, colour in zip(sorted(totals["model"].unique()), cycle(MODEL_COLOURS), strict=False):
         rows = channels.to_frame().join(totals.filter(model=model), on="channel_name", how="left")
-        figure.add_bar(x=rows["channel_name"], y=rows["ihc"], name=model, marker_color=colour)
+        figure.add_bar(
+            x=_chart_text(rows["channel_name"]),
+            y=rows["ihc"],
+            name=_chart_text([model])[0],
+            marker_color=colour,
+        )
     figure.update_layout(barmode="group", height=420, legend={"orientation": "h", "y": 1.08})
     chart = _chart_html(figure, "chart-models")
     return f'<section class="card"><h2>Attributed orders by channel and model</h2>{chart}</section>'

@@ -17,16 +17,21 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from attribution.errors import ConfigError, DatabaseNotFoundError
+from attribution.redaction import HIDDEN, is_secret_name
 from attribution.warehouse.dialects import profile_named
 
 if TYPE_CHECKING:
     from attribution.warehouse.redshift_copy import StagedCopy
 
+SQLITE_BUSY_SECONDS = 30
+"""How long a SQLite connection waits for another process's lock before it gives up."""
+
 _SESSION_SETTINGS = {
     "sqlite": (
+        # First: the statements after it read the schema, which waits for a lock another process holds.
+        f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}",
         "PRAGMA cache_size = -262144",  # 256 MiB page cache: the index build sorts in memory, RSS stays bounded
         "PRAGMA threads = 2",  # the index build's sorter may use the second core
-        "PRAGMA busy_timeout = 30000",
     ),
     # The pipeline's queries are short keyset pages: compiling them costs more than it saves.
     "postgresql": ("SET jit = off",),
@@ -40,11 +45,15 @@ def database_url(db: str) -> str:
 
 
 def redact_url(db: str) -> str:
-    """The URL as it may be printed: the password hidden."""
+    """The URL as it may be printed: the password hidden, and so is any secret query parameter (drivers
+    accept ``?password=`` too)."""
     try:
-        return make_url(database_url(db)).render_as_string(hide_password=True)
+        url = make_url(database_url(db))
     except (ArgumentError, ValueError):
         return "<unparseable database URL>"
+    placeholder = "HIDDEN"  # a query value is rendered URL-quoted: "***" would read "%2A%2A%2A"
+    hidden = url.update_query_dict({name: placeholder for name in url.query if is_secret_name(name)})
+    return hidden.render_as_string(hide_password=True).replace(f"={placeholder}", f"={HIDDEN}")
 
 
 def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None) -> Engine:
@@ -69,7 +78,11 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
             )
     profile_named(url.get_backend_name())
     try:
-        engine = create_engine(url, execution_options={"staged_copy": staged_copy} if staged_copy else {})
+        engine = create_engine(
+            url,
+            connect_args=_connect_args(url),
+            execution_options={"staged_copy": staged_copy} if staged_copy else {},
+        )
     except NoSuchModuleError:
         raise ConfigError(
             f"Unsupported database URL scheme '{url.drivername}' in {redact_url(db)}{_extra_hint(url)}"
@@ -80,6 +93,13 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
     if settings:
         event.listen(engine, "connect", partial(_tune_session, settings=settings))
     return engine
+
+
+def _connect_args(url: URL) -> dict[str, object]:
+    """The driver's own lock wait, so that even opening a SQLite connection waits as long as its statements."""
+    if url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite":
+        return {"timeout": SQLITE_BUSY_SECONDS}
+    return {}
 
 
 def _extra_hint(url: URL) -> str:

@@ -1,0 +1,29 @@
+"""Secrets blanked in what is shown, whole tokens only, so a short secret cannot mangle a message."""
+
+from __future__ import annotations
+
+import pytest
+
+from attribution.redaction import is_secret_name, scrub
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "shown"),
+    [
+        ("Illegal header value b'k3y-A_9\\r'", "k3y-A_9", "Illegal header value b'***\\r'"),
+        ("user:pa$$@host", "pa$$", "user:***@host"),
+        (
+            "The API key in the x-api-key header was refused.",
+            "e",
+            "The API key in the x-api-key header was refused.",
+        ),
+        ("key e refused", "e", "key *** refused"),
+    ],
+)
+def test_a_secret_is_blanked_where_it_stands_alone_and_nowhere_else(text, secret, shown):
+    assert scrub(text, [secret]) == shown
+
+
+@pytest.mark.parametrize(("name", "secret"), [("password", True), ("sslpassword", True), ("sslmode", False)])
+def test_secret_names(name, secret):
+    assert is_secret_name(name) is secret
