@@ -46,7 +46,9 @@ JOIN conversions v ON v.conv_id = a.conv_id
 GROUP BY s.channel_name, s.event_date
 """
 
-_ORDERED_CREDITS = "(SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id, conv_id)"
+_ORDERED_CREDITS = (
+    "(SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id, conv_id)"
+)
 """Credit in session order, so SQLite's lookups of each credited session sweep the index; then by conversion, so
 the sums add in one order whatever order the rows were written in (runners, reruns)."""
 
