@@ -26,7 +26,7 @@ from attribution.errors import AttributionError, ConfigError
 from attribution.ihc_api.command import main as serve_ihc_main
 from attribution.ihc_api.local import LocalServer
 from attribution.models import MODELS, IHCParameters
-from attribution.pipeline.calibration import calibrate_conversion_type
+from attribution.pipeline.calibration import calibrate_conversion_type, read_answers, stored_api_answers
 from attribution.pipeline.in_process import run
 from attribution.pipeline.settings import DEFAULT_DB, DEFAULT_OUT, Settings, load_settings
 from attribution.pipeline.training import compare_stored_models, train_conversion_type
@@ -352,19 +352,29 @@ def train_ihc_command(
 
 @app.command("calibrate-ihc")
 def calibrate_ihc_command(
-    answers: Annotated[Path, typer.Option(help="CSV of the IHC service's answers, one row per session.")],
+    answers: Annotated[
+        Path | None,
+        typer.Option(help="CSV of the IHC service's answers, one row per session (default: stored answers)."),
+    ] = None,
     conv_type_id: Annotated[
         str | None,
         typer.Option("--conv-type-id", "--conversion-type", help="Name to store the parameters under."),
     ] = None,
+    from_conv_type: Annotated[
+        str | None,
+        typer.Option(help="Without --answers: the conversion type whose stored ihc-api answers to fit."),
+    ] = None,
     db: Db = None,
 ) -> None:
-    """Fit the local IHC engine to real answers of the service, print its cross-validated error, and store
-    the parameters as a new version of the conversion type."""
+    """Fit the local IHC engine to real answers of the service (a CSV, or what earlier --model ihc-api runs
+    stored), print its cross-validated error, and store the parameters as a new version of the conversion
+    type."""
     settings = load_settings(db=db, conv_type_id=conv_type_id)
+    source = from_conv_type or settings.conv_type_id
+    frame = read_answers(answers) if answers else stored_api_answers(settings, source)
     with _progress() as progress:
         progress.add_task("calibrating", total=None)
-        done = calibrate_conversion_type(answers, settings)
+        done = calibrate_conversion_type(frame, settings)
     error, stored = done.fidelity, done.stored
     console.print(
         f"Stored IHC parameters '{stored.conv_type_id}' version {stored.version} ({stored.journeys:,} journeys "

@@ -28,7 +28,10 @@ class JourneyOptions:
     lookback_days: int | None = None
     drop_impressions: bool = False
     only_unattributed: bool = False
-    """Leave out conversions that already hold credit (a resumed remote run sends only the rest)."""
+    """Leave out conversions that already hold credit of ``credit_label`` (a resumed remote run sends only
+    the rest; credit of another model or conversion type does not count)."""
+    credit_label: tuple[str, str] = ("", "")
+    """The model and conversion type whose stored credit ``only_unattributed`` counts."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.sess
 """
 
 _UNATTRIBUTED = (
-    "AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id)"
+    "AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id "
+    "AND a.model = :credit_model AND a.conv_type_id = :credit_conv_type)"
 )
 
 
@@ -102,6 +106,8 @@ def build_journeys(
     statement = text(journey_sql(profile_of(engine), options))
     range_start, range_end = time_range.sql_bounds()
     params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_conversions}
+    if options.only_unattributed:
+        params |= dict(zip(("credit_model", "credit_conv_type"), options.credit_label, strict=True))
     after = ("", "", "")
     while True:
         bounds = {"after_date": after[0], "after_time": after[1], "after_id": after[2]}

@@ -37,17 +37,8 @@ def db(source_db: Path, tmp_path: Path) -> str:
 
 
 def api_run(db: str, server, out: Path, **options):
-    return run(
-        load_settings(
-            db=db,
-            out=str(out),
-            model="ihc-api",
-            ihc_url=server.url,
-            ihc_api_key=API_KEY,
-            max_journeys=20,
-            **options,
-        )
-    )
+    given = {"ihc_api_key": API_KEY, "max_journeys": 20, **options}
+    return run(load_settings(db=db, out=str(out), model="ihc-api", ihc_url=server.url, **given))
 
 
 def wait_for_credited_conversions(db: str, process: subprocess.Popen, timeout: float = 90) -> int:
@@ -155,3 +146,40 @@ def test_the_cli_exit_code_says_journeys_are_left_unattributed(db, ihc_server, t
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "left unattributed" in result.stderr
+
+
+def stored_labels(db: str) -> list[tuple]:
+    """Model and conversion type of the stored credit, with its rows."""
+    with closing(sqlite3.connect(db)) as con:
+        query = (
+            "SELECT model, conv_type_id, COUNT(*) FROM attribution_customer_journey GROUP BY 1, 2 ORDER BY 1"
+        )
+        return con.execute(query).fetchall()
+
+
+def test_force_with_a_refused_key_keeps_the_stored_credit_and_report(db, ihc_server, tmp_path):
+    api_run(db, ihc_server, tmp_path)
+    before = read_tables(db)
+    with pytest.raises(AuthenticationError):
+        api_run(db, ihc_server, tmp_path, force=True, ihc_api_key="not-the-key-2b9e41")
+    assert read_tables(db) == before and before[0]
+
+
+def test_a_resumed_run_sends_what_another_model_credited_and_labels_its_credit(db, ihc_server, tmp_path):
+    run(load_settings(db=db, out=str(tmp_path / "first"), model="first-touch"))
+    assert [label[:2] for label in stored_labels(db)] == [("first-touch", None)]
+    summary = api_run(db, ihc_server, tmp_path)
+    assert summary.unattributed == 0 and summary.journeys > 0
+    assert [label[:2] for label in stored_labels(db)] == [("ihc-api", "default")]
+
+
+def test_the_services_phases_are_stored_beside_ihc(db, ihc_server, tmp_path):
+    api_run(db, ihc_server, tmp_path)
+    with closing(sqlite3.connect(db)) as con:
+        sums = con.execute(
+            "SELECT SUM(initializer), SUM(closer), SUM(holder), COUNT(initializer) = COUNT(*) "
+            "FROM attribution_customer_journey GROUP BY conv_id"
+        ).fetchall()
+    assert sums and all(complete for *_, complete in sums)
+    assert all(i == pytest.approx(1) and c == pytest.approx(1) for i, c, _, _ in sums)
+    assert all(h == pytest.approx(1) or h == pytest.approx(0) for _, _, h, _ in sums)

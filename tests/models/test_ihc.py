@@ -56,11 +56,12 @@ class TestIHC(AttributorContract):
 
     def test_three_sessions_match_the_hand_computed_values(self):
         # Gaps 24 h and 48 h: initializer curve ln(24/12)/ln(4) = 0.5 and 1 -> raw 1, 0.5, 1.
-        # Times to the conversion (2023-09-10) 96 h, 72 h, 24 h: closer curve 1 - ln(t)/ln(100).
+        # Times to the conversion session (the last, as the service measures: it never sees the conversion's
+        # own time, 2023-09-10 here) 72 h, 48 h, 0 h: closer curve 1 - ln(t)/ln(100), 1 below its first knot.
         frame = IHC(SIMPLE).attribute(
             one_journey("2023-09-06 00:00:00", "2023-09-07 00:00:00", "2023-09-09 00:00:00")
         )
-        raw_closer = [1 - math.log(hours) / math.log(100) for hours in (96, 72, 24)]
+        raw_closer = [1 - math.log(hours) / math.log(100) for hours in (72, 48)] + [1.0]
         initializer = [1 / 2.5, 0.5 / 2.5, 1 / 2.5]
         closer = [c / sum(raw_closer) for c in raw_closer]
         raw_holder = [(1 - i) * (1 - c) for i, c in zip(initializer, closer, strict=True)]

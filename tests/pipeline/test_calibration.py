@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import polars as pl
 import pytest
+from pydantic import SecretStr
 
+from attribution import load_settings, run
 from attribution.models.ihc_calibration import calibrate
 from attribution.store.parameters import list_conversion_types, load_parameters
 from attribution.warehouse.engine import connect
+from attribution.warehouse.generate import generate_database
 from tests.cases import PAID
 from tests.commands import attribution
+from tests.servers import API_KEY
 
 
 @pytest.fixture
@@ -67,3 +74,35 @@ def test_a_missing_answers_file_is_named(make_sqlite, tmp_path):
         make_sqlite(PAID),
     )
     assert result.returncode == 1 and "none.csv not found" in result.stderr
+
+
+def test_answers_stored_by_ihc_api_runs_calibrate_a_type_that_gives_the_services_credit(ihc_server, tmp_path):
+    db = tmp_path / "sample.db"
+    generate_database(db, sessions=20_000, conversions=1_000, days=5, seed=5)
+    api = load_settings(db=str(db), out=str(tmp_path / "api"), model="ihc-api", ihc_url=ihc_server.url)
+    run(api.model_copy(update={"ihc_api_key": SecretStr(API_KEY)}))
+    api_credit = credit_by_session(str(db))
+    result = attribution(
+        "calibrate-ihc", "--db", str(db), "--conv-type-id", "offline", "--from-conv-type", "default"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Stored IHC parameters 'offline' version 1" in result.stdout
+    run(load_settings(db=str(db), out=str(tmp_path / "local"), model="ihc", conv_type_id="offline"))
+    local_credit = credit_by_session(str(db))
+    assert local_credit.keys() == api_credit.keys()
+    errors = [abs(local_credit[key] - api_credit[key]) for key in api_credit]
+    assert sum(errors) / len(errors) < 0.002
+
+
+def credit_by_session(db: str) -> dict[tuple[str, str], float]:
+    with closing(sqlite3.connect(db)) as con:
+        return {
+            (c, s): ihc
+            for c, s, ihc in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
+        }
+
+
+def test_without_stored_answers_the_command_says_what_to_run_first(make_sqlite):
+    result = attribution("calibrate-ihc", "--db", make_sqlite(PAID), "--conv-type-id", "offline")
+    assert result.returncode == 1 and "No stored IHC API answers" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

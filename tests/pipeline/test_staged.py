@@ -52,7 +52,7 @@ def count(db: str, table, **where) -> int:
     return result
 
 
-def test_every_step_run_twice_gives_the_pipeline_tables(make_db, tmp_path):
+def test_every_step_run_twice_gives_the_pipeline_tables_and_a_byte_identical_csv(make_db, tmp_path):
     db, twin = make_db(PAID), make_db(PAID)
     settings = settings_for(db, tmp_path)
     staging.prepare_run(settings)
@@ -64,8 +64,11 @@ def test_every_step_run_twice_gives_the_pipeline_tables(make_db, tmp_path):
     summary = staging.finish_run(settings, "run-1")
     assert (summary.journeys, summary.unattributed, summary.credit_total) == (4, 0, pytest.approx(4))
     assert staging.finish_run(settings, "run-1") is None  # finished already: nothing changes
-    run(settings_for(twin, tmp_path))
+    staging.export_files(settings, "run-1")
+    run(settings_for(twin, tmp_path / "twin"))
     assert read_tables(db) == read_tables(twin)
+    csv = "reports/channel_reporting.csv"
+    assert (tmp_path / csv).read_bytes() == (tmp_path / "twin" / csv).read_bytes()
     check_invariants(PAID, db, settings.time_range)
     assert all(count(db, table) == 0 for table in STAGING_TABLES)
     assert count(db, attribution_runs, run_id="run-1", status="succeeded") == 1

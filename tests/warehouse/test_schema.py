@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import polars as pl
 import pytest
@@ -11,8 +12,8 @@ from sqlalchemy import inspect, select, text
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.warehouse.bulk import stream_frames
 from attribution.warehouse.engine import connect, redact_url
-from attribution.warehouse.schema import create_output_tables, ensure_indexes, validate_inputs
-from attribution.warehouse.tables import OUTPUT_TABLES, session_sources
+from attribution.warehouse.schema import create_output_tables, ensure_indexes, prepare, validate_inputs
+from attribution.warehouse.tables import CREDIT_COLUMNS, OUTPUT_TABLES, session_sources
 from tests.builders import Case
 from tests.cases import TRAPS
 
@@ -128,3 +129,18 @@ def test_streamed_reads_come_in_parts_of_the_asked_size(make_db):
         [len(every) % 3] if len(every) % 3 else []
     )
     assert pl.concat(parts)["session_id"].to_list() == every
+
+
+def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its_rows(make_sqlite, tmp_path):
+    db = make_sqlite(TRAPS)
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute("CREATE TABLE attribution_customer_journey (conv_id TEXT, session_id TEXT, ihc REAL)")
+        con.execute("INSERT INTO attribution_customer_journey VALUES ('old', 's', 1.0)")
+    engine = connect(db)
+    prepare(engine)
+    engine.dispose()
+    with closing(sqlite3.connect(db)) as con:
+        columns = [row[1] for row in con.execute("PRAGMA table_info(attribution_customer_journey)")]
+        rows = con.execute("SELECT * FROM attribution_customer_journey").fetchall()
+    assert columns == list(CREDIT_COLUMNS)
+    assert rows == [("old", "s", 1.0, None, None, None, None, None)]

@@ -82,16 +82,23 @@ def _normalised(raw: pl.Expr) -> pl.Expr:
     return pl.when(total > 0).then(raw / total).otherwise(0.0)
 
 
-def timed_sessions(journeys: pl.DataFrame) -> pl.DataFrame:
+def timed_sessions(journeys: pl.DataFrame, *, to_conversion_time: bool = False) -> pl.DataFrame:
     """Sessions in journey order with ``gap_hours`` (null on a first session), ``hours_to_conversion`` and
-    ``closer_eligible``: the inputs of the membership curves, shared with training and calibration."""
+    ``closer_eligible``: the inputs of the membership curves, shared with training and calibration.
+
+    Time to conversion is measured to the journey's last (conversion) session, as the IHC service measures
+    it: a request carries the sessions only, never the conversion's own time, so the same journey gets the
+    same credit here and from the service. ``to_conversion_time`` measures to ``conv_ts`` instead (training
+    learns how long after the last session conversions come).
+    """
     ts = pl.col("_ts")
+    converted = parse_timestamp("conv_ts") if to_conversion_time else ts.max().over(JOURNEY)
     return (
         journey_frame(journeys)
-        .with_columns(_ts=parse_timestamp("timestamp"), _conv_ts=parse_timestamp("conv_ts"))
+        .with_columns(_ts=parse_timestamp("timestamp"))
         .with_columns(
             gap_hours=hours_between(ts, previous_in_journey(ts)),
-            hours_to_conversion=hours_between(pl.col("_conv_ts"), ts).clip(0.0),
+            hours_to_conversion=hours_between(converted, ts).clip(0.0),
             closer_eligible=(pl.col("closer_engagement") == 1) | (pl.col("conversion") == 1),
         )
     )

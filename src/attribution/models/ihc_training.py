@@ -87,7 +87,7 @@ def training_sessions(journeys: pl.DataFrame, max_days: float = MAX_DAYS_BEFORE_
     """The sessions training uses: within ``max_days`` of the conversion, of journeys still two sessions long."""
     age = hours_between(parse_timestamp("conv_ts"), parse_timestamp("timestamp"))
     recent = journeys.filter(age <= max_days * 24)
-    return timed_sessions(recent).filter(pl.col("length") >= 2)
+    return timed_sessions(recent, to_conversion_time=True).filter(pl.col("length") >= 2)
 
 
 def quantile_curve(values: pl.Series, *, rising: bool) -> TimeCurve:

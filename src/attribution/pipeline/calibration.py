@@ -13,10 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from attribution.errors import InputError
+from attribution.ihc_api.client import IHCApiAttributor
 from attribution.models.ihc_answers import ANSWER_SCHEMA, check_answers
 from attribution.models.ihc_calibration import Fidelity, calibrate, cross_validate
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.training import StoredType, check_storable, store_conversion_type
+from attribution.store.credit import stored_answers
+from attribution.warehouse.engine import open_engine
+from attribution.warehouse.schema import create_output_tables
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,27 @@ def read_answers(path: Path) -> pl.DataFrame:
         raise InputError(f"Cannot read answers file {path} as CSV: {str(exc).splitlines()[0]}") from None
 
 
-def calibrate_conversion_type(answers_path: Path, settings: Settings) -> CalibratedType:
+def stored_api_answers(settings: Settings, conv_type_id: str) -> pl.DataFrame:
+    """The answers earlier ``--model ihc-api`` runs stored for ``conv_type_id``, as an answers frame: the
+    last session of each journey is its conversion session (the request marked it so)."""
+    with open_engine(settings.db) as engine:
+        create_output_tables(engine)  # a database no run has written to yet holds no answers
+        with engine.connect() as conn:
+            answers = stored_answers(conn, IHCApiAttributor.name, conv_type_id)
+    if answers.is_empty():
+        raise InputError(
+            f"No stored IHC API answers for conversion type {conv_type_id!r} in {settings.safe_db}: run "
+            f"--model ihc-api --conv-type-id {conv_type_id} on a sample first, or pass --answers FILE"
+        )
+    last = pl.int_range(pl.len()).over("conversion_id") == pl.len().over("conversion_id") - 1
+    return answers.with_columns(conversion=last.cast(pl.Int8))
+
+
+def calibrate_conversion_type(answers: pl.DataFrame, settings: Settings) -> CalibratedType:
     """Check and fit the answers, measure the fit by cross-validation, and store the parameters fitted on
     all of them as the next version of the settings' conversion type (nothing is stored on an error)."""
     check_storable(settings.conv_type_id)
-    answers = check_answers(read_answers(answers_path))
+    answers = check_answers(answers)
     fidelity = cross_validate(answers)
     parameters = calibrate(answers)
     journeys = answers.filter(pl.len().over("conversion_id") >= 2)["conversion_id"].n_unique()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from sqlalchemy import Engine, func, select
 
-from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.client import IHCApiAttributor
 from attribution.models import Attributor, check_model_name
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
@@ -103,9 +103,9 @@ def _attribute_range(
             break
         with _timed(summary, "attribute"):
             if isinstance(model, IHCApiAttributor):
-                _attribute_remotely(engine, model, chunk.journeys, summary)
+                _attribute_remotely(engine, model, chunk.journeys, settings, summary)
             else:
-                attributed.credits.append(steps.attribute(model, chunk.journeys))
+                attributed.credits.append(steps.attribute(model, chunk.journeys, settings))
                 summary.credit_total += float(attributed.credits[-1]["ihc"].sum())
         attributed.dates |= steps.session_dates(chunk.journeys)
         summary.conversions += chunk.conversions
@@ -117,7 +117,7 @@ def _attribute_range(
 
 
 def _attribute_remotely(
-    engine: Engine, model: IHCApiAttributor, journeys: pl.DataFrame, summary: RunSummary
+    engine: Engine, model: IHCApiAttributor, journeys: pl.DataFrame, settings: Settings, summary: RunSummary
 ) -> None:
     limit = model.config.max_requests
     if limit is not None and summary.requests >= limit:
@@ -126,11 +126,11 @@ def _attribute_remotely(
         return
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
-    def commit(outcome: BatchOutcome) -> None:
-        write_batch(engine, summary.run_id, outcome.credits, outcome.failures)
-        summary.credit_total += float(outcome.credits["ihc"].sum())
+    def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
+        write_batch(engine, summary.run_id, credits, failures)
+        summary.credit_total += float(credits["ihc"].sum())
 
-    report = steps.attribute_remotely(client, journeys, commit)
+    report = steps.attribute_remotely(client, journeys, settings, commit)
     summary.requests += report.requests
     summary.unattributed += report.journeys_failed + report.journeys_skipped + report.journeys_unsent
     summary.stopped_early = report.stopped_at_quota

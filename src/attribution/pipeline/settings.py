@@ -134,7 +134,13 @@ class Settings(BaseSettings):
             lookback_days=self.lookback_days,
             drop_impressions=self.drop_impressions,
             only_unattributed=self.model == "ihc-api" and not self.force,
+            credit_label=(self.model, self.conv_type_id),
         )
+
+    @property
+    def credit_conv_type(self) -> str | None:
+        """The conversion type recorded with the run's credit: the IHC models' only (the others have none)."""
+        return self.conv_type_id if self.model in ("ihc", "ihc-api") else None
 
     def model_options(self) -> dict[str, object]:
         """Constructor options of the chosen local model, from the model flags that were given."""

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Row
 
 from attribution.errors import IntegrityError, TransientError
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
-from attribution.ihc_api.client import BatchOutcome, IHCApiAttributor
+from attribution.ihc_api.client import IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
 from attribution.objectstore import as_uri
 from attribution.pipeline import steps
@@ -143,18 +143,18 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
         journeys = staging.read_batch(engine, run_key, batch_id)
         result = dict(batch_id=batch_id, journeys=journeys["conv_id"].n_unique(), requests=0, failed=0)
         if not isinstance(model, IHCApiAttributor):
-            credits = steps.attribute(model, journeys)
+            credits = steps.attribute(model, journeys, settings)
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
             return result
         todo = journeys.join(staging.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
         if todo.is_empty():
             return result
 
-        def commit(outcome: BatchOutcome) -> None:
-            staging.stage_credits(engine, run_key, batch_id, outcome.credits, whole_batch=False)
-            write_batch(engine, run_key, outcome.credits.clear(), outcome.failures)
+        def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
+            staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
+            write_batch(engine, run_key, credits.clear(), failures)
 
-        report = steps.attribute_remotely(model, todo, commit)
+        report = steps.attribute_remotely(model, todo, settings, commit)
     logger.info("Batch %d: %s", batch_id, report.summary())
     if report.failure_reasons.get(RETRIES_EXHAUSTED) or report.journeys_unsent:
         raise BatchUnsettledError(f"Batch {batch_id} of run {run_key}: {report.summary()}")

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, Select
 
 from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
 from attribution.journeys import JourneyChunk, build_journeys
-from attribution.models import IHC, Attributor, validate_credits
+from attribution.models import Attributor, validate_credits
+from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, uses_remote_api
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import build_channel_report
@@ -26,7 +27,7 @@ from attribution.reporting.files import export_all
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary
 from attribution.warehouse.schema import prepare as prepare_schema
-from attribution.warehouse.tables import STAGING_TABLES, metadata
+from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES, metadata
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
@@ -60,24 +61,41 @@ def session_dates(journeys: pl.DataFrame) -> set[str]:
     return set(journeys["timestamp"].str.slice(0, 10).unique())
 
 
-def attribute(model: Attributor, journeys: pl.DataFrame) -> pl.DataFrame:
-    """A local model's credit for the journeys, checked (one row per session, each journey summing to 1)."""
+def attribute(model: Attributor, journeys: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """A local model's credit for the journeys, checked (one row per session, each journey summing to 1)
+    and labelled."""
     credits = model.attribute(journeys)
     validate_credits(journeys, credits)
-    return credits.select("conv_id", "session_id", "ihc")
+    return labelled(credits, settings)
 
 
 def attribute_remotely(
-    client: IHCApiAttributor, journeys: pl.DataFrame, commit: Callable[[BatchOutcome], None]
+    client: IHCApiAttributor,
+    journeys: pl.DataFrame,
+    settings: Settings,
+    commit: Callable[[pl.DataFrame, pl.DataFrame], None],
 ) -> ClientReport:
-    """Send the journeys to the IHC API; each answered request's credit is checked, then ``commit``-ted at
-    once, so a killed run loses nothing it was answered."""
+    """Send the journeys to the IHC API; each answered request's credit is checked, labelled and handed to
+    ``commit`` with its failures at once, so a killed run loses nothing it was answered."""
 
     def checked(outcome: BatchOutcome) -> None:
         validate_credits(journeys.join(outcome.credits, on="conv_id", how="semi"), outcome.credits)
-        commit(outcome)
+        commit(labelled(outcome.credits, settings), outcome.failures)
 
     return client.attribute_batches(journeys, checked)
+
+
+def labelled(credits: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Credit as it is stored (``CREDIT_COLUMNS``): with the model and conversion type that made it, and the
+    IHC phases where the model gives them (null otherwise)."""
+    details = {
+        "model": pl.lit(settings.model),
+        "conv_type_id": pl.lit(settings.credit_conv_type, pl.String),
+        **{
+            phase: pl.col(phase) if phase in credits.columns else pl.lit(None, pl.Float64) for phase in PHASES
+        },
+    }
+    return credits.with_columns(**details).select(CREDIT_COLUMNS)
 
 
 def store(
@@ -124,5 +142,4 @@ def export(conn: Connection, settings: Settings, summary: RunSummary) -> dict[st
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
     """What the dashboard says about the run; the conversion type only for the IHC models that use one."""
-    uses_conv_type = settings.model in (IHC.name, IHCApiAttributor.name)
-    return DashboardContext.for_run(summary, conv_type=settings.conv_type_id if uses_conv_type else None)
+    return DashboardContext.for_run(summary, conv_type=settings.credit_conv_type)

@@ -89,8 +89,8 @@ def _forget_conversions(conn: Connection, ids: Select | list[str], failed: list[
 
 
 def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
-    """Append credit rows (``replace_credit`` has already removed what they replace)."""
-    bulk_insert(conn, acj, credits.select("conv_id", "session_id", "ihc"))
+    """Append labelled credit rows (``replace_credit`` has already removed what they replace)."""
+    bulk_insert(conn, acj, credits)
 
 
 def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl.DataFrame) -> None:
@@ -106,3 +106,27 @@ def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl
             attribution_failures,
             failures.with_columns(run_id=pl.lit(run_id), failed_at=pl.lit(failed_at)),
         )
+
+
+def stored_answers(conn: Connection, model: str, conv_type_id: str) -> pl.DataFrame:
+    """The stored credit of ``model`` for a conversion type that holds the IHC phases, as the request rows
+    that earned it (``conversion_id``, ``session_id``, ``timestamp``, ``channel_label``, the engagement flags)
+    beside the answer (``initializer``, ``holder``, ``closer``, ``ihc``), in journey order."""
+    s = session_sources.c
+    query = (
+        select(
+            acj.c.conv_id.label("conversion_id"),
+            acj.c.session_id,
+            (s.event_date + " " + s.event_time).label("timestamp"),
+            s.channel_name.label("channel_label"),
+            s.holder_engagement,
+            s.closer_engagement,
+            s.impression_interaction,
+            *(acj.c[name] for name in ("initializer", "holder", "closer", "ihc")),
+        )
+        .join(session_sources, s.session_id == acj.c.session_id)
+        .where(acj.c.model == model, acj.c.conv_type_id == conv_type_id, acj.c.initializer.is_not(None))
+    )
+    rows = conn.execute(query)
+    frame = pl.DataFrame(rows.fetchall(), schema=list(rows.keys()), orient="row")
+    return frame.sort("conversion_id", "timestamp", "session_id")

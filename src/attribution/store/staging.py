@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, se
 from attribution.journeys import JOURNEY_SCHEMA, in_journey_order
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import (
+    CREDIT_COLUMNS,
     STAGING_TABLES,
     attribution_customer_journey,
     attribution_runs,
@@ -71,9 +72,7 @@ def stage_credits(
     """Delete-then-insert the staged credit of the whole batch, or of the conversions in ``credits``."""
     c = staged_credits.c
     same = c.batch_id == batch_id if whole_batch else c.conv_id.in_(credits["conv_id"].unique().to_list())
-    rows = credits.select("conv_id", "session_id", "ihc").with_columns(
-        run_key=pl.lit(run_key), batch_id=pl.lit(batch_id)
-    )
+    rows = credits.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id))
     with engine.begin() as conn:
         conn.execute(delete(staged_credits).where(c.run_key == run_key, same))
         bulk_insert(conn, staged_credits, rows)
@@ -100,6 +99,7 @@ def staged_dates(conn: Connection, run_key: str) -> set[str]:
 
 def copy_credits(conn: Connection, run_key: str) -> None:
     """Insert the run's staged credit rows into the credit table."""
-    c = staged_credits.c
-    rows = select(c.conv_id, c.session_id, c.ihc).where(c.run_key == run_key)
-    conn.execute(insert(attribution_customer_journey).from_select(["conv_id", "session_id", "ihc"], rows))
+    rows = select(*(staged_credits.c[name] for name in CREDIT_COLUMNS)).where(
+        staged_credits.c.run_key == run_key
+    )
+    conn.execute(insert(attribution_customer_journey).from_select(list(CREDIT_COLUMNS), rows))

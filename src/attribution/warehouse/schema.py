@@ -32,8 +32,17 @@ def validate_inputs(engine: Engine) -> None:
 
 
 def create_output_tables(engine: Engine) -> None:
-    """Create the output and bookkeeping tables that do not exist yet; existing ones are left alone."""
+    """Create the output and bookkeeping tables that do not exist yet, and add the nullable columns a
+    table made by an earlier version lacks (its rows keep NULL there); nothing else is changed."""
     metadata.create_all(engine, tables=list(OUTPUT_TABLES), checkfirst=True)
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in OUTPUT_TABLES:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 def create_input_tables(engine: Engine) -> None:

@@ -47,11 +47,23 @@ session_costs = Table(
     Column("cost", Real, nullable=True),
 )
 
+
+def _credit_detail() -> list[Column]:
+    """What a credit row records beside ``ihc``: the model and conversion type that made it (a resumed run
+    keeps only its own model's credit), and the IHC phases where the model gives them (``calibrate-ihc``
+    learns from the service's)."""
+    return [
+        *(Column(name, Text) for name in ("model", "conv_type_id")),
+        *(Column(name, Real) for name in ("initializer", "holder", "closer")),
+    ]
+
+
 attribution_customer_journey = Table(
     "attribution_customer_journey",
     metadata,
     *_required(Text, "conv_id", "session_id"),
     Column("ihc", Real, nullable=False),
+    *_credit_detail(),
     PrimaryKeyConstraint("conv_id", "session_id"),
 )
 
@@ -129,8 +141,11 @@ staged_credits = Table(
     Column("conv_id", Text, primary_key=True),
     Column("session_id", Text, primary_key=True),
     Column("ihc", Real, nullable=False),
+    *_credit_detail(),
 )
 STAGING_TABLES = (staged_runs, staged_journeys, staged_credits)
+CREDIT_COLUMNS = tuple(column.name for column in attribution_customer_journey.columns)
+"""The credit table's columns, in order: what a credit frame holds once labelled (``pipeline.steps.labelled``)."""
 
 INPUT_TABLES = (session_sources, conversions, session_costs)
 OUTPUT_TABLES = (

@@ -4,7 +4,7 @@ WITH conv AS (
     WHERE conv_date || ' ' || conv_time >= :range_start
       AND conv_date || ' ' || conv_time < :range_end
       AND (conv_date, conv_time, conv_id) > (:after_date, :after_time, :after_id)
-      AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id)
+      AND NOT EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = conversions.conv_id AND a.model = :credit_model AND a.conv_type_id = :credit_conv_type)
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
 )

@@ -31,5 +31,10 @@ CREATE TABLE attribution_staged_credits (
 	conv_id TEXT NOT NULL, 
 	session_id TEXT NOT NULL, 
 	ihc FLOAT(53) NOT NULL, 
+	model TEXT, 
+	conv_type_id TEXT, 
+	initializer FLOAT(53), 
+	holder FLOAT(53), 
+	closer FLOAT(53), 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
 );

@@ -31,5 +31,10 @@ CREATE TABLE attribution_staged_credits (
 	conv_id TEXT NOT NULL, 
 	session_id TEXT NOT NULL, 
 	ihc REAL NOT NULL, 
+	model TEXT, 
+	conv_type_id TEXT, 
+	initializer REAL, 
+	holder REAL, 
+	closer REAL, 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
 );
