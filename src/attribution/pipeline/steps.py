@@ -26,8 +26,9 @@ from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import export_all
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary
+from attribution.warehouse.schema import create_tables
 from attribution.warehouse.schema import prepare as prepare_schema
-from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES, metadata
+from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
@@ -47,7 +48,7 @@ def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Pre
     model = build_model(settings, engine)
     notes = prepare_schema(engine, settings.create_indexes)
     if staging:
-        metadata.create_all(engine, tables=list(STAGING_TABLES), checkfirst=True)
+        create_tables(engine, STAGING_TABLES)
     return Prepared(model, notes)
 
 

@@ -7,12 +7,14 @@ not counted twice; credit comes from the stored attribution joined to the conver
 Why session cost is a separate, read-only pass (``aggregate_session_costs``): it scans every session,
 which is the most expensive read of a run, depends only on the input tables, and so can run before and
 beside attribution. SQLite has no hash aggregation (its GROUP BY sorts every row), so there the scan is
-read in columnar chunks and summed by Polars; other warehouses aggregate in SQL.
+read in columnar chunks by a child process and summed by Polars; other warehouses aggregate in SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import quote
 
@@ -63,15 +65,30 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
 
 
 def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
-    uri = f"sqlite://{quote(str(Path(engine.url.database).resolve()))}"
+    """The columnar scan, in a process of its own.
+
+    Why: connectorx carries its own SQLite library, and closing its connection releases every POSIX lock
+    this process holds on the file (such locks belong to the process, not to a connection). Within the
+    pipeline's process it would hand another run the write lock in the middle of a transaction ("disk I/O
+    error", one run's credit overwritten by the other's). A child process's locks are its own.
+    """
+    path = str(Path(engine.url.database).resolve())
     with engine.connect() as conn:
         last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as child:
+        return child.submit(scan_sqlite_costs, path, last, SCAN_ROWS).result()
+
+
+def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int) -> pl.DataFrame:
+    """Session cost per channel and date of a SQLite file, read by connectorx in chunks of ``scan_rows``
+    sessions (by rowid) and summed by Polars; run it in a process that holds no lock on the file."""
+    uri = f"sqlite://{quote(path)}"
     statement = _SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
     parts = [
         _sum_costs(
-            connectorx.read_sql(uri, statement.format(low=low, high=low + SCAN_ROWS), return_type="polars")
+            connectorx.read_sql(uri, statement.format(low=low, high=low + scan_rows), return_type="polars")
         )
-        for low in range(0, last, SCAN_ROWS)
+        for low in range(0, last_rowid, scan_rows)
     ]
     return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, Index, Table, inspect, text
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from attribution.errors import SchemaError
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.engine import redact_url
+from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES, metadata
 
 
@@ -34,15 +36,23 @@ def validate_inputs(engine: Engine) -> None:
 def create_output_tables(engine: Engine) -> None:
     """Create the output and bookkeeping tables that do not exist yet, and add the nullable columns a
     table made by an earlier version lacks (its rows keep NULL there); nothing else is changed."""
-    metadata.create_all(engine, tables=list(OUTPUT_TABLES), checkfirst=True)
-    inspector = inspect(engine)
-    with engine.begin() as conn:
+    create_tables(engine, OUTPUT_TABLES)
+    with write_transaction(engine) as conn:
+        inspector = inspect(conn)
         for table in OUTPUT_TABLES:
             present = {column["name"] for column in inspector.get_columns(table.name)}
             for column in table.columns:
                 if column.name not in present and column.nullable:
                     kind = column.type.compile(dialect=engine.dialect)
                     conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+
+def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
+    """``CREATE TABLE IF NOT EXISTS``: two runs starting at once on a new warehouse both succeed (a check,
+    then a create, would let the second fail on a table the first made in between)."""
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
 
 
 def create_input_tables(engine: Engine) -> None:
@@ -62,10 +72,10 @@ def missing_indexes(engine: Engine) -> list[Index]:
 def ensure_indexes(engine: Engine) -> None:
     """Create the indexes the journey SQL needs, if missing, and refresh the planner's statistics."""
     missing = missing_indexes(engine)
-    if missing:
-        with engine.begin() as conn:
+    if missing:  # under the write lock: a second run starting meanwhile waits, then finds them built
+        with write_transaction(engine) as conn:
             for ix in missing:
-                ix.create(conn)
+                conn.execute(CreateIndex(ix, if_not_exists=True))
         refresh_statistics(engine, INPUT_TABLES)
 
 
