@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from attribution import IntegrityError, load_settings, run
 from attribution.models import MODELS
@@ -125,3 +129,26 @@ def test_a_run_waits_for_another_process_s_exclusive_lock(make_sqlite, tmp_path)
     assert time.monotonic() - began >= held_seconds - 1
     assert summary.credit_total == pytest.approx(4)
     check_invariants(PAID, db)
+
+
+def test_the_next_run_marks_a_killed_run_abandoned_and_leaves_a_live_one_running(make_db, tmp_path):
+    db = make_db(PAID)
+    run_pipeline(db, tmp_path)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    started = {
+        "started_at": "2023-09-01 00:00:00",
+        "status": "running",
+        "model": "ihc",
+        "host": socket.gethostname(),
+    }
+    engine = connect(db)
+    with engine.begin() as conn:
+        conn.execute(insert(attribution_runs).values(run_id="killed", pid=int(ended.stdout), **started))
+        conn.execute(insert(attribution_runs).values(run_id="alive", pid=os.getpid(), **started))
+    run_pipeline(db, tmp_path)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(select(attribution_runs.c.run_id, attribution_runs.c.status)).all())
+    engine.dispose()
+    assert (statuses["killed"], statuses["alive"]) == ("abandoned", "running")

@@ -108,7 +108,7 @@ def stage_journeys(
             _forget(engine, run_key)
             raise
         staging.mark_staged(engine, run_key, batches, counts)
-        record_start(engine, run_key, settings.model, settings.time_range)
+        record_start(engine, run_key, settings.model, settings.time_range, in_process=False)
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
 

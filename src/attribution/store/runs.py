@@ -7,10 +7,12 @@ Why its own transactions: a run that fails still leaves its trace, and the recor
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse.tables import attribution_runs
@@ -51,9 +53,16 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange) -> None:
-    """Record that a run began (in its own transaction, so a failed run still leaves its trace)."""
+def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange, *, in_process: bool) -> None:
+    """Record that a run began (in its own transaction, so a failed run still leaves its trace).
+
+    An ``in_process`` run records its host and process id: a later run then marks it ``abandoned`` if that
+    process is gone without finishing it (a kill). A scheduled run's tasks are processes that come and go,
+    so it records neither and its scheduler tells whether it still runs.
+    """
+    owner = {"host": socket.gethostname(), "pid": os.getpid()} if in_process else {}
     with engine.begin() as conn:
+        _mark_abandoned(conn)
         conn.execute(
             insert(attribution_runs).values(
                 run_id=run_id,
@@ -62,8 +71,35 @@ def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange)
                 model=model,
                 range_start=time_range.start_text,
                 range_end=time_range.end_text,
+                **owner,
             )
         )
+
+
+def _mark_abandoned(conn: Connection) -> None:
+    """Mark ``abandoned`` the runs still ``running`` whose process on this host has ended."""
+    runs = attribution_runs.c
+    running = select(runs.run_id, runs.pid).where(
+        runs.status == "running", runs.host == socket.gethostname(), runs.pid.is_not(None)
+    )
+    for run_id, pid in conn.execute(running).all():
+        if not _alive(pid):
+            reason = {"error": f"its process ({pid} on {socket.gethostname()}) ended without finishing it"}
+            conn.execute(
+                update(attribution_runs)
+                .where(runs.run_id == run_id)
+                .values(finished_at=_now(), status="abandoned", summary=json.dumps(reason))
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def record_end(engine: Engine, summary: RunSummary) -> None:

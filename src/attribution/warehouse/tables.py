@@ -84,6 +84,8 @@ attribution_runs = Table(
     *_required(Text, "status", "model"),
     *(Column(name, Text) for name in ("range_start", "range_end")),
     Column("summary", LongText),
+    Column("host", Text),
+    Column("pid", Integer),
 )
 
 attribution_failures = Table(
