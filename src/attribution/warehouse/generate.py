@@ -31,12 +31,14 @@ from adbc_driver_sqlite import dbapi
 
 from attribution.errors import ConfigError
 from attribution.warehouse.engine import open_engine
+from attribution.warehouse.generate_options import (
+    DEFAULT_CONVERSIONS,
+    DEFAULT_DAYS,
+    DEFAULT_SEED,
+    DEFAULT_SESSIONS,
+)
 from attribution.warehouse.schema import create_input_tables
 
-DEFAULT_SESSIONS = 500_000
-DEFAULT_CONVERSIONS = 2_000
-DEFAULT_DAYS = 10
-DEFAULT_SEED = 42
 DEFAULT_START_DATE = date(2023, 8, 29)
 
 # channel: (share of sessions in %, share of impression-only sessions, median cost of a session in EUR).
