@@ -305,6 +305,13 @@ def generate_command(
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same file.")
     ] = gen.DEFAULT_SEED,
+    layout: Annotated[
+        gen.Layout,
+        typer.Option(
+            help="Row order: arrival (by user and time, as real exports; ids in random order) or sorted "
+            "(by id: every key lookup sequential, flattering; for comparisons)."
+        ),
+    ] = gen.DEFAULT_LAYOUT,
 ) -> None:
     """Generate a challenge-like SQLite database for demos, tests and benchmarks."""
     from attribution.warehouse.generate import generate_database
@@ -318,11 +325,13 @@ def generate_command(
             users=users,
             days=days,
             seed=seed,
+            layout=layout,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     console.print(
         f"Wrote {result.path}: {result.sessions:,} sessions, {result.users:,} users, "
-        f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}) in {result.seconds:.1f} s"
+        f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}, {result.layout} layout) "
+        f"in {result.seconds:.1f} s"
     )
 
 
