@@ -138,3 +138,14 @@ def test_the_model_help_lists_every_model():
     result = attribution("run", "--help")
     assert result.returncode == 0
     assert all(name in result.stdout for name in MODEL_NAMES)
+
+
+def test_generate_writes_the_layout_asked_for(tmp_path):
+    db = tmp_path / "sorted.db"
+    result = attribution(
+        "generate", "--db", str(db), "--sessions", "2000", "--conversions", "20", "--layout", "sorted"
+    )
+    assert result.returncode == 0 and "sorted layout" in result.stdout
+    with closing(sqlite3.connect(db)) as conn:
+        ids = [row[0] for row in conn.execute("SELECT session_id FROM session_sources ORDER BY rowid")]
+    assert ids == sorted(ids)
