@@ -1,6 +1,7 @@
 """IHC API benchmark: the original one-at-a-time 199-session batches against the client's defaults.
 
-Journeys come from the default-size database (generated if missing); the service is the project's IHC
+Journeys come from benchmarks/pipeline.py's default database (generated if missing, in the arrival layout
+real tables have; its name says so); the service is the project's IHC
 server, started as a subprocess with an added latency per request to stand in for the internet.
 Scenarios run in order against one server:
     original-199     one request at a time, at most 199 sessions (and 100 journeys) of whole journeys
@@ -24,9 +25,9 @@ from pathlib import Path
 import polars as pl
 
 from attribution.ihc_api.local import LocalServer
+from pipeline import DATA, SCENARIOS, generate
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DB = HERE / "data" / "default.db"
+DEFAULT_DB = DATA / f"{SCENARIOS['default'].stem}.db"
 SPEEDUP_TARGET = 3.5
 PACKING_SLACK = 1.05
 
@@ -48,10 +49,7 @@ def load_journeys(db: Path) -> pl.DataFrame:
     from attribution.warehouse.engine import connect
 
     if not db.exists():
-        from attribution.warehouse.generate import generate_database
-
-        db.parent.mkdir(parents=True, exist_ok=True)
-        generate_database(db)
+        generate(SCENARIOS["default"], db)
     engine = connect(str(db))
     try:
         return pl.concat([chunk.journeys for chunk in build_journeys(engine)])

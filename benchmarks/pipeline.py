@@ -1,9 +1,13 @@
 """Pipeline benchmark: generate challenge-like databases and time every step of a first run and a rerun.
 
 Scenarios are named; each run happens in a fresh child process so its peak memory (max RSS) is its own.
+Databases are laid out as real tables are (``arrival``: rows by user and time, ids in random key order);
+``--layout sorted`` adds the generator's key-ordered layout, which flatters key lookups, and prints the
+ratio of the two. ``--days`` sets the history's length (repeatable: one database per length).
 Usage:
-    python benchmarks/pipeline.py                     # every scenario
+    python benchmarks/pipeline.py                     # every scenario, arrival layout, its own days
     python benchmarks/pipeline.py --scenario default --json results/default.json
+    python benchmarks/pipeline.py --scenario default --days 10 --days 90 --layout arrival --layout sorted
     python benchmarks/pipeline.py --compare old.json new.json
 """
 
@@ -15,10 +19,14 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from itertools import product
 from pathlib import Path
 
+from attribution.warehouse.generate_options import DEFAULT_LAYOUT, LAYOUTS, Layout
+
 HERE = Path(__file__).resolve().parent
+RUNS = ("first", "rerun")
 DATA = HERE / "data"
 
 
@@ -29,6 +37,12 @@ class Scenario:
     conversions: int
     days: int = 10
     seed: int = 42
+    layout: Layout = DEFAULT_LAYOUT
+
+    @property
+    def stem(self) -> str:
+        """The name of its database: size, history and layout, so that no other layout is reused."""
+        return f"{self.name}-{self.days}d-{self.layout}"
 
 
 SCENARIOS = {
@@ -44,7 +58,7 @@ def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]
     """A fresh database for the scenario (the first run must find it without the pipeline's indexes)."""
     from attribution.warehouse.generate import generate_database
 
-    path = path or DATA / f"{scenario.name}.db"
+    path = path or DATA / f"{scenario.stem}.db"
     path.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -54,6 +68,7 @@ def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]
         conversions=scenario.conversions,
         days=scenario.days,
         seed=scenario.seed,
+        layout=scenario.layout,
     )
     return path, time.perf_counter() - began
 
@@ -122,7 +137,7 @@ def run_in_child(db: str | Path, out: Path) -> dict:
 
 def bench(scenario: Scenario) -> dict:
     db, generate_seconds = generate(scenario)
-    out = DATA / f"{scenario.name}-reports"
+    out = DATA / f"{scenario.stem}-reports"
     first, rerun = run_in_child(db, out), run_in_child(db, out)
     for result in (first, rerun):
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
@@ -137,12 +152,12 @@ def bench(scenario: Scenario) -> dict:
 def show(result: dict) -> None:
     s = result["scenario"]
     print(
-        f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions "
-        f"(generated in {result['generate_seconds']:.1f} s)"
+        f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions, {s['days']} days, "
+        f"{s['layout']} layout (generated in {result['generate_seconds']:.1f} s)"
     )
     steps = list(result["first"]["seconds"])
     print(f"{'run':<8}" + "".join(f"{step:>14}" for step in steps) + f"{'sessions/s':>12}{'peak MB':>10}")
-    for label in ("first", "rerun"):
+    for label in RUNS:
         r = result[label]
         print(
             f"{label:<8}"
@@ -151,10 +166,33 @@ def show(result: dict) -> None:
         )
 
 
+def show_layout_ratios(results: list[dict]) -> None:
+    """Sorted over arrival layout, total wall time, for each scenario measured in both: how much the
+    key-ordered layout flatters the pipeline."""
+    by_layout = {(r["scenario"]["name"], r["scenario"]["days"], r["scenario"]["layout"]): r for r in results}
+    for (name, days, layout), arrival in by_layout.items():
+        ordered = by_layout.get((name, days, "sorted"))
+        if layout != "arrival" or ordered is None:
+            continue
+        ratios = ", ".join(
+            f"{run} {ordered[run]['seconds']['total'] / arrival[run]['seconds']['total']:.2f}" for run in RUNS
+        )
+        print(f"{name}, {days} days, sorted / arrival layout: {ratios}")
+
+
+def scenarios(names: list[str] | None, days: list[int] | None, layouts: list[str] | None) -> list[Scenario]:
+    """The named scenarios (all by default) for each history length and layout asked for."""
+    chosen = [SCENARIOS[name] for name in names or SCENARIOS]
+    return [
+        replace(scenario, days=length or scenario.days, layout=layout)
+        for scenario, length, layout in product(chosen, days or [None], layouts or [DEFAULT_LAYOUT])
+    ]
+
+
 def compare(old_path: Path, new_path: Path) -> None:
     old, new = json.loads(old_path.read_text()), json.loads(new_path.read_text())
     for before, after in zip(old, new, strict=True):
-        for label in ("first", "rerun"):
+        for label in RUNS:
             a, b = before[label]["seconds"]["total"], after[label]["seconds"]["total"]
             print(f"{after['scenario']['name']:<8} {label:<6} {a:8.2f} s -> {b:8.2f} s ({b / a:5.2f}x)")
 
@@ -164,6 +202,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument("--days", type=int, action="append", help="days of history (default: the scenario's)")
+    parser.add_argument("--layout", choices=LAYOUTS, action="append", help=f"default {DEFAULT_LAYOUT}")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # database, output
@@ -174,9 +214,10 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
         return
-    results = [bench(SCENARIOS[name]) for name in args.scenario or SCENARIOS]
+    results = [bench(scenario) for scenario in scenarios(args.scenario, args.days, args.layout)]
     for result in results:
         show(result)
+    show_layout_ratios(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

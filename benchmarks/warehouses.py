@@ -68,13 +68,13 @@ def scenario_for(sessions: int, conversions: int) -> Scenario:
 def pristine_database(scenario: Scenario) -> tuple[Path, str]:
     """A database of the scenario's size without anything a pipeline run adds, and where it came from.
 
-    Reuses ``<name>-pristine.db``, else strips a copy of pipeline.py's ``<name>.db`` of the size, else
-    generates one.
+    Reuses ``<stem>-pristine.db``, else strips a copy of pipeline.py's ``<stem>.db`` of the size, else
+    generates one (the stem names the size, the days and the layout: arrival, as real tables).
     """
-    pristine = DATA / f"{scenario.name}-pristine.db"
+    pristine = DATA / f"{scenario.stem}-pristine.db"
     if _holds(pristine, scenario) and not _pipeline_additions(pristine):
         return pristine, "reused"
-    used = DATA / f"{scenario.name}.db"
+    used = DATA / f"{scenario.stem}.db"
     if _holds(used, scenario):
         began = time.perf_counter()
         shutil.copyfile(used, pristine)
@@ -230,7 +230,7 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     runs, outputs, checks = {}, {}, []
     for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
         print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
-        out = DATA / f"{scenario.name}-reports-{warehouse}"
+        out = DATA / f"{scenario.stem}-reports-{warehouse}"
         runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out)
         checks += own_checks
         for result in runs[warehouse].values():
@@ -256,7 +256,10 @@ def bench(scenario: Scenario, postgres: str) -> dict:
 
 def show(result: dict) -> None:
     s, load = result["scenario"], result["load"]
-    print(f"\n{s['sessions']:,} sessions, {s['conversions']:,} conversions (database {result['database']})")
+    print(
+        f"\n{s['sessions']:,} sessions, {s['conversions']:,} conversions, {s['days']} days, {s['layout']} layout "
+        f"(database {result['database']})"
+    )
     print(
         f"load into PostgreSQL (copy_inputs): {sum(load['rows'].values()):,} rows in {load['seconds']:.1f} s, "
         f"{load['rows_per_second']:,.0f} rows/s"

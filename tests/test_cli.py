@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
 from contextlib import closing
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from attribution import cli
 from attribution.errors import ConfigError
+from attribution.models import MODEL_NAMES
 from tests.cases import PAID
 from tests.commands import attribution
 
@@ -121,3 +124,28 @@ def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "ihc_api_key" in result.stderr and "whitespace or a control character" in result.stderr
     assert "from-a-file" not in result.stderr + result.stdout
+
+
+def test_the_cli_starts_without_polars_sqlalchemy_or_plotly():
+    """`attribution --help` and a run's start stay fast only while the commands import these themselves."""
+    heavy = "{'polars', 'sqlalchemy', 'plotly'}"
+    code = f"import sys, attribution.cli; print(*sorted({heavy} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == []
+
+
+def test_the_model_help_lists_every_model():
+    result = attribution("run", "--help")
+    assert result.returncode == 0
+    assert all(name in result.stdout for name in MODEL_NAMES)
+
+
+def test_generate_writes_the_layout_asked_for(tmp_path):
+    db = tmp_path / "sorted.db"
+    result = attribution(
+        "generate", "--db", str(db), "--sessions", "2000", "--conversions", "20", "--layout", "sorted"
+    )
+    assert result.returncode == 0 and "sorted layout" in result.stdout
+    with closing(sqlite3.connect(db)) as conn:
+        ids = [row[0] for row in conn.execute("SELECT session_id FROM session_sources ORDER BY rowid")]
+    assert ids == sorted(ids)

@@ -13,32 +13,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from attribution.errors import AttributionError, ConfigError
-from attribution.ihc_api.command import main as serve_ihc_main
-from attribution.ihc_api.local import LocalServer
-from attribution.models import MODELS, IHCParameters
-from attribution.pipeline.calibration import calibrate_conversion_type, read_answers, stored_api_answers
-from attribution.pipeline.in_process import run
-from attribution.pipeline.settings import DEFAULT_DB, DEFAULT_OUT, Settings, load_settings
-from attribution.pipeline.training import compare_stored_models, train_conversion_type
-from attribution.reporting.channel_report import read_channel_report
-from attribution.reporting.dashboard import latest_run_context
-from attribution.reporting.files import export_all
-from attribution.reporting.metrics import with_ratios
-from attribution.store.parameters import load_all_parameters
-from attribution.store.runs import RunSummary
-from attribution.warehouse import generate as gen
-from attribution.warehouse.copy_db import copy_inputs
-from attribution.warehouse.engine import open_engine, redact_url
+from attribution.models.names import MODEL_NAMES
+from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
+from attribution.warehouse import generate_options as gen
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `--help` stays fast
+    from sqlalchemy import Connection
+
+    from attribution.models import IHCParameters
+    from attribution.pipeline.settings import Settings
+    from attribution.store.runs import RunSummary
 
 app = typer.Typer(
     help="Marketing attribution: customer journeys -> per-session credit -> channel report (CSV).",
@@ -78,7 +70,7 @@ Start = Annotated[
 End = Annotated[str | None, typer.Option(help="First conversion time excluded: ISO date or timestamp (UTC).")]
 Model = Annotated[
     str | None,
-    typer.Option(help=f"Attribution model: {', '.join(sorted([*MODELS, 'ihc-api']))} (default ihc)."),
+    typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),
 ]
 Lookback = Annotated[
     int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
@@ -124,6 +116,13 @@ def _options(debug: Annotated[bool, typer.Option(help="Show tracebacks on errors
     """Options of every command (``--debug`` is read by ``main``'s error handler, before any command)."""
 
 
+def _load_settings(**explicit: object) -> Settings:
+    """``load_settings``, imported when a command runs (Pydantic and the pipeline cost half a second)."""
+    from attribution.pipeline.settings import load_settings
+
+    return load_settings(**explicit)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -136,6 +135,8 @@ def _progress() -> Progress:
 
 
 def _run_with_progress(settings: Settings) -> RunSummary:
+    from attribution.pipeline.in_process import run
+
     with _progress() as progress:
         task = progress.add_task("starting", total=None)
 
@@ -154,6 +155,8 @@ def _local_ihc_server() -> Iterator[tuple[str, str]]:
     Its log goes to a new private directory, not a fixed path in the shared temporary folder (where another
     user could plant a link to a file of ours); it is kept and named when the run fails, removed otherwise.
     """
+    from attribution.ihc_api.local import LocalServer
+
     key = secrets.token_urlsafe(24)
     folder = Path(tempfile.mkdtemp(prefix="attribution-local-ihc-"))
     log = folder / "server.log"
@@ -253,9 +256,9 @@ def run_command(
     )
     if local_ihc:
         with _local_ihc_server() as (url, key):
-            summary = _run_with_progress(load_settings(**{**options, "ihc_url": url, "ihc_api_key": key}))
+            summary = _run_with_progress(_load_settings(**{**options, "ihc_url": url, "ihc_api_key": key}))
     else:
-        summary = _run_with_progress(load_settings(**options))
+        summary = _run_with_progress(_load_settings(**options))
     _print_paths(summary.report_paths)
     if summary.unattributed:
         errors.print(
@@ -274,11 +277,16 @@ def serve_ihc_command(ctx: typer.Context) -> None:
 
     Accepted keys come from the environment variable IHC_API_KEY (comma-separated), never from a flag.
     """
+    from attribution.ihc_api.command import main as serve_ihc_main
+
     raise typer.Exit(serve_ihc_main(ctx.args, _trained_types))
 
 
 def _trained_types(db: str) -> dict[str, IHCParameters]:
     """The conversion types trained in ``db``, for ``serve-ihc --db``."""
+    from attribution.store.parameters import load_all_parameters
+    from attribution.warehouse.engine import open_engine
+
     with open_engine(db) as engine:
         return load_all_parameters(engine)
 
@@ -297,22 +305,33 @@ def generate_command(
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same file.")
     ] = gen.DEFAULT_SEED,
+    layout: Annotated[
+        gen.Layout,
+        typer.Option(
+            help="Row order: arrival (by user and time, as real exports; ids in random order) or sorted "
+            "(by id: every key lookup sequential, flattering; for comparisons)."
+        ),
+    ] = gen.DEFAULT_LAYOUT,
 ) -> None:
     """Generate a challenge-like SQLite database for demos, tests and benchmarks."""
+    from attribution.warehouse.generate import generate_database
+
     with _progress() as progress:
         task = progress.add_task("generating sessions", total=sessions)
-        result = gen.generate_database(
+        result = generate_database(
             db,
             sessions=sessions,
             conversions=conversions,
             users=users,
             days=days,
             seed=seed,
+            layout=layout,
             on_progress=lambda done: progress.update(task, completed=done),
         )
     console.print(
         f"Wrote {result.path}: {result.sessions:,} sessions, {result.users:,} users, "
-        f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}) in {result.seconds:.1f} s"
+        f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}, {result.layout} layout) "
+        f"in {result.seconds:.1f} s"
     )
 
 
@@ -336,7 +355,9 @@ def train_ihc_command(
     lookback_days: Lookback = None,
 ) -> None:
     """Train the local IHC engine on the database's journeys and store the parameters as a new version."""
-    settings = load_settings(
+    from attribution.pipeline.training import train_conversion_type
+
+    settings = _load_settings(
         db=db, start=start, end=end, lookback_days=lookback_days, conv_type_id=conv_type_id
     )
     with _progress() as progress:
@@ -369,7 +390,9 @@ def calibrate_ihc_command(
     """Fit the local IHC engine to real answers of the service (a CSV, or what earlier --model ihc-api runs
     stored), print its cross-validated error, and store the parameters as a new version of the conversion
     type."""
-    settings = load_settings(db=db, conv_type_id=conv_type_id)
+    from attribution.pipeline.calibration import calibrate_conversion_type, read_answers, stored_api_answers
+
+    settings = _load_settings(db=db, conv_type_id=conv_type_id)
     source = from_conv_type or settings.conv_type_id
     frame = read_answers(answers) if answers else stored_api_answers(settings, source)
     with _progress() as progress:
@@ -395,8 +418,10 @@ def compare_command(
     value: Annotated[str, typer.Option(help="credit or revenue.")] = "credit",
 ) -> None:
     """Channel credit (or attributed revenue) by model, side by side, without storing anything."""
+    from attribution.pipeline.training import compare_stored_models
+
     chosen = models or ["last-touch", "linear", "time-decay", "position-based", "ihc"]
-    settings = load_settings(db=db, start=start, end=end)
+    settings = _load_settings(db=db, start=start, end=end)
     with _progress() as progress:
         progress.add_task(f"attributing with {len(chosen)} models", total=None)
         wide = compare_stored_models(settings, chosen, value)
@@ -416,13 +441,16 @@ def copy_db_command(
     ],
 ) -> None:
     """Copy the three input tables into another database (it must not hold them yet)."""
+    from attribution.warehouse.copy_db import copy_inputs
+    from attribution.warehouse.engine import redact_url
+
     with _progress() as progress:
         task = progress.add_task("copying", total=None)
 
         def show(table: str, done: int, total: int) -> None:
             progress.update(task, description=f"copying {table}", completed=done, total=total)
 
-        staged_copy = load_settings().staged_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
+        staged_copy = _load_settings().staged_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
         copied = copy_inputs(source, target, on_progress=show, staged_copy=staged_copy)
     console.print(
         ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {redact_url(target)}"
@@ -437,12 +465,16 @@ def report_command(
     html: Annotated[bool, typer.Option("--html", help="Also write the HTML dashboard.")] = False,
 ) -> None:
     """Export the stored channel report and print totals per channel (default: CSV only)."""
+    from attribution.reporting.dashboard import latest_run_context
+    from attribution.reporting.files import export_all
+    from attribution.warehouse.engine import open_engine
+
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
-    settings = load_settings(db=db, out=out, formats=tuple(chosen))
+    settings = _load_settings(db=db, out=out, formats=tuple(chosen))
     with open_engine(settings.db) as engine, engine.connect() as conn:
         context, options = latest_run_context(conn), settings.storage_options.get_secret_value()
         paths = export_all(conn, settings.out, settings.formats, context, options)
-        _print_channels(read_channel_report(conn))
+        _print_channels(conn)
     _print_paths(paths)
 
 
@@ -451,9 +483,16 @@ def _print_paths(paths: dict[str, str | Path]) -> None:
         console.print(f"{name:>8} report: [bold]{path}[/bold]")
 
 
-def _print_channels(frame: pl.DataFrame) -> None:
+def _print_channels(conn: Connection) -> None:
+    """The stored report's totals per channel, most revenue first."""
+    import polars as pl
+
+    from attribution.reporting.channel_report import read_channel_report
+    from attribution.reporting.metrics import with_ratios
+
     totals = with_ratios(
-        frame.group_by("channel_name")
+        read_channel_report(conn)
+        .group_by("channel_name")
         .agg(pl.col("cost", "ihc", "ihc_revenue").sum())
         .sort("ihc_revenue", "channel_name", descending=[True, False])
     )
@@ -474,11 +513,13 @@ def demo_command(
     out: Out = None,
 ) -> None:
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
+    from attribution.warehouse.engine import open_engine
+
     if not db.exists():
         generate_command(db=db)
-    summary = _run_with_progress(load_settings(db=str(db), out=out))
+    summary = _run_with_progress(_load_settings(db=str(db), out=out))
     with open_engine(str(db)) as engine, engine.connect() as conn:
-        _print_channels(read_channel_report(conn))
+        _print_channels(conn)
     _print_paths(summary.report_paths)
 
 
@@ -487,9 +528,21 @@ def main() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         app()
-    except (AttributionError, SQLAlchemyError) as exc:
-        if debug:
+    except Exception as exc:
+        if debug or not _is_user_error(exc):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         errors.print(f"[red]Error:[/red] {message}", highlight=False)
         sys.exit(EXIT_ERROR)
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """A project or database error: one red line, not a traceback.
+
+    SQLAlchemy is looked up, not imported: a command that never loaded it cannot have raised its errors,
+    and importing it here would cost every start a third of a second.
+    """
+    database = sys.modules.get("sqlalchemy.exc")
+    return isinstance(exc, AttributionError) or (
+        database is not None and isinstance(exc, database.SQLAlchemyError)
+    )

@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,9 +17,11 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from attribution.errors import ConfigError
 from attribution.warehouse.generate import CHANNELS, PAID_CHANNELS, GenerateSummary, generate_database
+from attribution.warehouse.generate_options import LAYOUTS, Layout
 from attribution.warehouse.tables import INPUT_TABLES
 
 SMALL = {"sessions": 5_000, "conversions": 100, "chunk_sessions": 2_000}
+KEYS = [("session_sources", "session_id"), ("session_costs", "session_id"), ("conversions", "conv_id")]
 
 # The journeys as the challenge defines them: the user's sessions strictly before the conversion.
 JOURNEYS = """
@@ -198,12 +200,72 @@ def test_most_sessions_belong_to_no_journey(generated) -> None:
     assert in_journeys / 50_000 < 0.1
 
 
-def test_same_arguments_give_a_byte_identical_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_same_arguments_give_a_byte_identical_file(tmp_path: Path, layout: Layout) -> None:
     first, second = (
-        generate_database(tmp_path / "a.db", **SMALL),
-        generate_database(tmp_path / "b.db", **SMALL),
+        generate_database(tmp_path / "a.db", layout=layout, **SMALL),
+        generate_database(tmp_path / "b.db", layout=layout, **SMALL),
     )
-    assert sha256(first.path) == sha256(second.path)
+    assert first.layout == layout and sha256(first.path) == sha256(second.path)
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, sqlite3.Connection]]:
+    """The same arguments in each layout (three chunks, so that the order holds across chunks)."""
+    folder = tmp_path_factory.mktemp("layouts")
+    with ExitStack() as stack:
+        yield {layout: stack.enter_context(generated_in(folder, layout)) for layout in LAYOUTS}
+
+
+def generated_in(folder: Path, layout: Layout) -> closing[sqlite3.Connection]:
+    path = generate_database(folder / f"{layout}.db", layout=layout, **SMALL).path
+    return closing(sqlite3.connect(path))
+
+
+def rows_in_rowid_order(db: sqlite3.Connection, table: str, columns: str) -> list[tuple]:
+    return db.execute(f"SELECT {columns} FROM {table} ORDER BY rowid").fetchall()
+
+
+@pytest.mark.parametrize(("table", "key"), KEYS)
+def test_both_layouts_hold_the_same_rows(layouts, table: str, key: str) -> None:
+    arrival, ordered = (
+        db.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall() for db in layouts.values()
+    )
+    assert arrival == ordered and len(arrival) > 0
+
+
+@pytest.mark.parametrize(("table", "key"), KEYS)
+def test_the_sorted_layout_stores_rows_in_key_order(layouts, table: str, key: str) -> None:
+    stored = rows_in_rowid_order(layouts["sorted"], table, key)
+    assert stored == sorted(stored)
+
+
+@pytest.mark.parametrize(
+    ("table", "order"),
+    [
+        ("session_sources", "user_id, event_date, event_time, session_id"),
+        ("conversions", "user_id, conv_date, conv_time, conv_id"),
+    ],
+)
+def test_the_arrival_layout_stores_rows_by_user_and_time(layouts, table: str, order: str) -> None:
+    db = layouts["arrival"]
+    stored = rows_in_rowid_order(db, table, order)
+    assert stored == db.execute(f"SELECT {order} FROM {table} ORDER BY {order}").fetchall()
+    keys = [row[-1] for row in stored]
+    assert keys != sorted(keys)  # random ids: key order is not row order
+
+
+def test_the_arrival_layout_stores_costs_with_their_sessions(layouts) -> None:
+    db = layouts["arrival"]
+    assert rows_in_rowid_order(db, "session_costs", "session_id") == rows_in_rowid_order(
+        db, "session_sources", "session_id"
+    )
+
+
+def test_refuses_an_unknown_layout_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="layout must be one of arrival, sorted"):
+        generate_database(tmp_path / "challenge.db", layout="random", **SMALL)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_another_seed_gives_another_file(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import the client's HTTP stack and the client does not import the server's.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from attribution.lazy import lazy_names
 
 if TYPE_CHECKING:
     from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
@@ -44,7 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -1,77 +1,52 @@
-"""The model registry: ``--model`` names to ``Attributor`` classes.
+"""The attribution models: pure functions of journeys to credit, picked by name from the registry.
 
-Why a registry: the CLI, the DAG and the server pick models by name, and a typo should get a suggestion,
-not a traceback. ``ihc-api`` (the remote service's client) is not registered here: it needs a client
-configuration, so the pipeline builds it itself.
+Names load on first use, so a caller that needs only the models' names (``names``: the CLI's help) does not
+import Polars and every model.
 """
 
 from __future__ import annotations
 
-from difflib import get_close_matches
-from inspect import signature
-from typing import Any
+from typing import TYPE_CHECKING
 
-from attribution.errors import ConfigError
-from attribution.models.base import Attributor, validate_credits
-from attribution.models.first_touch import FirstTouch
-from attribution.models.ihc import IHC, IHCParameters
-from attribution.models.last_non_direct import LastNonDirect
-from attribution.models.last_touch import LastTouch
-from attribution.models.linear import Linear
-from attribution.models.markov import Markov
-from attribution.models.position_based import PositionBased
-from attribution.models.shapley import Shapley
-from attribution.models.time_decay import TimeDecay
+from attribution.lazy import lazy_names
 
-MODELS: dict[str, type[Attributor]] = {
-    model.name: model
-    for model in (
-        IHC,
-        FirstTouch,
-        LastTouch,
-        LastNonDirect,
-        Linear,
-        TimeDecay,
-        PositionBased,
-        Markov,
-        Shapley,
-    )
+if TYPE_CHECKING:
+    from attribution.models.base import Attributor, validate_credits
+    from attribution.models.first_touch import FirstTouch
+    from attribution.models.ihc import IHC, IHCParameters
+    from attribution.models.last_non_direct import LastNonDirect
+    from attribution.models.last_touch import LastTouch
+    from attribution.models.linear import Linear
+    from attribution.models.markov import Markov
+    from attribution.models.names import MODEL_NAMES, check_model_name
+    from attribution.models.position_based import PositionBased
+    from attribution.models.registry import MODELS, get_model
+    from attribution.models.shapley import Shapley
+    from attribution.models.time_decay import TimeDecay
+
+_HOMES = {
+    "IHC": "ihc",
+    "MODELS": "registry",
+    "MODEL_NAMES": "names",
+    "Attributor": "base",
+    "FirstTouch": "first_touch",
+    "IHCParameters": "ihc",
+    "LastNonDirect": "last_non_direct",
+    "LastTouch": "last_touch",
+    "Linear": "linear",
+    "Markov": "markov",
+    "PositionBased": "position_based",
+    "Shapley": "shapley",
+    "TimeDecay": "time_decay",
+    "check_model_name": "names",
+    "get_model": "registry",
+    "validate_credits": "base",
 }
-
-
-REMOTE_MODELS = ("ihc-api",)
-"""Models the pipeline builds itself (they need a client configuration, not constructor options)."""
-
-
-def check_model_name(name: str) -> None:
-    """Refuse an unknown model name with the closest known one and the full list."""
-    known = sorted([*MODELS, *REMOTE_MODELS])
-    if name not in known:
-        close = get_close_matches(name, known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"Unknown model '{name}'.{hint} Known models: {', '.join(known)}")
-
-
-def get_model(name: str, **options: Any) -> Attributor:
-    """Instantiate the model registered as ``name`` with its constructor ``options``, or explain which
-    names (or options) exist."""
-    check_model_name(name)
-    if name not in MODELS:
-        raise ConfigError(f"Model '{name}' is built by the pipeline from its settings, not by get_model")
-    model = MODELS[name]
-    accepted = signature(model).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"Model '{name}' has no option {', '.join(map(repr, unknown))}. "
-            f"Its options: {', '.join(accepted) or 'none'}"
-        )
-    return model(**options)
-
 
 __all__ = [
     "IHC",
     "MODELS",
+    "MODEL_NAMES",
     "Attributor",
     "FirstTouch",
     "IHCParameters",
@@ -86,3 +61,5 @@ __all__ = [
     "get_model",
     "validate_credits",
 ]
+
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -26,14 +26,12 @@ from attribution.errors import ConfigError
 from attribution.ihc_api.config import ApiKey
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
 from attribution.objectstore import display
+from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.redshift_copy import StagedCopy
 
-DEFAULT_DB = "challenge.db"
-DEFAULT_MODEL = "ihc"
-DEFAULT_OUT = "reports"
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
 

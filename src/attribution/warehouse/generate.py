@@ -5,9 +5,13 @@ shape of journeys and the same traps (sessions at exactly a conversion's timesta
 conversions without any earlier session, NULL costs) exercises the pipeline the same way, at any size.
 
 How: the sessions are cut into chunks; each chunk is an independent population (its own users, buyers and
-seeded generator), so memory stays bounded and the output does not depend on timing. Rows are written in
-id order (the ids of chunk ``i`` lie in the ``i``-th slice of the id space), which turns every primary-key
-insert into an append; the next chunk is built in a thread while SQLite, which releases the GIL, writes.
+seeded generator), so memory stays bounded and the output does not depend on timing. The ids of chunk ``i``
+(users' included) lie in the ``i``-th slice of the id space; the next chunk is built in a thread while
+SQLite, which releases the GIL, writes.
+
+Layouts: by default rows are stored in arrival order, by user and time, as real exports are; the random ids
+then come in random key order and a key lookup is a random read. ``layout="sorted"`` stores them in key
+order (every insert an append, every lookup sequential), for comparisons: the same seed gives the same rows.
 """
 
 from __future__ import annotations
@@ -31,12 +35,17 @@ from adbc_driver_sqlite import dbapi
 
 from attribution.errors import ConfigError
 from attribution.warehouse.engine import open_engine
+from attribution.warehouse.generate_options import (
+    DEFAULT_CONVERSIONS,
+    DEFAULT_DAYS,
+    DEFAULT_LAYOUT,
+    DEFAULT_SEED,
+    DEFAULT_SESSIONS,
+    LAYOUTS,
+    Layout,
+)
 from attribution.warehouse.schema import create_input_tables
 
-DEFAULT_SESSIONS = 500_000
-DEFAULT_CONVERSIONS = 2_000
-DEFAULT_DAYS = 10
-DEFAULT_SEED = 42
 DEFAULT_START_DATE = date(2023, 8, 29)
 
 # channel: (share of sessions in %, share of impression-only sessions, median cost of a session in EUR).
@@ -87,7 +96,7 @@ _BULK_PRAGMAS = (
     "PRAGMA journal_mode = OFF",
     "PRAGMA synchronous = OFF",
     "PRAGMA locking_mode = EXCLUSIVE",
-    "PRAGMA cache_size = -65536",
+    "PRAGMA cache_size = -262144",  # 256 MiB: holds a chunk's part of the key indexes (arrival: random inserts)
 )
 
 
@@ -102,6 +111,7 @@ class GenerateSummary:
     days: int
     seed: int
     seconds: float
+    layout: Layout = DEFAULT_LAYOUT
 
 
 class _Events(NamedTuple):
@@ -125,7 +135,7 @@ class _ChunkPlan:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A chunk's rows per table, in primary-key order, and how many distinct users it holds."""
+    """A chunk's rows per table, in the layout's order, and how many distinct users it holds."""
 
     tables: tuple[tuple[str, pl.DataFrame], ...]
     sessions: int
@@ -141,6 +151,7 @@ def generate_database(
     days: int = DEFAULT_DAYS,
     seed: int = DEFAULT_SEED,
     start_date: date = DEFAULT_START_DATE,
+    layout: Layout = DEFAULT_LAYOUT,
     chunk_sessions: int = 1_000_000,
     on_progress: Callable[[int], None] | None = None,
 ) -> GenerateSummary:
@@ -152,6 +163,7 @@ def generate_database(
     Args:
         users: distinct users; by default ``sessions // 3`` (about three visits per visitor over ten days,
             as in web-analytics traffic), and never fewer than ``conversions``.
+        layout: ``arrival`` (rows by user and time, as real tables hold them) or ``sorted`` (by key).
         chunk_sessions: sessions generated and written at a time, which bounds memory. The data depend on
             it: the same arguments, this one included, give a byte-identical file.
         on_progress: called after each chunk with the total number of sessions written so far.
@@ -164,8 +176,9 @@ def generate_database(
     users = max(sessions // 3, conversions, 1) if users is None else users
     _check_target(target)
     _check_sizes(sessions, conversions, users, days, seed, chunk_sessions)
+    _check_layout(layout)
     plans = _plan_chunks(sessions, conversions, users, seed, chunk_sessions)
-    build = partial(_build_chunk, start=_epoch_seconds(start_date), days=days)
+    build = partial(_build_chunk, start=_epoch_seconds(start_date), days=days, layout=layout)
     temporary = _temporary_path(target)
     try:
         _create_schema(temporary)
@@ -175,7 +188,7 @@ def generate_database(
         temporary.unlink(missing_ok=True)
         raise
     seconds = time.perf_counter() - started
-    return GenerateSummary(target, sessions, written_users, conversions, days, seed, seconds)
+    return GenerateSummary(target, sessions, written_users, conversions, days, seed, seconds, layout)
 
 
 def _check_target(target: Path) -> None:
@@ -202,6 +215,11 @@ def _check_sizes(sessions: int, conversions: int, users: int, days: int, seed: i
             raise ConfigError(f"{name} must be {bound} (got {value})")
 
 
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout must be one of {', '.join(LAYOUTS)} (got {layout!r})")
+
+
 def _plan_chunks(sessions: int, conversions: int, users: int, seed: int, chunk: int) -> list[_ChunkPlan]:
     """Split the sizes evenly over chunks; spawned seeds make each chunk independent of the others."""
     count = -(-sessions // chunk)
@@ -217,7 +235,7 @@ def _plan_chunks(sessions: int, conversions: int, users: int, seed: int, chunk: 
     ]
 
 
-def _build_chunk(plan: _ChunkPlan, *, start: int, days: int) -> _Chunk:
+def _build_chunk(plan: _ChunkPlan, *, start: int, days: int, layout: Layout) -> _Chunk:
     """Generate one chunk: buyers with their journeys and orders, then browsing users for the rest."""
     rng = np.random.default_rng(plan.seed)
     buyers, buyer_sessions, orders = _buyer_events(rng, plan.conversions, plan.sessions, days)
@@ -225,10 +243,12 @@ def _build_chunk(plan: _ChunkPlan, *, start: int, days: int) -> _Chunk:
     browsers, browsing = _browsing_events(rng, remaining, plan.users - buyers, buyers, days)
     user_ids = _hex_ids(rng, buyers + browsers, plan)
     sessions = _session_frame(rng, _shuffled(rng, buyer_sessions, browsing), user_ids, plan, start)
+    conversions = _conversion_frame(rng, _shuffled(rng, orders), user_ids, plan, start)
+    sessions = _laid_out(sessions, layout, "event_date", "event_time")
     tables = (
         ("session_sources", sessions.drop("cost")),
-        ("session_costs", sessions.select("session_id", "cost")),
-        ("conversions", _conversion_frame(rng, _shuffled(rng, orders), user_ids, plan, start)),
+        ("session_costs", sessions.select("session_id", "cost")),  # costs arrive with their sessions
+        ("conversions", _laid_out(conversions, layout, "conv_date", "conv_time")),
     )
     return _Chunk(tables, plan.sessions, buyers + browsers)
 
@@ -309,6 +329,14 @@ def _session_frame(
             "cost": _costs(rng, channel),
         }
     )
+
+
+def _laid_out(frame: pl.DataFrame, layout: Layout, day: str, time_of_day: str) -> pl.DataFrame:
+    """The rows in the layout's order: ``frame`` comes in key order (its first column); ``arrival`` sorts
+    it by user and time, the key breaking ties, so that the same seed always gives the same file."""
+    if layout == "sorted":
+        return frame
+    return frame.sort("user_id", day, time_of_day, frame.columns[0])
 
 
 def _costs(rng: np.random.Generator, channel: np.ndarray) -> pl.Series:
