@@ -40,10 +40,11 @@ def session_cost_by_date(case: Case) -> dict[str, float]:
 
 
 def read_tables(db: str) -> tuple[list[tuple], list[tuple]]:
-    """The two output tables, sorted, as plain tuples."""
+    """The two output tables, sorted, as plain tuples: the credit as (conversion, session, ihc)."""
+    acj = attribution_customer_journey.c
     engine = connect(db)
     with engine.connect() as conn:
-        credits = sorted(tuple(r) for r in conn.execute(select(attribution_customer_journey)))
+        credits = sorted(tuple(r) for r in conn.execute(select(acj.conv_id, acj.session_id, acj.ihc)))
         report = sorted(tuple(r) for r in conn.execute(select(channel_reporting)))
     engine.dispose()
     return credits, report
