@@ -27,6 +27,7 @@ from attribution.models.base import (
     Attributor,
     hours_between,
     journey_frame,
+    journey_totals,
     parse_timestamp,
     previous_in_journey,
 )
@@ -77,9 +78,10 @@ def channel_weight(params: IHCParameters, phase: str) -> pl.Expr:
     return pl.col("channel_name").replace_strict(weights, default=1.0, return_dtype=pl.Float64)
 
 
-def _normalised(raw: pl.Expr) -> pl.Expr:
-    total = raw.sum().over(JOURNEY)
-    return pl.when(total > 0).then(raw / total).otherwise(0.0)
+def _normalised(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """``column`` divided by its journey's total (0 in a journey without mass)."""
+    total = journey_totals(frame, column)
+    return pl.when(total > 0).then(pl.col(column) / total).otherwise(0.0)
 
 
 def timed_sessions(journeys: pl.DataFrame) -> pl.DataFrame:
@@ -136,13 +138,13 @@ def _with_phases(frame: pl.DataFrame, params: IHCParameters, raw: dict[str, pl.E
     weighted = frame.with_columns(
         (value * channel_weight(params, phase)).alias(f"raw_{phase}") for phase, value in raw.items()
     )
-    return weighted.with_columns(_normalised(pl.col(f"raw_{phase}")).alias(phase) for phase in raw)
+    return weighted.with_columns(_normalised(weighted, f"raw_{phase}").alias(phase) for phase in raw)
 
 
-def combined_ihc(params: IHCParameters) -> pl.Expr:
-    """``ihc`` from the three phases; without holder mass the weights cover the other two."""
+def combined_ihc(frame: pl.DataFrame, params: IHCParameters) -> pl.Expr:
+    """``ihc`` from the three phases of ``frame``; without holder mass the weights cover the other two."""
     p = params
-    holder_weight = pl.when(pl.col("holder").sum().over(JOURNEY) > 0).then(p.holder_weight).otherwise(0.0)
+    holder_weight = pl.when(journey_totals(frame, "holder") > 0).then(p.holder_weight).otherwise(0.0)
     weighted = (
         p.initializer_weight * pl.col("initializer")
         + holder_weight * pl.col("holder")
@@ -172,7 +174,7 @@ class IHC(Attributor):
         phases = phase_values(timed_sessions(journeys), self.parameters)
         if self.redistribution is not None:
             phases, self.last_redistributed = redistribute_phases(phases, self.redistribution)
-        return phases.select("conv_id", "session_id", *PHASES, combined_ihc(self.parameters))
+        return phases.select("conv_id", "session_id", *PHASES, combined_ihc(phases, self.parameters))
 
 
 def redistribute(
@@ -190,4 +192,4 @@ def redistribute(
         maintain_order="left",
     )
     moved, _ = redistribute_phases(frame, parameter)
-    return moved.with_columns(combined_ihc(parameters)).select(credits.columns)
+    return moved.with_columns(combined_ihc(moved, parameters)).select(credits.columns)
