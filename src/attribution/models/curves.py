@@ -115,11 +115,15 @@ class Surface(BaseModel):
         )
 
     def at(self, initializer: np.ndarray, closer: np.ndarray) -> np.ndarray:
-        """The surface at arrays of shares: each axis clamped to its knots, then bilinear in the cell."""
+        """The surface at arrays of shares: each axis clamped to its knots, then bilinear in the cell.
+
+        Why flat indices: ``take`` on the raveled grid is several times faster than 2-D fancy indexing.
+        """
         (a, u), (b, v) = _cell(self.initializer_knots, initializer), _cell(self.closer_knots, closer)
-        grid = np.array(self.values)
-        low = grid[a, b] * (1 - v) + grid[a, b + 1] * v
-        high = grid[a + 1, b] * (1 - v) + grid[a + 1, b + 1] * v
+        grid, columns = np.array(self.values).ravel(), len(self.closer_knots)
+        corner = a * columns + b
+        low = grid.take(corner) * (1 - v) + grid.take(corner + 1) * v
+        high = grid.take(corner + columns) * (1 - v) + grid.take(corner + columns + 1) * v
         return low * (1 - u) + high * u
 
     def basis(self, initializer: pl.Expr, closer: pl.Expr) -> list[pl.Expr]:
