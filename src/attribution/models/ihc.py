@@ -110,6 +110,7 @@ def timed_sessions(journeys: pl.DataFrame) -> pl.DataFrame:
             hours_to_conversion=hours_between(pl.col("_conv_ts"), ts).clip(0.0),
             closer_eligible=(pl.col("closer_engagement") == 1) | (pl.col("conversion") == 1),
         )
+        .drop("_ts", "_conv_ts")  # freed now, their memory serves the phases
     )
 
 
