@@ -45,7 +45,7 @@ def naive_phases(journeys: pl.DataFrame) -> pl.DataFrame:
         closer=last_eligible.cast(pl.Float64),
     )
     return phases.select(
-        "conv_id", "session_id", "initializer", "holder", "closer", combined_ihc(IHCParameters())
+        "conv_id", "session_id", "initializer", "holder", "closer", combined_ihc(phases, IHCParameters())
     )
 
 

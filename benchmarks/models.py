@@ -33,7 +33,7 @@ from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
 from attribution.warehouse.generate import CHANNELS
 
-HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 2.0
+HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 1.0
 LENGTHS = np.arange(1, 41)
 TAIL = LENGTHS[1:] ** -2.9
 LENGTH_P = np.concatenate([[0.58], 0.42 * TAIL / TAIL.sum()])

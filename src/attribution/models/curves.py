@@ -18,6 +18,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+BLOCK = 1 << 16
+"""Rows per block of ``Surface.at``: its temporaries (half a MiB each) stay in the cache."""
 
 
 def _increasing(knots: tuple[float, ...], what: str) -> None:
@@ -115,11 +117,24 @@ class Surface(BaseModel):
         )
 
     def at(self, initializer: np.ndarray, closer: np.ndarray) -> np.ndarray:
-        """The surface at arrays of shares: each axis clamped to its knots, then bilinear in the cell."""
+        """The surface at arrays of shares: each axis clamped to its knots, then bilinear in the cell.
+
+        Why blocks: a block's dozen temporaries fit the cache and are reused by the allocator; over whole
+        columns each is fresh memory to page in, which took most of the time on a loaded machine.
+        """
+        result = np.empty(len(initializer))
+        for start in range(0, len(initializer), BLOCK):
+            block = slice(start, start + BLOCK)
+            result[block] = self._bilinear(initializer[block], closer[block])
+        return result
+
+    def _bilinear(self, initializer: np.ndarray, closer: np.ndarray) -> np.ndarray:
+        """``at`` on one block; ``take`` on the raveled grid is several times faster than 2-D indexing."""
         (a, u), (b, v) = _cell(self.initializer_knots, initializer), _cell(self.closer_knots, closer)
-        grid = np.array(self.values)
-        low = grid[a, b] * (1 - v) + grid[a, b + 1] * v
-        high = grid[a + 1, b] * (1 - v) + grid[a + 1, b + 1] * v
+        grid, columns = np.array(self.values).ravel(), len(self.closer_knots)
+        corner = a * columns + b
+        low = grid.take(corner) * (1 - v) + grid.take(corner + 1) * v
+        high = grid.take(corner + columns) * (1 - v) + grid.take(corner + columns + 1) * v
         return low * (1 - u) + high * u
 
     def basis(self, initializer: pl.Expr, closer: pl.Expr) -> list[pl.Expr]:
