@@ -117,7 +117,7 @@ def timed_sessions(journeys: pl.DataFrame, *, to_conversion_time: bool = False) 
             hours_to_conversion=hours_between(converted, ts).clip(0.0),
             closer_eligible=(pl.col("closer_engagement") == 1) | (pl.col("conversion") == 1),
         )
-        .drop("_ts", "_conv_ts")  # freed now, their memory serves the phases
+        .drop("_ts")  # freed now, its memory serves the phases
     )
 
 
