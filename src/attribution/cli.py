@@ -224,36 +224,30 @@ def run_command(
     Exits with 3 when conversions are left unattributed (IHC API failures or the request quota); the same
     command run again sends only those.
     """
-    options = dict(
-        # what to read, and where the report goes
-        db=db,
-        create_indexes=create_indexes,
-        out=out,
-        formats=tuple(formats) if formats else None,
-        # which journeys
-        start=start,
-        end=end,
-        lookback_days=lookback_days,
-        drop_impressions=drop_impressions,
-        # the model and its options
-        model=model,
-        half_life_hours=half_life_hours,
-        markov_order=markov_order,
-        direct_channels=tuple(direct_channels) if direct_channels else None,
-        position_weights=_numbers(position_weights, "position weights"),
-        # the IHC API: what to send
-        ihc_url=ihc_url,
-        conv_type_id=conv_type_id,
-        force=force,
-        max_journeys=max_journeys,
-        max_sessions=max_sessions,
-        # the IHC API: how to send it
-        long_journey_policy=long_journey_policy,
-        concurrency=concurrency,
-        rate_limit=rate_limit,
-        max_requests=max_requests,
-        max_retries=max_retries,
-    )
+    source = {
+        "db": db,
+        "create_indexes": create_indexes,
+        "out": out,
+        "formats": tuple(formats) if formats else None,
+    }
+    scope = {"start": start, "end": end, "lookback_days": lookback_days, "drop_impressions": drop_impressions}
+    model_flags = {
+        "model": model,
+        "half_life_hours": half_life_hours,
+        "markov_order": markov_order,
+        "direct_channels": tuple(direct_channels) if direct_channels else None,
+        "position_weights": _numbers(position_weights, "position weights"),
+    }
+    api_flags = {"ihc_url": ihc_url, "conv_type_id": conv_type_id, "force": force}
+    api_limits = {
+        "max_journeys": max_journeys,
+        "max_sessions": max_sessions,
+        "long_journey_policy": long_journey_policy,
+        "concurrency": concurrency,
+        "rate_limit": rate_limit,
+    }
+    quota = {"max_requests": max_requests, "max_retries": max_retries}
+    options = {**source, **scope, **model_flags, **api_flags, **api_limits, **quota}
     if local_ihc:
         with _local_ihc_server() as (url, key):
             summary = _run_with_progress(_load_settings(**{**options, "ihc_url": url, "ihc_api_key": key}))

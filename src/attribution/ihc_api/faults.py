@@ -33,14 +33,15 @@ class DroppedConnection(Exception):
 class FaultConfig:
     """Share of compute requests per fault (drawn once per request), plus delays added to every request."""
 
-    latency_ms: float = 0.0
     error_rate: float = 0.0
     throttle_rate: float = 0.0
     drop_rate: float = 0.0
     malformed_rate: float = 0.0
+    seed: int | None = None
+    """Seed of the draws: the same seed gives the same faults for the same requests."""
+    latency_ms: float = 0.0
     slow_body_ms: float = 0.0
     retry_after_s: float = 1.0
-    seed: int | None = None
 
     def __post_init__(self) -> None:
         rates = self.rates()

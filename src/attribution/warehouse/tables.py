@@ -19,6 +19,11 @@ LongText = Text().with_variant(VARCHAR(65535), "redshift")
 metadata = MetaData()
 
 
+def _key(*names: str) -> list[Column]:
+    """Text primary-key columns (ids are hashes or names, never numbers)."""
+    return [Column(name, Text, primary_key=True) for name in names]
+
+
 def _required(kind: TypeEngine | type[TypeEngine], *names: str) -> list[Column]:
     """NOT NULL columns of one type."""
     return [Column(name, kind, nullable=False) for name in names]
@@ -27,7 +32,7 @@ def _required(kind: TypeEngine | type[TypeEngine], *names: str) -> list[Column]:
 session_sources = Table(
     "session_sources",
     metadata,
-    Column("session_id", Text, primary_key=True),
+    *_key("session_id"),
     *_required(Text, "user_id", "event_date", "event_time", "channel_name"),
     *_required(Integer, "holder_engagement", "closer_engagement", "impression_interaction"),
 )
@@ -35,17 +40,12 @@ session_sources = Table(
 conversions = Table(
     "conversions",
     metadata,
-    Column("conv_id", Text, primary_key=True),
+    *_key("conv_id"),
     *_required(Text, "user_id", "conv_date", "conv_time"),
     Column("revenue", Real, nullable=False),
 )
 
-session_costs = Table(
-    "session_costs",
-    metadata,
-    Column("session_id", Text, primary_key=True),
-    Column("cost", Real, nullable=True),
-)
+session_costs = Table("session_costs", metadata, *_key("session_id"), Column("cost", Real, nullable=True))
 
 
 def _credit_detail() -> list[Column]:
@@ -78,7 +78,7 @@ channel_reporting = Table(
 attribution_runs = Table(
     "attribution_runs",
     metadata,
-    Column("run_id", Text, primary_key=True),
+    *_key("run_id"),
     *_required(Text, "started_at"),
     Column("finished_at", Text),
     *_required(Text, "status", "model"),
@@ -91,7 +91,7 @@ attribution_runs = Table(
 attribution_failures = Table(
     "attribution_failures",
     metadata,
-    Column("conv_id", Text, primary_key=True),
+    *_key("conv_id"),
     *_required(Text, "run_id", "reason"),
     *_required(Integer, "attempts"),
     Column("last_error", LongText),
@@ -113,24 +113,20 @@ STAGED_COUNTS = ("conversions", "journeys", "sessions", "without_sessions", "ski
 """A staged run's counts, kept beside its batches for the summary of the task that finishes it."""
 
 
-def _run_and_batch() -> tuple[Column, Column]:
-    return Column("run_key", Text, primary_key=True), Column("batch_id", Integer, primary_key=True)
+def _run_and_batch() -> tuple[Column, ...]:
+    return *_key("run_key"), Column("batch_id", Integer, primary_key=True)
 
 
 # Staging of scheduled runs: a scheduler runs every step as its own process, so journeys and credit between
 # steps live here, keyed by run (two runs never read or delete each other's rows).
 staged_runs = Table(
-    "attribution_staged_runs",
-    metadata,
-    Column("run_key", Text, primary_key=True),
-    *_required(Integer, "batches", *STAGED_COUNTS),
+    "attribution_staged_runs", metadata, *_key("run_key"), *_required(Integer, "batches", *STAGED_COUNTS)
 )
 staged_journeys = Table(
     "attribution_staged_journeys",
     metadata,
     *_run_and_batch(),
-    Column("conv_id", Text, primary_key=True),
-    Column("session_id", Text, primary_key=True),
+    *_key("conv_id", "session_id"),
     *(Column(name, Real if name == "revenue" else Text) for name in ("conv_ts", "revenue", "timestamp")),
     Column("channel_name", Text),
     *(Column(name, Integer) for name in ("holder_engagement", "closer_engagement", "impression_interaction")),
@@ -140,8 +136,7 @@ staged_credits = Table(
     "attribution_staged_credits",
     metadata,
     *_run_and_batch(),
-    Column("conv_id", Text, primary_key=True),
-    Column("session_id", Text, primary_key=True),
+    *_key("conv_id", "session_id"),
     Column("ihc", Real, nullable=False),
     *_credit_detail(),
 )
