@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -48,14 +48,20 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     check_model_name(settings.model)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     progress = on_progress or (lambda _step, _done, _total: None)
-    with open_engine(settings.db, staged_copy=settings.staged_copy) as engine:
+    with (
+        open_engine(settings.db, staged_copy=settings.staged_copy) as engine,
+        ThreadPoolExecutor(max_workers=2) as background,
+    ):
+        costs = background.submit(aggregate_session_costs, engine)  # the inputs only: from the start
+        if "html" in settings.formats:
+            background.submit(warm_up_dashboard)
         progress("prepare", 0, None)
         with _timed(summary, "prepare"):
             prepared = steps.prepare(settings, engine)
             summary.notes.extend(prepared.notes)
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
         try:
-            _run_steps(settings, engine, prepared.model, summary, progress)
+            _run_steps(settings, engine, prepared.model, summary, progress, costs)
         except Exception as exc:
             record_failure(engine, summary.run_id, exc)
             raise
@@ -65,27 +71,28 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
 
 
 def _run_steps(
-    settings: Settings, engine: Engine, model: Attributor, summary: RunSummary, progress: ProgressCallback
+    settings: Settings,
+    engine: Engine,
+    model: Attributor,
+    summary: RunSummary,
+    progress: ProgressCallback,
+    costs: Future[pl.DataFrame],
 ) -> None:
-    with ThreadPoolExecutor(max_workers=2) as background:
-        costs = background.submit(aggregate_session_costs, engine)
-        if "html" in settings.formats:
-            background.submit(warm_up_dashboard)
-        attributed = _attribute_range(settings, engine, model, summary, progress)
-        with write_transaction(engine) as conn:
-            progress("store", 0, None)
-            with _timed(summary, "store"):
-                written = steps.frames_writer(attributed.credits)
-                dates = steps.store(conn, settings, attributed.dates, [], written)
-            progress("report", 0, None)
-            with _timed(summary, "costs (wait)"):
-                session_costs = costs.result()
-            with _timed(summary, "report"):
-                summary.report_rows = steps.report(conn, session_costs, dates)
-            progress("export", 0, None)
-            with _timed(summary, "export"):
-                paths = steps.export(conn, settings, summary)
-                summary.report_paths = {name: str(path) for name, path in paths.items()}
+    attributed = _attribute_range(settings, engine, model, summary, progress)
+    with write_transaction(engine) as conn:
+        progress("store", 0, None)
+        with _timed(summary, "store"):
+            written = steps.frames_writer(attributed.credits)
+            dates = steps.store(conn, settings, attributed.dates, [], written)
+        progress("report", 0, None)
+        with _timed(summary, "costs (wait)"):
+            session_costs = costs.result()
+        with _timed(summary, "report"):
+            summary.report_rows = steps.report(conn, session_costs, dates)
+        progress("export", 0, None)
+        with _timed(summary, "export"):
+            paths = steps.export(conn, settings, summary)
+            summary.report_paths = {name: str(path) for name, path in paths.items()}
 
 
 def _attribute_range(

@@ -12,32 +12,26 @@ read in columnar chunks by a child process and summed by Polars; other warehouse
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 from collections.abc import Collection
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
-from urllib.parse import quote
 
-import connectorx
 import polars as pl
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
 
+from attribution.errors import IntegrityError
+from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import with_ratios
+from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.tables import channel_reporting
 
-COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
 SCAN_ROWS = 2_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
-
-_SESSION_COST_SQL = """
-SELECT s.channel_name, s.event_date AS date, {cost} AS cost
-FROM session_sources s
-LEFT JOIN session_costs c ON c.session_id = s.session_id
-{where}
-"""
 
 _CREDIT_SQL = """
 SELECT s.channel_name, s.event_date AS date, SUM(a.ihc) AS ihc, SUM(a.ihc * v.revenue) AS ihc_revenue
@@ -59,7 +53,7 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     """Total session cost per channel and date over the whole session table."""
     if engine.dialect.name == "sqlite":
         return _aggregate_sqlite_costs(engine)
-    statement = _SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + " GROUP BY 1, 2"
+    statement = SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + " GROUP BY 1, 2"
     with engine.connect() as conn:
         return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
 
@@ -75,26 +69,12 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
     path = str(Path(engine.url.database).resolve())
     with engine.connect() as conn:
         last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as child:
-        return child.submit(scan_sqlite_costs, path, last, SCAN_ROWS).result()
-
-
-def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int) -> pl.DataFrame:
-    """Session cost per channel and date of a SQLite file, read by connectorx in chunks of ``scan_rows``
-    sessions (by rowid) and summed by Polars; run it in a process that holds no lock on the file."""
-    uri = f"sqlite://{quote(path)}"
-    statement = _SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
-    parts = [
-        _sum_costs(
-            connectorx.read_sql(uri, statement.format(low=low, high=low + scan_rows), return_type="polars")
-        )
-        for low in range(0, last_rowid, scan_rows)
-    ]
-    return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
-
-
-def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.cast(COST_SCHEMA).group_by("channel_name", "date").agg(pl.col("cost").fill_null(0.0).sum())
+    command = [sys.executable, "-m", scan_module.__name__, path, str(last), str(SCAN_ROWS)]
+    child = subprocess.run(command, capture_output=True, check=False)
+    if child.returncode:
+        cause = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise IntegrityError(f"The session-cost scan of {path} failed: {cause}")
+    return pl.read_ipc(io.BytesIO(child.stdout))
 
 
 def credit_sql(profile: Profile, *, dated: bool) -> str:
