@@ -98,6 +98,12 @@ def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
     return make
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL schema, as a URL whose search_path points at it."""
+    yield from _postgres_schema()
+
+
 # Real IHC servers (``attribution serve-ihc`` processes on free ports). The default server runs once per
 # session; each fault scenario gets its own server, all launched together on first use because a server
 # process needs a couple of seconds to import its libraries.

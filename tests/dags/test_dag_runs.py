@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from attribution import load_settings, run
+from attribution.warehouse.copy_db import copy_inputs
 from tests.dags.conftest import DAYS, reports_of, run_dag, task_states, use_ihc_server, use_warehouse
 from tests.oracle import assert_close, assert_same_tables, read_tables
 from tests.servers import API_KEY
@@ -58,6 +59,23 @@ def test_a_full_run_gives_the_pipeline_tables_and_files(pipeline_dag, warehouse,
     ]
     for table in ("attribution_staged_runs", "attribution_staged_journeys", "attribution_staged_credits"):
         assert query(db, f"SELECT COUNT(*) FROM {table}") == [(0,)]
+
+
+def test_a_full_run_on_postgresql_gives_the_cli_tables_and_csv(
+    pipeline_dag, source_db, postgres_url, tmp_path, monkeypatch
+):
+    copy_inputs(str(source_db), postgres_url)
+    monkeypatch.delenv("AIRFLOW_CONN_ATTRIBUTION_DB", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_DB_URL", postgres_url)
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OUT", str(tmp_path / "dag-reports"))
+    dag_run = run_dag(pipeline_dag, **WHOLE_RANGE, batch_journeys=100)
+    assert dag_run.state == "success"
+    twin = pipeline_twin(source_db, tmp_path, **WHOLE_RANGE)
+    (credits, report), (twin_credits, twin_report) = read_tables(postgres_url), read_tables(str(twin))
+    assert_close(credits, twin_credits)
+    assert_close(report, twin_report)
+    csv = "channel_reporting.csv"
+    assert (tmp_path / "dag-reports" / csv).read_bytes() == (reports_of(twin) / csv).read_bytes()
 
 
 def test_running_the_same_range_again_gives_identical_tables_and_csv(pipeline_dag, warehouse):

@@ -15,15 +15,7 @@ from attribution.warehouse.generate import generate_database
 from attribution.warehouse.schema import create_output_tables
 from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID
-from tests.conftest import _postgres_schema
 from tests.oracle import assert_same_results
-
-
-@pytest.fixture
-def postgres_url():
-    schema = _postgres_schema()
-    yield next(schema)
-    next(schema, None)
 
 
 def test_sqlite_and_postgresql_give_the_same_tables_and_csv(tmp_path: Path, postgres_url: str):
