@@ -52,6 +52,24 @@ def count(db: str, table, **where) -> int:
     return result
 
 
+def at_once(*calls: tuple) -> None:
+    """Run each ``(function, *args)`` in its own thread, all started together, and wait for them."""
+    threads = [threading.Thread(target=function, args=args) for function, *args in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
+def assert_one_run_over_both(db: str, twin: str, tmp_path) -> None:
+    """Two succeeded runs whose tables equal one linear run over the whole range on ``twin``."""
+    run(settings_for(twin, tmp_path, model="linear"))
+    (credits, report), (twin_credits, twin_report) = read_tables(db), read_tables(twin)
+    assert_close(credits, twin_credits)
+    assert_close(report, twin_report)
+    assert count(db, attribution_runs, status="succeeded") == 2
+
+
 def test_every_step_run_twice_gives_the_pipeline_tables_and_a_byte_identical_csv(make_db, tmp_path):
     db, twin = make_db(PAID), make_db(PAID)
     settings = settings_for(db, tmp_path)
@@ -101,18 +119,8 @@ def test_overlapping_runs_finishing_at_once_equal_one_run_over_both_ranges(make_
     late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
     staged(early, "early")
     staged(late, "late")
-    threads = [
-        threading.Thread(target=staging.finish_run, args=args) for args in ((early, "early"), (late, "late"))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    run(settings_for(twin, tmp_path, model="linear"))
-    (credits, report), (twin_credits, twin_report) = read_tables(db), read_tables(twin)
-    assert_close(credits, twin_credits)
-    assert_close(report, twin_report)
-    assert count(db, attribution_runs, status="succeeded") == 2
+    at_once((staging.finish_run, early, "early"), (staging.finish_run, late, "late"))
+    assert_one_run_over_both(db, twin, tmp_path)
 
 
 def test_a_cli_run_waits_for_the_write_lock_a_scheduled_run_holds(make_db, tmp_path):
@@ -142,19 +150,8 @@ def test_a_cli_run_and_a_scheduled_run_at_once_on_overlapping_ranges_equal_one_r
     early = settings_for(db, tmp_path, end="2023-09-04", model="linear")
     late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
     staged(late, "late")
-    threads = [
-        threading.Thread(target=run, args=(early,)),
-        threading.Thread(target=staging.finish_run, args=(late, "late")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    run(settings_for(twin, tmp_path, model="linear"))
-    (credits, report), (twin_credits, twin_report) = read_tables(db), read_tables(twin)
-    assert_close(credits, twin_credits)
-    assert_close(report, twin_report)
-    assert count(db, attribution_runs, status="succeeded") == 2
+    at_once((run, early), (staging.finish_run, late, "late"))
+    assert_one_run_over_both(db, twin, tmp_path)
 
 
 def test_a_missing_batch_stops_the_finish_and_keeps_the_stored_credit(make_db, tmp_path):

@@ -34,11 +34,6 @@ def build_model(settings: Settings, engine: Engine | None = None) -> Attributor:
     return get_model(settings.model, **settings.model_options(), **_learned_options(settings, engine))
 
 
-def uses_remote_api(settings: Settings) -> bool:
-    """Whether credit comes from the IHC API (committed as answers arrive) rather than a local model."""
-    return settings.model == IHCApiAttributor.name
-
-
 def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
     if settings.model == IHC.name:
         return {"parameters": load_parameters(engine, settings.conv_type_id)}

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from attribution.errors import ConfigError
 from attribution.ihc_api.config import ApiKey
 from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.models.names import REMOTE_MODELS
 from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
@@ -131,14 +132,19 @@ class Settings(BaseSettings):
         return JourneyOptions(
             lookback_days=self.lookback_days,
             drop_impressions=self.drop_impressions,
-            only_unattributed=self.model == "ihc-api" and not self.force,
+            only_unattributed=self.remote and not self.force,
             credit_label=(self.model, self.conv_type_id),
         )
 
     @property
+    def remote(self) -> bool:
+        """Whether credit comes from the IHC API (committed as answers arrive) rather than a local model."""
+        return self.model in REMOTE_MODELS
+
+    @property
     def credit_conv_type(self) -> str | None:
         """The conversion type recorded with the run's credit: the IHC models' only (the others have none)."""
-        return self.conv_type_id if self.model in ("ihc", "ihc-api") else None
+        return self.conv_type_id if self.model in ("ihc", *REMOTE_MODELS) else None
 
     def model_options(self) -> dict[str, object]:
         """Constructor options of the chosen local model, from the model flags that were given."""

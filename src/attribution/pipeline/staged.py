@@ -24,7 +24,7 @@ from attribution.ihc_api.client import IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
 from attribution.objectstore import as_uri
 from attribution.pipeline import steps
-from attribution.pipeline.model_setup import build_model, uses_remote_api
+from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.store import staging
@@ -120,7 +120,7 @@ def _forget(engine: Engine, run_key: str) -> None:
 
 def _batches(journeys: pl.DataFrame, settings: Settings, batch_journeys: int) -> tuple[pl.DataFrame, int]:
     """Each journey's batch (``conv_id``, ``batch`` from 0) and how many journeys are left out as too long."""
-    if not uses_remote_api(settings):
+    if not settings.remote:
         ids = journeys["conv_id"].unique(maintain_order=True)
         return pl.DataFrame({"conv_id": ids, "batch": np.arange(len(ids)) // batch_journeys}), 0
     config = build_model(settings).config
@@ -196,7 +196,7 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
     credited, summary.credit_total = staging.credit_totals(conn, run_key)
     summary.unattributed = summary.journeys - credited
-    if summary.unattributed and not uses_remote_api(settings):
+    if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped
     return summary

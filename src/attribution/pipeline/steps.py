@@ -19,7 +19,7 @@ from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttribu
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, validate_credits
 from attribution.models.redistribution import PHASES
-from attribution.pipeline.model_setup import build_model, uses_remote_api
+from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import build_channel_report
 from attribution.reporting.dashboard import DashboardContext
@@ -113,7 +113,7 @@ def store(
     conversion (``incoming``), as answers arrive: what it did not answer keeps what it had.
     """
     dates = touched_dates(conn, settings.time_range, new_dates)  # before the old credit goes
-    replace_credit(conn, settings.time_range, whole_range=not uses_remote_api(settings), incoming=incoming)
+    replace_credit(conn, settings.time_range, whole_range=not settings.remote, incoming=incoming)
     write(conn)
     return dates
 
