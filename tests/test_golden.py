@@ -17,7 +17,7 @@ from sqlalchemy.schema import CreateTable
 from attribution import load_settings, run
 from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
-from attribution.reporting.channel_report import credit_sql
+from attribution.reporting.channel_report import cost_sql, credit_sql
 from attribution.warehouse.dialects import PROFILES
 from attribution.warehouse.tables import STAGING_TABLES
 from tests.cases import PAID
@@ -56,13 +56,9 @@ def sql_cases() -> list[tuple[str, str]]:
         for label, options in OPTIONS.items():
             cases.append((f"sql/{dialect}/journeys-{label}.sql", journey_sql(profile, options)))
             cases.append((f"sql/{dialect}/null-paths-{label}.sql", null_paths_sql(profile, options)))
-        for dated in (False, True):
-            cases.append(
-                (
-                    f"sql/{dialect}/report-credit{'-dated' if dated else ''}.sql",
-                    credit_sql(profile, dated=dated),
-                )
-            )
+    for dated in (False, True):
+        cases.append((f"sql/report-credit{'-dated' if dated else ''}.sql", credit_sql(dated=dated)))
+    cases.append(("sql/report-cost-dated.sql", cost_sql()))
     return cases
 
 

@@ -22,7 +22,7 @@ from attribution.pipeline.paths import null_paths_sql
 from attribution.warehouse.dialects import PROFILES, profile_named, profile_of
 from attribution.warehouse.engine import connect
 from attribution.warehouse.schema import prepare
-from attribution.warehouse.tables import JOURNEY_INDEXES, OUTPUT_TABLES
+from attribution.warehouse.tables import INPUT_INDEXES, INPUT_TABLES, OUTPUT_TABLES
 from tests.builders import Case
 
 REDSHIFT = PROFILES["redshift"]
@@ -106,15 +106,13 @@ def test_an_unknown_profile_names_the_supported_ones():
 
 def _index_names(engine) -> set[str]:
     return {
-        ix["name"]
-        for table in ("session_sources", "conversions")
-        for ix in inspect(engine).get_indexes(table)
+        ix["name"] for table in (t.name for t in INPUT_TABLES) for ix in inspect(engine).get_indexes(table)
     }
 
 
 def test_indexes_are_added_to_a_server_warehouse_only_when_allowed(make_db):
     engine = connect(make_db(Case()))
-    wanted = {ix.name for ix in JOURNEY_INDEXES}
+    wanted = {ix.name for ix in INPUT_INDEXES}
     if not profile_of(engine).indexes:  # Redshift: sort keys, never an index, never a note
         assert prepare(engine, create_indexes=True) == []
         assert not wanted & _index_names(engine)

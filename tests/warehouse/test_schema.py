@@ -131,16 +131,25 @@ def test_streamed_reads_come_in_parts_of_the_asked_size(make_db):
     assert pl.concat(parts)["session_id"].to_list() == every
 
 
+SESSION_A1 = ("2023-09-01", "Paid Search Brand")
+"""TRAPS' session a1: its date and channel."""
+
+
 def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its_rows(make_sqlite, tmp_path):
+    """Old rows keep their credit and get their session's date and channel (which the report reads from the
+    credit table now); a row whose session is gone keeps NULL."""
     db = make_sqlite(TRAPS)
     with closing(sqlite3.connect(db)) as con, con:
         con.execute("CREATE TABLE attribution_customer_journey (conv_id TEXT, session_id TEXT, ihc REAL)")
-        con.execute("INSERT INTO attribution_customer_journey VALUES ('old', 's', 1.0)")
+        con.executemany(
+            "INSERT INTO attribution_customer_journey VALUES (?, ?, 1.0)", [("old", "a1"), ("gone", "s")]
+        )
     engine = connect(db)
     prepare(engine)
     engine.dispose()
     with closing(sqlite3.connect(db)) as con:
         columns = [row[1] for row in con.execute("PRAGMA table_info(attribution_customer_journey)")]
-        rows = con.execute("SELECT * FROM attribution_customer_journey").fetchall()
+        rows = con.execute("SELECT * FROM attribution_customer_journey ORDER BY conv_id").fetchall()
     assert columns == list(CREDIT_COLUMNS)
-    assert rows == [("old", "s", 1.0, None, None, None, None, None)]
+    nothing = (None,) * 5
+    assert rows == [("gone", "s", 1.0, *nothing, None, None), ("old", "a1", 1.0, *nothing, *SESSION_A1)]

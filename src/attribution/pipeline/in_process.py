@@ -1,7 +1,7 @@
 """The in-process runner: every step in one process, for the CLI and for library users.
 
-Why this shape: the read steps compute everything (session costs and the dashboard's chart library warm-up
-on background threads, beside attribution); the write steps then share one short transaction under the
+Why this shape: the read steps compute everything (for an open range every session's cost, and the
+dashboard's chart library warm-up, on background threads beside attribution); the write steps then share one short transaction under the
 write lock, so a failure anywhere leaves the previous tables untouched. No staging tables: what one step
 hands the next stays in memory.
 """
@@ -52,7 +52,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         open_engine(settings.db, staged_copy=settings.staged_copy) as engine,
         ThreadPoolExecutor(max_workers=2) as background,
     ):
-        costs = background.submit(aggregate_session_costs, engine)  # the inputs only: from the start
+        costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None
         if "html" in settings.formats:
             background.submit(warm_up_dashboard)
         progress("prepare", 0, None)
@@ -76,7 +76,7 @@ def _run_steps(
     model: Attributor,
     summary: RunSummary,
     progress: ProgressCallback,
-    costs: Future[pl.DataFrame],
+    costs: Future[pl.DataFrame] | None,
 ) -> None:
     attributed = _attribute_range(settings, engine, model, summary, progress)
     with write_transaction(engine) as conn:
@@ -86,9 +86,9 @@ def _run_steps(
             dates = steps.store(conn, settings, attributed.dates, [], written)
         progress("report", 0, None)
         with _timed(summary, "costs (wait)"):
-            session_costs = costs.result()
+            session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
-            summary.report_rows = steps.report(conn, session_costs, dates)
+            summary.report_rows = steps.report(conn, settings, dates, session_costs)
         progress("export", 0, None)
         with _timed(summary, "export"):
             paths = steps.export(conn, settings, summary)

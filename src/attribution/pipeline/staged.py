@@ -170,7 +170,8 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         with engine.connect() as conn:
             if staging.staged_run(conn, run_key) is None:
                 return None
-        costs = aggregate_session_costs(engine)  # reads the input tables only: before the lock
+        # every session's cost only for an open range; it reads the input tables only: before the lock
+        costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
         with write_transaction(engine) as conn:
             if (staged := staging.staged_run(conn, run_key)) is None:
                 return None
@@ -182,7 +183,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
                 staging.credited_conversions(run_key),
                 lambda conn: staging.copy_credits(conn, run_key),
             )
-            summary.report_rows = steps.report(conn, costs, dates)
+            summary.report_rows = steps.report(conn, settings, dates, costs)
             staging.forget_run(conn, run_key)
         summary.seconds["finish"] = time.perf_counter() - began
         record_end(engine, summary)

@@ -21,7 +21,7 @@ from attribution.models import Attributor, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
-from attribution.reporting.channel_report import build_channel_report
+from attribution.reporting.channel_report import ReportScope, build_channel_report
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import export_all
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
@@ -67,7 +67,7 @@ def attribute(model: Attributor, journeys: pl.DataFrame, settings: Settings) -> 
     and labelled."""
     credits = model.attribute(journeys)
     validate_credits(journeys, credits)
-    return labelled(credits, settings)
+    return labelled(credits, journeys, settings)
 
 
 def attribute_remotely(
@@ -81,14 +81,15 @@ def attribute_remotely(
 
     def checked(outcome: BatchOutcome) -> None:
         validate_credits(journeys.join(outcome.credits, on="conv_id", how="semi"), outcome.credits)
-        commit(labelled(outcome.credits, settings), outcome.failures)
+        commit(labelled(outcome.credits, journeys, settings), outcome.failures)
 
     return client.attribute_batches(journeys, checked)
 
 
-def labelled(credits: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """Credit as it is stored (``CREDIT_COLUMNS``): with the model and conversion type that made it, and the
-    IHC phases where the model gives them (null otherwise)."""
+def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Credit as it is stored (``CREDIT_COLUMNS``): with the model and conversion type that made it, the IHC
+    phases where the model gives them (null otherwise), and each session's date and channel from its
+    journey."""
     details = {
         "model": pl.lit(settings.model),
         "conv_type_id": pl.lit(settings.credit_conv_type, pl.String),
@@ -96,7 +97,14 @@ def labelled(credits: pl.DataFrame, settings: Settings) -> pl.DataFrame:
             phase: pl.col(phase) if phase in credits.columns else pl.lit(None, pl.Float64) for phase in PHASES
         },
     }
-    return credits.with_columns(**details).select(CREDIT_COLUMNS)
+    sessions = journeys.select(
+        "conv_id", "session_id", "channel_name", event_date=pl.col("timestamp").str.slice(0, 10)
+    )
+    return (
+        credits.join(sessions, on=["conv_id", "session_id"], how="left")
+        .with_columns(**details)
+        .select(CREDIT_COLUMNS)
+    )
 
 
 def store(
@@ -128,9 +136,16 @@ def frames_writer(credits: list[pl.DataFrame]) -> CreditWriter:
     return write
 
 
-def report(conn: Connection, costs: pl.DataFrame, dates: set[str] | None) -> int:
-    """Rebuild the report rows of the touched dates; the number of report rows."""
-    return build_channel_report(conn, costs, dates)
+def report(conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None) -> int:
+    """Rebuild the report rows of the touched ``dates`` (``None``: every row, from ``costs``, the whole
+    session-cost scan); the number of report rows."""
+    scope = ReportScope(None if dates is None else frozenset(dates), frozenset(settings.time_range.dates()))
+    return build_channel_report(conn, scope, costs)
+
+
+def whole_report(settings: Settings) -> bool:
+    """Whether the run rebuilds every report row (an open range), and so needs every session's cost."""
+    return not settings.time_range.is_bounded
 
 
 def export(conn: Connection, settings: Settings, summary: RunSummary) -> dict[str, Path | str]:

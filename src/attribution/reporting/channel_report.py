@@ -4,18 +4,23 @@ Why two independent sums: cost comes from the sessions themselves (each session 
 cost as 0), so sessions that led to no conversion keep their cost and sessions shared by two journeys are
 not counted twice; credit comes from the stored attribution joined to the conversions' revenue.
 
-Why session cost is a separate, read-only pass (``aggregate_session_costs``): it scans every session,
-which is the most expensive read of a run, depends only on the input tables, and so can run before and
-beside attribution. SQLite has no hash aggregation (its GROUP BY sorts every row), so there the scan is
-read in columnar chunks by a child process and summed by Polars; other warehouses aggregate in SQL.
+Why a run's report work follows its range, not the history: a run rebuilds the rows of the dates whose
+credit it changed (``ReportScope``). Their credit is read from the credit table by date (it records each
+credited session's date and channel); their cost is read anew only for the run's own dates, from the
+sessions of those dates (an index by date), and kept as reported for the earlier dates its journeys reach,
+whose sessions it did not read. Only a run over an open range rebuilds every row, from a scan of every
+session (``aggregate_session_costs``), which can run before and beside attribution. SQLite has no hash
+aggregation (its GROUP BY sorts every row), so there the scan is read in columnar chunks by a child process
+and summed by Polars; other warehouses aggregate in SQL.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import subprocess
 import sys
-from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +31,6 @@ from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
 from attribution.warehouse.bulk import bulk_insert
-from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -34,26 +38,30 @@ SCAN_ROWS = 2_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
 
 _CREDIT_SQL = """
-SELECT s.channel_name, s.event_date AS date, SUM(a.ihc) AS ihc, SUM(a.ihc * v.revenue) AS ihc_revenue
-FROM {credits} AS a
-JOIN session_sources s ON s.session_id = a.session_id
+SELECT a.channel_name, a.event_date AS date, a.ihc, a.ihc * v.revenue AS ihc_revenue
+FROM attribution_customer_journey a
 JOIN conversions v ON v.conv_id = a.conv_id
-{where}
-GROUP BY s.channel_name, s.event_date
+WHERE {where}
 """
+_DATES = "IN :dates"
+_COST_GROUPS = "GROUP BY s.event_date, s.channel_name\n"
 
-_ORDERED_CREDITS = (
-    "(SELECT conv_id, session_id, ihc FROM attribution_customer_journey ORDER BY session_id, conv_id)"
-)
-"""Credit in session order, so SQLite's lookups of each credited session sweep the index; then by conversion, so
-the sums add in one order whatever order the rows were written in (runners, reruns)."""
+
+@dataclass(frozen=True)
+class ReportScope:
+    """The report rows a run rebuilds: every row (``dates`` ``None``) or those of ``dates``, the dates whose
+    credit it changed. Of those, ``cost_dates`` (the run's own range) get their cost read anew; the others
+    keep the cost already reported, read anew only for a date that has no row yet."""
+
+    dates: frozenset[str] | None
+    cost_dates: frozenset[str] = frozenset()
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     """Total session cost per channel and date over the whole session table."""
     if engine.dialect.name == "sqlite":
         return _aggregate_sqlite_costs(engine)
-    statement = SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + " GROUP BY 1, 2"
+    statement = SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + _COST_GROUPS
     with engine.connect() as conn:
         return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
 
@@ -77,38 +85,85 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(child.stdout))
 
 
-def credit_sql(profile: Profile, *, dated: bool) -> str:
-    """The credit aggregation for a warehouse, over the dates bound as ``:dates`` when ``dated``."""
-    credits = _ORDERED_CREDITS if profile.ordered_scans else "attribution_customer_journey"
-    return _CREDIT_SQL.format(credits=credits, where="WHERE s.event_date IN :dates" if dated else "")
+def credit_sql(*, dated: bool) -> str:
+    """The credit rows of the dates bound as ``:dates`` when ``dated`` (an index range per date where the
+    warehouse has indexes), with their revenue."""
+    return _CREDIT_SQL.format(where=f"a.event_date {_DATES}" if dated else "a.event_date IS NOT NULL")
 
 
-def credit_by_channel_date(conn: Connection, dates: Collection[str] | None) -> pl.DataFrame:
-    """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``)."""
-    statement = text(credit_sql(profile_of(conn), dated=dates is not None))
-    params = {}
+def cost_sql() -> str:
+    """The session cost of the dates bound as ``:dates``: the sessions of those dates by the date index,
+    each session's cost looked up by its id, in key order within each channel and date."""
+    where = f"WHERE s.event_date {_DATES}"
+    return SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where=where) + _COST_GROUPS
+
+
+def _by_dates(conn: Connection, sql: str, dates: frozenset[str] | None, schema: dict) -> pl.DataFrame:
+    statement, params = text(sql), {}
     if dates is not None:
-        statement = statement.bindparams(bindparam("dates", expanding=True))
-        params = {"dates": sorted(dates)}
-    return pl.DataFrame(conn.execute(statement, params).fetchall(), schema=CREDIT_SCHEMA, orient="row")
+        statement, params = statement.bindparams(bindparam("dates", expanding=True)), {"dates": sorted(dates)}
+    return pl.DataFrame(conn.execute(statement, params).fetchall(), schema=schema, orient="row")
 
 
-def build_channel_report(conn: Connection, costs: pl.DataFrame, dates: Collection[str] | None = None) -> int:
-    """Recompute ``channel_reporting`` for the given session dates (all dates when ``None``).
+def credit_by_channel_date(conn: Connection, dates: frozenset[str] | None) -> pl.DataFrame:
+    """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``).
 
-    ``costs`` is ``aggregate_session_costs``' frame. Runs inside the caller's transaction; returns the
-    number of report rows now in the table.
+    Why summed here, exactly (``math.fsum``): a float sum's last bits depend on the order it adds in, and
+    credit fractions times revenue in cents often land on a half of the files' last decimal, where the last
+    bit decides the printed digit. An exact sum is the same in any row order, on any warehouse, after any
+    sequence of runs.
     """
-    if dates is not None and not dates:
-        return conn.scalar(select(func.count()).select_from(channel_reporting))
-    if dates is None:
+    rows = _by_dates(conn, credit_sql(dated=dates is not None), dates, CREDIT_SCHEMA)
+    sums = [
+        (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
+        for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
+    ]
+    return pl.DataFrame(sums, schema=CREDIT_SCHEMA, orient="row")
+
+
+def session_costs_on(conn: Connection, dates: frozenset[str]) -> pl.DataFrame:
+    """Session cost per channel for each of ``dates``, reading only those dates' sessions."""
+    if not dates:
+        return pl.DataFrame(schema=COST_SCHEMA)
+    return _by_dates(conn, cost_sql(), dates, COST_SCHEMA)
+
+
+def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
+    """The cost of the scope's dates: read anew for its cost dates and for dates without a row yet, kept as
+    reported for the others."""
+    dates = sorted(scope.dates or ())
+    reported = pl.DataFrame(
+        conn.execute(
+            select(channel_reporting.c["channel_name", "date", "cost"]).where(
+                channel_reporting.c.date.in_(dates)
+            )
+        ).fetchall(),
+        schema=COST_SCHEMA,
+        orient="row",
+    )
+    fresh = scope.cost_dates | (frozenset(dates) - set(reported["date"]))
+    kept = reported.filter(~pl.col("date").is_in(sorted(fresh)))
+    return pl.concat([session_costs_on(conn, fresh & frozenset(dates)), kept])
+
+
+def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFrame | None = None) -> int:
+    """Rebuild the ``channel_reporting`` rows of ``scope``.
+
+    ``costs`` is ``aggregate_session_costs``' frame, needed (only) when the scope is every row. Runs inside
+    the caller's transaction; returns the number of report rows now in the table.
+    """
+    if scope.dates is None:
+        if costs is None:
+            raise ValueError("Rebuilding every report row needs the session costs of every date")
         conn.execute(delete(channel_reporting))
+    elif not scope.dates:
+        return conn.scalar(select(func.count()).select_from(channel_reporting))
     else:
-        costs = costs.filter(pl.col("date").is_in(sorted(dates)))
-        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(sorted(dates))))
+        costs = _costs_in_scope(conn, scope)
+        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(sorted(scope.dates))))
     rows = (
         costs.join(
-            credit_by_channel_date(conn, dates), on=["channel_name", "date"], how="full", coalesce=True
+            credit_by_channel_date(conn, scope.dates), on=["channel_name", "date"], how="full", coalesce=True
         )
         .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0))
         .select("channel_name", "date", "cost", "ihc", "ihc_revenue")

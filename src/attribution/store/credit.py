@@ -35,13 +35,8 @@ def conversions_in(time_range: TimeRange) -> Select:
 
 def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
     """Dates of the sessions that hold credit of the range's conversions (they change when it is replaced)."""
-    query = (
-        select(session_sources.c.event_date)
-        .distinct()
-        .join(acj, acj.c.session_id == session_sources.c.session_id)
-        .where(acj.c.conv_id.in_(conversions_in(time_range)))
-    )
-    return set(conn.scalars(query))
+    query = select(acj.c.event_date).distinct().where(acj.c.conv_id.in_(conversions_in(time_range)))
+    return set(conn.scalars(query)) - {None}
 
 
 def touched_dates(conn: Connection, time_range: TimeRange, new_dates: Iterable[str]) -> set[str] | None:

@@ -33,9 +33,6 @@ class Profile:
     write_lock: WriteLock
     """What serialises writers: PostgreSQL's ``pg_advisory_xact_lock``, SQLite's database lock (taken by a
     transaction's first write), or ``LOCK TABLE`` (Redshift)."""
-    ordered_scans: bool
-    """A sorted subquery makes index lookups sweep in order (SQLite's nested loops gain; planners that
-    hash-join ignore it, and Redshift only allows ORDER BY in a subquery with LIMIT)."""
     bulk_load: BulkLoad
     """How result rows are loaded: one ``executemany``, ``COPY FROM STDIN``, or batched multi-row inserts
     (Redshift, unless a staging bucket for ``COPY`` from object storage is configured)."""
@@ -80,7 +77,6 @@ PROFILES: dict[str, Profile] = {
         row_values=True,
         indexes=True,
         write_lock="first-write",
-        ordered_scans=True,
         bulk_load="executemany",
     ),
     "postgresql": Profile(
@@ -88,7 +84,6 @@ PROFILES: dict[str, Profile] = {
         row_values=True,
         indexes=True,
         write_lock="advisory",
-        ordered_scans=False,
         bulk_load="copy",
         transactional_truncate=True,
         vacuum_after_load=True,
@@ -98,7 +93,6 @@ PROFILES: dict[str, Profile] = {
         row_values=False,
         indexes=False,
         write_lock="table",
-        ordered_scans=False,
         bulk_load="insert",
     ),
 }

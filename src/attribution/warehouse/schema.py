@@ -7,14 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, Index, Table, inspect, text
+from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from attribution.errors import SchemaError
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.locks import write_transaction
-from attribution.warehouse.tables import INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES, metadata
+from attribution.warehouse.tables import (
+    INPUT_INDEXES,
+    INPUT_TABLES,
+    OUTPUT_TABLES,
+    attribution_customer_journey,
+    metadata,
+    session_sources,
+)
 
 
 def validate_inputs(engine: Engine) -> None:
@@ -34,25 +41,51 @@ def validate_inputs(engine: Engine) -> None:
 
 
 def create_output_tables(engine: Engine) -> None:
-    """Create the output and bookkeeping tables that do not exist yet, and add the nullable columns a
-    table made by an earlier version lacks (its rows keep NULL there); nothing else is changed."""
+    """Create the output and bookkeeping tables (``create_tables``)."""
     create_tables(engine, OUTPUT_TABLES)
-    with write_transaction(engine) as conn:
-        inspector = inspect(conn)
-        for table in OUTPUT_TABLES:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
-    """``CREATE TABLE IF NOT EXISTS``: two runs starting at once on a new warehouse both succeed (a check,
-    then a create, would let the second fail on a table the first made in between)."""
+    """Create the tables and their indexes that do not exist yet, and add the nullable columns a table made
+    by an earlier version lacks; nothing else is changed.
+
+    Why ``IF NOT EXISTS`` and the write lock: two runs starting at once on a new warehouse both succeed (a
+    check, then a create, would let the second fail on a table the first made in between), and a table
+    being upgraded is never seen half-way.
+    """
+    tables = list(tables)
     with engine.begin() as conn:
         for table in tables:
             conn.execute(CreateTable(table, if_not_exists=True))
+    with write_transaction(engine) as conn:
+        inspector = inspect(conn)
+        for table in tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            added = [c for c in table.columns if c.name not in present and c.nullable]
+            for column in added:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+            if table is attribution_customer_journey and added:
+                _backfill_credited_sessions(conn)
+            if profile_of(conn).indexes:
+                for ix in table.indexes:
+                    conn.execute(CreateIndex(ix, if_not_exists=True))
+
+
+def _backfill_credited_sessions(conn: Connection) -> None:
+    """Give credit stored by an earlier version its session's date and channel, which the report reads from
+    the credit table; credit of a session no longer in the input keeps NULL (and no report row counts it,
+    as before)."""
+    acj, s = attribution_customer_journey, session_sources
+    session = s.c.session_id == acj.c.session_id
+    conn.execute(
+        update(acj)
+        .where(acj.c.event_date.is_(None))
+        .values(
+            event_date=select(s.c.event_date).where(session).scalar_subquery(),
+            channel_name=select(s.c.channel_name).where(session).scalar_subquery(),
+        )
+    )
 
 
 def create_input_tables(engine: Engine) -> None:
@@ -66,7 +99,7 @@ def missing_indexes(engine: Engine) -> list[Index]:
         return []
     inspector = inspect(engine)
     existing = {ix["name"] for t in INPUT_TABLES for ix in inspector.get_indexes(t.name)}
-    return [ix for ix in JOURNEY_INDEXES if ix.name not in existing]
+    return [ix for ix in INPUT_INDEXES if ix.name not in existing]
 
 
 def ensure_indexes(engine: Engine) -> None:

@@ -50,11 +50,14 @@ session_costs = Table("session_costs", metadata, *_key("session_id"), Column("co
 
 def _credit_detail() -> list[Column]:
     """What a credit row records beside ``ihc``: the model and conversion type that made it (a resumed run
-    keeps only its own model's credit), and the IHC phases where the model gives them (``calibrate-ihc``
-    learns from the service's)."""
+    keeps only its own model's credit), the IHC phases where the model gives them (``calibrate-ihc`` learns
+    from the service's), and the credited session's date and channel as its journey had them (the report
+    sums a date's credit from this table alone, so a run's report work follows the credit it changes, not
+    the size of the session history)."""
     return [
         *(Column(name, Text) for name in ("model", "conv_type_id")),
         *(Column(name, Real) for name in ("initializer", "holder", "closer")),
+        *(Column(name, Text) for name in ("event_date", "channel_name")),
     ]
 
 
@@ -65,6 +68,9 @@ attribution_customer_journey = Table(
     Column("ihc", Real, nullable=False),
     *_credit_detail(),
     PrimaryKeyConstraint("conv_id", "session_id"),
+    # The report reads a date's credit from the index alone, grouped as the report is and in one order
+    # whatever order the rows were written in (so sums are the same after reruns and daily runs).
+    Index("ix_attribution_credit_by_date", "event_date", "channel_name", "conv_id", "session_id", "ihc"),
 )
 
 channel_reporting = Table(
@@ -159,7 +165,8 @@ OUTPUT_TABLES = (
 _index_metadata = MetaData()
 _sessions = session_sources.to_metadata(_index_metadata)
 _conversions = conversions.to_metadata(_index_metadata)
-JOURNEY_INDEXES = (
+_costs = session_costs.to_metadata(_index_metadata)
+INPUT_INDEXES = (
     # The journey join looks a user's sessions up by time; the other columns keep it index-only.
     Index(
         "ix_attribution_sessions_by_user_time",
@@ -178,4 +185,15 @@ JOURNEY_INDEXES = (
         _conversions.c.conv_time,
         _conversions.c.conv_id,
     ),
+    # The report reads the sessions of the dates a run touches, grouped as the report is (so a day's work
+    # costs a day, whatever the history); each group's ids come in key order, so the lookups of their
+    # cost and credit sweep those indexes forward instead of jumping at random.
+    Index(
+        "ix_attribution_sessions_by_date",
+        _sessions.c.event_date,
+        _sessions.c.channel_name,
+        _sessions.c.session_id,
+    ),
+    # A session's cost from the index alone (the table may have no key at all in a user's file).
+    Index("ix_attribution_costs_by_session", _costs.c.session_id, _costs.c.cost),
 )

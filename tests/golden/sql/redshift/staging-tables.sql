@@ -36,5 +36,7 @@ CREATE TABLE attribution_staged_credits (
 	initializer FLOAT(53), 
 	holder FLOAT(53), 
 	closer FLOAT(53), 
+	event_date TEXT, 
+	channel_name TEXT, 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
 );

@@ -36,5 +36,7 @@ CREATE TABLE attribution_staged_credits (
 	initializer REAL, 
 	holder REAL, 
 	closer REAL, 
+	event_date TEXT, 
+	channel_name TEXT, 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
 );
