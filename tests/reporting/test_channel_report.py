@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from attribution.reporting import channel_report as report
+from attribution.reporting import sqlite_scan
 from attribution.warehouse.engine import connect
 from tests.builders import write_case
 from tests.cases import PAID
@@ -61,3 +62,14 @@ def test_a_relative_path_with_spaces_works(tmp_path, monkeypatch):
     write_case(str(folder / "a b.db"), PAID)
     monkeypatch.chdir(tmp_path)
     assert columnar_totals(os.path.join("my data", "a b.db")) == columnar_totals(str(folder / "a b.db"))
+
+
+def test_the_hash_join_is_exact_when_ids_share_a_hash():
+    """Every key equal (the worst collision): each session still gets its own cost row's cost, or none."""
+    sessions = pl.DataFrame(
+        {"session_id": ["a", "b", "c"], "channel_name": ["x", "x", "y"], "date": ["d"] * 3, "key": [7] * 3}
+    )
+    costs = pl.DataFrame({"session_id": ["a", "b", "z"], "cost": [1.0, 2.0, 40.0], "key": [7] * 3})
+    priced = sqlite_scan._priced(sessions, costs).cast(sqlite_scan.COST_SCHEMA)
+    totals = sqlite_scan._sum_costs(priced).sort("channel_name")
+    assert totals.rows() == [("x", "d", 3.0), ("y", "d", 0.0)]

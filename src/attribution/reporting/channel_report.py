@@ -34,7 +34,7 @@ from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
-SCAN_ROWS = 2_000_000
+SCAN_ROWS = 1_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
 
 _CREDIT_SQL = """

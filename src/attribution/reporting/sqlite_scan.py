@@ -20,20 +20,50 @@ FROM session_sources s
 LEFT JOIN session_costs c ON c.session_id = s.session_id
 {where}
 """
+COSTS_SQL = "SELECT session_id, cost FROM session_costs"
+SESSIONS_SQL = "SELECT session_id, channel_name, event_date AS date FROM session_sources WHERE rowid > {low} AND rowid <= {high}"
 
 
 def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int) -> pl.DataFrame:
-    """Session cost per channel and date of a SQLite file, read by connectorx in chunks of ``scan_rows``
-    sessions (by rowid) and summed by Polars; run it in a process that holds no lock on the file."""
+    """Session cost per channel and date of a SQLite file, by a hash join of columnar reads (connectorx):
+    every cost row once, then the sessions in chunks of ``scan_rows`` (by rowid) joined to them and summed
+    by Polars; run it in a process that holds no lock on the file.
+
+    Why not SQLite's join: it looks each session's cost up by id, and real tables store sessions in arrival
+    order with hashed ids, so every lookup lands at random in the cost index; a hash join reads both tables
+    once, in whatever order they lie.
+    """
     uri = f"sqlite://{quote(path)}"
-    statement = SESSION_COST_SQL.format(cost="c.cost", where="WHERE s.rowid > {low} AND s.rowid <= {high}")
+    costs = _keyed(connectorx.read_sql(uri, COSTS_SQL, return_type="arrow"))
     parts = [
         _sum_costs(
-            connectorx.read_sql(uri, statement.format(low=low, high=low + scan_rows), return_type="polars")
+            _priced(
+                _keyed(
+                    connectorx.read_sql(
+                        uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), return_type="arrow"
+                    )
+                ),
+                costs,
+            )
         )
         for low in range(0, last_rowid, scan_rows)
     ]
     return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
+
+
+def _keyed(table: object) -> pl.DataFrame:
+    """The rows with ``key``, a 64-bit hash of ``session_id``: joining on it is several times faster than
+    joining on 64-character ids."""
+    frame = pl.from_arrow(table)
+    return frame.with_columns(key=pl.col("session_id").hash())
+
+
+def _priced(sessions: pl.DataFrame, costs: pl.DataFrame) -> pl.DataFrame:
+    """Each session with its cost; a cost row whose id only shares the session's hash adds nothing (so the
+    join is exact), and a session without a cost row keeps a null cost."""
+    joined = sessions.join(costs, on="key", how="left", suffix="_cost")
+    same = pl.col("session_id") == pl.col("session_id_cost")
+    return joined.select("channel_name", "date", cost=pl.when(same).then(pl.col("cost")))
 
 
 def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
