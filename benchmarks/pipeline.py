@@ -1,4 +1,5 @@
-"""Pipeline benchmark: generate challenge-like databases and time every step of a first run and a rerun.
+"""Pipeline benchmark: generate challenge-like databases and time every step of a first run, a whole-range
+rerun and a daily run (the history's last day, as a scheduler runs it).
 
 Scenarios are named; each run happens in a fresh child process so its peak memory (max RSS) is its own.
 Databases are laid out as real tables are (``arrival``: rows by user and time, ids in random key order);
@@ -16,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from itertools import product
 from pathlib import Path
@@ -26,7 +29,8 @@ from pathlib import Path
 from attribution.warehouse.generate_options import DEFAULT_LAYOUT, LAYOUTS, Layout
 
 HERE = Path(__file__).resolve().parent
-RUNS = ("first", "rerun")
+RUNS = ("first", "rerun", "day")
+"""A first run (building the indexes), a whole-range rerun, and a daily run: the history's last day."""
 DATA = HERE / "data"
 
 
@@ -49,6 +53,7 @@ SCENARIOS = {
     s.name: s
     for s in (
         Scenario("default", 500_000, 2_000),
+        Scenario("5m", 5_000_000, 100_000),
         Scenario("10m", 10_000_000, 200_000),
     )
 }
@@ -93,13 +98,17 @@ def time_index_build(timings: list[float]) -> None:
     warehouse.ensure_indexes = timed
 
 
-def measure_run(db: str, out: str) -> dict:
-    """Run the pipeline once in this process and return its step times and peak memory."""
+def measure_run(db: str, out: str, day: str = "") -> dict:
+    """Run the pipeline once in this process (over ``day`` alone when given) and return its step times and
+    peak memory."""
+    from datetime import date, timedelta
+
     from attribution import load_settings, run
 
     index_build: list[float] = []
     time_index_build(index_build)
-    summary = run(load_settings(db=db, out=out, create_indexes=True))  # the first run builds them
+    bounds = {"start": day, "end": (date.fromisoformat(day) + timedelta(days=1)).isoformat()} if day else {}
+    summary = run(load_settings(db=db, out=out, create_indexes=True, **bounds))  # a first run builds them
     return {
         "seconds": summary.seconds,
         "index_seconds": sum(index_build) if index_build else None,
@@ -107,6 +116,12 @@ def measure_run(db: str, out: str) -> dict:
         "sessions": summary.sessions,
         "peak_mb": peak_mb(),
     }
+
+
+def last_day(db: str | Path) -> str:
+    """The history's last conversion date: what a daily run covers."""
+    with closing(sqlite3.connect(db)) as con:
+        return con.execute("SELECT MAX(conv_date) FROM conversions").fetchone()[0]
 
 
 def peak_mb() -> float:
@@ -124,11 +139,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_in_child(db: str | Path, out: Path) -> dict:
+def run_in_child(db: str | Path, out: Path, day: str = "") -> dict:
     """``measure_run`` in a fresh process, so the peak memory is this run's alone; adds the child's wall time."""
     began = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(out)], capture_output=True, text=True
+        [sys.executable, __file__, "--child", str(db), str(out), day], capture_output=True, text=True
     )
     if child.returncode:
         sys.exit(f"The pipeline run on {db} failed:\n{child.stderr}")
@@ -138,15 +153,14 @@ def run_in_child(db: str | Path, out: Path) -> dict:
 def bench(scenario: Scenario) -> dict:
     db, generate_seconds = generate(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    first, rerun = run_in_child(db, out), run_in_child(db, out)
-    for result in (first, rerun):
-        result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
-    return {
-        "scenario": asdict(scenario),
-        "generate_seconds": generate_seconds,
-        "first": first,
-        "rerun": rerun,
+    runs = {
+        "first": run_in_child(db, out),
+        "rerun": run_in_child(db, out),
+        "day": run_in_child(db, out, last_day(db)),
     }
+    for result in runs.values():
+        result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
+    return {"scenario": asdict(scenario), "generate_seconds": generate_seconds, **runs}
 
 
 def show(result: dict) -> None:
@@ -155,7 +169,7 @@ def show(result: dict) -> None:
         f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions, {s['days']} days, "
         f"{s['layout']} layout (generated in {result['generate_seconds']:.1f} s)"
     )
-    steps = list(result["first"]["seconds"])
+    steps = list(dict.fromkeys(step for label in RUNS for step in result[label]["seconds"]))
     print(f"{'run':<8}" + "".join(f"{step:>14}" for step in steps) + f"{'sessions/s':>12}{'peak MB':>10}")
     for label in RUNS:
         r = result[label]
@@ -164,6 +178,8 @@ def show(result: dict) -> None:
             + "".join(f"{r['seconds'].get(step, 0):>14.2f}" for step in steps)
             + f"{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
         )
+    day, rerun = result["day"]["seconds"]["total"], result["rerun"]["seconds"]["total"]
+    print(f"a daily run costs {day / rerun:.2f} of a whole-range rerun")
 
 
 def show_layout_ratios(results: list[dict]) -> None:
@@ -206,7 +222,7 @@ def main() -> None:
     parser.add_argument("--layout", choices=LAYOUTS, action="append", help=f"default {DEFAULT_LAYOUT}")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # database, output
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # database, output, day ("" for all)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_run(*args.child)))

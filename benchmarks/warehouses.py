@@ -1,9 +1,10 @@
 """Warehouse benchmark: the same pipeline on SQLite and on PostgreSQL, step by step, with peak memory.
 
 The generated SQLite database is loaded into a fresh PostgreSQL database with ``copy_inputs`` (timed:
-rows/s), then each warehouse runs the pipeline twice, a first run (which builds the journey indexes) and
-a rerun, each in a fresh child process (see benchmarks/pipeline.py). The two warehouses'
-``channel_reporting`` tables and CSVs must agree, and a rerun must give the same table: the benchmark
+rows/s), then each warehouse runs the pipeline three times, a first run (which builds the indexes), a
+rerun and a daily run over the last day, each in a fresh child process (see benchmarks/pipeline.py). The
+two warehouses' ``channel_reporting`` tables and CSVs must agree, and the rerun and the daily run must leave
+the first run's table: the benchmark
 exits non-zero, saying what differs, when they do not. Peak memory is the pipeline process's; the
 PostgreSQL server's own memory is not in it, its tables' and indexes' sizes are reported instead.
 
@@ -40,12 +41,12 @@ from attribution.reporting.channel_report import read_channel_report
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect, redact_url
 from attribution.warehouse.tables import INPUT_TABLES
-from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, run_in_child
+from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, last_day, run_in_child
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
 RESULTS = HERE / "results"
 WAREHOUSES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-RUNS = ("first", "rerun")
+RUNS = ("first", "rerun", "day")
 TOLERANCE = 1e-9
 """Largest difference allowed between report numbers, relative to the number (absolute below 1):
 the two warehouses add the same values in a different order."""
@@ -194,18 +195,20 @@ def compare_files(left: Path, right: Path, what: str) -> dict:
     return {"what": what, "ok": left.read_bytes() == right.read_bytes(), "bytes": left.stat().st_size}
 
 
-def run_warehouse(name: str, db: str, out: Path) -> tuple[dict, dict, list[dict]]:
-    """A first run and a rerun in fresh processes: their figures, the last report and CSV, and the checks
-    that the rerun gave the same table and CSV as the first run."""
+def run_warehouse(name: str, db: str, out: Path, day: str) -> tuple[dict, dict, list[dict]]:
+    """A first run, a rerun and a run over the last ``day`` alone, in fresh processes: their figures, the
+    last report and CSV, and the checks that the rerun and the daily run left the first run's table and CSV."""
     runs, reports, csvs = {}, {}, {}
     for label in RUNS:
-        runs[label] = run_in_child(db, out)
+        runs[label] = run_in_child(db, out, day if label == "day" else "")
         reports[label] = read_report(db)
         csvs[label] = out / f"channel_reporting.{label}.csv"
         shutil.copyfile(out / "channel_reporting.csv", csvs[label])
     checks = [
         compare_reports(reports["first"], reports["rerun"], f"{name}: a rerun gives the same table"),
         compare_files(csvs["first"], csvs["rerun"], f"{name}: a rerun gives the same CSV"),
+        compare_reports(reports["first"], reports["day"], f"{name}: a daily run leaves the same table"),
+        compare_files(csvs["first"], csvs["day"], f"{name}: a daily run leaves the same CSV"),
     ]
     return runs, {"report": reports["rerun"], "csv": csvs["rerun"]}, checks
 
@@ -223,6 +226,7 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     pristine, origin = pristine_database(scenario)
     print(f"database {pristine.name}: {origin}", flush=True)
     sqlite_db = working_copy(pristine)
+    day = last_day(pristine)
     recreate_postgres(postgres)
     print(f"loading into {redact_url(postgres)} ...", flush=True)
     load = load_postgres(pristine, postgres)
@@ -231,7 +235,7 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
         print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
         out = DATA / f"{scenario.stem}-reports-{warehouse}"
-        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out)
+        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out, day)
         checks += own_checks
         for result in runs[warehouse].values():
             result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
