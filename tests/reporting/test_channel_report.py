@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -73,3 +76,19 @@ def test_the_hash_join_is_exact_when_ids_share_a_hash():
     priced = sqlite_scan._priced(sessions, costs).cast(sqlite_scan.COST_SCHEMA)
     totals = sqlite_scan._sum_costs(priced).sort("channel_name")
     assert totals.rows() == [("x", "d", 3.0), ("y", "d", 0.0)]
+
+
+def test_the_cost_scan_waits_for_a_writer_that_locks_the_file(make_sqlite):
+    """A run building indexes holds SQLite's exclusive lock for longer than connectorx's own 5 s wait: the scan
+    beside it waits as long as every other reader does (``busy_timeout``), instead of failing."""
+    db = make_sqlite(PAID)
+    expected = columnar_totals(db)
+    hold = "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+    hold += "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(6)"
+    with subprocess.Popen([sys.executable, "-c", hold, db], stdout=subprocess.PIPE, text=True) as writer:
+        assert writer.stdout.readline() == "locked\n"
+        scan = [sys.executable, "-m", sqlite_scan.__name__, db, str(len(PAID.sessions)), "1000", "30"]
+        child = subprocess.run(scan, capture_output=True, check=False)
+    assert child.returncode == 0, child.stderr.decode()
+    frame = pl.read_ipc(io.BytesIO(child.stdout)).sort("date", "channel_name")
+    assert frame.select("channel_name", "date", "cost").rows() == expected

@@ -31,6 +31,7 @@ from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
 from attribution.warehouse.bulk import bulk_insert
+from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -77,7 +78,15 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
     path = str(Path(engine.url.database).resolve())
     with engine.connect() as conn:
         last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
-    command = [sys.executable, "-m", scan_module.__name__, path, str(last), str(SCAN_ROWS)]
+    command = [
+        sys.executable,
+        "-m",
+        scan_module.__name__,
+        path,
+        str(last),
+        str(SCAN_ROWS),
+        str(SQLITE_BUSY_SECONDS),
+    ]
     child = subprocess.run(command, capture_output=True, check=False)
     if child.returncode:
         cause = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]

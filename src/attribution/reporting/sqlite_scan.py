@@ -8,6 +8,7 @@ second and never re-runs the caller's main module (as a ``multiprocessing`` spaw
 from __future__ import annotations
 
 import sys
+import time
 from urllib.parse import quote
 
 import connectorx
@@ -24,31 +25,37 @@ COSTS_SQL = "SELECT session_id, cost FROM session_costs"
 SESSIONS_SQL = "SELECT session_id, channel_name, event_date AS date FROM session_sources WHERE rowid > {low} AND rowid <= {high}"
 
 
-def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int) -> pl.DataFrame:
+def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: float) -> pl.DataFrame:
     """Session cost per channel and date of a SQLite file, by a hash join of columnar reads (connectorx):
     every cost row once, then the sessions in chunks of ``scan_rows`` (by rowid) joined to them and summed
-    by Polars; run it in a process that holds no lock on the file.
+    by Polars; run it in a process that holds no lock on the file. A read that finds the file locked by a
+    writer is tried again for up to ``busy_seconds``, as the pipeline's own connections wait.
 
     Why not SQLite's join: it looks each session's cost up by id, and real tables store sessions in arrival
     order with hashed ids, so every lookup lands at random in the cost index; a hash join reads both tables
     once, in whatever order they lie.
     """
-    uri = f"sqlite://{quote(path)}"
-    costs = _keyed(connectorx.read_sql(uri, COSTS_SQL, return_type="arrow"))
+    uri, deadline = f"sqlite://{quote(path)}", time.monotonic() + busy_seconds
+    costs = _keyed(_read(uri, COSTS_SQL, deadline))
     parts = [
         _sum_costs(
-            _priced(
-                _keyed(
-                    connectorx.read_sql(
-                        uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), return_type="arrow"
-                    )
-                ),
-                costs,
-            )
+            _priced(_keyed(_read(uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), deadline)), costs)
         )
         for low in range(0, last_rowid, scan_rows)
     ]
     return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
+
+
+def _read(uri: str, sql: str, deadline: float) -> object:
+    """One columnar read, tried again while a writer holds the file (connectorx's own SQLite waits only 5 s,
+    less than an index build can take) until ``deadline``."""
+    while True:
+        try:
+            return connectorx.read_sql(uri, sql, return_type="arrow")
+        except RuntimeError as error:
+            if "database is locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _keyed(table: object) -> pl.DataFrame:
@@ -71,10 +78,10 @@ def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m attribution.reporting.sqlite_scan PATH LAST_ROWID SCAN_ROWS``: the costs as Arrow IPC on
-    standard output."""
-    path, last_rowid, scan_rows = argv[0], int(argv[1]), int(argv[2])
-    scan_sqlite_costs(path, last_rowid, scan_rows).write_ipc(sys.stdout.buffer)
+    """``python -m attribution.reporting.sqlite_scan PATH LAST_ROWID SCAN_ROWS BUSY_SECONDS``: the costs as
+    Arrow IPC on standard output."""
+    path, last_rowid, scan_rows, busy_seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
+    scan_sqlite_costs(path, last_rowid, scan_rows, busy_seconds).write_ipc(sys.stdout.buffer)
 
 
 if __name__ == "__main__":
