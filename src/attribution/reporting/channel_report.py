@@ -32,6 +32,7 @@ from attribution.reporting.metrics import with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
+from attribution.warehouse.schema import input_kinds
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -59,8 +60,11 @@ class ReportScope:
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
-    """Total session cost per channel and date over the whole session table."""
-    if engine.dialect.name == "sqlite":
+    """Total session cost per channel and date over the whole session table (the columnar scan where both
+    inputs are SQLite tables: it reads by rowid, which views lack)."""
+    if engine.dialect.name == "sqlite" and {
+        input_kinds(engine)[n] for n in ("session_sources", "session_costs")
+    } == {"table"}:
         return _aggregate_sqlite_costs(engine)
     statement = SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + _COST_GROUPS
     with engine.connect() as conn:

@@ -21,8 +21,13 @@ FROM session_sources s
 LEFT JOIN session_costs c ON c.session_id = s.session_id
 {where}
 """
-COSTS_SQL = "SELECT session_id, cost FROM session_costs"
-SESSIONS_SQL = "SELECT session_id, channel_name, event_date AS date FROM session_sources WHERE rowid > {low} AND rowid <= {high}"
+# Every column aliased: SQLite names a bare column as the table declares it (``Session_ID``), whatever case
+# the query spells it in, and the frames are joined by name.
+COSTS_SQL = "SELECT session_id AS session_id, cost AS cost FROM session_costs"
+SESSIONS_SQL = (
+    "SELECT session_id AS session_id, channel_name AS channel_name, event_date AS date "
+    "FROM session_sources WHERE rowid > {low} AND rowid <= {high}"
+)
 
 
 def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: float) -> pl.DataFrame:

@@ -42,6 +42,9 @@ class Profile:
     vacuum_after_load: bool = False
     """``VACUUM (ANALYZE)`` after a bulk load or an index build: PostgreSQL plans from statistics, and scans
     index-only only where its visibility map is set."""
+    folds_case: bool = False
+    """Table and column names match whatever their case (SQLite); elsewhere the pipeline's unquoted
+    lower-case names match only lower-case names."""
 
     def compare(self, op: Literal["<", ">"], columns: Sequence[str], values: Sequence[str]) -> str:
         """``(columns) op (values)`` in lexicographic order, as this warehouse can say it.
@@ -78,6 +81,7 @@ PROFILES: dict[str, Profile] = {
         indexes=True,
         write_lock="first-write",
         bulk_load="executemany",
+        folds_case=True,
     ),
     "postgresql": Profile(
         "postgresql",

@@ -5,7 +5,7 @@ Why before any work: a missing table or column fails in one line naming it, befo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -24,14 +24,26 @@ from attribution.warehouse.tables import (
 )
 
 
+def input_kinds(engine: Engine) -> dict[str, str]:
+    """Each table (``"table"``) and view (``"view"``) of the warehouse, by the name the pipeline's SQL
+    matches it with: views are inputs too, and SQLite's names match whatever their case."""
+    inspector, fold = inspect(engine), _name_folding(engine)
+    kinds = {fold(name): "table" for name in inspector.get_table_names()}
+    kinds.update({fold(name): "view" for name in inspector.get_view_names()})
+    return kinds
+
+
+def _name_folding(engine: Engine) -> Callable[[str], str]:
+    return str.lower if profile_of(engine).folds_case else str
+
+
 def validate_inputs(engine: Engine) -> None:
     """Fail with one line naming the first missing input table or column."""
-    inspector = inspect(engine)
-    existing = set(inspector.get_table_names())
+    inspector, fold, kinds = inspect(engine), _name_folding(engine), input_kinds(engine)
     for table in INPUT_TABLES:
-        if table.name not in existing:
+        if table.name not in kinds:
             raise SchemaError(f"Input table '{table.name}' is missing from {redact_url(str(engine.url))}")
-        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        columns = {fold(c["name"]) for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in columns:
                 raise SchemaError(
@@ -94,12 +106,14 @@ def create_input_tables(engine: Engine) -> None:
 
 
 def missing_indexes(engine: Engine) -> list[Index]:
-    """The journey indexes the warehouse lacks (none on Redshift, which has sort keys instead)."""
+    """The journey indexes the warehouse lacks (none on Redshift, which has sort keys instead, and none on
+    an input that is a view: its base tables are their owner's to index)."""
     if not profile_of(engine).indexes:
         return []
-    inspector = inspect(engine)
-    existing = {ix["name"] for t in INPUT_TABLES for ix in inspector.get_indexes(t.name)}
-    return [ix for ix in INPUT_INDEXES if ix.name not in existing]
+    inspector, kinds = inspect(engine), input_kinds(engine)
+    tables = [t.name for t in INPUT_TABLES if kinds.get(t.name) == "table"]
+    existing = {ix["name"] for name in tables for ix in inspector.get_indexes(name)}
+    return [ix for ix in INPUT_INDEXES if ix.table.name in tables and ix.name not in existing]
 
 
 def ensure_indexes(engine: Engine) -> None:
@@ -134,13 +148,16 @@ def prepare(engine: Engine, create_indexes: bool | None = None) -> list[str]:
     """
     validate_inputs(engine)
     create_output_tables(engine)
+    kinds = input_kinds(engine)
+    views = [t.name for t in INPUT_TABLES if kinds[t.name] == "view"]
+    notes = [f"Inputs read from views, without the pipeline's indexes: {', '.join(views)}"] if views else []
     if create_indexes if create_indexes is not None else engine.dialect.name == "sqlite":
         ensure_indexes(engine)
-        return []
+        return notes
     missing = missing_indexes(engine)
-    if not missing:
-        return []
-    return [
-        f"Journeys are read without the index(es) {', '.join(ix.name for ix in missing)}: "
-        "allow them with --create-indexes (ATTRIBUTION_CREATE_INDEXES=1) for faster runs"
-    ]
+    if missing:
+        notes.append(
+            f"Journeys are read without the index(es) {', '.join(ix.name for ix in missing)}: "
+            "allow them with --create-indexes (ATTRIBUTION_CREATE_INDEXES=1) for faster runs"
+        )
+    return notes
