@@ -52,7 +52,6 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         open_engine(settings.db, staged_copy=settings.staged_copy) as engine,
         ThreadPoolExecutor(max_workers=2) as background,
     ):
-        costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None
         if "html" in settings.formats:
             background.submit(warm_up_dashboard)
         progress("prepare", 0, None)
@@ -60,6 +59,8 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             prepared = steps.prepare(settings, engine)
             summary.notes.extend(prepared.notes)
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
+        # after prepare, whose index build holds the file's write lock for longer than any reader waits
+        costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None
         try:
             _run_steps(settings, engine, prepared.model, summary, progress, costs)
         except Exception as exc:
