@@ -23,9 +23,11 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
+from datetime import date, timedelta
 from itertools import product
 from pathlib import Path
 
+from attribution.reporting.files import CSV_NAME
 from attribution.warehouse.generate_options import DEFAULT_LAYOUT, LAYOUTS, Layout
 
 HERE = Path(__file__).resolve().parent
@@ -98,16 +100,14 @@ def time_index_build(timings: list[float]) -> None:
     warehouse.ensure_indexes = timed
 
 
-def measure_run(db: str, out: str, day: str = "") -> dict:
-    """Run the pipeline once in this process (over ``day`` alone when given) and return its step times and
-    peak memory."""
-    from datetime import date, timedelta
-
+def measure_run(db: str, out: str, start: str = "", end: str = "") -> dict:
+    """Run the pipeline once in this process (over ``[start, end)`` when given) and return its step times
+    and peak memory."""
     from attribution import load_settings, run
 
     index_build: list[float] = []
     time_index_build(index_build)
-    bounds = {"start": day, "end": (date.fromisoformat(day) + timedelta(days=1)).isoformat()} if day else {}
+    bounds = {"start": start, "end": end} if start else {}
     summary = run(load_settings(db=db, out=out, create_indexes=True, **bounds))  # a first run builds them
     return {
         "seconds": summary.seconds,
@@ -118,10 +118,15 @@ def measure_run(db: str, out: str, day: str = "") -> dict:
     }
 
 
-def last_day(db: str | Path) -> str:
-    """The history's last conversion date: what a daily run covers."""
+def last_days(db: str | Path, count: int) -> list[str]:
+    """The history's last ``count`` days, up to its last conversion date: what daily runs cover."""
     with closing(sqlite3.connect(db)) as con:
-        return con.execute("SELECT MAX(conv_date) FROM conversions").fetchone()[0]
+        last = date.fromisoformat(con.execute("SELECT MAX(conv_date) FROM conversions").fetchone()[0])
+    return [(last - timedelta(days=back)).isoformat() for back in reversed(range(count))]
+
+
+def next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 def peak_mb() -> float:
@@ -139,28 +144,61 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_in_child(db: str | Path, out: Path, day: str = "") -> dict:
+def run_in_child(db: str | Path, out: Path, start: str = "", end: str = "") -> dict:
     """``measure_run`` in a fresh process, so the peak memory is this run's alone; adds the child's wall time."""
     began = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(out), day], capture_output=True, text=True
+        [sys.executable, __file__, "--child", str(db), str(out), start, end], capture_output=True, text=True
     )
     if child.returncode:
         sys.exit(f"The pipeline run on {db} failed:\n{child.stderr}")
     return {**json.loads(child.stdout.splitlines()[-1]), "child_seconds": time.perf_counter() - began}
 
 
-def bench(scenario: Scenario) -> dict:
+def bench(scenario: Scenario, daily: int) -> dict:
     db, generate_seconds = generate(scenario)
     out = DATA / f"{scenario.stem}-reports"
+    (day,) = last_days(db, 1)
     runs = {
         "first": run_in_child(db, out),
         "rerun": run_in_child(db, out),
-        "day": run_in_child(db, out, last_day(db)),
+        "day": run_in_child(db, out, day, next_day(day)),
     }
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
-    return {"scenario": asdict(scenario), "generate_seconds": generate_seconds, **runs}
+    checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}
+    return {"scenario": asdict(scenario), "generate_seconds": generate_seconds, **runs, **checked}
+
+
+def check_daily_runs(db: Path, out: Path, count: int) -> dict:
+    """``count`` daily runs over the history's last days, from empty output tables, against one run over
+    the same days: exits unless both leave the same tables and a byte-identical CSV."""
+    days = last_days(db, count)
+    _empty_outputs(db)
+    daily = [run_in_child(db, out, day, next_day(day)) for day in days]
+    after_daily = _outputs(db, out)
+    _empty_outputs(db)
+    once = run_in_child(db, out, days[0], next_day(days[-1]))
+    if _outputs(db, out) != after_daily:
+        sys.exit(f"{count} daily runs on {db} left other tables or another CSV than one run over their days")
+    totals = [run["seconds"]["total"] for run in daily]
+    return {"days": count, "mean": sum(totals) / count, "max": max(totals), "once": once["seconds"]["total"]}
+
+
+def _empty_outputs(db: Path) -> None:
+    """Empty the output tables, so that each side of the comparison starts from nothing."""
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute("DELETE FROM attribution_customer_journey")
+        con.execute("DELETE FROM channel_reporting")
+
+
+def _outputs(db: Path, out: Path) -> tuple[list, list, bytes]:
+    with closing(sqlite3.connect(db)) as con:
+        credit = con.execute(
+            "SELECT * FROM attribution_customer_journey ORDER BY conv_id, session_id"
+        ).fetchall()
+        report = con.execute("SELECT * FROM channel_reporting ORDER BY channel_name, date").fetchall()
+    return credit, report, (out / CSV_NAME).read_bytes()
 
 
 def show(result: dict) -> None:
@@ -180,6 +218,11 @@ def show(result: dict) -> None:
         )
     day, rerun = result["day"]["seconds"]["total"], result["rerun"]["seconds"]["total"]
     print(f"a daily run costs {day / rerun:.2f} of a whole-range rerun")
+    if daily := result.get("daily"):
+        print(
+            f"{daily['days']} daily runs (mean {daily['mean']:.2f} s, max {daily['max']:.2f} s) left the same "
+            f"tables and a byte-identical CSV as one run over their days ({daily['once']:.2f} s)"
+        )
 
 
 def show_layout_ratios(results: list[dict]) -> None:
@@ -222,7 +265,16 @@ def main() -> None:
     parser.add_argument("--layout", choices=LAYOUTS, action="append", help=f"default {DEFAULT_LAYOUT}")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # database, output, day ("" for all)
+    parser.add_argument(
+        "--daily",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also check N daily runs against one run over their days",
+    )
+    parser.add_argument(
+        "--child", nargs=4, help=argparse.SUPPRESS
+    )  # database, output, start, end ("" for all)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_run(*args.child)))
@@ -230,7 +282,7 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
         return
-    results = [bench(scenario) for scenario in scenarios(args.scenario, args.days, args.layout)]
+    results = [bench(scenario, args.daily) for scenario in scenarios(args.scenario, args.days, args.layout)]
     for result in results:
         show(result)
     show_layout_ratios(results)

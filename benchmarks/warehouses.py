@@ -41,7 +41,7 @@ from attribution.reporting.channel_report import read_channel_report
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect, redact_url
 from attribution.warehouse.tables import INPUT_TABLES
-from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, last_day, run_in_child
+from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, last_days, next_day, run_in_child
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
 RESULTS = HERE / "results"
@@ -200,7 +200,7 @@ def run_warehouse(name: str, db: str, out: Path, day: str) -> tuple[dict, dict, 
     last report and CSV, and the checks that the rerun and the daily run left the first run's table and CSV."""
     runs, reports, csvs = {}, {}, {}
     for label in RUNS:
-        runs[label] = run_in_child(db, out, day if label == "day" else "")
+        runs[label] = run_in_child(db, out, *((day, next_day(day)) if label == "day" else ()))
         reports[label] = read_report(db)
         csvs[label] = out / f"channel_reporting.{label}.csv"
         shutil.copyfile(out / "channel_reporting.csv", csvs[label])
@@ -226,7 +226,7 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     pristine, origin = pristine_database(scenario)
     print(f"database {pristine.name}: {origin}", flush=True)
     sqlite_db = working_copy(pristine)
-    day = last_day(pristine)
+    (day,) = last_days(pristine, 1)
     recreate_postgres(postgres)
     print(f"loading into {redact_url(postgres)} ...", flush=True)
     load = load_postgres(pristine, postgres)
