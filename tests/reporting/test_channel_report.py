@@ -73,9 +73,8 @@ def test_the_hash_join_is_exact_when_ids_share_a_hash():
         {"session_id": ["a", "b", "c"], "channel_name": ["x", "x", "y"], "date": ["d"] * 3, "key": [7] * 3}
     )
     costs = pl.DataFrame({"session_id": ["a", "b", "z"], "cost": [1.0, 2.0, 40.0], "key": [7] * 3})
-    priced = sqlite_scan._priced(sessions, costs).cast(sqlite_scan.COST_SCHEMA)
-    totals = sqlite_scan._sum_costs(priced).sort("channel_name")
-    assert totals.rows() == [("x", "d", 3.0), ("y", "d", 0.0)]
+    totals = sqlite_scan._sum_costs(sqlite_scan._priced(sessions, costs)).sort("channel_name")
+    assert totals.rows() == [("x", "d", 3 * sqlite_scan.MICROS), ("y", "d", 0)]
 
 
 def test_the_cost_scan_waits_for_a_writer_that_locks_the_file(make_sqlite):

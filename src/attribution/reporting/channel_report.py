@@ -46,7 +46,6 @@ JOIN conversions v ON v.conv_id = a.conv_id
 WHERE {where}
 """
 _DATES = "IN :dates"
-_COST_GROUPS = "GROUP BY s.event_date, s.channel_name\n"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
         input_kinds(engine)[n] for n in ("session_sources", "session_costs")
     } == {"table"}:
         return _aggregate_sqlite_costs(engine)
-    statement = SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where="") + _COST_GROUPS
+    statement = SESSION_COST_SQL.format(where="")
     with engine.connect() as conn:
         return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
 
@@ -108,7 +107,7 @@ def cost_sql() -> str:
     """The session cost of the dates bound as ``:dates``: the sessions of those dates by the date index,
     each session's cost looked up by its id, in key order within each channel and date."""
     where = f"WHERE s.event_date {_DATES}"
-    return SESSION_COST_SQL.format(cost="SUM(COALESCE(c.cost, 0.0))", where=where) + _COST_GROUPS
+    return SESSION_COST_SQL.format(where=where)
 
 
 def _by_dates(conn: Connection, sql: str, dates: frozenset[str] | None, schema: dict) -> pl.DataFrame:

@@ -15,11 +15,17 @@ import connectorx
 import polars as pl
 
 COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
-SESSION_COST_SQL = """
-SELECT s.channel_name, s.event_date AS date, {cost} AS cost
+MICROS = 1_000_000
+"""Session costs are summed as whole millionths, in integers: a total is then exact, the same in whatever
+order its sessions are added (a whole-range scan, a daily run's index read, two warehouses), and rounding
+to a millionth changes no amount of money. Ties round away from zero, as SQLite's ``ROUND`` does."""
+SESSION_COST_SQL = f"""
+SELECT s.channel_name, s.event_date AS date,
+       CAST(SUM(CAST(ROUND(COALESCE(c.cost, 0.0) * {MICROS}) AS BIGINT)) AS DOUBLE PRECISION) / {MICROS} AS cost
 FROM session_sources s
 LEFT JOIN session_costs c ON c.session_id = s.session_id
-{where}
+{{where}}
+GROUP BY s.event_date, s.channel_name
 """
 # Every column aliased: SQLite names a bare column as the table declares it (``Session_ID``), whatever case
 # the query spells it in, and the frames are joined by name.
@@ -48,7 +54,11 @@ def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: 
         )
         for low in range(0, last_rowid, scan_rows)
     ]
-    return _sum_costs(pl.concat(parts)) if parts else pl.DataFrame(schema=COST_SCHEMA)
+    if not parts:
+        return pl.DataFrame(schema=COST_SCHEMA)
+    totals = _sum_costs(pl.concat(parts))
+    # numpy's division, correctly rounded as SQL's is: Polars may multiply by the reciprocal instead
+    return totals.with_columns(pl.Series("cost", totals["cost"].to_numpy() / MICROS, dtype=pl.Float64))
 
 
 def _read(uri: str, sql: str, deadline: float) -> object:
@@ -71,15 +81,17 @@ def _keyed(table: object) -> pl.DataFrame:
 
 
 def _priced(sessions: pl.DataFrame, costs: pl.DataFrame) -> pl.DataFrame:
-    """Each session with its cost; a cost row whose id only shares the session's hash adds nothing (so the
-    join is exact), and a session without a cost row keeps a null cost."""
+    """Each session with its cost in millionths (``MICROS``); a cost row whose id only shares the session's
+    hash adds nothing (so the join is exact), and a session without a cost row keeps a null cost."""
     joined = sessions.join(costs, on="key", how="left", suffix="_cost")
     same = pl.col("session_id") == pl.col("session_id_cost")
-    return joined.select("channel_name", "date", cost=pl.when(same).then(pl.col("cost")))
+    micros = (pl.col("cost") * MICROS).round(mode="half_away_from_zero").cast(pl.Int64)
+    return joined.select("channel_name", "date", cost=pl.when(same).then(micros))
 
 
 def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.cast(COST_SCHEMA).group_by("channel_name", "date").agg(pl.col("cost").fill_null(0.0).sum())
+    """Costs in millionths summed per channel and date (integers: exact in any order)."""
+    return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).sum())
 
 
 def main(argv: list[str]) -> None:
