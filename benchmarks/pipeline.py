@@ -4,7 +4,9 @@ rerun and a daily run (the history's last day, as a scheduler runs it).
 Scenarios are named; each run happens in a fresh child process so its peak memory (max RSS) is its own.
 Databases are laid out as real tables are (``arrival``: rows by user and time, ids in random key order);
 ``--layout sorted`` adds the generator's key-ordered layout, which flatters key lookups, and prints the
-ratio of the two. ``--days`` sets the history's length (repeatable: one database per length).
+ratio of the two. ``--days`` sets the history's length (repeatable: one database per length);
+``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days. Each
+database is generated once into benchmarks/data/ and kept pristine; every benchmark runs on a fresh copy.
 Usage:
     python benchmarks/pipeline.py                     # every scenario, arrival layout, its own days
     python benchmarks/pipeline.py --scenario default --json results/default.json
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -155,8 +158,26 @@ def run_in_child(db: str | Path, out: Path, start: str = "", end: str = "") -> d
     return {**json.loads(child.stdout.splitlines()[-1]), "child_seconds": time.perf_counter() - began}
 
 
+def pristine(scenario: Scenario) -> tuple[Path, float | None]:
+    """The scenario's database as generated (no index, no output), and the generation's seconds if it was
+    generated now: it is generated once and kept, since 10M sessions take minutes (delete it to regenerate)."""
+    path = DATA / f"{scenario.stem}.pristine.db"
+    if path.exists():
+        return path, None
+    partial, seconds = generate(scenario, path.with_suffix(".partial"))
+    return partial.rename(path), seconds
+
+
+def working_copy(scenario: Scenario) -> tuple[Path, float | None]:
+    """A fresh copy of the scenario's pristine database, and the generation's seconds (``pristine``)."""
+    source, generate_seconds = pristine(scenario)
+    db = DATA / f"{scenario.stem}.db"
+    shutil.copyfile(source, db)
+    return db, generate_seconds
+
+
 def bench(scenario: Scenario, daily: int) -> dict:
-    db, generate_seconds = generate(scenario)
+    db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
     (day,) = last_days(db, 1)
     runs = {
@@ -167,6 +188,7 @@ def bench(scenario: Scenario, daily: int) -> dict:
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}
+    db.unlink()  # the pristine file stays; a copy is gigabytes
     return {"scenario": asdict(scenario), "generate_seconds": generate_seconds, **runs, **checked}
 
 
@@ -205,7 +227,12 @@ def show(result: dict) -> None:
     s = result["scenario"]
     print(
         f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions, {s['days']} days, "
-        f"{s['layout']} layout (generated in {result['generate_seconds']:.1f} s)"
+        f"{s['layout']} layout ("
+        + (
+            f"generated in {seconds:.1f} s)"
+            if (seconds := result["generate_seconds"])
+            else "generated earlier)"
+        )
     )
     steps = list(dict.fromkeys(step for label in RUNS for step in result[label]["seconds"]))
     print(f"{'run':<8}" + "".join(f"{step:>14}" for step in steps) + f"{'sessions/s':>12}{'peak MB':>10}")
