@@ -19,7 +19,6 @@ from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_runs
 from tests.builders import write_case
 from tests.cases import PAID
-from tests.commands import attribution
 from tests.oracle import read_tables
 from tests.pausing import Paused
 
@@ -185,14 +184,22 @@ def test_a_retried_export_task_after_a_kill_publishes_the_committed_set(copy, tm
     assert_one_set_of_the_committed_tables(db, out, tmp_path)
 
 
-def test_a_folder_where_a_report_file_goes_is_refused_before_any_work(copy):
+def error_lines(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
+    """What ``attribution ARGS`` prints on stderr, run in this process, given it exits with 1."""
+    monkeypatch.setattr("sys.argv", ["attribution", *args])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_folder_where_a_report_file_goes_is_refused_before_any_work(copy, capsys, monkeypatch, command):
     db, out = copy
     before, files = read_tables(db), {name: (out / name).read_bytes() for name in NAMES}
     (out / HTML).unlink()
     (out / HTML).mkdir()
-    result = attribution("run", "--db", db, "--out", str(out), "--model", "markov", *_formats())
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+    assert error_lines(capsys, monkeypatch, command, "--db", db, "--out", str(out), *_formats()) == [
         f"Error: Cannot write the report files to {out}: {out / HTML} is a directory"
     ]
     assert read_tables(db) == before
@@ -206,13 +213,14 @@ def test_a_folder_where_a_report_file_goes_is_refused_before_any_work(copy):
     ("where", "cause"),
     [("file", "is a file, not a directory"), ("file/reports", "is a file, not a directory")],
 )
-def test_an_out_that_cannot_be_a_folder_is_refused_in_one_line_before_any_work(copy, tmp_path, where, cause):
+def test_an_out_that_cannot_be_a_folder_is_refused_in_one_line_before_any_work(
+    copy, tmp_path, capsys, monkeypatch, where, cause
+):
     db, _ = copy
     before = read_tables(db)
     (tmp_path / "file").write_text("not a folder")
-    result = attribution("run", "--db", db, "--out", str(tmp_path / where), "--model", "markov")
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+    args = ("run", "--db", db, "--out", str(tmp_path / where), "--model", "markov")
+    assert error_lines(capsys, monkeypatch, *args) == [
         f"Error: Cannot write the report files to {tmp_path / where}: {tmp_path / 'file'} {cause}"
     ]
     assert read_tables(db) == before
@@ -221,13 +229,13 @@ def test_an_out_that_cannot_be_a_folder_is_refused_in_one_line_before_any_work(c
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission")
 @pytest.mark.parametrize("where", ["locked", "locked/reports"])
-def test_an_out_without_write_permission_is_refused_in_one_line_before_any_work(copy, tmp_path, where):
+def test_an_out_without_write_permission_is_refused_in_one_line_before_any_work(
+    copy, tmp_path, capsys, monkeypatch, where
+):
     db, _ = copy
     before = read_tables(db)
     (tmp_path / "locked").mkdir(mode=0o555)
-    result = attribution("run", "--db", db, "--out", str(tmp_path / where))
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+    assert error_lines(capsys, monkeypatch, "run", "--db", db, "--out", str(tmp_path / where)) == [
         f"Error: Cannot write the report files to {tmp_path / where}: {tmp_path / 'locked'} is not writable"
     ]
     assert read_tables(db) == before

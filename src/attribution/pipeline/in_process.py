@@ -20,7 +20,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from attribution.ihc_api.client import IHCApiAttributor
-from attribution.models import Attributor, check_model_name
+from attribution.models import Attributor
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
@@ -47,7 +47,7 @@ class Attributed:
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
-    check_model_name(settings.model)
+    steps.check(settings)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     progress = on_progress or (lambda _step, _done, _total: None)
     with (

@@ -63,6 +63,7 @@ def _engine(settings: Settings) -> AbstractContextManager[Engine]:
 
 def prepare_run(settings: Settings) -> list[str]:
     """The prepare step, with the staging tables: notes for the user (a missing index)."""
+    steps.check(settings)
     with _engine(settings) as engine:
         return steps.prepare(settings, engine, staging=True).notes
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Select
 
 from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
 from attribution.journeys import JourneyChunk, build_journeys
-from attribution.models import Attributor, validate_credits
+from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
@@ -44,11 +44,16 @@ class Prepared:
     notes: list[str]
 
 
+def check(settings: Settings) -> None:
+    """Refuse, before the warehouse is opened, an unknown model or an ``out`` the report files cannot go to
+    (one line naming the path and the cause)."""
+    check_model_name(settings.model)
+    check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
+
+
 def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
     """Check the model and the inputs, create missing output (and, for a scheduler, staging) tables and,
-    where allowed, the journey indexes. An unknown model, a missing API key or an ``out`` the report files
-    cannot go to fails here, before any work."""
-    check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
+    where allowed, the journey indexes. An unknown model or a missing API key fails here, before any work."""
     model = build_model(settings, engine)
     notes = prepare_schema(engine, settings.create_indexes)
     if staging:

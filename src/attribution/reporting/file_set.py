@@ -95,14 +95,13 @@ def locked(folder: Path, committed: Committed) -> Iterator[None]:
 def stage(folder: Path, render: Render, awaits_commit: str | None) -> StagedSet:
     """Render the files into a new staging folder and journal them; ``awaits_commit``: the run whose commit
     they wait for (``None``: they are made from committed tables)."""
-    check_folder(folder, ())
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     except OSError as exc:
         raise _os_error(folder, exc) from None
     try:
         files = {name: path.name for name, path in render(staging).items()}
-        check_folder(folder, files.values())
+        check_folder(folder, files.values())  # again, under the lock: a rename after the commit must not fail
         _write_journal(staging, {"awaits_commit": awaits_commit, "files": sorted(files.values())})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -51,7 +51,7 @@ class Pending:
     release: Callable[[], object]
 
 
-Publish = Callable[[Render, "str | None"], Pending]
+Publish = Callable[[Render, str | None], Pending]
 """Makes the files ``render`` writes ready at the destination, awaiting the commit of the run named
 (``None``: made from committed tables)."""
 
