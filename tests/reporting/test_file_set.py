@@ -5,8 +5,12 @@ staging folder or a temporary file; a destination the files cannot go to is refu
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +243,28 @@ def test_an_out_without_write_permission_is_refused_in_one_line_before_any_work(
         f"Error: Cannot write the report files to {tmp_path / where}: {tmp_path / 'locked'} is not writable"
     ]
     assert read_tables(db) == before
+
+
+def test_a_run_waits_for_another_publisher_s_lock_on_the_folder_before_its_commit(copy, tmp_path):
+    db, out = copy
+    before, files = read_tables(db), {name: (out / name).read_bytes() for name in NAMES}
+    holder = os.open(out, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        args = ("run", "--db", db, "--out", str(out), "--model", "markov", *_formats())
+        waiting = subprocess.Popen([sys.executable, "-m", "attribution", *args], stderr=subprocess.PIPE)
+        while f" {waiting.pid} " not in _lock_waiters() and waiting.poll() is None:
+            time.sleep(0.05)
+        assert waiting.poll() is None, waiting.stderr.read()
+        assert read_tables(db) == before
+        assert {name: (out / name).read_bytes() for name in NAMES} == files
+    finally:
+        os.close(holder)
+    assert waiting.wait(timeout=120) == 0
+    assert committed_run(db)[0] == "markov"
+    assert_one_set_of_the_committed_tables(db, out, tmp_path)
+
+
+def _lock_waiters() -> str:
+    """The lines of ``/proc/locks`` that are processes waiting for a lock (``->``)."""
+    return "\n".join(line for line in Path("/proc/locks").read_text().splitlines() if "->" in line)
