@@ -109,10 +109,9 @@ def stage(folder: Path, render: Render, awaits_commit: str | None) -> StagedSet:
     return StagedSet(folder, staging, files)
 
 
-def release(staged: StagedSet) -> dict[str, Path]:
-    """Rename the staged files into place and remove the staging folder; each format's file."""
+def release(staged: StagedSet) -> None:
+    """Rename the staged files into place and remove the staging folder."""
     _finish(staged.folder, staged.staging, staged.files.values())
-    return staged.paths
 
 
 def recover(folder: Path, committed: Committed) -> None:

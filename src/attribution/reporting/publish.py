@@ -48,7 +48,7 @@ class Pending:
     run's transaction has committed."""
 
     paths: dict[str, Path | str]
-    release: Callable[[], object]
+    release: Callable[[], None]
 
 
 Publish = Callable[[Render, str | None], Pending]
