@@ -29,7 +29,7 @@ from tests.pausing import Paused
 FORMATS = ("csv", "parquet", "html")
 NAMES = sorted(FILE_NAMES[name] for name in FORMATS)
 CSV, PARQUET, HTML = (FILE_NAMES[name] for name in FORMATS)
-BEFORE_COMMIT = {
+BEFORE_COMMIT = {  # pause point (tests.pausing): what the killed run has done there
     "after:.attribution-staging-*/channel_reporting.csv": "one file rendered",
     "after:.attribution-staging-*/.attribution-publish.json": "every file rendered, the journal written",
 }
@@ -107,7 +107,7 @@ def report(db: str, out: Path) -> None:
     cli.report_command(db=db, out=str(out), formats=None, html=False)
 
 
-@pytest.mark.parametrize("point", [*BEFORE_COMMIT, *AFTER_COMMIT])
+@pytest.mark.parametrize("point", [*BEFORE_COMMIT, *AFTER_COMMIT], ids={**BEFORE_COMMIT, **AFTER_COMMIT}.get)
 def test_a_run_killed_at_any_point_leaves_one_set_of_the_committed_tables(copy, tmp_path, point):
     db, out = copy
     before = read_tables(db)
