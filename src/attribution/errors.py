@@ -7,7 +7,8 @@
     │   └── SchemaError              a missing table or column
     ├── IntegrityError               a computed result broke an invariant (credit not summing to 1)
     ├── StorageError                 the report files could not be written to their destination
-    │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed
+    │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed,
+    │   │                            an out folder that is a file or not writable
     │   └── StorageUnavailableError  the endpoint is unreachable or an upload was cut (worth a retry)
     └── IHCApiError                  the IHC service could not attribute a run
         ├── AuthenticationError      the service refused the API key (the key is never shown)
@@ -54,12 +55,14 @@ class IntegrityError(TerminalError):
 
 
 class StorageError(AttributionError):
-    """The report files could not be published; the message names the URL (never credentials) and the cause."""
+    """The report files could not be published; the message names the folder or URL (never credentials) and
+    the cause."""
 
 
 class StorageRefusedError(StorageError, TerminalError):
-    """The object store refuses the files (no such bucket, access denied) or cannot be reached at all (no
-    s3fs, no credentials): retrying cannot help until a setting changes."""
+    """The destination refuses the files (no such bucket, access denied, an out folder that is a file or not
+    writable) or cannot be reached at all (no s3fs, no credentials): retrying cannot help until a setting
+    changes."""
 
 
 class StorageUnavailableError(StorageError, TransientError):

@@ -203,3 +203,15 @@ def test_an_impossible_range_fails_the_first_task_at_once_before_any_work(pipeli
     assert states[("prepare_warehouse", -1)] == ("failed", 1)  # no retry: a bad setting stays bad
     assert states[("stage_journeys", -1)][0] == "upstream_failed"
     assert tables_of(db) == INPUT_TABLES
+
+
+def test_an_out_folder_that_is_a_file_fails_the_first_task_at_once_before_any_work(
+    pipeline_dag, warehouse, monkeypatch, tmp_path
+):
+    db = warehouse()
+    (tmp_path / "reports").write_text("not a folder")
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OUT", str(tmp_path / "reports"))
+    dag_run = run_dag(pipeline_dag)
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("prepare_warehouse", -1)] == ("failed", 1)
+    assert tables_of(db) == INPUT_TABLES

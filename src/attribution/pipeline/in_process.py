@@ -1,9 +1,10 @@
 """The in-process runner: every step in one process, for the CLI and for library users.
 
 Why this shape: the read steps compute everything (for an open range every session's cost, and the
-dashboard's chart library warm-up, on background threads beside attribution); the write steps then share one short transaction under the
-write lock, so a failure anywhere leaves the previous tables untouched. No staging tables: what one step
-hands the next stays in memory.
+dashboard's chart library warm-up, on background threads beside attribution); the write steps then share
+one short transaction under the write lock, with the run's record and its report files staged, so a
+failure anywhere leaves the previous tables and files untouched; the files are put in place after the
+commit (``reporting.file_set``). No staging tables: what one step hands the next stays in memory.
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import polars as pl
 from sqlalchemy import Engine, func, select
 
 from attribution.ihc_api.client import IHCApiAttributor
-from attribution.models import Attributor, check_model_name
+from attribution.models import Attributor
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.dashboard import warm_up as warm_up_dashboard
+from attribution.reporting.publish import Pending, Publish
 from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.engine import open_engine
@@ -45,7 +47,7 @@ class Attributed:
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
-    check_model_name(settings.model)
+    steps.check(settings)
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     progress = on_progress or (lambda _step, _done, _total: None)
     with (
@@ -61,25 +63,36 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
         # after prepare, whose index build holds the file's write lock for longer than any reader waits
         costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None
-        try:
-            _run_steps(settings, engine, prepared.model, summary, progress, costs)
-        except Exception as exc:
-            record_failure(engine, summary.run_id, exc)
-            raise
-        summary.seconds["total"] = time.perf_counter() - began
-        record_end(engine, summary)
+        with ExitStack() as destination:
+            with _failure_recorded(engine, summary.run_id):
+                attributed = _attribute_range(settings, engine, prepared.model, summary, progress)
+                publish = destination.enter_context(steps.destination(settings, engine))
+                files = _write_steps(settings, engine, attributed, summary, progress, costs, publish, began)
+            files.release()  # the run has committed: should this fail, the next run finishes it
     return summary
 
 
-def _run_steps(
+@contextmanager
+def _failure_recorded(engine: Engine, run_id: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        record_failure(engine, run_id, exc)
+        raise
+
+
+def _write_steps(
     settings: Settings,
     engine: Engine,
-    model: Attributor,
+    attributed: Attributed,
     summary: RunSummary,
     progress: ProgressCallback,
     costs: Future[pl.DataFrame] | None,
-) -> None:
-    attributed = _attribute_range(settings, engine, model, summary, progress)
+    publish: Publish,
+    began: float,
+) -> Pending:
+    """Store, report and export in one transaction that also records the run's end; the files it made,
+    to release once it has committed."""
     with write_transaction(engine) as conn:
         progress("store", 0, None)
         with _timed(summary, "store"):
@@ -92,8 +105,11 @@ def _run_steps(
             summary.report_rows = steps.report(conn, settings, dates, session_costs)
         progress("export", 0, None)
         with _timed(summary, "export"):
-            paths = steps.export(conn, settings, summary)
-            summary.report_paths = {name: str(path) for name, path in paths.items()}
+            files = steps.export(conn, settings, summary, publish)
+            summary.report_paths = {name: str(path) for name, path in files.paths.items()}
+        summary.seconds["total"] = time.perf_counter() - began
+        record_end(conn, summary)
+    return files
 
 
 def _attribute_range(

@@ -27,6 +27,7 @@ from attribution.pipeline import steps
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
+from attribution.reporting.files import export_all
 from attribution.store import staging
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_start
@@ -62,6 +63,7 @@ def _engine(settings: Settings) -> AbstractContextManager[Engine]:
 
 def prepare_run(settings: Settings) -> list[str]:
     """The prepare step, with the staging tables: notes for the user (a missing index)."""
+    steps.check(settings)
     with _engine(settings) as engine:
         return steps.prepare(settings, engine, staging=True).notes
 
@@ -185,8 +187,8 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
             )
             summary.report_rows = steps.report(conn, settings, dates, costs)
             staging.forget_run(conn, run_key)
-        summary.seconds["finish"] = time.perf_counter() - began
-        record_end(engine, summary)
+            summary.seconds["finish"] = time.perf_counter() - began
+            record_end(conn, summary)
     logger.info("Run %s %s: %s", run_key, summary.status, vars(summary))
     return summary
 
@@ -204,9 +206,11 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
 
 
 def export_files(settings: Settings, run_key: str) -> dict[str, str]:
-    """The export step: the whole report in every format of ``settings.formats`` into ``settings.out``, the
-    dashboard describing this run; each format's file URI."""
-    summary = RunSummary(run_key, settings.model, str(settings.time_range))
+    """The export step, after the run's commit: the committed report in every format of
+    ``settings.formats`` into ``settings.out`` as one set, the dashboard describing this run; each format's
+    file URI. Run again (a retry after a kill), it first finishes the set the killed try left."""
+    context = steps.dashboard_context(settings, RunSummary(run_key, settings.model, str(settings.time_range)))
+    options = settings.storage_options.get_secret_value()
     with _engine(settings) as engine, engine.connect() as conn:
-        paths = steps.export(conn, settings, summary)
+        paths = export_all(conn, settings.out, settings.formats, context, options)
     return {name: as_uri(path) for name, path in paths.items()}

@@ -9,23 +9,25 @@ what the one before returned; none fills a shared context.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select
 
 from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
 from attribution.journeys import JourneyChunk, build_journeys
-from attribution.models import Attributor, validate_credits
+from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import ReportScope, build_channel_report
 from attribution.reporting.dashboard import DashboardContext
-from attribution.reporting.files import export_all
+from attribution.reporting.files import FILE_NAMES, renderer
+from attribution.reporting.publish import Pending, Publish, check_destination, publishing
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
-from attribution.store.runs import RunSummary
+from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.schema import create_tables
 from attribution.warehouse.schema import prepare as prepare_schema
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
@@ -40,6 +42,13 @@ class Prepared:
 
     model: Attributor
     notes: list[str]
+
+
+def check(settings: Settings) -> None:
+    """Refuse, before the warehouse is opened, an unknown model or an ``out`` the report files cannot go to
+    (one line naming the path and the cause)."""
+    check_model_name(settings.model)
+    check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
 
 
 def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
@@ -148,12 +157,17 @@ def whole_report(settings: Settings) -> bool:
     return not settings.time_range.is_bounded
 
 
-def export(conn: Connection, settings: Settings, summary: RunSummary) -> dict[str, Path | str]:
-    """Write the report files of ``settings.formats`` into ``settings.out``, the dashboard describing the
-    run; each format's file (a path, or an object's URL)."""
-    context = dashboard_context(settings, summary)
+def destination(settings: Settings, engine: Engine) -> AbstractContextManager[Publish]:
+    """The run's destination ``settings.out``, locked, with what a killed run left there finished first."""
     options = settings.storage_options.get_secret_value()
-    return export_all(conn, settings.out, settings.formats, context, options)
+    return publishing(settings.out, partial(committed, engine), options)
+
+
+def export(conn: Connection, settings: Settings, summary: RunSummary, publish: Publish) -> Pending:
+    """Make the report files of ``settings.formats`` from the tables ``conn`` sees, the dashboard describing
+    the run, awaiting its commit: the caller releases them after it."""
+    context = dashboard_context(settings, summary)
+    return publish(renderer(conn, settings.formats, context), summary.run_id)
 
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:

@@ -4,7 +4,7 @@ HTML dashboard.
 Why these rules: an undefined ratio (no credit, no cost) is an empty cell or a null, never ``inf``, ``0`` or
 ``N/A``, so sums and averages stay right; text that a spreadsheet would run as a formula is prefixed with a
 quote; rows are sorted and decimals fixed so reruns give byte-identical files; every file is written under a
-temporary name and renamed, so readers never see half a file; an object store gets whole objects
+temporary name and renamed, so readers never see half a file; a run's files are published as one set
 (``reporting.publish``).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ from sqlalchemy import Connection
 
 from attribution.errors import ConfigError
 from attribution.reporting.channel_report import read_channel_report
-from attribution.reporting.publish import atomic_path, publish
+from attribution.reporting.file_set import Render
+from attribution.reporting.publish import atomic_path, publishing
+from attribution.store.runs import committed
 
 if TYPE_CHECKING:
     from attribution.reporting.dashboard import DashboardContext
@@ -135,6 +138,17 @@ def check_formats(formats: Sequence[str]) -> None:
             raise ConfigError(f"Unknown export format {name!r}.{hint} Valid formats: {', '.join(WRITERS)}.")
 
 
+def renderer(conn: Connection, formats: Sequence[str], context: DashboardContext | None) -> Render:
+    """Read the channel report once (inside the caller's transaction, if any) and return what writes it in
+    every asked format into a folder."""
+    report = read_channel_report(conn)
+
+    def render(folder: Path) -> dict[str, Path]:
+        return {name: WRITERS[name](report, folder / FILE_NAMES[name], context) for name in formats}
+
+    return render
+
+
 def export_all(
     conn: Connection,
     out: str | os.PathLike[str],
@@ -142,10 +156,10 @@ def export_all(
     context: DashboardContext | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Path | str]:
-    """Read the channel report once and write it in every asked format into ``out``.
+    """Write the committed channel report in every asked format into ``out``, as one set.
 
     Args:
-        out: a local directory or an object store URL such as ``s3://bucket/prefix`` (see ``storage``).
+        out: a local directory or an object store URL such as ``s3://bucket/prefix`` (see ``publish``).
         formats: names from ``FILE_NAMES`` (``csv``, ``parquet``, ``hyper``, ``html``).
         context: the run shown in the dashboard; without it the page says the run is unknown.
         storage_options: fsspec options for a URL (credentials, endpoint); unused for a local directory.
@@ -154,9 +168,7 @@ def export_all(
         Each format's file, in the order asked: a ``Path`` locally, the object's URL in a store.
     """
     check_formats(formats)
-    report = read_channel_report(conn)
-
-    def render(folder: Path) -> dict[str, Path]:
-        return {name: WRITERS[name](report, folder / FILE_NAMES[name], context) for name in formats}
-
-    return publish(out, render, storage_options)
+    with publishing(out, partial(committed, conn), storage_options) as publish:
+        pending = publish(renderer(conn, formats, context), None)
+        pending.release()
+    return pending.paths

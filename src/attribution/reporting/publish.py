@@ -1,27 +1,25 @@
 """Publishing the report files: into a local directory, or into an object store by URL.
 
-Why render first, then publish: every file is made by the export writers before anything is sent, so a
-writer's failure sends nothing. A local directory then gets each file by rename (the writers' own atomic
-temp file); an object store gets each file as one whole object in one PUT (s3fs sends files under 100 MB
-in a single ``PutObject``), so a failed upload leaves no partial object and the previous object at that key
-stays as it was.
+Why render first, then publish: every file is made by the export writers before anything is placed, so a
+writer's failure places nothing. A local directory gets the run's files as one set with its database commit
+(``file_set``); an object store gets each file as one whole object, before the commit (``publishing``).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fsspec.core import split_protocol
 
 from attribution.objectstore import is_remote, open_store, upload
+from attribution.reporting.file_set import Committed, Render, check_folder, locked, release, stage
 
-Render = Callable[[Path], dict[str, Path]]
-"""Writes the report files into a folder and returns each format's file."""
 FILE_MODE = 0o644
 """Report files are for sharing: readable by everyone, unlike the private default of a temporary file."""
 
@@ -44,27 +42,64 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def publish(
-    out: str | os.PathLike[str], render: Render, options: Mapping[str, Any] | None = None
-) -> dict[str, Path | str]:
-    """Render the report files and put them at ``out``.
+@dataclass(frozen=True)
+class Pending:
+    """Report files made for a run: where they will be, and ``release``, which puts them there once the
+    run's transaction has committed."""
 
-    Args:
-        out: a local directory (or ``file://`` URL) or an fsspec URL such as ``s3://bucket/prefix``.
-        render: writes the files into the folder it is given; called once.
-        options: fsspec storage options for a URL (credentials, ``endpoint_url``, ``config_kwargs``).
+    paths: dict[str, Path | str]
+    release: Callable[[], None]
 
-    Returns:
-        Each format's file: a ``Path`` in a local directory, the object's URL in a store.
+
+Publish = Callable[[Render, str | None], Pending]
+"""Makes the files ``render`` writes ready at the destination, awaiting the commit of the run named
+(``None``: made from committed tables)."""
+
+
+def check_destination(out: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """Refuse, before any work, a local ``out`` the files cannot go to (an object store answers only when
+    written to)."""
+    if not is_remote(out):
+        check_folder(_folder(out), names)
+
+
+@contextmanager
+def publishing(
+    out: str | os.PathLike[str], committed: Committed, options: Mapping[str, Any] | None = None
+) -> Iterator[Publish]:
+    """The destination ``out``, ready for one run's files.
+
+    A local folder is locked for the block, what a killed publisher left there is finished first, and
+    ``publish`` stages the files for ``Pending.release`` (``file_set``). An object store gets each file as one
+    whole object at once (s3fs sends files under 100 MB in a single ``PutObject``): an upload cut half-way
+    leaves the previous object, but the objects are put before the run's commit, one by one, so a failed
+    commit or a kill between two uploads leaves new objects beside old ones or old tables.
 
     Raises:
-        StorageError: one line naming the URL and the cause; the objects already at ``out`` are untouched
-            by the upload that failed.
+        StorageError: one line naming the destination (never credentials) and the cause.
     """
     text = os.fspath(out)
-    if not is_remote(text):
-        return render(Path(split_protocol(text)[1]))
-    fs, root = open_store(text, options or {})
+    if is_remote(text):
+        yield lambda render, _awaits: _upload(text, render, options or {})
+        return
+    folder = _folder(text)
+    check_folder(folder, ())
+    with locked(folder, committed):
+
+        def publish(render: Render, awaits_commit: str | None) -> Pending:
+            staged = stage(folder, render, awaits_commit)
+            return Pending(dict(staged.paths), lambda: release(staged))
+
+        yield publish
+
+
+def _folder(out: str | os.PathLike[str]) -> Path:
+    return Path(split_protocol(os.fspath(out))[1])
+
+
+def _upload(url: str, render: Render, options: Mapping[str, Any]) -> Pending:
+    fs, root = open_store(url, options)
     with tempfile.TemporaryDirectory(prefix="attribution-reports-") as folder:
         files = render(Path(folder))
-        return {name: upload(fs, path, root, text, options or {}) for name, path in files.items()}
+        urls = {name: upload(fs, path, root, url, options) for name, path in files.items()}
+    return Pending(dict(urls), lambda: None)

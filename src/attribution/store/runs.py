@@ -1,7 +1,8 @@
 """The run record: one row of ``attribution_runs`` per run, from its start to how it ended.
 
-Why its own transactions: a run that fails still leaves its trace, and the record says what it did
-(counts, timings, notes) or the error line that stopped it.
+Why its start and failure in transactions of their own: a run that fails still leaves its trace, and the
+record says what it did (counts, timings, notes) or the error line that stopped it. Its end is written with
+its tables, so the record says whether they committed (what a report file set waits for).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from attribution.timerange import TimeRange
 from attribution.warehouse.tables import attribution_runs
+
+COMMITTED = ("succeeded", "incomplete")
+"""The statuses of runs whose tables are committed (``RunSummary.status``)."""
 
 
 @dataclass
@@ -102,20 +106,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def record_end(engine: Engine, summary: RunSummary) -> None:
-    """Record how a run ended: its status and its summary (counts, timings, notes)."""
-    _write_end(engine, summary.run_id, summary.status, asdict(summary))
+def record_end(conn: Connection, summary: RunSummary) -> None:
+    """Record how a run ended: its status and its summary (counts, timings, notes), in the transaction that
+    writes its tables, so a run is ``succeeded`` exactly when they are committed (``committed``)."""
+    _write_end(conn, summary.run_id, summary.status, asdict(summary))
 
 
 def record_failure(engine: Engine, run_id: str, exc: BaseException) -> None:
     """Record that a run stopped on an error, with the error's line."""
-    _write_end(engine, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-
-
-def _write_end(engine: Engine, run_id: str, status: str, summary: dict) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            update(attribution_runs)
-            .where(attribution_runs.c.run_id == run_id)
-            .values(finished_at=_now(), status=status, summary=json.dumps(summary, sort_keys=True))
-        )
+        _write_end(conn, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+
+
+def committed(bind: Engine | Connection, run_id: str) -> bool:
+    """Whether the run's tables are committed: its record, written in the same transaction, says it ended
+    (``succeeded`` or ``incomplete``)."""
+    status = select(attribution_runs.c.status).where(attribution_runs.c.run_id == run_id)
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return conn.scalar(status) in COMMITTED
+    return bind.scalar(status) in COMMITTED
+
+
+def _write_end(conn: Connection, run_id: str, status: str, summary: dict) -> None:
+    conn.execute(
+        update(attribution_runs)
+        .where(attribution_runs.c.run_id == run_id)
+        .values(finished_at=_now(), status=status, summary=json.dumps(summary, sort_keys=True))
+    )
