@@ -1,9 +1,10 @@
 """The pipeline with ``--model ihc-api`` against the project's server over real HTTP: faults, resume,
-quota, a killed run, a refused key."""
+quota, a killed run, a server gone mid-run, a refused key."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -17,9 +18,10 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.errors import AuthenticationError
+from attribution.ihc_api.local import LocalServer
 from attribution.warehouse.generate import generate_database
-from tests.oracle import assert_same_tables, read_tables
-from tests.servers import API_KEY
+from tests.oracle import assert_close, assert_same_tables, read_tables
+from tests.servers import API_KEY, nowhere
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,60 @@ def test_a_run_killed_mid_way_and_resumed_equals_a_clean_run(
     shutil.copy(source_db, clean)
     api_run(clean, ihc_server, tmp_path / "clean")
     assert_same_tables(db, clean)
+
+
+def test_a_server_gone_mid_run_stops_the_run_in_seconds_and_a_rerun_sends_only_the_rest(
+    db, source_db, ihc_server, tmp_path
+):
+    clean = str(tmp_path / "clean.db")
+    shutil.copy(source_db, clean)
+    journeys = api_run(clean, ihc_server, tmp_path / "clean").journeys
+    with LocalServer.launch(tmp_path / "doomed.log", "--latency-ms", "400", api_key=API_KEY) as doomed:
+        command = [
+            sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path / "cut"),
+            "--model", "ihc-api", "--ihc-url", doomed.url, "--max-journeys", "20", "--concurrency", "2",
+        ]  # fmt: skip
+        env = {**os.environ, "IHC_API_KEY": API_KEY}
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        wait_for_credited_conversions(db, process)
+        doomed.process.kill()  # the service is gone: connections are refused from now on
+        gone = time.monotonic()
+        try:
+            _, stderr = process.communicate(timeout=20)  # before the breaker: minutes of retries
+        finally:
+            process.kill()
+        stopped_in = time.monotonic() - gone
+    assert process.returncode == 1 and stopped_in < 20, stopped_in
+    error = stderr.strip().splitlines()[-1]  # after the retries' warnings
+    assert error.startswith("Error: The IHC API at http://127.0.0.1:") and "is unreachable" in error, stderr
+    left = int(re.search(r"(\d+) of \d+ journeys are left without credit", error)[1])
+    stored = read_tables(db)[0]
+    answered = {conv for conv, _, _ in stored}
+    assert 0 < len(answered) < journeys and left == journeys - len(answered)
+    assert_close(stored, [row for row in read_tables(clean)[0] if row[0] in answered])  # whole journeys
+    resumed = api_run(db, ihc_server, tmp_path / "resumed")
+    assert (resumed.journeys, resumed.unattributed) == (left, 0)
+    assert_same_tables(db, clean)
+
+
+def test_with_nothing_listening_the_cli_stops_at_the_flags_connection_failures_in_one_line(
+    db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ATTRIBUTION_MAX_CONNECTION_FAILURES", "5")
+    assert load_settings().ihc_client_options()["max_connection_failures"] == 5
+    url = nowhere()
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+         "--ihc-url", url, "--max-journeys", "20", "--max-connection-failures", "2"],
+        env={**os.environ, "IHC_API_KEY": API_KEY}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1 and time.monotonic() - began < 20
+    error = result.stderr.strip().splitlines()[-1]
+    assert f"The IHC API at {url} is unreachable (2 connection failures in a row" in error  # the flag wins
+    assert re.search(r"; (\d+) of \1 journeys are left without credit", error), error
 
 
 def test_a_refused_key_stops_at_once_and_the_key_is_shown_nowhere(db, ihc_server, tmp_path):
