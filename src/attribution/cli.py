@@ -181,7 +181,8 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_column("value", justify="right")
     for label, value in (
         ("conversions in range", summary.conversions),
-        ("journeys attributed", summary.journeys),
+        ("journeys to attribute", summary.journeys),
+        ("journeys attributed", summary.attributed),
         ("journey sessions", summary.sessions),
         ("conversions without sessions", summary.without_sessions),
         ("credit total", f"{summary.credit_total:.4f}"),

@@ -3,6 +3,7 @@ quota, a killed run, a server gone mid-run, a refused key."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -202,6 +203,30 @@ def test_the_cli_exit_code_says_journeys_are_left_unattributed(db, ihc_server, t
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "left unattributed" in result.stderr
+
+
+def figure(output: str, label: str) -> float:
+    """A figure of the CLI's summary table."""
+    return float(re.search(rf"{label}\s*│\s*([\d.]+)", output)[1])
+
+
+def test_a_partly_failed_run_counts_the_journeys_it_attributed_apart_from_those_to_attribute(db, tmp_path):
+    flags = ("--error-rate", "0.5", "--seed", "8")  # its own server: the shared one's draws stay as they were
+    with LocalServer.launch(tmp_path / "errors.log", *flags, api_key=API_KEY) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+             "--ihc-url", server.url, "--max-journeys", "20", "--max-retries", "0", "--concurrency", "1"],
+            env={**os.environ, "IHC_API_KEY": API_KEY}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr  # about half the requests get a 503 and no retry
+    to_attribute, attributed = (figure(result.stdout, label) for label in ("to attribute", "attributed"))
+    left = figure(result.stdout, "conversions left unattributed")
+    credited = {conv for conv, _, _ in read_tables(db)[0]}
+    assert 0 < attributed == len(credited) < to_attribute == attributed + left
+    assert figure(result.stdout, "credit total") == pytest.approx(attributed)
+    with closing(sqlite3.connect(db)) as con:
+        (recorded,) = con.execute("SELECT summary FROM attribution_runs").fetchone()
+    assert json.loads(recorded)["attributed"] == attributed
 
 
 def stored_labels(db: str) -> list[tuple]:
