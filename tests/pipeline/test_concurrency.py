@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from attribution import load_settings, run
 from attribution.warehouse.tables import metadata
 from tests.builders import write_case
 from tests.cases import PAID
 from tests.commands import CommandProcess, assert_ended_well
-from tests.oracle import read_tables
+from tests.oracle import read_tables, serial_tables
 
 MODELS = ("last-touch", "first-touch")
 RANGE = ("2023-09-01", "2023-09-06")
@@ -51,18 +50,8 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[
     engine.dispose()
 
 
-def serial(db: str, folder: Path, order: tuple[str, ...]) -> tuple:
-    """The tables after the models' runs one after the other, in ``order``."""
-    for model in order:
-        start, end = RANGE
-        run(
-            load_settings(db=db, out=str(folder / model), model=model, start=start, end=end, formats=("csv",))
-        )
-    return read_tables(db)
-
-
 def test_two_cli_runs_at_once_end_as_one_of_the_serial_orders(fresh, tmp_path):
-    references = [serial(fresh(), tmp_path / "serial", order) for order in (MODELS, MODELS[::-1])]
+    references = [serial_tables(fresh(), tmp_path, order, *RANGE) for order in (MODELS, MODELS[::-1])]
     assert references[0] != references[1]
     barrier = CommandProcess.barrier(len(MODELS))
     runs = [CommandProcess(barrier) for _ in MODELS]
