@@ -2,8 +2,8 @@
 
 Why batches are handed out as they finish (``attribute_batches``): a run can take many requests; the caller
 writes each batch's credit at once, so a crash, the quota or a service gone down loses at most the requests
-in flight. Why a
-rejected request is halved until the culprits are alone: one bad journey must not fail ninety-nine good ones.
+in flight. Why a rejected request is halved until the culprits are alone: one bad journey must not fail
+ninety-nine good ones.
 """
 
 from __future__ import annotations
