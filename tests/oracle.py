@@ -96,3 +96,13 @@ def assert_same_results(out: Path, left: str, right: str) -> None:
     assert_close(left_report, right_report)
     csv = out / "sqlite/channel_reporting.csv"
     assert csv.read_bytes() == (out / "postgresql/channel_reporting.csv").read_bytes()
+
+
+def serial_tables(db: str, out: Path, models: tuple[str, ...], start: str, end: str) -> tuple[list, list]:
+    """The tables after runs of ``models`` one after the other on ``db`` over a range: what runs at once
+    must end as, in one order or the other."""
+    from attribution import load_settings, run
+
+    for model in models:
+        run(load_settings(db=db, out=str(out / model), model=model, start=start, end=end, formats=("csv",)))
+    return read_tables(db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 API_KEY = "test-key-5f3a9c"
 
 FAULT_SCENARIOS: dict[str, list[str]] = {
@@ -17,3 +19,10 @@ FAULT_SCENARIOS: dict[str, list[str]] = {
     ],
     "small_caps": ["--max-journeys", "3", "--max-sessions", "8"],
 }
+
+
+def nowhere() -> str:
+    """The URL of a local port nothing listens on (taken from the system, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"

@@ -108,6 +108,12 @@ Concurrency = _option(int, "Requests in flight (default 4).", _API)
 RateLimit = _option(float, "Requests per second (default: no limit).", _API)
 MaxRequests = _option(int, "Stop cleanly after this many requests (the run's quota).", _API)
 MaxRetries = _option(int, "Retries per request on timeouts, 429 and 5xx (default 6).", _API)
+MaxConnectionFailures = _option(
+    int,
+    "Stop when this many connections in a row fail (refused, reset, connect timeout): the service is down; "
+    "answered credit is kept (default 8; env ATTRIBUTION_MAX_CONNECTION_FAILURES).",
+    _API,
+)
 LongJourneys = _option(str, "Journeys longer than --max-sessions: truncate (keep the latest) or skip.", _API)
 
 
@@ -175,7 +181,8 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_column("value", justify="right")
     for label, value in (
         ("conversions in range", summary.conversions),
-        ("journeys attributed", summary.journeys),
+        ("journeys to attribute", summary.journeys),
+        ("journeys attributed", summary.attributed),
         ("journey sessions", summary.sessions),
         ("conversions without sessions", summary.without_sessions),
         ("credit total", f"{summary.credit_total:.4f}"),
@@ -218,6 +225,7 @@ def run_command(
     rate_limit: RateLimit = None,
     max_requests: MaxRequests = None,
     max_retries: MaxRetries = None,
+    max_connection_failures: MaxConnectionFailures = None,
 ) -> None:
     """Build journeys, attribute them, store the credit, rebuild the channel report and export it.
 
@@ -246,7 +254,11 @@ def run_command(
         "concurrency": concurrency,
         "rate_limit": rate_limit,
     }
-    quota = {"max_requests": max_requests, "max_retries": max_retries}
+    quota = {
+        "max_requests": max_requests,
+        "max_retries": max_retries,
+        "max_connection_failures": max_connection_failures,
+    }
     options = {**source, **scope, **model_flags, **api_flags, **api_limits, **quota}
     if local_ihc:
         with _local_ihc_server() as (url, key):

@@ -12,7 +12,9 @@
     │   └── StorageUnavailableError  the endpoint is unreachable or an upload was cut (worth a retry)
     └── IHCApiError                  the IHC service could not attribute a run
         ├── AuthenticationError      the service refused the API key (the key is never shown)
-        ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx
+        ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx,
+        │                            a header the HTTP library cannot send
+        ├── ServiceUnreachableError  connection failures in a row: the service is down (worth a retry)
         └── IncompleteAttributionError  some journeys got no credit: failed, skipped or unsent
 
 Transient errors (worth a retry) and terminal ones are told apart by the marker classes
@@ -69,17 +71,24 @@ class StorageUnavailableError(StorageError, TransientError):
     """The endpoint did not answer or an upload was cut; the object at that key keeps its previous version."""
 
 
-class IHCApiError(TerminalError):
-    """The IHC attribution service could not attribute a run (see ``attribution.ihc_api``)."""
+class IHCApiError(AttributionError):
+    """The IHC attribution service could not attribute a run (see ``attribution.ihc_api``); the subclasses
+    say whether retrying may help."""
 
 
-class AuthenticationError(IHCApiError):
+class AuthenticationError(IHCApiError, TerminalError):
     """The IHC service refused the API key; the run stops at once and the key is never shown."""
 
 
-class ServiceRefusedError(IHCApiError):
-    """The IHC service refuses every request for a reason retrying cannot fix (unknown ``conv_type_id``)."""
+class ServiceRefusedError(IHCApiError, TerminalError):
+    """Every request is refused for a reason retrying cannot fix: an unknown ``conv_type_id``, or a header
+    the HTTP library will not send."""
 
 
-class IncompleteAttributionError(IHCApiError):
+class ServiceUnreachableError(IHCApiError, TransientError):
+    """The IHC service stopped answering connections; the credit of the answered journeys is stored and a
+    later run sends only the rest."""
+
+
+class IncompleteAttributionError(IHCApiError, TerminalError):
     """Some journeys got no credit (failed, skipped as too long, or unsent at the quota); nothing is returned."""

@@ -1,4 +1,5 @@
-"""The Astro project files: requirements pinned as in the lock, an example settings file without secrets."""
+"""The project's install files: a lock pinning every distribution with its hashes, the Astro requirements
+pinned as in the lock, an example settings file without secrets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from tests.dags.conftest import REPO
 def pins(path: str) -> dict[str, str]:
     found = re.findall(r"^([\w.\-]+)(?:\[[\w,\-]+\])?==(\S+)", (REPO / path).read_text(), re.MULTILINE)
     return {canonicalize_name(name): version for name, version in found}
+
+
+def test_every_requirement_of_the_lock_is_pinned_exactly_with_its_hashes():
+    lines = (REPO / "requirements.lock").read_text().replace("\\\n", " ").splitlines()
+    requirements = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    unpinned = [line for line in requirements if not re.match(r"^[\w.\-]+(\[[\w,\-]+\])?==[^\s*]+\s", line)]
+    unhashed = [line for line in requirements if not re.search(r"\s--hash=sha256:[0-9a-f]{64}(\s|$)", line)]
+    assert requirements and not unpinned and not unhashed, unpinned + unhashed
+    assert len(requirements) == len(pins("requirements.lock"))  # every requirement line is a pin
 
 
 def test_astro_requirements_are_the_project_dependencies_pinned_as_in_the_lock():

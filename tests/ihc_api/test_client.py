@@ -16,12 +16,13 @@ from attribution.errors import (
     IHCApiError,
     IncompleteAttributionError,
     ServiceRefusedError,
+    ServiceUnreachableError,
 )
 from attribution.ihc_api import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
 from tests.ihc_api.conftest import journeys_frame, server_stats, with_conversion_time
-from tests.servers import API_KEY
+from tests.servers import API_KEY, nowhere
 
 LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
 
@@ -211,6 +212,28 @@ def test_with_errors_throttling_and_drops_together_every_journey_is_attributed_e
     report, outcomes = run(config_for(fault_servers["combined"], max_journeys=3, max_retries=12), frame)
     assert_every_journey_credited_once(frame, outcomes)
     assert report.journeys_ok == 60 and report.retries > 0
+
+
+def test_with_nothing_listening_the_run_stops_after_the_connection_failures_in_a_row(config_for, ihc_server):
+    config = config_for(ihc_server, base_url=nowhere(), max_journeys=2, max_connection_failures=3)
+    began = time.perf_counter()
+    with pytest.raises(ServiceUnreachableError) as raised:
+        run(config, journeys_frame(LENGTHS))
+    assert time.perf_counter() - began < 5  # not 6 requests x 7 attempts
+    message = str(raised.value)
+    assert (
+        "is unreachable (3 connection failures in a row, the last: connection error (ConnectError" in message
+    )
+    assert "12 of 12 journeys are left without credit" in message and "\n" not in message
+
+
+def test_answers_even_5xx_and_429_never_open_the_circuit(fault_servers, config_for):
+    frame = journeys_frame(LENGTHS)
+    for server in (fault_servers["errors"], fault_servers["throttled"]):
+        config = config_for(server, max_journeys=2, max_retries=30, max_connection_failures=1)
+        report, outcomes = run(config, frame)
+        assert_every_journey_credited_once(frame, outcomes)
+        assert report.retries > 0
 
 
 def test_the_quota_stops_the_run_cleanly_and_says_how_far_it_got(ihc_server, config_for):

@@ -1,9 +1,11 @@
 """The pipeline with ``--model ihc-api`` against the project's server over real HTTP: faults, resume,
-quota, a killed run, a refused key."""
+quota, a killed run, a server gone mid-run, a refused key."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -17,9 +19,10 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.errors import AuthenticationError
+from attribution.ihc_api.local import LocalServer
 from attribution.warehouse.generate import generate_database
-from tests.oracle import assert_same_tables, read_tables
-from tests.servers import API_KEY
+from tests.oracle import assert_close, assert_same_tables, read_tables
+from tests.servers import API_KEY, nowhere
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +122,60 @@ def test_a_run_killed_mid_way_and_resumed_equals_a_clean_run(
     assert_same_tables(db, clean)
 
 
+def test_a_server_gone_mid_run_stops_the_run_in_seconds_and_a_rerun_sends_only_the_rest(
+    db, source_db, ihc_server, tmp_path
+):
+    clean = str(tmp_path / "clean.db")
+    shutil.copy(source_db, clean)
+    journeys = api_run(clean, ihc_server, tmp_path / "clean").journeys
+    with LocalServer.launch(tmp_path / "doomed.log", "--latency-ms", "400", api_key=API_KEY) as doomed:
+        command = [
+            sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path / "cut"),
+            "--model", "ihc-api", "--ihc-url", doomed.url, "--max-journeys", "20", "--concurrency", "2",
+        ]  # fmt: skip
+        env = {**os.environ, "IHC_API_KEY": API_KEY}
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        wait_for_credited_conversions(db, process)
+        doomed.process.kill()  # the service is gone: connections are refused from now on
+        gone = time.monotonic()
+        try:
+            _, stderr = process.communicate(timeout=20)  # before the breaker: minutes of retries
+        finally:
+            process.kill()
+        stopped_in = time.monotonic() - gone
+    assert process.returncode == 1 and stopped_in < 20, stopped_in
+    error = stderr.strip().splitlines()[-1]  # after the retries' warnings
+    assert error.startswith("Error: The IHC API at http://127.0.0.1:") and "is unreachable" in error, stderr
+    left = int(re.search(r"(\d+) of \d+ journeys are left without credit", error)[1])
+    stored = read_tables(db)[0]
+    answered = {conv for conv, _, _ in stored}
+    assert 0 < len(answered) < journeys and left == journeys - len(answered)
+    assert_close(stored, [row for row in read_tables(clean)[0] if row[0] in answered])  # whole journeys
+    resumed = api_run(db, ihc_server, tmp_path / "resumed")
+    assert (resumed.journeys, resumed.unattributed) == (left, 0)
+    assert_same_tables(db, clean)
+
+
+def test_with_nothing_listening_the_cli_stops_at_the_flags_connection_failures_in_one_line(
+    db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ATTRIBUTION_MAX_CONNECTION_FAILURES", "5")
+    assert load_settings().ihc_client_options()["max_connection_failures"] == 5
+    url = nowhere()
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+         "--ihc-url", url, "--max-journeys", "20", "--max-connection-failures", "2"],
+        env={**os.environ, "IHC_API_KEY": API_KEY}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1 and time.monotonic() - began < 20
+    error = result.stderr.strip().splitlines()[-1]
+    assert f"The IHC API at {url} is unreachable (2 connection failures in a row" in error  # the flag wins
+    assert re.search(r"; (\d+) of \1 journeys are left without credit", error), error
+
+
 def test_a_refused_key_stops_at_once_and_the_key_is_shown_nowhere(db, ihc_server, tmp_path):
     secret = "not-the-key-7d1e0c"
     result = subprocess.run(
@@ -146,6 +203,30 @@ def test_the_cli_exit_code_says_journeys_are_left_unattributed(db, ihc_server, t
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "left unattributed" in result.stderr
+
+
+def figure(output: str, label: str) -> float:
+    """A figure of the CLI's summary table."""
+    return float(re.search(rf"{label}\s*│\s*([\d.]+)", output)[1])
+
+
+def test_a_partly_failed_run_counts_the_journeys_it_attributed_apart_from_those_to_attribute(db, tmp_path):
+    flags = ("--error-rate", "0.5", "--seed", "8")  # its own server: the shared one's draws stay as they were
+    with LocalServer.launch(tmp_path / "errors.log", *flags, api_key=API_KEY) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+             "--ihc-url", server.url, "--max-journeys", "20", "--max-retries", "0", "--concurrency", "1"],
+            env={**os.environ, "IHC_API_KEY": API_KEY}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr  # about half the requests get a 503 and no retry
+    to_attribute, attributed = (figure(result.stdout, label) for label in ("to attribute", "attributed"))
+    left = figure(result.stdout, "conversions left unattributed")
+    credited = {conv for conv, _, _ in read_tables(db)[0]}
+    assert 0 < attributed == len(credited) < to_attribute == attributed + left
+    assert figure(result.stdout, "credit total") == pytest.approx(attributed)
+    with closing(sqlite3.connect(db)) as con:
+        (recorded,) = con.execute("SELECT summary FROM attribution_runs").fetchone()
+    assert json.loads(recorded)["attributed"] == attributed
 
 
 def stored_labels(db: str) -> list[tuple]:

@@ -1,65 +1,68 @@
-"""Two runs at once on one SQLite file, as two users or a user and a scheduler start them: both end well (or
-one waits and reports the lock), and the tables equal one of the two serial orders, never a mix."""
+"""Two CLI runs at once on one SQLite file and on PostgreSQL, as two users start them, 20 times over (a CLI
+run beside a DAG run: ``tests/dags/test_dag_concurrency.py``): both end well (or one waits and reports the
+lock), and the tables equal one of the two serial orders, never a mix."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
-from attribution import load_settings, run
-from attribution.warehouse.generate import generate_database
-from tests.oracle import read_tables
+from attribution.warehouse.tables import metadata
+from tests.builders import write_case
+from tests.cases import PAID
+from tests.commands import CommandProcess, assert_ended_well
+from tests.oracle import read_tables, serial_tables
 
 MODELS = ("last-touch", "first-touch")
-REPEATS = 6
+RANGE = ("2023-09-01", "2023-09-06")
+REPEATS = 20
+STAGGER = 0.02
+"""Seconds between the second run's starts over the repeats (0 to 0.18 s after the first): the overlap
+sweeps the first run's steps, from the creation of the output tables to its commit."""
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("concurrent") / "source.db"
-    generate_database(path, sessions=60_000, conversions=1_500, days=5, seed=21)
-    return path
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """A factory of the PAID case in a database without output tables: a new SQLite file each call, or
+    PostgreSQL's one test schema emptied and filled again."""
+    if request.param == "sqlite":
+        counter = iter(range(1_000_000))
+
+        def new_file() -> str:
+            db = str(tmp_path / f"shared-{next(counter)}.db")
+            write_case(db, PAID)
+            return db
+
+        yield new_file
+        return
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+
+    def refilled() -> str:
+        metadata.drop_all(engine)
+        write_case(url, PAID)
+        return url
+
+    yield refilled
+    engine.dispose()
 
 
-def serial(source: Path, folder: Path, order: tuple[str, ...]) -> tuple:
-    """The tables after the models' runs one after the other, in ``order``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    db = folder / f"{'-then-'.join(order)}.db"
-    shutil.copy(source, db)
-    for model in order:
-        run(load_settings(db=str(db), out=str(folder / model), model=model, formats=("csv",)))
-    return read_tables(str(db))
-
-
-def start_run(db: Path, model: str, out: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "attribution",
-        "run",
-        "--db",
-        str(db),
-        "--model",
-        model,
-        "--out",
-        str(out),
-    ]
-    return subprocess.Popen(
-        [*command, "--format", "csv"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-
-
-def test_two_cli_runs_at_once_end_as_one_of_the_serial_orders(source, tmp_path):
-    references = [serial(source, tmp_path, order) for order in (MODELS, MODELS[::-1])]
-    for attempt in range(REPEATS):
-        db = tmp_path / f"shared-{attempt}.db"
-        shutil.copy(source, db)
-        runs = [start_run(db, model, tmp_path / f"out-{attempt}-{model}") for model in MODELS]
-        results = [(process.wait(timeout=300), process.stderr.read()) for process in runs]
-        assert all("disk I/O error" not in stderr for _, stderr in results), results
-        assert all(code == 0 for code, _ in results), results
-        assert read_tables(str(db)) in references, f"attempt {attempt}: the tables are a mix of both runs"
+def test_two_cli_runs_at_once_end_as_one_of_the_serial_orders(fresh, tmp_path):
+    references = [serial_tables(fresh(), tmp_path, order, *RANGE) for order in (MODELS, MODELS[::-1])]
+    assert references[0] != references[1]
+    barrier = CommandProcess.barrier(len(MODELS))
+    runs = [CommandProcess(barrier) for _ in MODELS]
+    try:
+        for attempt in range(REPEATS):
+            db = fresh()
+            for process, model, delay in zip(runs, MODELS, (0.0, STAGGER * (attempt % 10)), strict=True):
+                args = ("--db", db, "--model", model, "--out", str(tmp_path / model), "--format", "csv")
+                process.start("run", *args, "--start", RANGE[0], "--end", RANGE[1], delay=delay)
+            assert_ended_well([process.result() for process in runs])
+            assert read_tables(db) in references, f"attempt {attempt}: the tables are a mix of both runs"
+    finally:
+        for process in runs:
+            process.close()

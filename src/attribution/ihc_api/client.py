@@ -1,8 +1,9 @@
 """``IHCApiAttributor``: credit from the IHC web service, sent as few whole-journey requests as the caps allow.
 
 Why batches are handed out as they finish (``attribute_batches``): a run can take many requests; the caller
-writes each batch's credit at once, so a crash or the quota loses at most the requests in flight. Why a
-rejected request is halved until the culprits are alone: one bad journey must not fail ninety-nine good ones.
+writes each batch's credit at once, so a crash, the quota or a service gone down loses at most the requests
+in flight. Why a rejected request is halved until the culprits are alone: one bad journey must not fail
+ninety-nine good ones.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 import httpx
 import polars as pl
 
-from attribution.errors import IncompleteAttributionError, InputError
+from attribution.errors import IncompleteAttributionError, InputError, ServiceUnreachableError
 from attribution.ihc_api.answers import PARTIAL_FAILURE, REJECTED, RETRIES_EXHAUSTED, Settled, check_answer
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import CREDIT_COLUMNS, CREDIT_SCHEMA, request_body
 from attribution.ihc_api.packing import PackingPlan, pack_requests
-from attribution.ihc_api.sender import QuotaReached, Rejected, RetriesExhausted, Sender
+from attribution.ihc_api.sender import QuotaReached, Rejected, RetriesExhausted, Sender, Unreachable
 from attribution.models.base import Attributor
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ class IHCApiAttributor(Attributor):
         """Pack, send and check the journeys; call ``on_batch`` for each request as soon as it is settled.
 
         Raises ``AuthenticationError`` at once if the key is refused, ``ServiceRefusedError`` if the
-        conversion type is. Inside a running event loop, await ``attribute_batches_async`` instead.
+        conversion type is, ``ServiceUnreachableError`` when the service stops taking connections (the
+        batches settled before are handed out). Inside a running event loop, await
+        ``attribute_batches_async`` instead.
         """
         return asyncio.run(self.attribute_batches_async(journeys, on_batch))
 
@@ -137,7 +140,10 @@ class IHCApiAttributor(Attributor):
                     tally.add(outcome)
                     on_batch(outcome)
 
-            await _first_error_stops_all([worker() for _ in range(min(c.concurrency, len(plan)))])
+            try:
+                await _first_error_stops_all([worker() for _ in range(min(c.concurrency, len(plan)))])
+            except Unreachable as exc:
+                raise _unreachable(exc, sender.where, plan.journeys - tally.ok, plan.journeys) from None
         return tally.report(plan, sender)
 
     async def _settle(self, sender: Sender, plan: PackingPlan, index: int) -> BatchOutcome:
@@ -227,6 +233,14 @@ def _with_cut_sessions(credits: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataF
         return credits
     zeros = cut.with_columns(pl.lit(0.0).alias(column) for column in CREDIT_COLUMNS)
     return pl.concat([credits, zeros.select(list(CREDIT_SCHEMA))])
+
+
+def _unreachable(exc: Unreachable, where: str, left: int, journeys: int) -> ServiceUnreachableError:
+    return ServiceUnreachableError(
+        f"The IHC API at {where} is unreachable ({exc.failures} connection failures in a row, the last: "
+        f"{exc.last_error}); {left} of {journeys} journeys are left without credit, the answered ones are "
+        "stored: run again once it is back, only the rest is sent."
+    )
 
 
 def _http_client(config: ClientConfig) -> httpx.AsyncClient:

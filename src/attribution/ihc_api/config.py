@@ -37,6 +37,7 @@ DEFAULT_MAX_RETRIES = 6
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
+DEFAULT_MAX_CONNECTION_FAILURES = 8
 
 
 class ClientConfig(BaseModel):
@@ -59,6 +60,10 @@ class ClientConfig(BaseModel):
     backoff_base: Seconds = DEFAULT_BACKOFF_BASE
     backoff_max: Seconds = DEFAULT_BACKOFF_MAX
     max_requests: Positive | None = Field(None, description="request quota of one run, retries included")
+    max_connection_failures: Positive = Field(
+        DEFAULT_MAX_CONNECTION_FAILURES,
+        description="connection failures in a row (across requests) after which the service counts as down",
+    )
     redistribution: RedistributionParameter | None = None
     transport: httpx.AsyncBaseTransport | None = None
 

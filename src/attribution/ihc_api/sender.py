@@ -5,7 +5,10 @@ batch of a run, and the decision "retry, split, or stop" depends only on what ca
 (timeouts, dropped connections, 429, 5xx, unreadable bodies) are retried with exponential backoff and full
 jitter, or after ``Retry-After``; a refused key or conversion type stops the run, and so does a request the
 HTTP library refuses to build (its error text, which may quote a header, is never kept); a rejected request
-(400/406/413/422) is handed back so the caller can split it.
+(400/406/413/422) is handed back so the caller can split it. Why a circuit breaker: when the service is gone,
+every request would spend all its retries on it; after ``max_connection_failures`` connection failures in a
+row across requests (refused, reset, connect timeout; any answer, even a 5xx, resets the count) nothing more
+is sent.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import NoReturn
 import httpx
 from pydantic import ValidationError
 
-from attribution.errors import AuthenticationError, IHCApiError, ServiceRefusedError
+from attribution.errors import AuthenticationError, ServiceRefusedError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
 from attribution.redaction import scrub
@@ -52,6 +55,18 @@ class QuotaReached(Exception):
     """The run's request quota is used up; nothing more is sent."""
 
 
+class Unreachable(Exception):
+    """The circuit breaker is open: so many connection failures in a row that nothing more is sent."""
+
+    def __init__(self, failures: int, last_error: str) -> None:
+        super().__init__(last_error)
+        self.failures, self.last_error = failures, last_error
+
+
+CONNECTION_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError)
+"""No connection to the service, or one the peer reset: what a stopped service looks like (not an answer)."""
+
+
 class _Transient(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -65,15 +80,16 @@ class Sender:
         self.client, self.options = client, config
         self._key = config.api_key
         self._params = {"conv_type_id": config.conv_type_id}
-        self._where = str(client.base_url.copy_with(username=None, password=None))  # for messages
+        self.where = str(client.base_url.copy_with(username=None, password=None))  # for messages
         self._slots = asyncio.Semaphore(config.concurrency)
         self._next_start = 0.0
         self._rng = random.Random()
         self.requests = self.retries = 0
+        self._failures_in_a_row, self._last_failure = 0, ""
 
     async def compute(self, body: bytes) -> tuple[ComputeResponse, int]:
         """The usable answer to ``body`` and the attempts it took; raises ``Rejected``, ``RetriesExhausted``,
-        ``QuotaReached``, ``AuthenticationError`` or ``ServiceRefusedError``."""
+        ``QuotaReached``, ``Unreachable``, ``AuthenticationError`` or ``ServiceRefusedError``."""
         attempt = 0
         while True:
             attempt += 1
@@ -91,26 +107,46 @@ class Sender:
                 await asyncio.sleep(delay)
 
     async def _attempt(self, body: bytes) -> ComputeResponse:
+        self._check_circuit()
         self._take_quota()
         await self._pace()
         async with self._slots:
+            self._check_circuit()  # it may have opened while this request waited for a slot
             try:
                 response = await self.client.post(
                     COMPUTE_PATH, params=self._params, content=body, headers=self._headers()
                 )
+            except CONNECTION_FAILURES as exc:
+                raise self._connection_failed(exc) from None
             except httpx.TimeoutException as exc:
                 raise _Transient(f"timeout ({type(exc).__name__})") from None
             except httpx.LocalProtocolError:
                 raise self._unsendable() from None
             except httpx.TransportError as exc:
-                raise _Transient(f"connection error ({type(exc).__name__}: {self._scrubbed(exc)})") from None
+                raise _Transient(f"connection error ({self._described(exc)})") from None
+        self._failures_in_a_row = 0  # the service answered: it is there
         return self._answer(response)
 
-    def _unsendable(self) -> IHCApiError:
+    def _connection_failed(self, exc: httpx.TransportError) -> _Transient:
+        """Count a connection failure (worth a retry); raise ``Unreachable`` when it opens the circuit."""
+        self._failures_in_a_row += 1
+        self._last_failure = f"connection error ({self._described(exc)})"
+        self._check_circuit()
+        return _Transient(self._last_failure)
+
+    def _check_circuit(self) -> None:
+        """Raise ``Unreachable`` once ``max_connection_failures`` connection failures came in a row."""
+        if self._failures_in_a_row >= self.options.max_connection_failures:
+            raise Unreachable(self._failures_in_a_row, self._last_failure)
+
+    def _described(self, exc: httpx.TransportError) -> str:
+        return f"{type(exc).__name__}: {self._scrubbed(exc)}"
+
+    def _unsendable(self) -> ServiceRefusedError:
         """The HTTP library refused to build the request: no retry can help, and its words are not kept
         (h11's ``Illegal header value b'...'`` quotes the header, API key and all)."""
-        return IHCApiError(
-            f"The IHC API request to {self._where} could not be sent: the HTTP library refused it as malformed "
+        return ServiceRefusedError(
+            f"The IHC API request to {self.where} could not be sent: the HTTP library refused it as malformed "
             "(LocalProtocolError: a header value with whitespace or a control character?). Its text is not "
             "shown, as it may quote the API key."
         )
@@ -163,7 +199,7 @@ class Sender:
     def _refuse(self, status: int, detail: str, response: httpx.Response) -> NoReturn:
         if status in (401, 403):
             raise AuthenticationError(
-                f"The IHC API at {self._where} refused the API key (HTTP {status}: {detail}). "
+                f"The IHC API at {self.where} refused the API key (HTTP {status}: {detail}). "
                 "Check the configured IHC API key; it is not shown here."
             )
         if status in REJECTED:
@@ -172,7 +208,7 @@ class Sender:
             raise _Transient(f"HTTP {status}: {detail}", _retry_after(response))
         raise ServiceRefusedError(
             f"The IHC API refused the request for conv_type_id '{self._params['conv_type_id']}' "
-            f"(HTTP {status}: {detail}). Check the conversion type and base URL {self._where}."
+            f"(HTTP {status}: {detail}). Check the conversion type and base URL {self.where}."
         )
 
     def _detail(self, response: httpx.Response) -> str:

@@ -130,7 +130,7 @@ def _attribute_range(
                 _attribute_remotely(engine, model, chunk.journeys, settings, summary)
             else:
                 attributed.credits.append(steps.attribute(model, chunk.journeys, settings))
-                summary.credit_total += float(attributed.credits[-1]["ihc"].sum())
+                _count_credit(summary, attributed.credits[-1])
         attributed.dates |= steps.session_dates(chunk.journeys)
         summary.conversions += chunk.conversions
         summary.without_sessions += chunk.without_sessions
@@ -152,7 +152,7 @@ def _attribute_remotely(
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
         write_batch(engine, summary.run_id, credits, failures)
-        summary.credit_total += float(credits["ihc"].sum())
+        _count_credit(summary, credits)
 
     report = steps.attribute_remotely(client, journeys, settings, commit)
     summary.requests += report.requests
@@ -160,6 +160,12 @@ def _attribute_remotely(
     summary.stopped_early = report.stopped_at_quota
     if not report.complete:
         summary.notes.append(report.summary())
+
+
+def _count_credit(summary: RunSummary, credits: pl.DataFrame) -> None:
+    """Count the journeys ``credits`` attributes and the credit it gives them."""
+    summary.attributed += credits["conv_id"].n_unique()
+    summary.credit_total += float(credits["ihc"].sum())
 
 
 @contextmanager

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     rate_limit: PositiveFloat | None = None
     max_requests: PositiveInt | None = None
     max_retries: int | None = Field(None, ge=0)
+    max_connection_failures: PositiveInt | None = Field(
+        None, description="ihc-api: connection failures in a row after which the run stops (default 8)"
+    )
     request_timeout: PositiveFloat | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -167,6 +170,7 @@ class Settings(BaseSettings):
             "rate_limit": self.rate_limit,
             "max_requests": self.max_requests,
             "max_retries": self.max_retries,
+            "max_connection_failures": self.max_connection_failures,
             "timeout": self.request_timeout,
         }
         given = {name: value for name, value in limits.items() if value is not None}

@@ -197,8 +197,8 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     """The run's summary from its staged counts; a local model must have credited every staged journey."""
     counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
     summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
-    credited, summary.credit_total = staging.credit_totals(conn, run_key)
-    summary.unattributed = summary.journeys - credited
+    summary.attributed, summary.credit_total = staging.credit_totals(conn, run_key)
+    summary.unattributed = summary.journeys - summary.attributed
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped

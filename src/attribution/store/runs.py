@@ -32,11 +32,13 @@ class RunSummary:
     conversions: int = 0
     """Conversions in the range."""
     journeys: int = 0
-    """Conversions with at least one session before them (the rest get no credit)."""
+    """Journeys to attribute: the conversions with at least one session before them (the rest get no credit)."""
+    attributed: int = 0
+    """Journeys that got credit: ``journeys`` less those left unattributed (failed, skipped, unsent)."""
     sessions: int = 0
     without_sessions: int = 0
     credit_total: float = 0.0
-    """The credit written: one per attributed journey."""
+    """The credit written: one per attributed journey, so it equals ``attributed``."""
     unattributed: int = 0
     """Journeys left without credit (IHC API failures, the request quota): a rerun resumes them."""
     requests: int = 0

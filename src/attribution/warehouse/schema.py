@@ -13,7 +13,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from attribution.errors import SchemaError
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.engine import redact_url
-from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.locks import schema_transaction, write_transaction
 from attribution.warehouse.tables import (
     INPUT_INDEXES,
     INPUT_TABLES,
@@ -61,12 +61,12 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
     """Create the tables and their indexes that do not exist yet, and add the nullable columns a table made
     by an earlier version lacks; nothing else is changed.
 
-    Why ``IF NOT EXISTS`` and the write lock: two runs starting at once on a new warehouse both succeed (a
-    check, then a create, would let the second fail on a table the first made in between), and a table
-    being upgraded is never seen half-way.
+    Why ``IF NOT EXISTS`` under ``schema_transaction``, and the write lock: two runs starting at once on a
+    new warehouse both succeed (a check, then a create, would let the second fail on a table the first made
+    in between), and a table being upgraded is never seen half-way.
     """
     tables = list(tables)
-    with engine.begin() as conn:
+    with schema_transaction(engine) as conn:
         for table in tables:
             conn.execute(CreateTable(table, if_not_exists=True))
     with write_transaction(engine) as conn:
