@@ -9,7 +9,7 @@ what the one before returned; none fills a shared context.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +26,8 @@ from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import export_all
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary
-from attribution.warehouse.schema import create_tables
+from attribution.warehouse.input_checks import Skipped, enforce
+from attribution.warehouse.schema import create_tables, validate_inputs
 from attribution.warehouse.schema import prepare as prepare_schema
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
@@ -36,20 +37,25 @@ CreditWriter = Callable[[Connection], None]
 
 @dataclass(frozen=True)
 class Prepared:
-    """What ``prepare`` hands on: the run's attributor and notes for the user (a missing index)."""
+    """What ``prepare`` hands on: the run's attributor, notes for the user (a missing index, rows left
+    out) and what the run leaves out of its journeys."""
 
     model: Attributor
     notes: list[str]
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
-    """Check the model and the inputs, create missing output (and, for a scheduler, staging) tables and,
-    where allowed, the journey indexes. An unknown model or a missing API key fails here, before any work."""
+    """Check the model, the input tables and the input rows the run reads (``input_checks``), then create
+    missing output (and, for a scheduler, staging) tables and, where allowed, the journey indexes. An
+    unknown model, a missing API key or a bad row the policy refuses fails here, before anything is written."""
     model = build_model(settings, engine)
+    validate_inputs(engine)
+    skipped = enforce(engine, settings.time_range, settings.on_bad_rows)
     notes = prepare_schema(engine, settings.create_indexes)
     if staging:
         create_tables(engine, STAGING_TABLES)
-    return Prepared(model, notes)
+    return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
 def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:

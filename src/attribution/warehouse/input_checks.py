@@ -1,0 +1,376 @@
+"""Input checks: named SQL queries that find the input rows a run cannot use, each with a count and the
+first ids, on every warehouse (the few non-portable fragments come from the dialect's ``Profile``).
+
+Why named rows: a duplicate or a malformed timestamp used to surface far from its cause ("Model returned
+884 credit rows for 884 journey sessions", a Polars or driver traceback) or not at all (a report cost
+15.5% too high). Why bounded: a run over a bounded range checks the rows it reads, not the history: the
+range's conversions, their users' sessions (the user index), the sessions of the range's dates (the date
+index) and those sessions' costs (the cost index). A run over an open range reads every row, and so does
+``attribution check``.
+
+Timestamps with an offset (``09:30:00-05:00``) are refused, not normalised: converted to UTC a session
+may move to another date, which the report groups by; such text is best converted where it is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from attribution.errors import BadRowsError
+from attribution.timerange import TimeRange
+from attribution.warehouse.dialects import Profile, profile_of
+
+Policy = Literal["error", "skip"]
+Predicate = Callable[[Profile, str], str]
+"""A check's SQL, true for a bad row of the table aliased as the given name."""
+
+FIRST_IDS = 5
+DATE_PATTERN = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+TIME_PATTERN = "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
+
+
+def _valid_date(profile: Profile, column: str) -> str:
+    """``YYYY-MM-DD`` naming a day of the calendar (2023-02-30 is not); digits are cast only once the
+    pattern matched (a CASE is the one order of evaluation every warehouse keeps)."""
+    year = f"CAST(SUBSTR({column}, 1, 4) AS INTEGER)"
+    leap = f"({year} % 4 = 0 AND {year} % 100 <> 0 OR {year} % 400 = 0)"
+    month, day = f"SUBSTR({column}, 6, 2)", f"SUBSTR({column}, 9, 2)"
+    last = (
+        f"CASE {month} WHEN '02' THEN CASE WHEN {leap} THEN '29' ELSE '28' END "
+        f"WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' WHEN '11' THEN '30' ELSE '31' END"
+    )
+    return (
+        f"CASE WHEN {profile.matches(column, DATE_PATTERN)} "
+        f"THEN {month} BETWEEN '01' AND '12' AND {day} BETWEEN '01' AND {last} ELSE FALSE END"
+    )
+
+
+def _valid_time(profile: Profile, column: str) -> str:
+    """``HH:MM:SS`` within a day, without a fraction or an offset."""
+    parts = " AND ".join(
+        f"SUBSTR({column}, {at}, 2) < '{limit}'" for at, limit in ((1, 24), (4, 60), (7, 60))
+    )
+    return f"CASE WHEN {profile.matches(column, TIME_PATTERN)} THEN {parts} ELSE FALSE END"
+
+
+def _nulls(*columns: str) -> Predicate:
+    return lambda _profile, t: " OR ".join(f"{t}.{column} IS NULL" for column in columns)
+
+
+def _malformed(valid: Callable[[Profile, str], str], *columns: str) -> Predicate:
+    return lambda profile, t: " OR ".join(
+        f"({t}.{column} IS NOT NULL AND NOT ({valid(profile, f'{t}.{column}')}))" for column in columns
+    )
+
+
+def _not_number(column: str) -> Predicate:
+    return lambda profile, t: f"({t}.{column} IS NOT NULL AND NOT ({profile.is_number(f'{t}.{column}')}))"
+
+
+def _not_flags(*columns: str) -> Predicate:
+    return lambda _profile, t: " OR ".join(f"CAST({t}.{c} AS VARCHAR) NOT IN ('0', '1')" for c in columns)
+
+
+def _either(*predicates: Predicate) -> Predicate:
+    return lambda profile, t: " OR ".join(f"({predicate(profile, t)})" for predicate in predicates)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule: the rows of ``table`` that break it (``bad``; ``None``: rows sharing their ``key``), shown
+    by ``key``, and whether a run may leave them out of journeys (``skippable``).
+
+    Not skippable are the rows the report reads whatever the journeys: a session's id, date and channel,
+    and its cost. Leaving such a session out of journeys still leaves a report that is wrong or fails.
+    """
+
+    name: str
+    table: str
+    key: str
+    problem: str
+    skippable: bool
+    bad: Predicate | None = None
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("duplicate-conv-id", "conversions", "conv_id", "appears more than once", True),
+    Check(
+        "missing-conversion-value",
+        "conversions",
+        "conv_id",
+        "a NULL conv_id, user_id, conv_date, conv_time or revenue",
+        True,
+        _nulls("conv_id", "user_id", "conv_date", "conv_time", "revenue"),
+    ),
+    Check(
+        "bad-conversion-timestamp",
+        "conversions",
+        "conv_id",
+        "a conv_date not YYYY-MM-DD or a conv_time not HH:MM:SS (UTC, no fraction or offset)",
+        True,
+        _either(_malformed(_valid_date, "conv_date"), _malformed(_valid_time, "conv_time")),
+    ),
+    Check(
+        "non-numeric-revenue",
+        "conversions",
+        "conv_id",
+        "a revenue that is not a number",
+        True,
+        _not_number("revenue"),
+    ),
+    Check("duplicate-session-id", "session_sources", "session_id", "appears more than once", False),
+    Check(
+        "missing-session-key",
+        "session_sources",
+        "session_id",
+        "a NULL session_id, event_date or channel_name",
+        False,
+        _nulls("session_id", "event_date", "channel_name"),
+    ),
+    Check(
+        "missing-session-value",
+        "session_sources",
+        "session_id",
+        "a NULL user_id, event_time or engagement flag",
+        True,
+        _nulls("user_id", "event_time", *FLAGS),
+    ),
+    Check(
+        "bad-session-date",
+        "session_sources",
+        "session_id",
+        "an event_date not YYYY-MM-DD",
+        False,
+        _malformed(_valid_date, "event_date"),
+    ),
+    Check(
+        "bad-session-time",
+        "session_sources",
+        "session_id",
+        "an event_time not HH:MM:SS (UTC, no fraction or offset)",
+        True,
+        _malformed(_valid_time, "event_time"),
+    ),
+    Check(
+        "bad-engagement-flag",
+        "session_sources",
+        "session_id",
+        f"a {', '.join(FLAGS)} other than 0 or 1",
+        True,
+        _not_flags(*FLAGS),
+    ),
+    Check("duplicate-cost-session-id", "session_costs", "session_id", "appears more than once", False),
+    Check(
+        "non-numeric-cost",
+        "session_costs",
+        "session_id",
+        "a cost that is not a number",
+        False,
+        _not_number("cost"),
+    ),
+)
+"""Every check, by table: what ``attribution check`` prints, in this order."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """How many rows (or, for a duplicate key, ids) break a check, and the first of their ids."""
+
+    check: Check
+    count: int
+    first_ids: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """``table: count what (check): ids``, the ids that were not shown counted as ``…``."""
+        check, one = self.check, self.count == 1
+        if check.bad is None:
+            what = f"{check.key}{'' if one else 's'} appear{'s' if one else ''} more than once"
+        else:
+            what = f"row{'' if one else 's'} {'has' if one else 'have'} {check.problem}"
+        more = ", …" if self.count > len(self.first_ids) else ""
+        return f"{check.table}: {self.count} {what} ({check.name}): {', '.join(self.first_ids)}{more}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """What a run under ``skip`` leaves out of its journeys, and the checks that found it."""
+
+    conversions: int = 0
+    sessions: int = 0
+    notes: tuple[str, ...] = ()
+
+
+# -- where a run looks: the rows it reads (every row for an open range) ------------------------------------
+
+
+def _conversions_in_range(t: str) -> str:
+    timestamp = f"{t}.conv_date || ' ' || {t}.conv_time"
+    return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
+
+
+def _scope(table: str, t: str, time_range: TimeRange) -> str:
+    """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads."""
+    if not time_range.is_bounded:
+        return "1 = 1"
+    if table == "conversions":  # the dates let the time index serve the range
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {_conversions_in_range(t)}"
+    if table == "session_sources":
+        users = f"SELECT v.user_id FROM conversions v WHERE {_scope('conversions', 'v', time_range)}"
+        return (
+            f"({t}.user_id IN ({users}) OR ({t}.event_date >= :first_date AND {t}.event_date <= :last_date))"
+        )
+    sessions = (
+        f"SELECT s.session_id FROM session_sources s WHERE {_scope('session_sources', 's', time_range)}"
+    )
+    return f"{t}.session_id IN ({sessions})"
+
+
+def _params(time_range: TimeRange) -> dict[str, str]:
+    range_start, range_end = time_range.sql_bounds()
+    dates = time_range.dates() or [""]
+    return {
+        "range_start": range_start,
+        "range_end": range_end,
+        "first_date": dates[0],
+        "last_date": dates[-1],
+    }
+
+
+def _duplicates(check: Check, where: str) -> str:
+    key = f"t.{check.key}"
+    return (
+        f"SELECT {key} AS id FROM {check.table} t WHERE {where} AND {key} IS NOT NULL "
+        f"GROUP BY {key} HAVING COUNT(*) > 1"
+    )
+
+
+# -- running them ----------------------------------------------------------------------------------------
+
+
+def run_checks(bind: Engine | Connection, time_range: TimeRange = TimeRange()) -> list[CheckResult]:
+    """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
+    order. A key the table declares unique cannot repeat: its duplicate check reads nothing."""
+    profile, params = profile_of(bind), _params(time_range)
+    unique = _declared_keys(bind)
+    results: dict[str, CheckResult] = {}
+    with _connection(bind) as conn:
+        for table in dict.fromkeys(check.table for check in CHECKS):
+            where = _scope(table, "t", time_range)
+            checks = [check for check in CHECKS if check.table == table]
+            for check in checks:
+                if check.bad is None:
+                    results[check.name] = (
+                        CheckResult(check, 0)
+                        if (table, check.key) in unique
+                        else _found(conn, f"SELECT id FROM ({_duplicates(check, where)}) d", params, check)
+                    )
+            row_checks = [check for check in checks if check.bad is not None]
+            counts = _row_counts(conn, profile, table, where, row_checks, params)
+            for check, count in zip(row_checks, counts, strict=True):
+                found = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {where} AND ({check.bad(profile, 't')})"
+                results[check.name] = (
+                    _found(conn, found, params, check, count) if count else CheckResult(check, 0)
+                )
+    return [results[check.name] for check in CHECKS]
+
+
+def _row_counts(
+    conn: Connection, profile: Profile, table: str, where: str, checks: list[Check], params: dict
+) -> list[int]:
+    """Each row check's count, all in one read of the table's rows in scope."""
+    sums = ", ".join(f"SUM(CASE WHEN {check.bad(profile, 't')} THEN 1 ELSE 0 END)" for check in checks)
+    row = conn.execute(text(f"SELECT {sums} FROM {table} t WHERE {where}"), params).one()
+    return [int(count or 0) for count in row]
+
+
+def _found(conn: Connection, ids: str, params: dict, check: Check, count: int | None = None) -> CheckResult:
+    """The check's count (counted from ``ids`` when not given) and its first ids."""
+    if count is None:
+        count = conn.scalar(text(f"SELECT COUNT(*) FROM ({ids}) c"), params) or 0
+        if not count:
+            return CheckResult(check, 0)
+    first = conn.execute(text(f"{ids} ORDER BY 1 LIMIT {FIRST_IDS}"), params).scalars().all()
+    return CheckResult(check, int(count), tuple(sorted(str(id_) for id_ in first)))
+
+
+def _connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
+    """A new connection from an engine; a caller's connection as it is (left open)."""
+    return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
+
+
+def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
+    """(table, column) pairs that a primary key or a unique constraint of one column keeps unique."""
+    inspector, keys = inspect(bind), set()
+    for table in dict.fromkeys(check.table for check in CHECKS):
+        primary = inspector.get_pk_constraint(table).get("constrained_columns") or []
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints(table)]
+        keys |= {(table, columns[0]) for columns in (primary, *uniques) if len(columns) == 1}
+    return keys
+
+
+# -- a run's policy ----------------------------------------------------------------------------------------
+
+
+def enforce(engine: Engine, time_range: TimeRange, policy: Policy) -> Skipped:
+    """Run the checks for a run over ``time_range``: under ``error`` any failing check stops it, under
+    ``skip`` only those that cannot be skipped do (``BadRowsError``, one line naming the first of them);
+    otherwise what the run will leave out of its journeys."""
+    failing = [result for result in run_checks(engine, time_range) if result.count]
+    refused = [r for r in failing if policy == "error" or not r.check.skippable]
+    if refused:
+        raise BadRowsError(_refusal(refused, policy))
+    if not failing:
+        return Skipped()
+    conversions, sessions = skipped_rows(engine, time_range)
+    return Skipped(conversions, sessions, tuple(f"Left out of journeys: {r.line()}" for r in failing))
+
+
+def _refusal(refused: list[CheckResult], policy: Policy) -> str:
+    first = refused[0]
+    if not first.check.skippable:
+        advice = "this check cannot be skipped (the report reads these rows): fix them"
+    else:
+        advice = "fix them, or leave them out with --on-bad-rows skip (ATTRIBUTION_ON_BAD_ROWS=skip)"
+    others = (
+        f"; {len(refused) - 1} more failing check(s): see `attribution check`" if len(refused) > 1 else ""
+    )
+    return f"Bad input rows in {first.line()}; {advice}{others}"
+
+
+def skip_filters(profile: Profile) -> tuple[str, str]:
+    """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
+    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
+    conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
+    sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
+    duplicated = [
+        f"conversions.{check.key} NOT IN ({_duplicates(check, _conversions_in_range('t'))})"
+        for check in conversions
+        if check.bad is None
+    ]
+    bad_conversions = [check.bad(profile, "conversions") for check in conversions if check.bad is not None]
+    bad_sessions = [check.bad(profile, "s") for check in sessions if check.bad is not None]
+    return (
+        f" AND NOT ({' OR '.join(bad_conversions)}) AND {' AND '.join(duplicated)}",
+        f" AND NOT ({' OR '.join(bad_sessions)})",
+    )
+
+
+def skipped_rows(bind: Engine | Connection, time_range: TimeRange) -> tuple[int, int]:
+    """How many of the range's conversions and of their users' sessions ``skip_filters`` leaves out."""
+    profile, params = profile_of(bind), _params(time_range)
+    conversion_filter, session_filter = skip_filters(profile)
+    in_range = _conversions_in_range("conversions")
+    users = f"SELECT conversions.user_id FROM conversions WHERE {in_range}"
+    conversions = f"SELECT COUNT(*) FROM conversions WHERE {in_range} AND NOT (1 = 1{conversion_filter})"
+    sessions = (
+        f"SELECT COUNT(*) FROM session_sources s WHERE s.user_id IN ({users}) AND NOT (1 = 1{session_filter})"
+    )
+    with _connection(bind) as conn:
+        left_out = [int(conn.scalar(text(sql), params) or 0) for sql in (conversions, sessions)]
+    return left_out[0], left_out[1]
