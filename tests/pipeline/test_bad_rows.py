@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from attribution import InputError, load_settings, run
+from attribution.pipeline import staged
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.tables import attribution_runs
@@ -115,3 +116,17 @@ def test_a_range_end_keeps_its_fraction_of_a_second(make_db, tmp_path):
     assert TimeRange.parse(None, "2023-09-03T12:00:00.5").sql_bounds()[1] > "2023-09-03 12:00:00"
     summary = run_pipeline(make_db(PAID), tmp_path, start="2023-09-03", end="2023-09-03T12:00:00.5")
     assert summary.conversions == 2  # c4 at 00:00 and c1 at 12:00
+
+
+def test_a_staged_run_skips_and_counts_as_the_in_process_run_does(make_db, tmp_path):
+    in_process, scheduled = (make_db(SHARED_CONV_ID, keyed=False) for _ in range(2))
+    expected = run_pipeline(in_process, tmp_path, on_bad_rows="skip")
+    settings = load_settings(db=scheduled, out=str(tmp_path), formats=("csv",), on_bad_rows="skip")
+    staged.prepare_run(settings)
+    plan = staged.stage_journeys(settings, "run")
+    for batch in plan.batch_ids:
+        staged.attribute_batch(settings, "run", batch)
+    summary = staged.finish_run(settings, "run")
+    assert (summary.skipped_conversions, summary.skipped_sessions) == (2, 0)
+    assert read_tables(scheduled) == read_tables(in_process)
+    assert (expected.skipped_conversions, expected.journeys) == (2, summary.journeys)
