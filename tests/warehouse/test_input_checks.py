@@ -115,12 +115,16 @@ def test_text_in_a_number_column_is_named(make_sqlite, name):
     assert failures(make_sqlite(case, keyed=False)) == {name: expected}
 
 
-def test_a_bounded_range_checks_its_conversions_and_the_sessions_it_reads_only(make_db):
+def test_a_bounded_range_checks_only_the_rows_it_reads_for_what_it_reads_them(make_db):
     outside = Session("o1", "u3", "2023-09-02 9:30:00", has_cost_row=False)  # u3 converts on 09-03 only
     inside = Session("i1", "u9", "2023-09-04 9:30:00", has_cost_row=False)  # u9 converts on 09-05
-    on_the_day = Session("i2", "u2", "2023-09-05 9:30:00", has_cost_row=False)  # a report date of the range
+    # a report date of the range, a user without a conversion in it: the report reads its channel, not its time
+    on_the_day = Session("i2", "u2", "2023-09-05 9:30:00", channel=None, has_cost_row=False)
     db = make_db(with_sessions(outside, inside, on_the_day), keyed=False)
-    assert failures(db, DAY) == {"bad-session-time": ("session_sources", 2, ("i1", "i2"))}
+    assert failures(db, DAY) == {
+        "bad-session-time": ("session_sources", 1, ("i1",)),
+        "missing-session-key": ("session_sources", 1, ("i2",)),
+    }
     assert failures(db)["bad-session-time"] == ("session_sources", 3, ("i1", "i2", "o1"))
 
 

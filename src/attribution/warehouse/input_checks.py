@@ -214,21 +214,23 @@ def _conversions_in_range(t: str) -> str:
     return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
 
 
-def _scope(table: str, t: str, time_range: TimeRange) -> str:
-    """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads."""
+def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = False) -> str:
+    """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads: the journeys read the range's
+    conversions and their users' sessions (the user index, index-only); the report also reads the sessions
+    of the range's dates (the date index) and their costs (the dates before keep their reported cost).
+    ``journeys_only`` leaves out what only the report reads: a check of what journeys alone read (the
+    skippable session checks) never looks a session up in the table."""
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
         return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {_conversions_in_range(t)}"
     if table == "session_sources":
         users = f"SELECT v.user_id FROM conversions v WHERE {_scope('conversions', 'v', time_range)}"
-        return (
-            f"({t}.user_id IN ({users}) OR ({t}.event_date >= :first_date AND {t}.event_date <= :last_date))"
-        )
-    sessions = (
-        f"SELECT s.session_id FROM session_sources s WHERE {_scope('session_sources', 's', time_range)}"
-    )
-    return f"{t}.session_id IN ({sessions})"
+        dates = f"{t}.event_date >= :first_date AND {t}.event_date <= :last_date"
+        return f"{t}.user_id IN ({users})" if journeys_only else f"({t}.user_id IN ({users}) OR ({dates}))"
+    # a bounded run reads the cost of its own dates' sessions only (the dates before keep their reported cost)
+    dates = "s.event_date >= :first_date AND s.event_date <= :last_date"
+    return f"{t}.session_id IN (SELECT s.session_id FROM session_sources s WHERE {dates})"
 
 
 def _params(time_range: TimeRange) -> dict[str, str]:
@@ -270,14 +272,24 @@ def run_checks(bind: Engine | Connection, time_range: TimeRange = TimeRange()) -
                         if (table, check.key) in unique
                         else _found(conn, f"SELECT id FROM ({_duplicates(check, where)}) d", params, check)
                     )
-            row_checks = [check for check in checks if check.bad is not None]
-            counts = _row_counts(conn, profile, table, where, row_checks, params)
-            for check, count in zip(row_checks, counts, strict=True):
-                found = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {where} AND ({check.bad(profile, 't')})"
-                results[check.name] = (
-                    _found(conn, found, params, check, count) if count else CheckResult(check, 0)
-                )
+            for journeys_only in (False, True):
+                where = _scope(table, "t", time_range, journeys_only=journeys_only)
+                row_checks = [
+                    c for c in checks if c.bad is not None and _read_by_journeys_only(c) == journeys_only
+                ]
+                counts = _row_counts(conn, profile, table, where, row_checks, params) if row_checks else []
+                for check, count in zip(row_checks, counts, strict=True):
+                    found = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {where} AND ({check.bad(profile, 't')})"
+                    results[check.name] = (
+                        _found(conn, found, params, check, count) if count else CheckResult(check, 0)
+                    )
     return [results[check.name] for check in CHECKS]
+
+
+def _read_by_journeys_only(check: Check) -> bool:
+    """Whether only journeys read what ``check`` checks: a skippable session check (a session's time, user
+    and flags)."""
+    return check.skippable and check.table == "session_sources"
 
 
 def _row_counts(
