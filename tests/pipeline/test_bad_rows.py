@@ -130,3 +130,17 @@ def test_a_staged_run_skips_and_counts_as_the_in_process_run_does(make_db, tmp_p
     assert (summary.skipped_conversions, summary.skipped_sessions) == (2, 0)
     assert read_tables(scheduled) == read_tables(in_process)
     assert (expected.skipped_conversions, expected.journeys) == (2, summary.journeys)
+
+
+@pytest.mark.parametrize("model", ["markov", "shapley"])
+def test_models_learning_from_null_paths_check_the_sessions_of_the_range_s_dates(make_db, tmp_path, model):
+    """A user who never converts: their 9:30:00 session sorted after their 10:30:00 one in the null path."""
+    never = [
+        Session("n1", "u7", "2023-09-05 9:30:00", "Referral"),
+        Session("n2", "u7", "2023-09-05 10:30:00"),
+    ]
+    db = make_db(replace(PAID, sessions=[*PAID.sessions, *never]), keyed=False)
+    day = {"start": "2023-09-05", "end": "2023-09-06", "model": model}
+    with pytest.raises(InputError, match=r"\(bad-session-time\): n1"):
+        run_pipeline(db, tmp_path, **day)
+    assert run_pipeline(db, tmp_path, **day, on_bad_rows="skip").conversions == 2

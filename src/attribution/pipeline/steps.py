@@ -19,7 +19,7 @@ from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttribu
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, validate_credits
 from attribution.models.redistribution import PHASES
-from attribution.pipeline.model_setup import build_model
+from attribution.pipeline.model_setup import build_model, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import ReportScope, build_channel_report
 from attribution.reporting.dashboard import DashboardContext
@@ -46,12 +46,14 @@ class Prepared:
 
 
 def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
-    """Check the model, the input tables and the input rows the run reads (``input_checks``), then create
-    missing output (and, for a scheduler, staging) tables and, where allowed, the journey indexes. An
-    unknown model, a missing API key or a bad row the policy refuses fails here, before anything is written."""
-    model = build_model(settings, engine)
+    """Check the input tables and the input rows the run reads (``input_checks``), build the model (Markov
+    and Shapley learn from the rows just checked), then create missing output (and, for a scheduler,
+    staging) tables and, where allowed, the journey indexes. A missing table, a bad row the policy refuses,
+    an unknown model or a missing API key fails here, before anything is written."""
     validate_inputs(engine)
-    skipped = enforce(engine, settings.time_range, settings.on_bad_rows)
+    null_paths = reads_null_paths(settings.model)
+    skipped = enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
+    model = build_model(settings, engine)
     notes = prepare_schema(engine, settings.create_indexes)
     if staging:
         create_tables(engine, STAGING_TABLES)

@@ -255,9 +255,12 @@ def _duplicates(check: Check, where: str) -> str:
 # -- running them ----------------------------------------------------------------------------------------
 
 
-def run_checks(bind: Engine | Connection, time_range: TimeRange = TimeRange()) -> list[CheckResult]:
+def run_checks(
+    bind: Engine | Connection, time_range: TimeRange = TimeRange(), *, null_paths: bool = False
+) -> list[CheckResult]:
     """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
-    order. A key the table declares unique cannot repeat: its duplicate check reads nothing."""
+    order; ``null_paths``: the run's model also reads every session of the range's dates (Markov, Shapley).
+    A key the table declares unique cannot repeat: its duplicate check reads nothing."""
     profile, params = profile_of(bind), _params(time_range)
     unique = _declared_keys(bind)
     results: dict[str, CheckResult] = {}
@@ -273,7 +276,7 @@ def run_checks(bind: Engine | Connection, time_range: TimeRange = TimeRange()) -
                         else _found(conn, f"SELECT id FROM ({_duplicates(check, where)}) d", params, check)
                     )
             for journeys_only in (False, True):
-                where = _scope(table, "t", time_range, journeys_only=journeys_only)
+                where = _scope(table, "t", time_range, journeys_only=journeys_only and not null_paths)
                 row_checks = [
                     c for c in checks if c.bad is not None and _read_by_journeys_only(c) == journeys_only
                 ]
@@ -329,11 +332,11 @@ def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
 # -- a run's policy ----------------------------------------------------------------------------------------
 
 
-def enforce(engine: Engine, time_range: TimeRange, policy: Policy) -> Skipped:
+def enforce(engine: Engine, time_range: TimeRange, policy: Policy, *, null_paths: bool = False) -> Skipped:
     """Run the checks for a run over ``time_range``: under ``error`` any failing check stops it, under
     ``skip`` only those that cannot be skipped do (``BadRowsError``, one line naming the first of them);
-    otherwise what the run will leave out of its journeys."""
-    failing = [result for result in run_checks(engine, time_range) if result.count]
+    otherwise what the run will leave out of its journeys (and null paths: ``run_checks``)."""
+    failing = [result for result in run_checks(engine, time_range, null_paths=null_paths) if result.count]
     refused = [r for r in failing if policy == "error" or not r.check.skippable]
     if refused:
         raise BadRowsError(_refusal(refused, policy))
