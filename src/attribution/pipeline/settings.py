@@ -30,8 +30,8 @@ from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
+from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import redact_url
-from attribution.warehouse.input_checks import Policy
 from attribution.warehouse.redshift_copy import StagedCopy
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"

@@ -30,8 +30,8 @@ from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.store import staging
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_start
+from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.engine import open_engine
-from attribution.warehouse.input_checks import skipped_rows
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import STAGED_COUNTS
 

@@ -26,7 +26,7 @@ from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import export_all
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary
-from attribution.warehouse.input_checks import Skipped, enforce
+from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.schema import create_tables, validate_inputs
 from attribution.warehouse.schema import prepare as prepare_schema
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES

@@ -17,15 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from attribution.errors import BadRowsError
 from attribution.timerange import TimeRange
 from attribution.warehouse.dialects import Profile, profile_of
 
-Policy = Literal["error", "skip"]
 Predicate = Callable[[Profile, str], str]
 """A check's SQL, true for a bad row of the table aliased as the given name."""
 
@@ -197,19 +194,11 @@ class CheckResult:
         return f"{check.table}: {self.count} {what} ({check.name}): {', '.join(self.first_ids)}{more}"
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """What a run under ``skip`` leaves out of its journeys, and the checks that found it."""
-
-    conversions: int = 0
-    sessions: int = 0
-    notes: tuple[str, ...] = ()
-
-
 # -- where a run looks: the rows it reads (every row for an open range) ------------------------------------
 
 
-def _conversions_in_range(t: str) -> str:
+def conversions_in_range(t: str) -> str:
+    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``."""
     timestamp = f"{t}.conv_date || ' ' || {t}.conv_time"
     return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
 
@@ -223,7 +212,7 @@ def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = F
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
-        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {_conversions_in_range(t)}"
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {conversions_in_range(t)}"
     if table == "session_sources":
         users = f"SELECT v.user_id FROM conversions v WHERE {_scope('conversions', 'v', time_range)}"
         dates = f"{t}.event_date >= :first_date AND {t}.event_date <= :last_date"
@@ -233,7 +222,8 @@ def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = F
     return f"{t}.session_id IN (SELECT s.session_id FROM session_sources s WHERE {dates})"
 
 
-def _params(time_range: TimeRange) -> dict[str, str]:
+def range_params(time_range: TimeRange) -> dict[str, str]:
+    """What the scopes bind: the range's bounds, its first and last date."""
     range_start, range_end = time_range.sql_bounds()
     dates = time_range.dates() or [""]
     return {
@@ -244,7 +234,8 @@ def _params(time_range: TimeRange) -> dict[str, str]:
     }
 
 
-def _duplicates(check: Check, where: str) -> str:
+def duplicates_sql(check: Check, where: str) -> str:
+    """The ids of ``check.key`` that repeat among the rows of ``where``."""
     key = f"t.{check.key}"
     return (
         f"SELECT {key} AS id FROM {check.table} t WHERE {where} AND {key} IS NOT NULL "
@@ -261,47 +252,45 @@ def run_checks(
     """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
     order; ``null_paths``: the run's model also reads every session of the range's dates (Markov, Shapley).
     A key the table declares unique cannot repeat: its duplicate check reads nothing."""
-    profile, params = profile_of(bind), _params(time_range)
-    unique = _declared_keys(bind)
+    profile, params, unique = profile_of(bind), range_params(time_range), _declared_keys(bind)
     results: dict[str, CheckResult] = {}
-    with _connection(bind) as conn:
+    with connection(bind) as conn:
+        for check in CHECKS:
+            if check.bad is None:
+                declared = (check.table, check.key) in unique
+                where = _scope(check.table, "t", time_range)
+                ids = f"SELECT id FROM ({duplicates_sql(check, where)}) d"
+                results[check.name] = CheckResult(check, 0) if declared else _found(conn, ids, params, check)
         for table in dict.fromkeys(check.table for check in CHECKS):
-            where = _scope(table, "t", time_range)
-            checks = [check for check in CHECKS if check.table == table]
-            for check in checks:
-                if check.bad is None:
-                    results[check.name] = (
-                        CheckResult(check, 0)
-                        if (table, check.key) in unique
-                        else _found(conn, f"SELECT id FROM ({_duplicates(check, where)}) d", params, check)
-                    )
             for journeys_only in (False, True):
-                where = _scope(table, "t", time_range, journeys_only=journeys_only and not null_paths)
-                row_checks = [
-                    c for c in checks if c.bad is not None and _read_by_journeys_only(c) == journeys_only
+                checks = [
+                    c for c in CHECKS if c.table == table and c.bad and _journeys_only(c) == journeys_only
                 ]
-                counts = _row_counts(conn, profile, table, where, row_checks, params) if row_checks else []
-                for check, count in zip(row_checks, counts, strict=True):
-                    found = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {where} AND ({check.bad(profile, 't')})"
-                    results[check.name] = (
-                        _found(conn, found, params, check, count) if count else CheckResult(check, 0)
-                    )
+                where = _scope(table, "t", time_range, journeys_only=journeys_only and not null_paths)
+                results |= _row_checks(conn, profile, table, where, checks, params)
     return [results[check.name] for check in CHECKS]
 
 
-def _read_by_journeys_only(check: Check) -> bool:
+def _row_checks(
+    conn: Connection, profile: Profile, table: str, where: str, checks: list[Check], params: dict
+) -> dict[str, CheckResult]:
+    """The row checks of one table over one scope: their counts in one read, the ids of those that fail."""
+    if not checks:
+        return {}
+    sums = ", ".join(f"SUM(CASE WHEN {check.bad(profile, 't')} THEN 1 ELSE 0 END)" for check in checks)
+    counts = conn.execute(text(f"SELECT {sums} FROM {table} t WHERE {where}"), params).one()
+    results = {}
+    for check, count in zip(checks, counts, strict=True):
+        bad = f"{where} AND ({check.bad(profile, 't')})"
+        ids = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {bad}"
+        results[check.name] = _found(conn, ids, params, check, int(count)) if count else CheckResult(check, 0)
+    return results
+
+
+def _journeys_only(check: Check) -> bool:
     """Whether only journeys read what ``check`` checks: a skippable session check (a session's time, user
     and flags)."""
     return check.skippable and check.table == "session_sources"
-
-
-def _row_counts(
-    conn: Connection, profile: Profile, table: str, where: str, checks: list[Check], params: dict
-) -> list[int]:
-    """Each row check's count, all in one read of the table's rows in scope."""
-    sums = ", ".join(f"SUM(CASE WHEN {check.bad(profile, 't')} THEN 1 ELSE 0 END)" for check in checks)
-    row = conn.execute(text(f"SELECT {sums} FROM {table} t WHERE {where}"), params).one()
-    return [int(count or 0) for count in row]
 
 
 def _found(conn: Connection, ids: str, params: dict, check: Check, count: int | None = None) -> CheckResult:
@@ -314,7 +303,7 @@ def _found(conn: Connection, ids: str, params: dict, check: Check, count: int | 
     return CheckResult(check, int(count), tuple(sorted(str(id_) for id_ in first)))
 
 
-def _connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
+def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
     """A new connection from an engine; a caller's connection as it is (left open)."""
     return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
 
@@ -329,42 +318,13 @@ def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
     return keys
 
 
-# -- a run's policy ----------------------------------------------------------------------------------------
-
-
-def enforce(engine: Engine, time_range: TimeRange, policy: Policy, *, null_paths: bool = False) -> Skipped:
-    """Run the checks for a run over ``time_range``: under ``error`` any failing check stops it, under
-    ``skip`` only those that cannot be skipped do (``BadRowsError``, one line naming the first of them);
-    otherwise what the run will leave out of its journeys (and null paths: ``run_checks``)."""
-    failing = [result for result in run_checks(engine, time_range, null_paths=null_paths) if result.count]
-    refused = [r for r in failing if policy == "error" or not r.check.skippable]
-    if refused:
-        raise BadRowsError(_refusal(refused, policy))
-    if not failing:
-        return Skipped()
-    conversions, sessions = skipped_rows(engine, time_range)
-    return Skipped(conversions, sessions, tuple(f"Left out of journeys: {r.line()}" for r in failing))
-
-
-def _refusal(refused: list[CheckResult], policy: Policy) -> str:
-    first = refused[0]
-    if not first.check.skippable:
-        advice = "this check cannot be skipped (the report reads these rows): fix them"
-    else:
-        advice = "fix them, or leave them out with --on-bad-rows skip (ATTRIBUTION_ON_BAD_ROWS=skip)"
-    others = (
-        f"; {len(refused) - 1} more failing check(s): see `attribution check`" if len(refused) > 1 else ""
-    )
-    return f"Bad input rows in {first.line()}; {advice}{others}"
-
-
 def skip_filters(profile: Profile) -> tuple[str, str]:
     """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
     over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
     conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
     sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
     duplicated = [
-        f"conversions.{check.key} NOT IN ({_duplicates(check, _conversions_in_range('t'))})"
+        f"conversions.{check.key} NOT IN ({duplicates_sql(check, conversions_in_range('t'))})"
         for check in conversions
         if check.bad is None
     ]
@@ -374,18 +334,3 @@ def skip_filters(profile: Profile) -> tuple[str, str]:
         f" AND NOT ({' OR '.join(bad_conversions)}) AND {' AND '.join(duplicated)}",
         f" AND NOT ({' OR '.join(bad_sessions)})",
     )
-
-
-def skipped_rows(bind: Engine | Connection, time_range: TimeRange) -> tuple[int, int]:
-    """How many of the range's conversions and of their users' sessions ``skip_filters`` leaves out."""
-    profile, params = profile_of(bind), _params(time_range)
-    conversion_filter, session_filter = skip_filters(profile)
-    in_range = _conversions_in_range("conversions")
-    users = f"SELECT conversions.user_id FROM conversions WHERE {in_range}"
-    conversions = f"SELECT COUNT(*) FROM conversions WHERE {in_range} AND NOT (1 = 1{conversion_filter})"
-    sessions = (
-        f"SELECT COUNT(*) FROM session_sources s WHERE s.user_id IN ({users}) AND NOT (1 = 1{session_filter})"
-    )
-    with _connection(bind) as conn:
-        left_out = [int(conn.scalar(text(sql), params) or 0) for sql in (conversions, sessions)]
-    return left_out[0], left_out[1]
