@@ -18,7 +18,7 @@ from attribution.errors import ConfigError
 from attribution.models import MODEL_NAMES
 from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID
-from tests.commands import attribution
+from tests.commands import attribution, attribution_in_process
 
 
 def test_run_prints_a_summary_and_writes_the_csv(make_sqlite, tmp_path):
@@ -207,13 +207,11 @@ BAD_INPUTS = {
 def test_bad_input_rows_end_with_one_line_naming_the_check_and_the_rows(make_sqlite, tmp_path, defect):
     """Issue item 8: each used to end in a traceback (Polars, the export, connectorx, the report insert)."""
     case, check, row = BAD_INPUTS[defect]
-    result = attribution(
-        "run", "--db", make_sqlite(case, keyed=False), "--out", str(tmp_path), "--model", "ihc"
-    )
-    assert result.returncode == 1, result.stdout
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert f"({check}): {row}" in result.stderr
+    db = make_sqlite(case, keyed=False)
+    code, stderr = attribution_in_process("run", "--db", db, "--out", str(tmp_path), "--model", "ihc")
+    assert code == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert f"({check}): {row}" in stderr
 
 
 def test_skipped_rows_are_printed(make_sqlite, tmp_path):

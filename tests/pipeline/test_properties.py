@@ -3,24 +3,21 @@ random defective ones, a run either keeps them or ends in one line and changes n
 
 from __future__ import annotations
 
-import io
 import itertools
-import sys
 import tempfile
 from collections import defaultdict
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest.mock import patch
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
-from attribution import cli, load_settings, run
+from attribution import load_settings, run
 from attribution.models import MODELS
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
 from tests.builders import Case, write_case
+from tests.commands import attribution_in_process
 from tests.oracle import check_invariants, read_tables, session_cost_by_date
 from tests.strategies import TIMES, cases, defective_cases
 
@@ -77,22 +74,6 @@ def _everything(db: str) -> dict[str, list[str]]:
         }
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    """``attribution ARGS`` through the CLI's entry point, in this process: the exit code and stderr (a
-    traceback the entry point does not turn into a line escapes as the exception itself)."""
-    stderr = io.StringIO()
-    with (
-        redirect_stdout(io.StringIO()),
-        redirect_stderr(stderr),
-        patch.object(sys, "argv", ["attribution", *args]),
-    ):
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            return int(exit_.code or 0), stderr.getvalue()
-    return 0, stderr.getvalue()
-
-
 def _assert_consistent(case: Case, db: str) -> None:
     """Credit sums to 1 per conversion; the report's credit is the stored credit by session date and
     channel, and its cost the session cost of each reported date."""
@@ -127,7 +108,7 @@ def test_a_defective_database_gives_a_true_report_or_one_line_and_no_change(defe
             write_case(db, case, keyed=False)
             before = _everything(db)
             options = ("--format", "csv", "--model", model, "--on-bad-rows", policy)
-            code, stderr = _cli("run", "--db", db, "--out", folder, *options)
+            code, stderr = attribution_in_process("run", "--db", db, "--out", folder, *options)
             event(f"{kind}: {'ran' if code == 0 else 'refused'} under {policy}")
             if code == 0:
                 _assert_consistent(case, db)
