@@ -65,6 +65,13 @@ PARAMS = {
         maxLength=200,
         description="IHC conversion type. Empty: Variable attribution_conv_type_id, else 'default'.",
     ),
+    "on_bad_rows": Param(
+        None,
+        type=OPTIONAL_TEXT,
+        enum=[None, "error", "skip"],
+        description="Input rows a check finds bad: error (stop before writing) or skip (leave them out of "
+        "journeys, counted). Empty: Variable attribution_on_bad_rows, else error.",
+    ),
     "batch_journeys": Param(5_000, type="integer", minimum=1, description="Journeys per attribute task."),
 }
 
@@ -171,6 +178,7 @@ def _run_settings() -> dict[str, Any]:
         "end": given("end", manual) or end,
         "model": given("model"),
         "conv_type_id": given("conv_type_id"),
+        "on_bad_rows": given("on_bad_rows"),
         "out": Variable.get("attribution_out", default=None) or _default_out(),
     }
     if formats := Variable.get("attribution_formats", default=None):

@@ -12,6 +12,7 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 BARRIER_SECONDS = 120
 
@@ -66,8 +67,12 @@ def _serve(barrier: Any, commands: Any, results: Any) -> None:
 
 def _run(main: Any, args: tuple[str, ...]) -> tuple[int, str]:
     """``main`` as ``attribution ARGS``: its exit code and standard error (a crash: 99 and the traceback)."""
-    sys.argv, errors = ["attribution", *args], io.StringIO()
-    with redirect_stderr(errors), redirect_stdout(io.StringIO()):
+    errors = io.StringIO()
+    with (
+        redirect_stderr(errors),
+        redirect_stdout(io.StringIO()),
+        patch.object(sys, "argv", ["attribution", *args]),
+    ):
         try:
             main()
         except SystemExit as exc:
@@ -86,3 +91,11 @@ def assert_ended_well(results: list[tuple[int, str]]) -> None:
         assert code == 0 or (code == 1 and len(stderr.strip().splitlines()) == 1 and "lock" in stderr), (
             results
         )
+
+
+def attribution_in_process(*args: str) -> tuple[int, str]:
+    """``attribution ARGS`` through the CLI's entry point in this process (no interpreter start: a fraction
+    of the time): the exit code and stderr (a crash: 99 and the traceback)."""
+    from attribution import cli
+
+    return _run(cli.main, args)

@@ -75,11 +75,12 @@ def backend(
 
 @pytest.fixture
 def make_db(backend: Callable[[], str]) -> Callable[[Case], str]:
-    """Write a case into a fresh database of the current backend and return its path or URL."""
+    """Write a case into a fresh database of the current backend and return its path or URL (``keyed``
+    false: tables without keys or NOT NULL, as a user's file may come)."""
 
-    def make(case: Case) -> str:
+    def make(case: Case, *, keyed: bool = True) -> str:
         db = backend()
-        write_case(db, case)
+        write_case(db, case, keyed=keyed)
         return db
 
     return make
@@ -90,9 +91,9 @@ def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
     """Write a case into a fresh SQLite file (for tests about files and the CLI)."""
     counter = iter(range(1_000_000))
 
-    def make(case: Case) -> str:
+    def make(case: Case, *, keyed: bool = True) -> str:
         path = str(tmp_path / f"case{next(counter)}.db")
-        write_case(path, case)
+        write_case(path, case, keyed=keyed)
         return path
 
     return make

@@ -6,6 +6,8 @@ once) and repeat converters happen in most examples.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
 from tests.builders import Case, Conversion, Session
@@ -48,3 +50,63 @@ def cases(draw: st.DrawFn, max_sessions: int = 14, max_conversions: int = 6) -> 
         for i in range(n_conversions)
     ]
     return Case(sessions=sessions, conversions=conversions)
+
+
+BAD_TIMES = ("9:30:00", "09:30:00-05:00", "11:30:00+02:00", "09:30:00.5", "24:00:00")
+BAD_DATES = ("2023-02-30", "2023/09/02", "2023-09-02T10:00:00", "2023-13-01")
+Spoilt = tuple[list[Session], list[Conversion], list[tuple[str, object]]]
+"""What takes a valid session's and a valid conversion's place (themselves when unchanged), and cost rows
+to add."""
+
+
+def _spoilers(draw: st.DrawFn, s: Session, c: Conversion) -> dict[str, Spoilt]:
+    """Each defect kind, as it spoils the session ``s`` or the conversion ``c``."""
+    time, day = draw(st.sampled_from(BAD_TIMES)), draw(st.sampled_from(BAD_DATES))
+    return {
+        "duplicate conv_id": ([s], [c, replace(c, user_id=draw(st.sampled_from(USERS)))], []),
+        "duplicate session_id": ([s, replace(s, has_cost_row=False)], [c], []),
+        "duplicate cost row": ([replace(s, has_cost_row=True)], [c], [(s.session_id, 1.0)]),
+        "session time": ([replace(s, timestamp=f"{s.timestamp[:10]} {time}")], [c], []),
+        "session date": ([replace(s, timestamp=f"{day} {s.timestamp[11:]}")], [c], []),
+        "conversion time": ([s], [replace(c, timestamp=f"{c.timestamp[:10]} {time}")], []),
+        "text revenue": ([s], [replace(c, revenue="ten")], []),
+        "NULL revenue": ([s], [replace(c, revenue=None)], []),
+        "engagement flag": ([replace(s, closer=draw(st.sampled_from(["yes", 300, -1])))], [c], []),
+        "text cost": ([replace(s, cost="n/a", has_cost_row=True)], [c], []),
+        "NULL channel": ([replace(s, channel=None)], [c], []),
+        "NULL user": ([replace(s, user_id=None)], [c], []),
+    }
+
+
+DEFECT_KINDS = (
+    "duplicate conv_id",
+    "duplicate session_id",
+    "duplicate cost row",
+    "session time",
+    "session date",
+    "conversion time",
+    "text revenue",
+    "NULL revenue",
+    "engagement flag",
+    "text cost",
+    "NULL channel",
+    "NULL user",
+)
+"""The keys of ``_spoilers``."""
+
+
+@st.composite
+def defective_cases(draw: st.DrawFn) -> tuple[str, Case]:
+    """A random valid case with one defect injected (a duplicate key, a malformed timestamp, a NULL, a flag
+    out of range, text in a number column): the defect's kind and the case, to be written unkeyed."""
+    case = draw(cases(max_sessions=8, max_conversions=4))
+    sessions = case.sessions or [Session("s00", "u1", "2023-09-01 06:00:00", cost=1.0)]
+    conversions = case.conversions or [Conversion("c00", "u1", "2023-09-02 12:00:00")]
+    i, j = draw(st.integers(0, len(sessions) - 1)), draw(st.integers(0, len(conversions) - 1))
+    kind = draw(st.sampled_from(DEFECT_KINDS))
+    spoilt_sessions, spoilt_conversions, costs = _spoilers(draw, sessions[i], conversions[j])[kind]
+    return kind, Case(
+        sessions=[*sessions[:i], *spoilt_sessions, *sessions[i + 1 :]],
+        conversions=[*conversions[:j], *spoilt_conversions, *conversions[j + 1 :]],
+        extra_costs=costs,
+    )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ import pytest
 from attribution import cli
 from attribution.errors import ConfigError
 from attribution.models import MODEL_NAMES
+from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID
-from tests.commands import attribution
+from tests.commands import attribution, attribution_in_process
 
 
 def test_run_prints_a_summary_and_writes_the_csv(make_sqlite, tmp_path):
@@ -149,3 +151,103 @@ def test_generate_writes_the_layout_asked_for(tmp_path):
     with closing(sqlite3.connect(db)) as conn:
         ids = [row[0] for row in conn.execute("SELECT session_id FROM session_sources ORDER BY rowid")]
     assert ids == sorted(ids)
+
+
+def _with(*, sessions: tuple = (), conversions: tuple = ()) -> Case:
+    return replace(PAID, sessions=[*PAID.sessions, *sessions], conversions=[*PAID.conversions, *conversions])
+
+
+BAD_INPUTS = {
+    "offset": (_with(sessions=(Session("t1", "u1", "2023-09-02 09:30:00-05:00"),)), "bad-session-time", "t1"),
+    "fraction": (_with(sessions=(Session("t2", "u1", "2023-09-02 09:30:00.25"),)), "bad-session-time", "t2"),
+    "T": (
+        _with(conversions=(Conversion("c9", "u1", "2023-09-05T09:00:00 09:00:00"),)),
+        "bad-conversion-timestamp",
+        "c9",
+    ),
+    "impossible date": (
+        _with(sessions=(Session("d1x", "u1", "2023-02-30 10:00:00"),)),
+        "bad-session-date",
+        "d1x",
+    ),
+    "slashed date": (
+        _with(sessions=(Session("d2x", "u1", "2023/09/02 10:00:00"),)),
+        "bad-session-date",
+        "d2x",
+    ),
+    "text revenue": (
+        _with(conversions=(Conversion("c9", "u1", "2023-09-05 09:00:00", "ten"),)),
+        "non-numeric-revenue",
+        "c9",
+    ),
+    "engagement yes": (
+        _with(sessions=(Session("f1", "u1", "2023-09-02 11:00:00", closer="yes"),)),
+        "bad-engagement-flag",
+        "f1",
+    ),
+    "engagement 300": (
+        _with(sessions=(Session("f2", "u1", "2023-09-02 11:00:00", holder=300),)),
+        "bad-engagement-flag",
+        "f2",
+    ),
+    "text cost": (
+        _with(sessions=(Session("x1", "u9", "2023-09-02 11:00:00", cost="n/a"),)),
+        "non-numeric-cost",
+        "x1",
+    ),
+    "NULL channel": (
+        _with(sessions=(Session("n1", "u9", "2023-09-02 11:00:00", channel=None),)),
+        "missing-session-key",
+        "n1",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(BAD_INPUTS))
+def test_bad_input_rows_end_with_one_line_naming_the_check_and_the_rows(make_sqlite, tmp_path, defect):
+    """Issue item 8: each used to end in a traceback (Polars, the export, connectorx, the report insert)."""
+    case, check, row = BAD_INPUTS[defect]
+    db = make_sqlite(case, keyed=False)
+    code, stderr = attribution_in_process("run", "--db", db, "--out", str(tmp_path), "--model", "ihc")
+    assert code == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert f"({check}): {row}" in stderr
+
+
+def test_skipped_rows_are_printed(make_sqlite, tmp_path):
+    db = make_sqlite(BAD_INPUTS["offset"][0], keyed=False)
+    result = attribution("run", "--db", db, "--out", str(tmp_path), "--on-bad-rows", "skip")
+    assert result.returncode == 0, result.stderr
+    assert "sessions skipped" in result.stdout and "conversions skipped" in result.stdout
+
+
+def _check_report(db: str) -> subprocess.CompletedProcess:
+    return attribution("check", "--db", db)
+
+
+def test_check_reports_every_failing_check_over_the_whole_database(make_sqlite, postgres_url):
+    case = _with(
+        sessions=(Session("t1", "u1", "2023-09-02 9:30:00"), Session("a1", "u1", "2023-09-01 10:00:00")),
+        conversions=(Conversion("c9", "u1", "2023-09-05 09:00:00", None),),
+    )
+    write_case(postgres_url, case, keyed=False)
+    for db in (make_sqlite(case, keyed=False), postgres_url):
+        result = _check_report(db)
+        assert result.returncode == 1, result.stderr
+        lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+        for expected in (
+            "bad-session-time session_sources 1 t1",
+            "duplicate-session-id session_sources 1 a1",
+            "duplicate-cost-session-id session_costs 1 a1",
+            "missing-conversion-value conversions 1 c9",
+            "bad-engagement-flag session_sources 0",
+        ):
+            assert any(expected in line for line in lines), (expected, result.stdout)
+
+
+def test_check_passes_a_clean_database(make_sqlite, postgres_url):
+    write_case(postgres_url, PAID, keyed=False)
+    for db in (make_sqlite(PAID), postgres_url):
+        result = _check_report(db)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "every check passed" in result.stdout

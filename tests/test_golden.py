@@ -28,6 +28,7 @@ OPTIONS = {
     "lookback-drop-impressions-unattributed": JourneyOptions(
         lookback_days=30, drop_impressions=True, only_unattributed=True
     ),
+    "skip-bad-rows": JourneyOptions(skip_bad_rows=True),
 }
 
 

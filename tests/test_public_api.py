@@ -3,7 +3,7 @@
 import attribution
 
 PUBLIC = {
-    "MODELS", "AttributionError", "Attributor", "ConfigError", "DatabaseNotFoundError", "InputError",
+    "MODELS", "AttributionError", "Attributor", "BadRowsError", "ConfigError", "DatabaseNotFoundError", "InputError",
     "IntegrityError", "JourneyOptions", "RunSummary", "SchemaError", "Settings", "StorageError", "TimeRange",
     "build_channel_report", "build_journeys", "get_model", "load_settings", "run",
 }  # fmt: skip

@@ -13,6 +13,7 @@ from attribution.lazy import lazy_names
 if TYPE_CHECKING:
     from attribution.errors import (
         AttributionError,
+        BadRowsError,
         ConfigError,
         DatabaseNotFoundError,
         InputError,
@@ -32,6 +33,7 @@ _HOMES = {
     "MODELS": "models",
     "AttributionError": "errors",
     "Attributor": "models",
+    "BadRowsError": "errors",
     "ConfigError": "errors",
     "DatabaseNotFoundError": "errors",
     "InputError": "errors",
@@ -53,6 +55,7 @@ __all__ = [
     "MODELS",
     "AttributionError",
     "Attributor",
+    "BadRowsError",
     "ConfigError",
     "DatabaseNotFoundError",
     "InputError",

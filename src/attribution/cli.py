@@ -80,6 +80,14 @@ Formats = Annotated[
     typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
 ]
 DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
+OnBadRows = Annotated[
+    str | None,
+    typer.Option(
+        help="Input rows an input check finds bad: error (stop before writing, naming them; the default) or "
+        "skip (leave them out of journeys and count them; env ATTRIBUTION_ON_BAD_ROWS). "
+        "`attribution check` lists them."
+    ),
+]
 
 
 def _option(kind: object, help_text: str, panel: str | None = None, *flag: str) -> object:
@@ -185,6 +193,8 @@ def _print_summary(summary: RunSummary) -> None:
         ("journeys attributed", summary.attributed),
         ("journey sessions", summary.sessions),
         ("conversions without sessions", summary.without_sessions),
+        ("conversions skipped (bad rows)", summary.skipped_conversions),
+        ("sessions skipped (bad rows)", summary.skipped_sessions),
         ("credit total", f"{summary.credit_total:.4f}"),
         ("report rows", summary.report_rows),
     ):
@@ -210,6 +220,7 @@ def run_command(
     formats: Formats = None,
     lookback_days: Lookback = None,
     drop_impressions: DropImpressions = None,
+    on_bad_rows: OnBadRows = None,
     half_life_hours: HalfLife = None,
     markov_order: MarkovOrder = None,
     direct_channels: DirectChannels = None,
@@ -238,7 +249,13 @@ def run_command(
         "out": out,
         "formats": tuple(formats) if formats else None,
     }
-    scope = {"start": start, "end": end, "lookback_days": lookback_days, "drop_impressions": drop_impressions}
+    scope = {
+        "start": start,
+        "end": end,
+        "lookback_days": lookback_days,
+        "drop_impressions": drop_impressions,
+        "on_bad_rows": on_bad_rows,
+    }
     model_flags = {
         "model": model,
         "half_life_hours": half_life_hours,
@@ -461,6 +478,31 @@ def copy_db_command(
     console.print(
         ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {redact_url(target)}"
     )
+
+
+@app.command("check")
+def check_command(db: Db = None) -> None:
+    """Run every input check over the whole database and print, per check, its table, how many rows (or
+    repeated ids) break it and the first of them. Exits with 1 when any check fails."""
+    from attribution.warehouse.engine import open_engine
+    from attribution.warehouse.input_checks import run_checks
+    from attribution.warehouse.schema import validate_inputs
+
+    settings = _load_settings(db=db)
+    with open_engine(settings.db) as engine:
+        validate_inputs(engine)
+        results = run_checks(engine)
+    console.print(f"Input checks of {settings.safe_db} (bad: rows, or ids that repeat)", highlight=False)
+    console.print(f"{'check':<26} {'table':<15} {'bad':>8}  first ids", highlight=False)
+    for result in results:
+        ids = ", ".join(result.first_ids) + (", …" if result.count > len(result.first_ids) else "")
+        line = f"{result.check.name:<26} {result.check.table:<15} {result.count:>8}  {ids}"
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    failing = [result for result in results if result.count]
+    if failing:
+        errors.print(f"[red]{len(failing)} of {len(results)} checks failed[/red]", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+    console.print("every check passed")
 
 
 @app.command("report")

@@ -4,7 +4,8 @@
     ├── ConfigError                  a bad setting: date range, model name, URL, option value
     ├── InputError                   the data is not what the pipeline needs
     │   ├── DatabaseNotFoundError    the database file does not exist
-    │   └── SchemaError              a missing table or column
+    │   ├── SchemaError              a missing table or column
+    │   └── BadRowsError             input rows break a check (a duplicate key, a malformed timestamp)
     ├── IntegrityError               a computed result broke an invariant (credit not summing to 1)
     ├── StorageError                 the report files could not be written to their destination
     │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed,
@@ -50,6 +51,11 @@ class DatabaseNotFoundError(InputError):
 
 class SchemaError(InputError):
     """A table or column the pipeline needs is missing."""
+
+
+class BadRowsError(InputError):
+    """Input rows break a check (``warehouse.input_checks``); the message names the table, the check, the
+    count and the first ids."""
 
 
 class IntegrityError(TerminalError):

@@ -17,6 +17,7 @@ from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.input_checks import skip_filters
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
 
@@ -32,6 +33,8 @@ class JourneyOptions:
     the rest; credit of another model or conversion type does not count)."""
     credit_label: tuple[str, str] = ("", "")
     """The model and conversion type whose stored credit ``only_unattributed`` counts."""
+    skip_bad_rows: bool = False
+    """Leave out the conversions and sessions a skippable input check finds bad (``--on-bad-rows skip``)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ WITH conv AS (
     WHERE conv_date || ' ' || conv_time >= :range_start
       AND conv_date || ' ' || conv_time < :range_end
       AND {after_last}
-      {unattributed}
+      {unattributed}{skip_conversions}
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
 )
@@ -61,7 +64,7 @@ FROM conv c
 LEFT JOIN session_sources s
        ON s.user_id = c.user_id
       AND {before_conversion}
-      {lookback}{impressions}
+      {lookback}{impressions}{skip_sessions}
 ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.session_id
 """
 
@@ -79,6 +82,7 @@ def journey_sql(profile: Profile, options: JourneyOptions) -> str:
         if options.lookback_days
         else ""
     )
+    skip_conversions, skip_sessions = skip_filters(profile) if options.skip_bad_rows else ("", "")
     return _CHUNK_SQL.format(
         after_last=profile.compare(
             ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
@@ -89,6 +93,8 @@ def journey_sql(profile: Profile, options: JourneyOptions) -> str:
         lookback=lookback,
         impressions="AND s.impression_interaction = 0" if options.drop_impressions else "",
         unattributed=_UNATTRIBUTED if options.only_unattributed else "",
+        skip_conversions=skip_conversions,
+        skip_sessions=skip_sessions,
     )
 
 

@@ -1,7 +1,9 @@
 """The half-open time range ``[start, end)`` a run covers, in the database's own text format.
 
 Why text: the tables store UTC date and time as text, and fixed-width ``YYYY-MM-DD HH:MM:SS`` strings
-compare in time order, so the range can be pushed into SQL as plain bound values on every dialect.
+compare in time order, so the range can be pushed into SQL as plain bound values on every dialect. A bound
+keeps its fraction of a second (``10:00:00.5``): as text it sorts after ``10:00:00`` and before
+``10:00:01``, as the time does.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from attribution.errors import ConfigError
-
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def parse_bound(value: str | date | datetime | None, name: str) -> datetime | None:
@@ -31,7 +31,7 @@ def parse_bound(value: str | date | datetime | None, name: str) -> datetime | No
             ) from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.replace(microsecond=0)
+    return moment
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,11 @@ class TimeRange:
 
     @property
     def start_text(self) -> str | None:
-        return self.start.strftime(TIMESTAMP_FORMAT) if self.start else None
+        return _text(self.start)
 
     @property
     def end_text(self) -> str | None:
-        return self.end.strftime(TIMESTAMP_FORMAT) if self.end else None
+        return _text(self.end)
 
     def sql_bounds(self) -> tuple[str, str]:
         """Bounds for ``start <= ts < end`` in SQL; open ends become strings outside any timestamp."""
@@ -77,3 +77,8 @@ class TimeRange:
 
     def __str__(self) -> str:
         return f"[{self.start_text or '-inf'}, {self.end_text or '+inf'})"
+
+
+def _text(moment: datetime | None) -> str | None:
+    """``YYYY-MM-DD HH:MM:SS``, with the fraction of a second only when there is one."""
+    return moment.isoformat(sep=" ") if moment else None

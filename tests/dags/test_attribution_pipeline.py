@@ -70,10 +70,11 @@ def test_runs_are_daily_intervals_one_at_a_time_without_catch_up(pipeline_dag):
     assert pipeline_dag.catchup is False
 
 
-def test_params_offer_the_range_the_registry_models_and_the_conversion_type(pipeline_dag):
+def test_params_offer_the_range_the_registry_models_the_conversion_type_and_the_bad_rows_policy(pipeline_dag):
     params = pipeline_dag.params
-    assert set(params.keys()) == {"start", "end", "model", "conv_type_id", "batch_journeys"}
-    assert {params[name] for name in ("start", "end", "model", "conv_type_id")} == {None}
+    assert set(params.keys()) == {"start", "end", "model", "conv_type_id", "on_bad_rows", "batch_journeys"}
+    assert {params[name] for name in ("start", "end", "model", "conv_type_id", "on_bad_rows")} == {None}
+    assert params.get_param("on_bad_rows").schema["enum"] == [None, "error", "skip"]
     offered, registered = set(params.get_param("model").schema["enum"]), {None, *MODELS, "ihc-api"}
     assert offered == registered, f"update MODEL_NAMES in {DAG_FILE.name}: {sorted(registered - {None})}"
 

@@ -60,6 +60,8 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         with _timed(summary, "prepare"):
             prepared = steps.prepare(settings, engine)
             summary.notes.extend(prepared.notes)
+            summary.skipped_conversions = prepared.skipped.conversions
+            summary.skipped_sessions = prepared.skipped.sessions
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
         # after prepare, whose index build holds the file's write lock for longer than any reader waits
         costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None

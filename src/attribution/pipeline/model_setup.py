@@ -34,10 +34,15 @@ def build_model(settings: Settings, engine: Engine | None = None) -> Attributor:
     return get_model(settings.model, **settings.model_options(), **_learned_options(settings, engine))
 
 
+def reads_null_paths(model: str) -> bool:
+    """Whether the model learns from null paths: the range's sessions of users who never converted."""
+    return model in (Markov.name, Shapley.name)
+
+
 def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
     if settings.model == IHC.name:
         return {"parameters": load_parameters(engine, settings.conv_type_id)}
-    if settings.model in (Markov.name, Shapley.name):
+    if reads_null_paths(settings.model):
         paths = (engine, settings.time_range, settings.journey_options)
         return {"null_paths": build_null_paths(*paths), "conversion_paths": build_conversion_paths(*paths)}
     return {}

@@ -21,6 +21,7 @@ from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.input_checks import skip_filters
 
 DEFAULT_CHUNK_USERS = 50_000
 
@@ -29,7 +30,7 @@ WITH page AS (
     SELECT DISTINCT s.user_id
     FROM session_sources s
     WHERE s.user_id > :after
-      AND s.user_id NOT IN (SELECT user_id FROM conversions)
+      AND s.user_id NOT IN (SELECT user_id FROM conversions WHERE user_id IS NOT NULL)
       {filters}
     ORDER BY s.user_id
     LIMIT :chunk
@@ -56,6 +57,8 @@ _FILTERS = "AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_
 def null_paths_sql(profile: Profile, options: JourneyOptions) -> str:
     """The page query for a warehouse; only fixed fragments are inserted, every value is bound."""
     filters = _FILTERS + (" AND s.impression_interaction = 0" if options.drop_impressions else "")
+    if options.skip_bad_rows:
+        filters += skip_filters(profile)[1]
     lookback = (
         f"WHERE timestamp >= {profile.days_before('last_ts', options.lookback_days)}"
         if options.lookback_days

@@ -30,6 +30,7 @@ from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
+from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.redshift_copy import StagedCopy
 
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     drop_impressions: bool = False
     chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
     force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
+    on_bad_rows: Policy = Field(
+        "error", description="input rows a check finds bad: stop the run (error) or leave them out (skip)"
+    )
 
     # Options of the local models; each applies to one model and is refused by the others.
     half_life_hours: PositiveFloat | None = Field(None, description="time-decay: half-life in hours")
@@ -137,6 +141,7 @@ class Settings(BaseSettings):
             drop_impressions=self.drop_impressions,
             only_unattributed=self.remote and not self.force,
             credit_label=(self.model, self.conv_type_id),
+            skip_bad_rows=self.on_bad_rows == "skip",
         )
 
     @property

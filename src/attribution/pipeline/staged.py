@@ -31,6 +31,7 @@ from attribution.reporting.files import export_all
 from attribution.store import staging
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_start
+from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import STAGED_COUNTS
@@ -202,6 +203,8 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped
+    if settings.on_bad_rows == "skip":
+        summary.skipped_conversions, summary.skipped_sessions = skipped_rows(conn, settings.time_range)
     return summary
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import polars as pl
@@ -20,7 +20,7 @@ from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttribu
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
-from attribution.pipeline.model_setup import build_model
+from attribution.pipeline.model_setup import build_model, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import ReportScope, build_channel_report
 from attribution.reporting.dashboard import DashboardContext
@@ -28,7 +28,8 @@ from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary, committed
-from attribution.warehouse.schema import create_tables
+from attribution.warehouse.bad_rows import Skipped, enforce
+from attribution.warehouse.schema import create_tables, validate_inputs
 from attribution.warehouse.schema import prepare as prepare_schema
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
@@ -38,10 +39,12 @@ CreditWriter = Callable[[Connection], None]
 
 @dataclass(frozen=True)
 class Prepared:
-    """What ``prepare`` hands on: the run's attributor and notes for the user (a missing index)."""
+    """What ``prepare`` hands on: the run's attributor, notes for the user (a missing index, rows left
+    out) and what the run leaves out of its journeys."""
 
     model: Attributor
     notes: list[str]
+    skipped: Skipped = field(default_factory=Skipped)
 
 
 def check(settings: Settings) -> None:
@@ -52,13 +55,18 @@ def check(settings: Settings) -> None:
 
 
 def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
-    """Check the model and the inputs, create missing output (and, for a scheduler, staging) tables and,
-    where allowed, the journey indexes. An unknown model or a missing API key fails here, before any work."""
+    """Check the input tables and the input rows the run reads (``input_checks``), build the model (Markov
+    and Shapley learn from the rows just checked), then create missing output (and, for a scheduler,
+    staging) tables and, where allowed, the journey indexes. A missing table, a bad row the policy refuses,
+    an unknown model or a missing API key fails here, before anything is written."""
+    validate_inputs(engine)
+    null_paths = reads_null_paths(settings.model)
+    skipped = enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
     model = build_model(settings, engine)
     notes = prepare_schema(engine, settings.create_indexes)
     if staging:
         create_tables(engine, STAGING_TABLES)
-    return Prepared(model, notes)
+    return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
 def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:

@@ -39,6 +39,10 @@ class RunSummary:
     without_sessions: int = 0
     credit_total: float = 0.0
     """The credit written: one per attributed journey, so it equals ``attributed``."""
+    skipped_conversions: int = 0
+    """Conversions in the range left out as bad input rows (``--on-bad-rows skip``)."""
+    skipped_sessions: int = 0
+    """Sessions of the range's converting users left out of journeys as bad input rows."""
     unattributed: int = 0
     """Journeys left without credit (IHC API failures, the request quota): a rerun resumes them."""
     requests: int = 0

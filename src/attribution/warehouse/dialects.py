@@ -66,6 +66,22 @@ class Profile:
             return f"datetime({timestamp}, '-{days} days')"
         return f"to_char(CAST({timestamp} AS timestamp) - INTERVAL '{days} days', 'YYYY-MM-DD HH24:MI:SS')"
 
+    def matches(self, expression: str, pattern: str) -> str:
+        """Whether the text ``expression`` matches the whole ``pattern``, written in the shared subset of a
+        GLOB and a POSIX regular expression (literal characters and ``[0-9]`` classes): SQLite has GLOB and
+        no regular expressions, PostgreSQL and Redshift have ``~``."""
+        if self.name == "sqlite":
+            return f"{expression} GLOB '{pattern}'"
+        return f"{expression} ~ '^{pattern}$'"
+
+    def is_number(self, expression: str) -> str:
+        """Whether ``expression`` holds a finite number: SQLite keeps text typed into a numeric column as
+        text; a server's column could be text, so its values are matched as decimal text (NaN and
+        Infinity fail too)."""
+        if self.name == "sqlite":
+            return f"typeof({expression}) IN ('integer', 'real')"
+        return f"CAST({expression} AS VARCHAR) ~ '^-?[0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?$'"
+
 
 def _spelled_out(op: str, columns: list[str], values: list[str]) -> str:
     head, value = columns[0], values[0]

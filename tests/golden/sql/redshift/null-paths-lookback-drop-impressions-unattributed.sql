@@ -2,7 +2,7 @@ WITH page AS (
     SELECT DISTINCT s.user_id
     FROM session_sources s
     WHERE s.user_id > :after
-      AND s.user_id NOT IN (SELECT user_id FROM conversions)
+      AND s.user_id NOT IN (SELECT user_id FROM conversions WHERE user_id IS NOT NULL)
       AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
     ORDER BY s.user_id
     LIMIT :chunk

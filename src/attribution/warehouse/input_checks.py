@@ -1,0 +1,336 @@
+"""Input checks: named SQL queries that find the input rows a run cannot use, each with a count and the
+first ids, on every warehouse (the few non-portable fragments come from the dialect's ``Profile``).
+
+Why named rows: a duplicate or a malformed timestamp used to surface far from its cause ("Model returned
+884 credit rows for 884 journey sessions", a Polars or driver traceback) or not at all (a report cost
+15.5% too high). Why bounded: a run over a bounded range checks the rows it reads, not the history: the
+range's conversions, their users' sessions (the user index), the sessions of the range's dates (the date
+index) and those sessions' costs (the cost index). A run over an open range reads every row, and so does
+``attribution check``.
+
+Timestamps with an offset (``09:30:00-05:00``) are refused, not normalised: converted to UTC a session
+may move to another date, which the report groups by; such text is best converted where it is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from attribution.timerange import TimeRange
+from attribution.warehouse.dialects import Profile, profile_of
+
+Predicate = Callable[[Profile, str], str]
+"""A check's SQL, true for a bad row of the table aliased as the given name."""
+
+FIRST_IDS = 5
+DATE_PATTERN = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+TIME_PATTERN = "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
+
+
+def _valid_date(profile: Profile, column: str) -> str:
+    """``YYYY-MM-DD`` naming a day of the calendar (2023-02-30 is not); digits are cast only once the
+    pattern matched (a CASE is the one order of evaluation every warehouse keeps)."""
+    year = f"CAST(SUBSTR({column}, 1, 4) AS INTEGER)"
+    leap = f"({year} % 4 = 0 AND {year} % 100 <> 0 OR {year} % 400 = 0)"
+    month, day = f"SUBSTR({column}, 6, 2)", f"SUBSTR({column}, 9, 2)"
+    last = (
+        f"CASE {month} WHEN '02' THEN CASE WHEN {leap} THEN '29' ELSE '28' END "
+        f"WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' WHEN '11' THEN '30' ELSE '31' END"
+    )
+    return (
+        f"CASE WHEN {profile.matches(column, DATE_PATTERN)} "
+        f"THEN {month} BETWEEN '01' AND '12' AND {day} BETWEEN '01' AND {last} ELSE FALSE END"
+    )
+
+
+def _valid_time(profile: Profile, column: str) -> str:
+    """``HH:MM:SS`` within a day, without a fraction or an offset."""
+    parts = " AND ".join(
+        f"SUBSTR({column}, {at}, 2) < '{limit}'" for at, limit in ((1, 24), (4, 60), (7, 60))
+    )
+    return f"CASE WHEN {profile.matches(column, TIME_PATTERN)} THEN {parts} ELSE FALSE END"
+
+
+def _nulls(*columns: str) -> Predicate:
+    return lambda _profile, t: " OR ".join(f"{t}.{column} IS NULL" for column in columns)
+
+
+def _malformed(valid: Callable[[Profile, str], str], *columns: str) -> Predicate:
+    return lambda profile, t: " OR ".join(
+        f"({t}.{column} IS NOT NULL AND NOT ({valid(profile, f'{t}.{column}')}))" for column in columns
+    )
+
+
+def _not_number(column: str) -> Predicate:
+    return lambda profile, t: f"({t}.{column} IS NOT NULL AND NOT ({profile.is_number(f'{t}.{column}')}))"
+
+
+def _not_flags(*columns: str) -> Predicate:
+    return lambda _profile, t: " OR ".join(f"CAST({t}.{c} AS VARCHAR) NOT IN ('0', '1')" for c in columns)
+
+
+def _either(*predicates: Predicate) -> Predicate:
+    return lambda profile, t: " OR ".join(f"({predicate(profile, t)})" for predicate in predicates)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule: the rows of ``table`` that break it (``bad``; ``None``: rows sharing their ``key``), shown
+    by ``key``, and whether a run may leave them out of journeys (``skippable``).
+
+    Not skippable are the rows the report reads whatever the journeys: a session's id, date and channel,
+    and its cost. Leaving such a session out of journeys still leaves a report that is wrong or fails.
+    """
+
+    name: str
+    table: str
+    key: str
+    problem: str
+    skippable: bool
+    bad: Predicate | None = None
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("duplicate-conv-id", "conversions", "conv_id", "appears more than once", True),
+    Check(
+        "missing-conversion-value",
+        "conversions",
+        "conv_id",
+        "a NULL conv_id, user_id, conv_date, conv_time or revenue",
+        True,
+        _nulls("conv_id", "user_id", "conv_date", "conv_time", "revenue"),
+    ),
+    Check(
+        "bad-conversion-timestamp",
+        "conversions",
+        "conv_id",
+        "a conv_date not YYYY-MM-DD or a conv_time not HH:MM:SS (UTC, no fraction or offset)",
+        True,
+        _either(_malformed(_valid_date, "conv_date"), _malformed(_valid_time, "conv_time")),
+    ),
+    Check(
+        "non-numeric-revenue",
+        "conversions",
+        "conv_id",
+        "a revenue that is not a number",
+        True,
+        _not_number("revenue"),
+    ),
+    Check("duplicate-session-id", "session_sources", "session_id", "appears more than once", False),
+    Check(
+        "missing-session-key",
+        "session_sources",
+        "session_id",
+        "a NULL session_id, event_date or channel_name",
+        False,
+        _nulls("session_id", "event_date", "channel_name"),
+    ),
+    Check(
+        "missing-session-value",
+        "session_sources",
+        "session_id",
+        "a NULL user_id, event_time or engagement flag",
+        True,
+        _nulls("user_id", "event_time", *FLAGS),
+    ),
+    Check(
+        "bad-session-date",
+        "session_sources",
+        "session_id",
+        "an event_date not YYYY-MM-DD",
+        False,
+        _malformed(_valid_date, "event_date"),
+    ),
+    Check(
+        "bad-session-time",
+        "session_sources",
+        "session_id",
+        "an event_time not HH:MM:SS (UTC, no fraction or offset)",
+        True,
+        _malformed(_valid_time, "event_time"),
+    ),
+    Check(
+        "bad-engagement-flag",
+        "session_sources",
+        "session_id",
+        f"a {', '.join(FLAGS)} other than 0 or 1",
+        True,
+        _not_flags(*FLAGS),
+    ),
+    Check("duplicate-cost-session-id", "session_costs", "session_id", "appears more than once", False),
+    Check(
+        "non-numeric-cost",
+        "session_costs",
+        "session_id",
+        "a cost that is not a number",
+        False,
+        _not_number("cost"),
+    ),
+)
+"""Every check, by table: what ``attribution check`` prints, in this order."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """How many rows (or, for a duplicate key, ids) break a check, and the first of their ids."""
+
+    check: Check
+    count: int
+    first_ids: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """``table: count what (check): ids``, the ids that were not shown counted as ``…``."""
+        check, one = self.check, self.count == 1
+        if check.bad is None:
+            what = f"{check.key}{'' if one else 's'} appear{'s' if one else ''} more than once"
+        else:
+            what = f"row{'' if one else 's'} {'has' if one else 'have'} {check.problem}"
+        more = ", …" if self.count > len(self.first_ids) else ""
+        return f"{check.table}: {self.count} {what} ({check.name}): {', '.join(self.first_ids)}{more}"
+
+
+# -- where a run looks: the rows it reads (every row for an open range) ------------------------------------
+
+
+def conversions_in_range(t: str) -> str:
+    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``."""
+    timestamp = f"{t}.conv_date || ' ' || {t}.conv_time"
+    return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
+
+
+def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = False) -> str:
+    """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads: the journeys read the range's
+    conversions and their users' sessions (the user index, index-only); the report also reads the sessions
+    of the range's dates (the date index) and their costs (the dates before keep their reported cost).
+    ``journeys_only`` leaves out what only the report reads: a check of what journeys alone read (the
+    skippable session checks) never looks a session up in the table."""
+    if not time_range.is_bounded:
+        return "1 = 1"
+    if table == "conversions":  # the dates let the time index serve the range
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {conversions_in_range(t)}"
+    if table == "session_sources":
+        users = f"SELECT v.user_id FROM conversions v WHERE {_scope('conversions', 'v', time_range)}"
+        dates = f"{t}.event_date >= :first_date AND {t}.event_date <= :last_date"
+        return f"{t}.user_id IN ({users})" if journeys_only else f"({t}.user_id IN ({users}) OR ({dates}))"
+    # a bounded run reads the cost of its own dates' sessions only (the dates before keep their reported cost)
+    dates = "s.event_date >= :first_date AND s.event_date <= :last_date"
+    return f"{t}.session_id IN (SELECT s.session_id FROM session_sources s WHERE {dates})"
+
+
+def range_params(time_range: TimeRange) -> dict[str, str]:
+    """What the scopes bind: the range's bounds, its first and last date."""
+    range_start, range_end = time_range.sql_bounds()
+    dates = time_range.dates() or [""]
+    return {
+        "range_start": range_start,
+        "range_end": range_end,
+        "first_date": dates[0],
+        "last_date": dates[-1],
+    }
+
+
+def duplicates_sql(check: Check, where: str) -> str:
+    """The ids of ``check.key`` that repeat among the rows of ``where``."""
+    key = f"t.{check.key}"
+    return (
+        f"SELECT {key} AS id FROM {check.table} t WHERE {where} AND {key} IS NOT NULL "
+        f"GROUP BY {key} HAVING COUNT(*) > 1"
+    )
+
+
+# -- running them ----------------------------------------------------------------------------------------
+
+
+def run_checks(
+    bind: Engine | Connection, time_range: TimeRange = TimeRange(), *, null_paths: bool = False
+) -> list[CheckResult]:
+    """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
+    order; ``null_paths``: the run's model also reads every session of the range's dates (Markov, Shapley).
+    A key the table declares unique cannot repeat: its duplicate check reads nothing."""
+    profile, params, unique = profile_of(bind), range_params(time_range), _declared_keys(bind)
+    results: dict[str, CheckResult] = {}
+    with connection(bind) as conn:
+        for check in CHECKS:
+            if check.bad is None:
+                declared = (check.table, check.key) in unique
+                where = _scope(check.table, "t", time_range)
+                ids = f"SELECT id FROM ({duplicates_sql(check, where)}) d"
+                results[check.name] = CheckResult(check, 0) if declared else _found(conn, ids, params, check)
+        for table in dict.fromkeys(check.table for check in CHECKS):
+            for journeys_only in (False, True):
+                checks = [
+                    c for c in CHECKS if c.table == table and c.bad and _journeys_only(c) == journeys_only
+                ]
+                where = _scope(table, "t", time_range, journeys_only=journeys_only and not null_paths)
+                results |= _row_checks(conn, profile, table, where, checks, params)
+    return [results[check.name] for check in CHECKS]
+
+
+def _row_checks(
+    conn: Connection, profile: Profile, table: str, where: str, checks: list[Check], params: dict
+) -> dict[str, CheckResult]:
+    """The row checks of one table over one scope: their counts in one read, the ids of those that fail."""
+    if not checks:
+        return {}
+    sums = ", ".join(f"SUM(CASE WHEN {check.bad(profile, 't')} THEN 1 ELSE 0 END)" for check in checks)
+    counts = conn.execute(text(f"SELECT {sums} FROM {table} t WHERE {where}"), params).one()
+    results = {}
+    for check, count in zip(checks, counts, strict=True):
+        bad = f"{where} AND ({check.bad(profile, 't')})"
+        ids = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {bad}"
+        results[check.name] = _found(conn, ids, params, check, int(count)) if count else CheckResult(check, 0)
+    return results
+
+
+def _journeys_only(check: Check) -> bool:
+    """Whether only journeys read what ``check`` checks: a skippable session check (a session's time, user
+    and flags)."""
+    return check.skippable and check.table == "session_sources"
+
+
+def _found(conn: Connection, ids: str, params: dict, check: Check, count: int | None = None) -> CheckResult:
+    """The check's count (counted from ``ids`` when not given) and its first ids."""
+    if count is None:
+        count = conn.scalar(text(f"SELECT COUNT(*) FROM ({ids}) c"), params) or 0
+        if not count:
+            return CheckResult(check, 0)
+    first = conn.execute(text(f"{ids} ORDER BY 1 LIMIT {FIRST_IDS}"), params).scalars().all()
+    return CheckResult(check, int(count), tuple(sorted(str(id_) for id_ in first)))
+
+
+def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
+    """A new connection from an engine; a caller's connection as it is (left open)."""
+    return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
+
+
+def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
+    """(table, column) pairs that a primary key or a unique constraint of one column keeps unique."""
+    inspector, keys = inspect(bind), set()
+    for table in dict.fromkeys(check.table for check in CHECKS):
+        primary = inspector.get_pk_constraint(table).get("constrained_columns") or []
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints(table)]
+        keys |= {(table, columns[0]) for columns in (primary, *uniques) if len(columns) == 1}
+    return keys
+
+
+def skip_filters(profile: Profile) -> tuple[str, str]:
+    """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
+    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
+    conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
+    sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
+    duplicated = [
+        f"conversions.{check.key} NOT IN ({duplicates_sql(check, conversions_in_range('t'))})"
+        for check in conversions
+        if check.bad is None
+    ]
+    bad_conversions = [check.bad(profile, "conversions") for check in conversions if check.bad is not None]
+    bad_sessions = [check.bad(profile, "s") for check in sessions if check.bad is not None]
+    return (
+        f" AND NOT ({' OR '.join(bad_conversions)}) AND {' AND '.join(duplicated)}",
+        f" AND NOT ({' OR '.join(bad_sessions)})",
+    )
