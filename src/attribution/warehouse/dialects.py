@@ -46,6 +46,10 @@ class Profile:
     """Table and column names match whatever their case (SQLite); elsewhere the pipeline's unquoted
     lower-case names match only lower-case names."""
 
+    def fold(self, name: str) -> str:
+        """A table or column name as the pipeline's lower-case SQL matches it here."""
+        return name.lower() if self.folds_case else name
+
     def compare(self, op: Literal["<", ">"], columns: Sequence[str], values: Sequence[str]) -> str:
         """``(columns) op (values)`` in lexicographic order, as this warehouse can say it.
 

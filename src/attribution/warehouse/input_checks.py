@@ -309,12 +309,16 @@ def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
 
 
 def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
-    """(table, column) pairs that a primary key or a unique constraint of one column keeps unique."""
-    inspector, keys = inspect(bind), set()
+    """(table, column) pairs that a primary key or a unique constraint of one column keeps unique (a view
+    declares none), by the names the checks use."""
+    inspector, fold, keys = inspect(bind), profile_of(bind).fold, set()
+    tables = {fold(name): name for name in inspector.get_table_names()}
     for table in dict.fromkeys(check.table for check in CHECKS):
-        primary = inspector.get_pk_constraint(table).get("constrained_columns") or []
-        uniques = [u["column_names"] for u in inspector.get_unique_constraints(table)]
-        keys |= {(table, columns[0]) for columns in (primary, *uniques) if len(columns) == 1}
+        if table not in tables:
+            continue
+        primary = inspector.get_pk_constraint(tables[table]).get("constrained_columns") or []
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints(tables[table])]
+        keys |= {(table, fold(columns[0])) for columns in (primary, *uniques) if len(columns) == 1}
     return keys
 
 

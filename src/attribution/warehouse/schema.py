@@ -5,7 +5,7 @@ Why before any work: a missing table or column fails in one line naming it, befo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -27,19 +27,15 @@ from attribution.warehouse.tables import (
 def input_kinds(engine: Engine) -> dict[str, str]:
     """Each table (``"table"``) and view (``"view"``) of the warehouse, by the name the pipeline's SQL
     matches it with: views are inputs too, and SQLite's names match whatever their case."""
-    inspector, fold = inspect(engine), _name_folding(engine)
+    inspector, fold = inspect(engine), profile_of(engine).fold
     kinds = {fold(name): "table" for name in inspector.get_table_names()}
     kinds.update({fold(name): "view" for name in inspector.get_view_names()})
     return kinds
 
 
-def _name_folding(engine: Engine) -> Callable[[str], str]:
-    return str.lower if profile_of(engine).folds_case else str
-
-
 def validate_inputs(engine: Engine) -> None:
     """Fail with one line naming the first missing input table or column."""
-    inspector, fold, kinds = inspect(engine), _name_folding(engine), input_kinds(engine)
+    inspector, fold, kinds = inspect(engine), profile_of(engine).fold, input_kinds(engine)
     for table in INPUT_TABLES:
         if table.name not in kinds:
             raise SchemaError(f"Input table '{table.name}' is missing from {redact_url(str(engine.url))}")
