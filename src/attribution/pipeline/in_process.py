@@ -30,6 +30,7 @@ from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.schema import missing_indexes
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
@@ -56,6 +57,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     ):
         if "html" in settings.formats:
             background.submit(warm_up_dashboard)
+        costs = _cost_scan(settings, engine, background, beside_prepare=True)
         progress("prepare", 0, None)
         with _timed(summary, "prepare"):
             prepared = steps.prepare(settings, engine)
@@ -63,8 +65,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
-        # after prepare, whose index build holds the file's write lock for longer than any reader waits
-        costs = background.submit(aggregate_session_costs, engine) if steps.whole_report(settings) else None
+        costs = costs or _cost_scan(settings, engine, background, beside_prepare=False)
         with ExitStack() as destination:
             with _failure_recorded(engine, summary.run_id):
                 attributed = _attribute_range(settings, engine, prepared.model, summary, progress)
@@ -72,6 +73,19 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
                 files = _write_steps(settings, engine, attributed, summary, progress, costs, publish, began)
             files.release()  # the run has committed: should this fail, the next run finishes it
     return summary
+
+
+def _cost_scan(
+    settings: Settings, engine: Engine, background: ThreadPoolExecutor, *, beside_prepare: bool
+) -> Future[pl.DataFrame] | None:
+    """The whole session-cost scan of an open range, started in the background: beside prepare (whose input
+    checks read every row meanwhile) unless prepare will build SQLite indexes, which hold the file's write
+    lock for longer than a reader waits; then after it."""
+    if not steps.whole_report(settings):
+        return None
+    if beside_prepare and engine.dialect.name == "sqlite" and missing_indexes(engine):
+        return None
+    return background.submit(aggregate_session_costs, engine)
 
 
 @contextmanager
