@@ -242,7 +242,10 @@ def test_an_out_without_write_permission_is_refused_in_one_line_before_any_work(
     (tmp_path / "locked").mkdir(mode=0o555)
     command = ["run", "--db", db, "--out", str(tmp_path / where)]
     child = subprocess.run(
-        [*AS_A_USER, sys.executable, "-m", "attribution", *command], capture_output=True, text=True, check=False
+        [*AS_A_USER, sys.executable, "-m", "attribution", *command],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert child.returncode == 1
     assert child.stderr.strip().splitlines() == [
