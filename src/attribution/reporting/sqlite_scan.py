@@ -46,11 +46,13 @@ def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: 
     order with hashed ids, so every lookup lands at random in the cost index; a hash join reads both tables
     once, in whatever order they lie.
     """
-    uri, deadline = f"sqlite://{quote(path)}", time.monotonic() + busy_seconds
-    costs = _keyed(_read(uri, COSTS_SQL, deadline))
+    uri = f"sqlite://{quote(path)}"
+    costs = _keyed(_read(uri, COSTS_SQL, busy_seconds))
     parts = [
         _sum_costs(
-            _priced(_keyed(_read(uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), deadline)), costs)
+            _priced(
+                _keyed(_read(uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), busy_seconds)), costs
+            )
         )
         for low in range(0, last_rowid, scan_rows)
     ]
@@ -61,9 +63,10 @@ def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: 
     return totals.with_columns(pl.Series("cost", totals["cost"].to_numpy() / MICROS, dtype=pl.Float64))
 
 
-def _read(uri: str, sql: str, deadline: float) -> object:
-    """One columnar read, tried again while a writer holds the file (connectorx's own SQLite waits only 5 s,
-    less than an index build can take) until ``deadline``."""
+def _read(uri: str, sql: str, busy_seconds: float) -> object:
+    """One columnar read, tried again for up to ``busy_seconds`` while a writer holds the file (connectorx's
+    own SQLite waits only 5 s, less than an index build can take), as each statement of the pipeline waits."""
+    deadline = time.monotonic() + busy_seconds
     while True:
         try:
             return connectorx.read_sql(uri, sql, return_type="arrow")
