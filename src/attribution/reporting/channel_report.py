@@ -61,10 +61,10 @@ class ReportScope:
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     """Total session cost per channel and date over the whole session table (the columnar scan where both
     inputs are SQLite tables: it reads by rowid, which views lack)."""
-    if engine.dialect.name == "sqlite" and {
-        input_kinds(engine)[n] for n in ("session_sources", "session_costs")
-    } == {"table"}:
-        return _aggregate_sqlite_costs(engine)
+    if engine.dialect.name == "sqlite":
+        kinds = input_kinds(engine)
+        if kinds["session_sources"] == kinds["session_costs"] == "table":
+            return _aggregate_sqlite_costs(engine)
     statement = SESSION_COST_SQL.format(where="")
     with engine.connect() as conn:
         return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
