@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import datetime
 from itertools import product
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.schema import CreateTable
 
 from attribution.errors import ConfigError
@@ -21,8 +22,9 @@ from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
 from attribution.warehouse.dialects import PROFILES, profile_named, profile_of
 from attribution.warehouse.engine import connect
+from attribution.warehouse.input_checks import valid_time
 from attribution.warehouse.schema import prepare
-from attribution.warehouse.tables import INPUT_INDEXES, INPUT_TABLES, OUTPUT_TABLES
+from attribution.warehouse.tables import INPUT_INDEXES, INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES
 from tests.builders import Case
 
 REDSHIFT = PROFILES["redshift"]
@@ -69,6 +71,74 @@ def test_days_before_is_the_same_instant_on_sqlite_and_in_postgresql_syntax():
     assert "INTERVAL '7 days'" in REDSHIFT.days_before("ts", 7)
 
 
+CALENDAR_EDGES = (
+    "2023-09-05",
+    "2024-02-29",
+    "2023-02-29",
+    "2023-04-31",
+    "2023-13-01",
+    "2023-00-10",
+    "2023-01-00",
+    "1900-02-29",
+    "2000-02-29",
+    "0001-01-01",
+    "9999-12-31",
+    "2023-9-05",
+    "2023-09-05T10:00",
+    "2023-09-05 ",
+    " 2023-09-05",
+    "+2023-09-05",
+    "2023/09/05",
+    "now",
+    "2460000",
+    "00:00:00",
+    "23:59:59",
+    "24:00:00",
+    "23:60:00",
+    "23:59:60",
+    "9:30:00",
+    "09:30",
+    "09:30:00.5",
+    "09:30:00Z",
+    "09:30:00-05:00",
+    "29:00:00",
+)
+
+
+def _calendar(value: str, form: str) -> bool:
+    """Python's answer: the exact digits of ``form`` naming a real day or time of day."""
+    pattern = r"\d{4}-\d{2}-\d{2}" if form == "%Y-%m-%d" else r"\d{2}:\d{2}:\d{2}"
+    try:
+        return re.fullmatch(pattern, value, re.ASCII) is not None and bool(datetime.strptime(value, form))
+    except ValueError:
+        return False
+
+
+GRID = [
+    *(f"{y}-{m:02}-{d:02}" for y in (1900, 2000, 2023, 2024) for m in range(14) for d in range(33)),
+    *(f"{h:02}:{m:02}:{s:02}" for h in range(26) for m in (0, 59, 60) for s in (0, 59, 60)),
+]
+"""Every month and day number around the calendar's limits, in leap and common years, and times around theirs."""
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"])
+def test_the_date_and_time_rules_agree_with_the_calendar(warehouse, tmp_path, postgres_url):
+    """SQLite's date rule asks its own calendar, the others spell it out: each must be Python's calendar."""
+    values = [*CALENDAR_EDGES, *GRID]
+    engine = connect(str(tmp_path / "rules.db") if warehouse == "sqlite" else postgres_url, must_exist=False)
+    profile = profile_of(engine)
+    rules = (
+        f"CASE WHEN {profile.is_date('v')} THEN 1 ELSE 0 END, "
+        f"CASE WHEN {valid_time(profile, 'v')} THEN 1 ELSE 0 END"
+    )
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE rule_values (v TEXT)"))
+        conn.execute(text("INSERT INTO rule_values VALUES (:v)"), [{"v": v} for v in values])
+        got = {v: (bool(d), bool(t)) for v, d, t in conn.execute(text(f"SELECT v, {rules} FROM rule_values"))}
+    engine.dispose()
+    assert got == {v: (_calendar(v, "%Y-%m-%d"), _calendar(v, "%H:%M:%S")) for v in values}
+
+
 def test_redshift_urls_go_through_the_redshift_dialect_without_connecting():
     engine = connect("redshift+redshift_connector://analyst:s3cret@cluster.example.com:5439/dev")
     assert engine.dialect.name == "redshift"
@@ -112,18 +182,21 @@ def _index_names(engine) -> set[str]:
 
 def test_indexes_are_added_to_a_server_warehouse_only_when_allowed(make_db):
     engine = connect(make_db(Case()))
-    wanted = {ix.name for ix in INPUT_INDEXES}
+    journeys, wanted = ({ix.name for ix in indexes} for indexes in (JOURNEY_INDEXES, INPUT_INDEXES))
     if not profile_of(engine).indexes:  # Redshift: sort keys, never an index, never a note
-        assert prepare(engine, create_indexes=True) == []
+        assert prepare(engine, create_indexes=True, bounded=True) == []
         assert not wanted & _index_names(engine)
         return
-    if engine.dialect.name == "sqlite":
-        assert prepare(engine) == [] and wanted <= _index_names(engine)
+    if (
+        engine.dialect.name == "sqlite"
+    ):  # an open range reads through the journeys' only; a bounded run adds its own
+        assert prepare(engine) == [] and wanted & _index_names(engine) == journeys
+        assert prepare(engine, bounded=True) == [] and wanted <= _index_names(engine)
         return
-    notes = prepare(engine)
+    notes = prepare(engine, bounded=True)
     assert not wanted & _index_names(engine)
-    assert len(notes) == 1 and "--create-indexes" in notes[0]
-    assert prepare(engine, create_indexes=True) == []
+    assert len(notes) == 1 and "--create-indexes" in notes[0] and all(name in notes[0] for name in wanted)
+    assert prepare(engine, create_indexes=True, bounded=True) == []
     assert wanted <= _index_names(engine)
-    assert prepare(engine) == []  # found now: nothing to say
+    assert prepare(engine, bounded=True) == []  # found now: nothing to say
     engine.dispose()

@@ -12,7 +12,13 @@ from sqlalchemy import inspect, select, text
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.warehouse.bulk import stream_frames
 from attribution.warehouse.engine import connect, redact_url
-from attribution.warehouse.schema import create_output_tables, ensure_indexes, prepare, validate_inputs
+from attribution.warehouse.schema import (
+    SORTER_CACHE_KIB,
+    create_output_tables,
+    ensure_indexes,
+    prepare,
+    validate_inputs,
+)
 from attribution.warehouse.tables import CREDIT_COLUMNS, OUTPUT_TABLES, session_sources
 from tests.builders import Case
 from tests.cases import TRAPS
@@ -55,8 +61,10 @@ def test_input_tables_are_never_altered_only_indexed(make_sqlite):
     )
     engine = connect(path)
     create_output_tables(engine)
-    ensure_indexes(engine)
-    ensure_indexes(engine)  # a second call finds them and does nothing
+    ensure_indexes(engine, bounded=True)
+    ensure_indexes(engine, bounded=True)  # a second call finds them and does nothing
+    with engine.connect() as conn:  # the build's small sorter cache is not left on a pooled connection
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() < -SORTER_CACHE_KIB
     engine.dispose()
     tables = dict(
         sqlite3.connect(path).execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()

@@ -30,7 +30,7 @@ from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
-from attribution.warehouse.schema import missing_indexes
+from attribution.warehouse.schema import builds_indexes, missing_indexes
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
@@ -57,15 +57,14 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     ):
         if "html" in settings.formats:
             background.submit(warm_up_dashboard)
-        costs = _cost_scan(settings, engine, background, beside_prepare=True)
+        costs = _cost_scan(settings, engine, background)
         progress("prepare", 0, None)
         with _timed(summary, "prepare"):
-            prepared = steps.prepare(settings, engine)
+            prepared = steps.prepare(settings, engine, before_writes=_scan_end(costs, settings, engine))
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
             record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
-        costs = costs or _cost_scan(settings, engine, background, beside_prepare=False)
         with ExitStack() as destination:
             with _failure_recorded(engine, summary.run_id):
                 attributed = _attribute_range(settings, engine, prepared.model, summary, progress)
@@ -76,16 +75,28 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
 
 
 def _cost_scan(
-    settings: Settings, engine: Engine, background: ThreadPoolExecutor, *, beside_prepare: bool
+    settings: Settings, engine: Engine, background: ThreadPoolExecutor
 ) -> Future[pl.DataFrame] | None:
-    """The whole session-cost scan of an open range, started in the background: beside prepare (whose input
-    checks read every row meanwhile) unless prepare will build SQLite indexes, which hold the file's write
-    lock for longer than a reader waits; then after it."""
+    """The whole session-cost scan of an open range, started in the background beside prepare (whose input
+    checks read every row meanwhile)."""
     if not steps.whole_report(settings):
         return None
-    if beside_prepare and engine.dialect.name == "sqlite" and missing_indexes(engine):
-        return None
     return background.submit(aggregate_session_costs, engine)
+
+
+def _scan_end(
+    costs: Future[pl.DataFrame] | None, settings: Settings, engine: Engine
+) -> Callable[[], object] | None:
+    """What prepare waits for before it writes: the SQLite scan's end when prepare will build indexes, whose
+    build holds the file's write lock for longer than a reader waits (the scan reads while the checks do,
+    then the build runs alone)."""
+    if (
+        costs is None
+        or engine.dialect.name != "sqlite"
+        or not builds_indexes(engine, settings.create_indexes)
+    ):
+        return None
+    return costs.result if missing_indexes(engine) else None
 
 
 @contextmanager

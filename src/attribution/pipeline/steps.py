@@ -54,16 +54,25 @@ def check(settings: Settings) -> None:
     check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
 
 
-def prepare(settings: Settings, engine: Engine, *, staging: bool = False) -> Prepared:
+def prepare(
+    settings: Settings,
+    engine: Engine,
+    *,
+    staging: bool = False,
+    before_writes: Callable[[], object] | None = None,
+) -> Prepared:
     """Check the input tables and the input rows the run reads (``input_checks``), build the model (Markov
     and Shapley learn from the rows just checked), then create missing output (and, for a scheduler,
-    staging) tables and, where allowed, the journey indexes. A missing table, a bad row the policy refuses,
-    an unknown model or a missing API key fails here, before anything is written."""
+    staging) tables and, where allowed, the indexes the run reads through. A missing table, a bad row the
+    policy refuses, an unknown model or a missing API key fails here, before anything is written.
+    ``before_writes``, if given, is called before the first write (a reader beside prepare finishing)."""
     validate_inputs(engine)
     null_paths = reads_null_paths(settings.model)
     skipped = enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
     model = build_model(settings, engine)
-    notes = prepare_schema(engine, settings.create_indexes)
+    if before_writes:
+        before_writes()
+    notes = prepare_schema(engine, settings.create_indexes, bounded=settings.time_range.is_bounded)
     if staging:
         create_tables(engine, STAGING_TABLES)
     return Prepared(model, [*notes, *skipped.notes], skipped)

@@ -27,33 +27,14 @@ Predicate = Callable[[Profile, str], str]
 """A check's SQL, true for a bad row of the table aliased as the given name."""
 
 FIRST_IDS = 5
-DATE_PATTERN = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-TIME_PATTERN = "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+TIME_PATTERN = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
 FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
 
 
-def _valid_date(profile: Profile, column: str) -> str:
-    """``YYYY-MM-DD`` naming a day of the calendar (2023-02-30 is not); digits are cast only once the
-    pattern matched (a CASE is the one order of evaluation every warehouse keeps)."""
-    year = f"CAST(SUBSTR({column}, 1, 4) AS INTEGER)"
-    leap = f"({year} % 4 = 0 AND {year} % 100 <> 0 OR {year} % 400 = 0)"
-    month, day = f"SUBSTR({column}, 6, 2)", f"SUBSTR({column}, 9, 2)"
-    last = (
-        f"CASE {month} WHEN '02' THEN CASE WHEN {leap} THEN '29' ELSE '28' END "
-        f"WHEN '04' THEN '30' WHEN '06' THEN '30' WHEN '09' THEN '30' WHEN '11' THEN '30' ELSE '31' END"
-    )
-    return (
-        f"CASE WHEN {profile.matches(column, DATE_PATTERN)} "
-        f"THEN {month} BETWEEN '01' AND '12' AND {day} BETWEEN '01' AND {last} ELSE FALSE END"
-    )
-
-
-def _valid_time(profile: Profile, column: str) -> str:
-    """``HH:MM:SS`` within a day, without a fraction or an offset."""
-    parts = " AND ".join(
-        f"SUBSTR({column}, {at}, 2) < '{limit}'" for at, limit in ((1, 24), (4, 60), (7, 60))
-    )
-    return f"CASE WHEN {profile.matches(column, TIME_PATTERN)} THEN {parts} ELSE FALSE END"
+def valid_time(profile: Profile, column: str) -> str:
+    """``HH:MM:SS`` within a day, without a fraction or an offset: the pattern bounds minutes and seconds,
+    and a text below ``'24'`` the hour."""
+    return f"({profile.matches(column, TIME_PATTERN)} AND {column} < '24')"
 
 
 def _nulls(*columns: str) -> Predicate:
@@ -111,7 +92,7 @@ CHECKS: tuple[Check, ...] = (
         "conv_id",
         "a conv_date not YYYY-MM-DD or a conv_time not HH:MM:SS (UTC, no fraction or offset)",
         True,
-        _either(_malformed(_valid_date, "conv_date"), _malformed(_valid_time, "conv_time")),
+        _either(_malformed(Profile.is_date, "conv_date"), _malformed(valid_time, "conv_time")),
     ),
     Check(
         "non-numeric-revenue",
@@ -144,7 +125,7 @@ CHECKS: tuple[Check, ...] = (
         "session_id",
         "an event_date not YYYY-MM-DD",
         False,
-        _malformed(_valid_date, "event_date"),
+        _malformed(Profile.is_date, "event_date"),
     ),
     Check(
         "bad-session-time",
@@ -152,7 +133,7 @@ CHECKS: tuple[Check, ...] = (
         "session_id",
         "an event_time not HH:MM:SS (UTC, no fraction or offset)",
         True,
-        _malformed(_valid_time, "event_time"),
+        _malformed(valid_time, "event_time"),
     ),
     Check(
         "bad-engagement-flag",

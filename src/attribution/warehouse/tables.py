@@ -166,7 +166,7 @@ _index_metadata = MetaData()
 _sessions = session_sources.to_metadata(_index_metadata)
 _conversions = conversions.to_metadata(_index_metadata)
 _costs = session_costs.to_metadata(_index_metadata)
-INPUT_INDEXES = (
+JOURNEY_INDEXES = (
     # The journey join looks a user's sessions up by time; the other columns keep it index-only.
     Index(
         "ix_attribution_sessions_by_user_time",
@@ -185,6 +185,9 @@ INPUT_INDEXES = (
         _conversions.c.conv_time,
         _conversions.c.conv_id,
     ),
+)
+"""What every run reads its journeys through."""
+RANGE_INDEXES = (
     # The report reads the sessions of the dates a run touches, grouped as the report is (so a day's work
     # costs a day, whatever the history); each group's ids come in key order, so the lookups of their
     # cost and credit sweep those indexes forward instead of jumping at random.
@@ -197,3 +200,12 @@ INPUT_INDEXES = (
     # A session's cost from the index alone (the table may have no key at all in a user's file).
     Index("ix_attribution_costs_by_session", _costs.c.session_id, _costs.c.cost),
 )
+"""What a bounded run reads the sessions of its dates and their cost through. An open range scans both
+tables instead, so the first bounded run builds these: a first run over the whole history does not wait
+for indexes it never reads."""
+INPUT_INDEXES = JOURNEY_INDEXES + RANGE_INDEXES
+
+
+def input_indexes(bounded: bool) -> tuple[Index, ...]:
+    """The indexes a run reads through: a bounded run's (``RANGE_INDEXES`` too) or an open range's."""
+    return INPUT_INDEXES if bounded else JOURNEY_INDEXES
