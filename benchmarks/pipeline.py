@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
@@ -177,16 +178,22 @@ def working_copy(scenario: Scenario) -> tuple[Path, float | None]:
     return db, generate_seconds
 
 
+def scheduled_runs(db: str | Path, out: Path, after: Callable[[str], None] = lambda _label: None) -> dict:
+    """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``); ``after`` is called with
+    each run's label once it has ended."""
+    before, day = last_days(db, 2)
+    bounds = {"first": (), "rerun": (), "first day": (before, day), "day": (day, next_day(day))}
+    runs = {}
+    for label in RUNS:
+        runs[label] = run_in_child(db, out, *bounds[label])
+        after(label)
+    return runs
+
+
 def bench(scenario: Scenario, daily: int) -> dict:
     db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    before, day = last_days(db, 2)
-    runs = {
-        "first": run_in_child(db, out),
-        "rerun": run_in_child(db, out),
-        "first day": run_in_child(db, out, before, day),
-        "day": run_in_child(db, out, day, next_day(day)),
-    }
+    runs = scheduled_runs(db, out)
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}

@@ -1,19 +1,19 @@
 """Warehouse benchmark: the same pipeline on SQLite and on PostgreSQL, step by step, with peak memory.
 
-The generated SQLite database is loaded into a fresh PostgreSQL database with ``copy_inputs`` (timed:
-rows/s), then each warehouse runs the pipeline three times, a first run (which builds the indexes), a
-rerun and a daily run over the last day, each in a fresh child process (see benchmarks/pipeline.py). The
-two warehouses' ``channel_reporting`` tables and CSVs must agree, and the rerun and the daily run must leave
-the first run's table: the benchmark
-exits non-zero, saying what differs, when they do not. Peak memory is the pipeline process's; the
-PostgreSQL server's own memory is not in it, its tables' and indexes' sizes are reported instead.
+The scenario's generated SQLite database (arrival layout) is loaded into a fresh PostgreSQL database with
+``copy_inputs`` (timed: rows/s), then each warehouse runs the pipeline as a scheduler would
+(``pipeline.scheduled_runs``: a first run building the indexes, a whole-range rerun, then the last two days
+one by one), each in a fresh child process. The two warehouses' ``channel_reporting`` tables and CSVs must
+agree, and every later run must leave the first run's table and CSV: the benchmark exits non-zero, saying
+what differs, when they do not. Peak memory is the pipeline process's; the PostgreSQL server's own memory is
+not in it, its tables' and indexes' sizes are reported instead.
 
 Usage:
-    python benchmarks/warehouses.py                                     # 10,000,000 sessions / 200,000 conversions
-    python benchmarks/warehouses.py --sessions 200000 --conversions 4000
-    python benchmarks/warehouses.py --json benchmarks/results/warehouses.json
+    python benchmarks/warehouses.py                         # 10,000,000 sessions / 200,000 conversions, 10 days
+    python benchmarks/warehouses.py --scenario 5m --days 30
+    python benchmarks/warehouses.py --scenario default --json benchmarks/results/warehouses.json
 
-The database is generated once under benchmarks/data/ and kept pristine (no pipeline indexes or output
+The database is benchmarks/pipeline.py's pristine one (generated once, without pipeline indexes or output
 tables); every SQLite first run starts from a fresh copy of it. The PostgreSQL database
 (``--postgres``, default ``attribution_bench`` on the local server) is dropped and created on each run.
 """
@@ -24,12 +24,10 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +38,12 @@ from sqlalchemy.engine import make_url
 from attribution.reporting.channel_report import read_channel_report
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect, redact_url
-from attribution.warehouse.tables import INPUT_TABLES
-from pipeline import DATA, HERE, SCENARIOS, Scenario, generate, last_days, next_day, run_in_child
+from pipeline import DATA, HERE, RUNS, SCENARIOS, Scenario, scheduled_runs
+from pipeline import pristine as pipeline_pristine
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
 RESULTS = HERE / "results"
 WAREHOUSES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-RUNS = ("first", "rerun", "day")
 TOLERANCE = 1e-9
 """Largest difference allowed between report numbers, relative to the number (absolute below 1):
 the two warehouses add the same values in a different order."""
@@ -58,70 +55,9 @@ ORDER BY pg_total_relation_size(c.oid) DESC
 """
 
 
-def scenario_for(sessions: int, conversions: int) -> Scenario:
-    """The named scenario of benchmarks/pipeline.py of that size, so its database can be reused."""
-    for scenario in SCENARIOS.values():
-        if (scenario.sessions, scenario.conversions) == (sessions, conversions):
-            return scenario
-    return Scenario(f"{sessions}-{conversions}", sessions, conversions)
-
-
-def pristine_database(scenario: Scenario) -> tuple[Path, str]:
-    """A database of the scenario's size without anything a pipeline run adds, and where it came from.
-
-    Reuses ``<stem>-pristine.db``, else strips a copy of pipeline.py's ``<stem>.db`` of the size, else
-    generates one (the stem names the size, the days and the layout: arrival, as real tables).
-    """
-    pristine = DATA / f"{scenario.stem}-pristine.db"
-    if _holds(pristine, scenario) and not _pipeline_additions(pristine):
-        return pristine, "reused"
-    used = DATA / f"{scenario.stem}.db"
-    if _holds(used, scenario):
-        began = time.perf_counter()
-        shutil.copyfile(used, pristine)
-        _strip(pristine)
-        return (
-            pristine,
-            f"copied from {used.name} without its pipeline tables in {time.perf_counter() - began:.1f} s",
-        )
-    _, seconds = generate(scenario, pristine)
-    return pristine, f"generated in {seconds:.1f} s"
-
-
-def _holds(path: Path, scenario: Scenario) -> bool:
-    if not path.is_file():
-        return False
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        try:
-            counts = [
-                db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("session_sources", "conversions")
-            ]
-        except sqlite3.DatabaseError:
-            return False
-    return counts == [scenario.sessions, scenario.conversions]
-
-
-def _pipeline_additions(path: Path) -> list[tuple[str, str]]:
-    """Indexes and tables beyond the three input tables and their primary keys (the generator's schema)."""
-    inputs = {table.name for table in INPUT_TABLES}
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        rows = db.execute("SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
-    return [
-        (kind, name) for kind, name in rows if kind == "index" or (kind == "table" and name not in inputs)
-    ]
-
-
-def _strip(path: Path) -> None:
-    with closing(sqlite3.connect(path)) as db:
-        for kind, name in _pipeline_additions(path):
-            db.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
-        db.commit()
-
-
 def working_copy(pristine: Path) -> Path:
     """A fresh copy for the SQLite runs, so the first run finds no index and the pristine file stays so."""
-    copy = pristine.with_name(pristine.name.replace("-pristine", "-sqlite"))
+    copy = pristine.with_name(pristine.name.replace(".pristine", "-sqlite"))
     for leftover in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm"), Path(f"{copy}-journal")):
         leftover.unlink(missing_ok=True)
     shutil.copyfile(pristine, copy)
@@ -195,20 +131,26 @@ def compare_files(left: Path, right: Path, what: str) -> dict:
     return {"what": what, "ok": left.read_bytes() == right.read_bytes(), "bytes": left.stat().st_size}
 
 
-def run_warehouse(name: str, db: str, out: Path, day: str) -> tuple[dict, dict, list[dict]]:
-    """A first run, a rerun and a run over the last ``day`` alone, in fresh processes: their figures, the
-    last report and CSV, and the checks that the rerun and the daily run left the first run's table and CSV."""
-    runs, reports, csvs = {}, {}, {}
-    for label in RUNS:
-        runs[label] = run_in_child(db, out, *((day, next_day(day)) if label == "day" else ()))
+def run_warehouse(name: str, db: str, out: Path) -> tuple[dict, dict, list[dict]]:
+    """The scheduled runs (``pipeline.scheduled_runs``: a first run, a rerun, two daily runs): their figures,
+    the last report and CSV, and the checks that each later run left the first run's table and CSV."""
+    reports, csvs = {}, {}
+
+    def keep(label: str) -> None:
         reports[label] = read_report(db)
-        csvs[label] = out / f"channel_reporting.{label}.csv"
+        csvs[label] = out / f"channel_reporting.{label.replace(' ', '-')}.csv"
         shutil.copyfile(out / "channel_reporting.csv", csvs[label])
+
+    runs = scheduled_runs(db, out, keep)
     checks = [
-        compare_reports(reports["first"], reports["rerun"], f"{name}: a rerun gives the same table"),
-        compare_files(csvs["first"], csvs["rerun"], f"{name}: a rerun gives the same CSV"),
-        compare_reports(reports["first"], reports["day"], f"{name}: a daily run leaves the same table"),
-        compare_files(csvs["first"], csvs["day"], f"{name}: a daily run leaves the same CSV"),
+        check
+        for label in RUNS[1:]
+        for check in (
+            compare_reports(
+                reports["first"], reports[label], f"{name}: the {label} run leaves the same table"
+            ),
+            compare_files(csvs["first"], csvs[label], f"{name}: the {label} run leaves the same CSV"),
+        )
     ]
     return runs, {"report": reports["rerun"], "csv": csvs["rerun"]}, checks
 
@@ -223,10 +165,10 @@ def source_state() -> dict:
 
 def bench(scenario: Scenario, postgres: str) -> dict:
     machine = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
-    pristine, origin = pristine_database(scenario)
+    pristine, generate_seconds = pipeline_pristine(scenario)
+    origin = f"generated in {generate_seconds:.1f} s" if generate_seconds else "generated earlier"
     print(f"database {pristine.name}: {origin}", flush=True)
     sqlite_db = working_copy(pristine)
-    (day,) = last_days(pristine, 1)
     recreate_postgres(postgres)
     print(f"loading into {redact_url(postgres)} ...", flush=True)
     load = load_postgres(pristine, postgres)
@@ -235,7 +177,7 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
         print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
         out = DATA / f"{scenario.stem}-reports-{warehouse}"
-        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out, day)
+        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out)
         checks += own_checks
         for result in runs[warehouse].values():
             result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
@@ -271,18 +213,21 @@ def show(result: dict) -> None:
     columns = [(w, label) for w in WAREHOUSES for label in RUNS]
     runs = [result["runs"][w][label] for w, label in columns]
     steps = list(dict.fromkeys(step for r in runs for step in r["seconds"]))
-    print(f"\n{'seconds':<20}" + "".join(f"{f'{WAREHOUSES[w]} {label}':>18}" for w, label in columns))
+    print(f"\n{'seconds':<20}" + "".join(f"{f'{WAREHOUSES[w]} {label}':>22}" for w, label in columns))
     for step in steps:
-        print(f"{step:<20}" + "".join(f"{r['seconds'].get(step, 0):>18.2f}" for r in runs))
+        print(f"{step:<20}" + "".join(f"{r['seconds'].get(step, 0):>22.2f}" for r in runs))
         if step == "prepare":
-            print(f"{'  of it indexes':<20}" + "".join(f"{r['index_seconds'] or 0:>18.2f}" for r in runs))
+            print(f"{'  of it indexes':<20}" + "".join(f"{r['index_seconds'] or 0:>22.2f}" for r in runs))
     rows = (
         ("child process", "child_seconds", ".2f"),
         ("sessions/s", "sessions_per_second", ",.0f"),
         ("peak MB (client)", "peak_mb", ",.0f"),
     )
     for name, key, form in rows:
-        print(f"{name:<20}" + "".join(f"{r[key]:>18{form}}" for r in runs))
+        print(f"{name:<20}" + "".join(f"{r[key]:>22{form}}" for r in runs))
+    for warehouse, name in WAREHOUSES.items():
+        day, rerun = (result["runs"][warehouse][label]["seconds"]["total"] for label in ("day", "rerun"))
+        print(f"{name}: a daily run costs {day / rerun:.2f} of a whole-range rerun")
     machine = result["machine"]
     print(
         f"machine: {machine['cpus']} CPUs, load average {machine['load_average_before'][0]:.2f} before, "
@@ -319,15 +264,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=SCENARIOS["10m"].sessions)
-    parser.add_argument("--conversions", type=int, default=SCENARIOS["10m"].conversions)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="10m")
+    parser.add_argument("--days", type=int, help="days of history (default: the scenario's)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="database to drop, create and fill")
     parser.add_argument("--json", type=Path, help="where to write the results (default: benchmarks/results/)")
     args = parser.parse_args()
-    scenario = scenario_for(args.sessions, args.conversions)
+    scenario = replace(SCENARIOS[args.scenario], days=args.days or SCENARIOS[args.scenario].days)
     result = bench(scenario, args.postgres)
     show(result)
-    path = args.json or RESULTS / f"warehouses-{scenario.name}.json"
+    path = args.json or RESULTS / f"warehouses-{scenario.stem}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {path}")

@@ -136,6 +136,13 @@ def test_the_cli_starts_without_polars_sqlalchemy_or_plotly():
     assert loaded.stdout.split() == []
 
 
+def test_a_run_starts_without_plotly():
+    """The dashboard's chart library loads on the run's background thread, not before its first step."""
+    code = "import sys, attribution.pipeline.in_process; print('plotly' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"
+
+
 def test_the_model_help_lists_every_model():
     result = attribution("run", "--help")
     assert result.returncode == 0

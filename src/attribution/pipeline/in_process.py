@@ -24,7 +24,6 @@ from attribution.models import Attributor
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
-from attribution.reporting.dashboard import warm_up as warm_up_dashboard
 from attribution.reporting.publish import Pending, Publish
 from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start
@@ -56,7 +55,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         ThreadPoolExecutor(max_workers=2) as background,
     ):
         if "html" in settings.formats:
-            background.submit(warm_up_dashboard)
+            background.submit(_warm_up_dashboard)
         costs = _cost_scan(settings, engine, background)
         progress("prepare", 0, None)
         with _timed(summary, "prepare"):
@@ -97,6 +96,13 @@ def _scan_end(
     ):
         return None
     return costs.result if missing_indexes(engine) else None
+
+
+def _warm_up_dashboard() -> None:
+    """The dashboard's chart library, imported and warmed up on the background thread, not at start-up."""
+    from attribution.reporting.dashboard import warm_up
+
+    warm_up()
 
 
 @contextmanager
