@@ -11,6 +11,7 @@ from sqlalchemy import inspect, select, text
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.warehouse.bulk import stream_frames
+from attribution.reporting.sqlite_scan import SESSION_COST_SQL
 from attribution.warehouse.engine import connect, redact_url
 from attribution.warehouse.schema import (
     SORTER_CACHE_KIB,
@@ -161,3 +162,16 @@ def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its
     assert columns == list(CREDIT_COLUMNS)
     nothing = (None,) * 5
     assert rows == [("gone", "s", 1.0, *nothing, None, None), ("old", "a1", 1.0, *nothing, *SESSION_A1)]
+
+
+def test_a_days_cost_is_read_from_the_cost_index_alone(make_sqlite):
+    """With a primary key on ``session_costs`` SQLite's planner looks costs up by that key and then the row
+    until the new indexes have statistics; then it reads the covering cost index alone."""
+    engine = connect(make_sqlite(TRAPS))
+    create_output_tables(engine)
+    ensure_indexes(engine, bounded=True)
+    day = SESSION_COST_SQL.format(where="WHERE s.event_date IN ('2023-09-01')")
+    with engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {day}"))
+    engine.dispose()
+    assert "COVERING INDEX ix_attribution_costs_by_session" in plan
