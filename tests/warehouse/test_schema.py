@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
-from attribution.warehouse.bulk import stream_frames
 from attribution.reporting.sqlite_scan import SESSION_COST_SQL
+from attribution.warehouse.bulk import stream_frames
 from attribution.warehouse.engine import connect, redact_url
 from attribution.warehouse.schema import (
     SORTER_CACHE_KIB,
