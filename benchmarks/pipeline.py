@@ -178,10 +178,13 @@ def working_copy(scenario: Scenario) -> tuple[Path, float | None]:
     return db, generate_seconds
 
 
-def scheduled_runs(db: str | Path, out: Path, after: Callable[[str], None] = lambda _label: None) -> dict:
-    """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``); ``after`` is called with
-    each run's label once it has ended."""
-    before, day = last_days(db, 2)
+def scheduled_runs(
+    db: str | Path, out: Path, days: list[str], after: Callable[[str], None] = lambda _label: None
+) -> dict:
+    """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``), the daily ones over
+    ``days`` (the history's last two: ``last_days``); ``after`` is called with each run's label once it has
+    ended."""
+    before, day = days
     bounds = {"first": (), "rerun": (), "first day": (before, day), "day": (day, next_day(day))}
     runs = {}
     for label in RUNS:
@@ -193,7 +196,7 @@ def scheduled_runs(db: str | Path, out: Path, after: Callable[[str], None] = lam
 def bench(scenario: Scenario, daily: int) -> dict:
     db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    runs = scheduled_runs(db, out)
+    runs = scheduled_runs(db, out, last_days(db, 2))
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}

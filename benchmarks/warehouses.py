@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from attribution.reporting.channel_report import read_channel_report
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect, redact_url
-from pipeline import DATA, HERE, RUNS, SCENARIOS, Scenario, scheduled_runs
+from pipeline import DATA, HERE, RUNS, SCENARIOS, Scenario, last_days, scheduled_runs
 from pipeline import pristine as pipeline_pristine
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
@@ -131,7 +131,7 @@ def compare_files(left: Path, right: Path, what: str) -> dict:
     return {"what": what, "ok": left.read_bytes() == right.read_bytes(), "bytes": left.stat().st_size}
 
 
-def run_warehouse(name: str, db: str, out: Path) -> tuple[dict, dict, list[dict]]:
+def run_warehouse(name: str, db: str, out: Path, days: list[str]) -> tuple[dict, dict, list[dict]]:
     """The scheduled runs (``pipeline.scheduled_runs``: a first run, a rerun, two daily runs): their figures,
     the last report and CSV, and the checks that each later run left the first run's table and CSV."""
     reports, csvs = {}, {}
@@ -141,7 +141,7 @@ def run_warehouse(name: str, db: str, out: Path) -> tuple[dict, dict, list[dict]
         csvs[label] = out / f"channel_reporting.{label.replace(' ', '-')}.csv"
         shutil.copyfile(out / "channel_reporting.csv", csvs[label])
 
-    runs = scheduled_runs(db, out, keep)
+    runs = scheduled_runs(db, out, days, keep)
     checks = [
         check
         for label in RUNS[1:]
@@ -177,7 +177,9 @@ def bench(scenario: Scenario, postgres: str) -> dict:
     for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
         print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
         out = DATA / f"{scenario.stem}-reports-{warehouse}"
-        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(WAREHOUSES[warehouse], db, out)
+        runs[warehouse], outputs[warehouse], own_checks = run_warehouse(
+            WAREHOUSES[warehouse], db, out, last_days(pristine, 2)
+        )
         checks += own_checks
         for result in runs[warehouse].values():
             result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
