@@ -147,9 +147,9 @@ def run_warehouse(name: str, db: str, out: Path, days: list[str]) -> tuple[dict,
         for label in RUNS[1:]
         for check in (
             compare_reports(
-                reports["first"], reports[label], f"{name}: the {label} run leaves the same table"
+                reports["first"], reports[label], f"{name}: the {label} leaves the first run's table"
             ),
-            compare_files(csvs["first"], csvs[label], f"{name}: the {label} run leaves the same CSV"),
+            compare_files(csvs["first"], csvs[label], f"{name}: the {label} leaves the first run's CSV"),
         )
     ]
     return runs, {"report": reports["rerun"], "csv": csvs["rerun"]}, checks
