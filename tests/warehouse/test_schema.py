@@ -8,6 +8,7 @@ from contextlib import closing
 import polars as pl
 import pytest
 from sqlalchemy import inspect, select, text
+from sqlalchemy.schema import CreateIndex
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.reporting.sqlite_scan import SESSION_COST_SQL
@@ -20,7 +21,7 @@ from attribution.warehouse.schema import (
     prepare,
     validate_inputs,
 )
-from attribution.warehouse.tables import CREDIT_COLUMNS, OUTPUT_TABLES, session_sources
+from attribution.warehouse.tables import CREDIT_COLUMNS, INPUT_INDEXES, OUTPUT_TABLES, session_sources
 from tests.builders import Case
 from tests.cases import TRAPS
 
@@ -164,14 +165,33 @@ def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its
     assert rows == [("gone", "s", 1.0, *nothing, None, None), ("old", "a1", 1.0, *nothing, *SESSION_A1)]
 
 
+def _day_cost_plan(engine) -> str:
+    """SQLite's plan for a day's session cost (the report's read of a bounded run)."""
+    day = SESSION_COST_SQL.format(where="WHERE s.event_date IN ('2023-09-01')")
+    with engine.connect() as conn:
+        return " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {day}"))
+
+
+COST_INDEX_ALONE = "COVERING INDEX ix_attribution_costs_by_session"
+
+
 def test_a_days_cost_is_read_from_the_cost_index_alone(make_sqlite):
     """With a primary key on ``session_costs`` SQLite's planner looks costs up by that key and then the row
     until the new indexes have statistics; then it reads the covering cost index alone."""
     engine = connect(make_sqlite(TRAPS))
     create_output_tables(engine)
     ensure_indexes(engine, bounded=True)
-    day = SESSION_COST_SQL.format(where="WHERE s.event_date IN ('2023-09-01')")
-    with engine.connect() as conn:
-        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {day}"))
+    assert COST_INDEX_ALONE in _day_cost_plan(engine)
     engine.dispose()
-    assert "COVERING INDEX ix_attribution_costs_by_session" in plan
+
+
+def test_indexes_an_earlier_version_built_without_statistics_get_them(make_sqlite):
+    engine = connect(make_sqlite(TRAPS))
+    create_output_tables(engine)
+    with engine.begin() as conn:
+        for ix in INPUT_INDEXES:
+            conn.execute(CreateIndex(ix))
+    assert COST_INDEX_ALONE not in _day_cost_plan(engine)
+    ensure_indexes(engine, bounded=True)
+    assert COST_INDEX_ALONE in _day_cost_plan(engine)
+    engine.dispose()

@@ -114,26 +114,44 @@ def missing_indexes(engine: Engine, bounded: bool = False) -> list[Index]:
     """The indexes a run (``bounded`` or not: ``input_indexes``) reads through that the warehouse lacks (none
     on Redshift, which has sort keys instead, and none on an input that is a view: its base tables are their
     owner's to index)."""
+    return _indexes(engine, bounded)[1]
+
+
+def _indexes(engine: Engine, bounded: bool) -> tuple[list[Index], list[Index]]:
+    """The indexes a run reads through that the warehouse has, and those it lacks (``missing_indexes``)."""
     if not profile_of(engine).indexes:
-        return []
+        return [], []
     inspector, kinds = inspect(engine), input_kinds(engine)
     tables = [t.name for t in INPUT_TABLES if kinds.get(t.name) == "table"]
     existing = {ix["name"] for name in tables for ix in inspector.get_indexes(name)}
-    return [ix for ix in input_indexes(bounded) if ix.table.name in tables and ix.name not in existing]
+    wanted = [ix for ix in input_indexes(bounded) if ix.table.name in tables]
+    return [ix for ix in wanted if ix.name in existing], [ix for ix in wanted if ix.name not in existing]
 
 
 def ensure_indexes(engine: Engine, bounded: bool = False) -> None:
-    """Create the indexes a run reads through (``missing_indexes``) and refresh the planner's statistics."""
-    missing = missing_indexes(engine, bounded)
-    if not missing:
+    """Create the indexes a run reads through (``missing_indexes``) and refresh the planner's statistics; on
+    SQLite also sample those of an index built without them (by an earlier version)."""
+    present, missing = _indexes(engine, bounded)
+    unsampled = _without_statistics(engine, present) if engine.dialect.name == "sqlite" else []
+    if not missing and not unsampled:
         return
     # under the write lock: a second run starting meanwhile waits, then finds them built
     with write_transaction(engine) as conn, _sqlite_pragmas(conn, cache_size=-SORTER_CACHE_KIB):
         for ix in missing:
             conn.execute(CreateIndex(ix, if_not_exists=True))
         if conn.dialect.name == "sqlite":
-            _sample_statistics(conn, missing)
-    refresh_statistics(engine, INPUT_TABLES)
+            _sample_statistics(conn, [*missing, *unsampled])
+    if missing:
+        refresh_statistics(engine, INPUT_TABLES)
+
+
+def _without_statistics(engine: Engine, indexes: list[Index]) -> list[Index]:
+    """Those of ``indexes`` SQLite's planner has no statistics of (no row in ``sqlite_stat1``)."""
+    with engine.connect() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+            return indexes
+        sampled = {name for (name,) in conn.exec_driver_sql("SELECT DISTINCT idx FROM sqlite_stat1")}
+    return [ix for ix in indexes if ix.name not in sampled]
 
 
 def _sample_statistics(conn: Connection, indexes: Iterable[Index]) -> None:
