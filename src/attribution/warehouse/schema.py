@@ -198,7 +198,7 @@ def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
 
 def prepare(engine: Engine, create_indexes: bool | None = None, *, bounded: bool = False) -> list[str]:
     """Check the inputs and create the missing output tables; add the indexes a run (``bounded`` or not)
-    reads through, if allowed (``indexes_to_build``). Returns notes for the user (a missing index)."""
+    reads through, if allowed (``builds_indexes``). Returns notes for the user (a missing index)."""
     validate_inputs(engine)
     create_output_tables(engine)
     kinds = input_kinds(engine)
