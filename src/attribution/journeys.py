@@ -18,6 +18,7 @@ from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.input_checks import skip_filters
+from attribution.warehouse.schema import indexed_by_user
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
 
@@ -110,6 +111,7 @@ def build_journeys(
     last session of each journey. Conversions without an earlier session are counted, not yielded.
     """
     statement = text(journey_sql(profile_of(engine), options))
+    hash_joins = not indexed_by_user(engine)
     range_start, range_end = time_range.sql_bounds()
     params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_conversions}
     if options.only_unattributed:
@@ -117,7 +119,7 @@ def build_journeys(
     after = ("", "", "")
     while True:
         bounds = {"after_date": after[0], "after_time": after[1], "after_id": after[2]}
-        rows = fetch_frame(engine, statement, {**params, **bounds}, JOURNEY_SCHEMA)
+        rows = fetch_frame(engine, statement, {**params, **bounds}, JOURNEY_SCHEMA, hash_joins=hash_joins)
         if rows.is_empty():
             return
         chunk = _to_chunk(rows)

@@ -28,12 +28,10 @@ CASE = Case(
 )
 
 
-def null_paths(
-    db: str, time_range: TimeRange = TimeRange(), chunk_users: int = 100, **options
-) -> pl.DataFrame:
+def null_paths(db: str, time_range: TimeRange = TimeRange(), **options) -> pl.DataFrame:
     engine = connect(db)
     try:
-        return build_null_paths(engine, time_range, JourneyOptions(**options), chunk_users=chunk_users)
+        return build_null_paths(engine, time_range, JourneyOptions(**options))
     finally:
         engine.dispose()
 
@@ -63,11 +61,6 @@ def test_dropping_impressions_also_moves_the_lookback_anchor(make_db):
     # Without b3 (an impression), u2's last session is b2 at 09-03: two days back reaches b1 at 09-01.
     frame = null_paths(make_db(CASE), lookback_days=2, drop_impressions=True)
     assert sessions(frame) == [("u2", "b1"), ("u2", "b2"), ("u3", "c2")]
-
-
-def test_pages_of_one_user_give_the_same_paths(make_db):
-    db = make_db(CASE)
-    assert null_paths(db, chunk_users=1).equals(null_paths(db))
 
 
 def test_a_warehouse_where_everyone_converted_has_no_null_paths(make_db):

@@ -29,8 +29,7 @@ from attribution.reporting.publish import Pending, Publish, check_destination, p
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.bad_rows import Skipped, enforce
-from attribution.warehouse.schema import create_tables, validate_inputs
-from attribution.warehouse.schema import prepare as prepare_schema
+from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
 if TYPE_CHECKING:
@@ -64,20 +63,31 @@ def prepare(
     staging: bool = False,
     before_writes: Callable[[], object] | None = None,
 ) -> Prepared:
-    """Check the input tables and the input rows the run reads (``input_checks``), build the model (Markov
-    and Shapley learn from the rows just checked), then create missing output (and, for a scheduler,
-    staging) tables and, where allowed, the indexes the run reads through. A missing table, a bad row the
-    policy refuses, an unknown model or a missing API key fails here, before anything is written.
-    ``before_writes``, if given, is called before the first write (a reader beside prepare finishing)."""
+    """Check the input tables, add the indexes the run reads through (where allowed), check the input rows
+    the run reads (``input_checks``), create missing output (and, for a scheduler, staging) tables, then
+    build the model: Markov and Shapley learn from the rows just checked, through the indexes just built.
+    A missing table, a bad row the policy refuses, an unknown model or a missing API key fails here, before
+    any output table is written. ``before_writes``, if given, is called before the first write (a reader
+    beside prepare finishing).
+
+    Why this order: no query runs before the index it reads through exists (on a fresh file the paths'
+    join by user, without it, grew with users times sessions). An open range's checks scan every row and need
+    no index: they run first, beside the session-cost scan, and the build waits for both."""
     validate_inputs(engine)
-    null_paths = reads_null_paths(settings.model)
-    skipped = enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
-    model = build_model(settings, engine)
+    bounded = settings.time_range.is_bounded
+    indexing = partial(index_inputs, engine, settings.create_indexes, bounded=bounded)
+    notes = indexing() if bounded else []  # a bounded run's checks read through the range's indexes
+    skipped = enforce(
+        engine, settings.time_range, settings.on_bad_rows, null_paths=reads_null_paths(settings.model)
+    )
     if before_writes:
         before_writes()
-    notes = prepare_schema(engine, settings.create_indexes, bounded=settings.time_range.is_bounded)
+    if not bounded:
+        notes = indexing()
+    create_output_tables(engine)
     if staging:
         create_tables(engine, STAGING_TABLES)
+    model = build_model(settings, engine)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
 

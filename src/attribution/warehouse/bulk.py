@@ -8,7 +8,7 @@ fastest way, named by its profile in ``dialects``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Table, insert
@@ -29,20 +29,48 @@ def polars_schema(table: Table, names: Sequence[str] | None = None) -> dict[str,
     return {column.name: kinds[column.type.python_type] for column in columns}
 
 
-def fetch_frame(source: Engine | Connection, statement, params: dict, schema: dict) -> pl.DataFrame:
-    """Run a query on an engine (its own short connection) or an open connection; rows as a typed frame."""
-    return pl.concat([pl.DataFrame(schema=schema), *stream_frames(source, statement, params, schema)])
+def fetch_frame(
+    source: Engine | Connection, statement, params: dict, schema: dict, *, hash_joins: bool = False
+) -> pl.DataFrame:
+    """Run a query on an engine (its own short connection) or an open connection; rows as a typed frame.
+    ``hash_joins``: see ``stream_frames``."""
+    parts = stream_frames(source, statement, params, schema, hash_joins=hash_joins)
+    return pl.concat([pl.DataFrame(schema=schema), *parts])
 
 
 def stream_frames(
-    source: Engine | Connection, statement, params: dict, schema: dict, rows: int = STREAM_ROWS
+    source: Engine | Connection,
+    statement,
+    params: dict,
+    schema: dict,
+    rows: int = STREAM_ROWS,
+    *,
+    hash_joins: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """A query's rows as typed frames of at most ``rows`` rows, read through a server-side cursor where the
-    driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result."""
+    driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result.
+    ``hash_joins``: the statement is planned without nested loops where the warehouse can be told so
+    (``Profile.nested_loops_setting``), for a read of every row or a join no index serves."""
     streaming = {"stream_results": True, "yield_per": rows}
-    with nullcontext(source) if isinstance(source, Connection) else source.connect() as conn:
+    with (
+        nullcontext(source) if isinstance(source, Connection) else source.connect() as conn,
+        _planned(conn, hash_joins),
+    ):
         for part in conn.execute(statement, params, execution_options=streaming).partitions(rows):
             yield pl.DataFrame(part, schema=schema, orient="row")
+
+
+@contextmanager
+def _planned(conn: Connection, hash_joins: bool) -> Iterator[None]:
+    """Nested loops off for the block, then as before where it ends normally (a caller's transaction goes
+    on; an engine's own connection ends with the block, and the setting with its transaction)."""
+    setting = profile_of(conn).nested_loops_setting if hash_joins else None
+    if setting is None:
+        yield
+        return
+    conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    yield
+    conn.exec_driver_sql(f"SET LOCAL {setting} TO DEFAULT")
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:

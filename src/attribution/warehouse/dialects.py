@@ -42,6 +42,10 @@ class Profile:
     vacuum_after_load: bool = False
     """``VACUUM (ANALYZE)`` after a bulk load or an index build: PostgreSQL plans from statistics, and scans
     index-only only where its visibility map is set."""
+    nested_loops_setting: str | None = None
+    """The setting that lets a transaction's statements be planned without nested loops (PostgreSQL's
+    ``enable_nestloop``), for a read of every row, or a join with no index on its inner side, where a row
+    estimate of 1 (the skip filters' many predicates give it) would otherwise rescan a table per row."""
     folds_case: bool = False
     """Table and column names match whatever their case (SQLite); elsewhere the pipeline's unquoted
     lower-case names match only lower-case names."""
@@ -133,6 +137,7 @@ PROFILES: dict[str, Profile] = {
         bulk_load="copy",
         transactional_truncate=True,
         vacuum_after_load=True,
+        nested_loops_setting="enable_nestloop",
     ),
     "redshift": Profile(
         "redshift",

@@ -17,6 +17,7 @@ from attribution.warehouse.engine import redact_url
 from attribution.warehouse.locks import schema_transaction, write_transaction
 from attribution.warehouse.tables import (
     INPUT_TABLES,
+    JOURNEY_INDEXES,
     OUTPUT_TABLES,
     attribution_customer_journey,
     input_indexes,
@@ -33,7 +34,7 @@ ANALYSIS_ROWS = 1000
 """Index entries SQLite's ``ANALYZE`` samples (``PRAGMA analysis_limit``) for a new index's statistics."""
 
 
-def input_kinds(engine: Engine) -> dict[str, str]:
+def input_kinds(engine: Engine | Connection) -> dict[str, str]:
     """Each table (``"table"``) and view (``"view"``) of the warehouse, by the name the pipeline's SQL
     matches it with: views are inputs too, and SQLite's names match whatever their case."""
     inspector, fold = inspect(engine), profile_of(engine).fold
@@ -128,6 +129,15 @@ def _indexes(engine: Engine, bounded: bool) -> tuple[list[Index], list[Index]]:
     return [ix for ix in wanted if ix.name in existing], [ix for ix in wanted if ix.name not in existing]
 
 
+def indexed_by_user(bind: Engine | Connection) -> bool:
+    """Whether the journey join finds a user's sessions through the pipeline's user index (not on a view,
+    nor on Redshift, nor where it was not allowed): without it the join must hash, never loop."""
+    if not profile_of(bind).indexes or input_kinds(bind).get(session_sources.name) != "table":
+        return False
+    inspector, user_index = inspect(bind), JOURNEY_INDEXES[0].name
+    return any(ix["name"] == user_index for ix in inspector.get_indexes(session_sources.name))
+
+
 def ensure_indexes(engine: Engine, bounded: bool = False) -> None:
     """Create the indexes a run reads through (``missing_indexes``) and refresh the planner's statistics; on
     SQLite also sample those of an index built without them (by an earlier version)."""
@@ -135,8 +145,9 @@ def ensure_indexes(engine: Engine, bounded: bool = False) -> None:
     unsampled = _without_statistics(engine, present) if engine.dialect.name == "sqlite" else []
     if not missing and not unsampled:
         return
-    # under the write lock: a second run starting meanwhile waits, then finds them built
-    with write_transaction(engine) as conn, _sqlite_pragmas(conn, cache_size=-SORTER_CACHE_KIB):
+    # under the schema lock (SQLite: each build's own write lock), needing no output table: a second run
+    # starting meanwhile waits, then finds them built
+    with schema_transaction(engine) as conn, _sqlite_pragmas(conn, cache_size=-SORTER_CACHE_KIB):
         for ix in missing:
             conn.execute(CreateIndex(ix, if_not_exists=True))
         if conn.dialect.name == "sqlite":
@@ -200,7 +211,19 @@ def prepare(engine: Engine, create_indexes: bool | None = None, *, bounded: bool
     """Check the inputs and create the missing output tables; add the indexes a run (``bounded`` or not)
     reads through, if allowed (``builds_indexes``). Returns notes for the user (a missing index)."""
     validate_inputs(engine)
+    notes = index_inputs(engine, create_indexes, bounded=bounded)
     create_output_tables(engine)
+    return notes
+
+
+def index_inputs(engine: Engine, create_indexes: bool | None = None, *, bounded: bool = False) -> list[str]:
+    """Add the indexes a run (``bounded`` or not) reads through to the (validated) inputs, if allowed
+    (``builds_indexes``); no output table is created. Returns notes for the user (a missing index, inputs
+    that are views).
+
+    Why apart from the output tables: every query that reads through an index runs after this (a bounded
+    run's input checks, the journeys, the paths Markov and Shapley learn from), while a run refused by its
+    input checks still leaves no output table behind."""
     kinds = input_kinds(engine)
     views = [t.name for t in INPUT_TABLES if kinds[t.name] == "view"]
     notes = [f"Inputs read from views, without the pipeline's indexes: {', '.join(views)}"] if views else []
