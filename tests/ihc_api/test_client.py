@@ -216,10 +216,8 @@ def test_with_errors_throttling_and_drops_together_every_journey_is_attributed_e
 
 def test_with_nothing_listening_the_run_stops_after_the_connection_failures_in_a_row(config_for, ihc_server):
     config = config_for(ihc_server, base_url=nowhere(), max_journeys=2, max_connection_failures=3)
-    began = time.perf_counter()
     with pytest.raises(ServiceUnreachableError) as raised:
-        run(config, journeys_frame(LENGTHS))
-    assert time.perf_counter() - began < 5  # not 6 requests x 7 attempts
+        run(config, journeys_frame(LENGTHS))  # stopped by the breaker, not after 6 requests x 7 attempts
     message = str(raised.value)
     assert (
         "is unreachable (3 connection failures in a row, the last: connection error (ConnectError" in message

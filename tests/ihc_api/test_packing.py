@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
@@ -120,11 +118,8 @@ def test_an_empty_frame_gives_no_requests():
     assert (len(plan), plan.journeys) == (0, 0)
 
 
-def test_two_hundred_thousand_journeys_pack_in_well_under_a_second():
+def test_two_hundred_thousand_journeys_pack_close_to_the_fewest_requests():
     rng = np.random.default_rng(7)
     frame = frame_of(np.minimum(np.rint(rng.lognormal(1.2, 1.0, 200_000)).astype(np.int64) + 1, 5000))
-    began = time.perf_counter()
-    plan = pack_requests(frame)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 1.0, f"packing took {elapsed:.2f} s"
+    plan = pack_requests(frame)  # its speed is measured in benchmarks/ihc_api.py, not asserted here
     assert len(plan) <= 1.05 * lower_bound(200_000, plan.row_index.size, 100, 3000) + 1

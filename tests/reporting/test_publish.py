@@ -8,7 +8,6 @@ import json
 import logging
 import socket
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from attribution import StorageError, load_settings, run
 from attribution.errors import StorageRefusedError, StorageUnavailableError
+from attribution.objectstore import open_store
 from attribution.reporting.files import DEFAULT_FORMATS, FILE_NAMES, export_all
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_runs
@@ -182,23 +182,29 @@ def test_an_upload_cut_mid_body_leaves_the_previous_object_and_the_previous_repo
     assert objects(client, bucket)[f"cut/{PARQUET}"] != before[f"cut/{PARQUET}"]
 
 
-def test_an_unreachable_endpoint_fails_in_one_line_within_seconds(reported_db, monkeypatch):
+def test_an_unreachable_endpoint_fails_in_one_line(reported_db, monkeypatch):
     use_endpoint(monkeypatch, f"http://127.0.0.1:{free_port()}")
-    began = time.perf_counter()
     with pytest.raises(StorageUnavailableError) as failure:
-        export(reported_db, "s3://reports-bucket/daily")
-    assert time.perf_counter() - began < 10
+        export(reported_db, "s3://reports-bucket/daily", config_kwargs={"retries": {"total_max_attempts": 1}})
     assert str(failure.value).startswith(
         f"Cannot upload s3://reports-bucket/daily/{CSV}: endpoint unreachable (Could not connect to the endpoint"
     )
 
 
-def test_storage_options_set_the_time_bound(reported_db, monkeypatch):
-    use_endpoint(monkeypatch, f"http://127.0.0.1:{free_port()}")
-    began = time.perf_counter()
-    with pytest.raises(StorageUnavailableError, match="endpoint unreachable"):
-        export(reported_db, "s3://reports-bucket/daily", config_kwargs={"retries": {"total_max_attempts": 1}})
-    assert time.perf_counter() - began < 2
+def test_the_time_bound_reaches_the_s3_client_and_storage_options_set_it():
+    """The bound is the client's configuration (a connect timeout, attempts per object, one retry layer),
+    asserted as configured rather than timed: a busy machine stretches any timing."""
+    default, _ = open_store("s3://reports-bucket/daily", {})
+    assert default.retries == 1  # s3fs's own retries off: botocore's attempts are the only layer
+    assert default.config_kwargs == {
+        "connect_timeout": 5,
+        "retries": {"total_max_attempts": 3, "mode": "standard"},
+    }
+    options = {"config_kwargs": {"connect_timeout": 2, "retries": {"total_max_attempts": 1}}}
+    chosen, _ = open_store("s3://reports-bucket/daily", options)
+    assert chosen.config_kwargs == {"connect_timeout": 2, "retries": {"total_max_attempts": 1}}
+    assert chosen.connect().meta.config.connect_timeout == 2  # what botocore's client was built with
+    assert chosen.s3.meta.config.retries["total_max_attempts"] == 1
 
 
 def test_credentials_from_storage_options_work_and_never_show(
