@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from attribution.errors import AttributionError, ConfigError
@@ -138,14 +146,28 @@ def _load_settings(**explicit: object) -> Settings:
 
 
 def _progress() -> Progress:
+    """A step's name, and where its parts can be counted, a bar, ``done/total`` and the time left."""
+    counted = "{task.completed:,.0f}/{task.total:,.0f}"
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        _WhenCounted(TextColumn(counted)),
+        _WhenCounted(TimeRemainingColumn()),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     )
+
+
+class _WhenCounted(ProgressColumn):
+    """A column shown only while the task's total is known (no ``0/?`` for a step without parts)."""
+
+    def __init__(self, column: ProgressColumn) -> None:
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> RenderableType:
+        return self.column.render(task) if task.total is not None else ""
 
 
 def _run_with_progress(settings: Settings) -> RunSummary:

@@ -152,3 +152,28 @@ def test_the_next_run_marks_a_killed_run_abandoned_and_leaves_a_live_one_running
         statuses = dict(conn.execute(select(attribution_runs.c.run_id, attribution_runs.c.status)).all())
     engine.dispose()
     assert (statuses["killed"], statuses["alive"]) == ("abandoned", "running")
+
+
+def test_progress_names_prepares_phases_and_every_counted_step_reaches_its_total(make_sqlite, tmp_path):
+    calls: list[tuple[str, int, int | None]] = []
+    settings = load_settings(
+        db=make_sqlite(PAID), out=str(tmp_path), formats=("csv", "parquet"), model="markov"
+    )
+    summary = run(settings, lambda step, done, total: calls.append((step, done, total)))
+    steps = list(dict.fromkeys(step for step, _, _ in calls))
+    assert steps == [
+        "prepare: input checks",
+        "prepare: index builds",
+        "prepare: output tables",
+        "prepare: learning the model",
+        "attribute_conversions",
+        "store",
+        "report",
+        "export",
+    ]
+    last = {step: (done, total) for step, done, total in calls}
+    assert last["attribute_conversions"] == (summary.conversions, summary.conversions)
+    assert last["store"][0] == last["store"][1] >= 1
+    assert last["export"] == (2, 2)
+    for step, done, total in calls:  # counters never run backwards or past their totals
+        assert total is None or 0 <= done <= total, (step, done, total)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import polars as pl
 from sqlalchemy import Engine, func, select
@@ -32,7 +33,8 @@ from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
 
 ProgressCallback = Callable[[str, int, int | None], None]
-"""Called as ``(step, done, total)`` when a step starts (total ``None``: unknown) and as it advances."""
+"""Called as ``(step, done, total)`` when a step or a phase of prepare starts (total ``None``: a step with
+no parts to count) and as it advances: conversions attributed per chunk, credit frames stored, files made."""
 
 
 @dataclass
@@ -57,9 +59,13 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
         if "html" in settings.formats:
             background.submit(_warm_up_dashboard)
         costs = _cost_scan(settings, engine, background)
-        progress("prepare", 0, None)
         with _timed(summary, "prepare"):
-            prepared = steps.prepare(settings, engine, before_writes=_scan_end(costs, settings, engine))
+            prepared = steps.prepare(
+                settings,
+                engine,
+                before_writes=_scan_end(costs, settings, engine),
+                on_phase=lambda phase: progress(f"prepare: {phase}", 0, None),
+            )
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
@@ -127,18 +133,18 @@ def _write_steps(
     """Store, report and export in one transaction that also records the run's end; the files it made,
     to release once it has committed."""
     with write_transaction(engine) as conn:
-        progress("store", 0, None)
+        progress("store", 0, len(attributed.credits))
         with _timed(summary, "store"):
-            written = steps.frames_writer(attributed.credits)
+            written = steps.frames_writer(attributed.credits, partial(progress, "store"))
             dates = steps.store(conn, settings, attributed.dates, [], written)
         progress("report", 0, None)
         with _timed(summary, "costs (wait)"):
             session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
             summary.report_rows = steps.report(conn, settings, dates, session_costs)
-        progress("export", 0, None)
+        progress("export", 0, len(settings.formats))
         with _timed(summary, "export"):
-            files = steps.export(conn, settings, summary, publish)
+            files = steps.export(conn, settings, summary, publish, partial(progress, "export"))
             summary.report_paths = {name: str(path) for name, path in files.paths.items()}
         summary.seconds["total"] = time.perf_counter() - began
         record_end(conn, summary)

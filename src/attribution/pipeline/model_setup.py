@@ -39,6 +39,11 @@ def reads_null_paths(model: str) -> bool:
     return model in (Markov.name, Shapley.name)
 
 
+def learns_from_warehouse(model: str) -> bool:
+    """Whether building the model reads the warehouse first (stored IHC parameters, or paths to learn)."""
+    return model == IHC.name or reads_null_paths(model)
+
+
 def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
     if settings.model == IHC.name:
         return {"parameters": load_parameters(engine, settings.conv_type_id)}

@@ -21,7 +21,7 @@ from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttribu
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
-from attribution.pipeline.model_setup import build_model, reads_null_paths
+from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import ReportScope, build_channel_report
 from attribution.reporting.files import FILE_NAMES, renderer
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
+Counter = Callable[[int, int], None]
+"""Told ``(done, total)`` as a step's parts are done."""
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,27 @@ def prepare(
     *,
     staging: bool = False,
     before_writes: Callable[[], object] | None = None,
+    on_phase: Callable[[str], None] = lambda _phase: None,
 ) -> Prepared:
     """Check the input tables, add the indexes the run reads through (where allowed), check the input rows
     the run reads (``input_checks``), create missing output (and, for a scheduler, staging) tables, then
     build the model: Markov and Shapley learn from the rows just checked, through the indexes just built.
     A missing table, a bad row the policy refuses, an unknown model or a missing API key fails here, before
     any output table is written. ``before_writes``, if given, is called before the first write (a reader
-    beside prepare finishing).
+    beside prepare finishing). ``on_phase`` is told each phase by name as it starts.
 
     Why this order: no query runs before the index it reads through exists (on a fresh file the paths'
     join by user, without it, grew with users times sessions). An open range's checks scan every row and need
     no index: they run first, beside the session-cost scan, and the build waits for both."""
     validate_inputs(engine)
     bounded = settings.time_range.is_bounded
-    indexing = partial(index_inputs, engine, settings.create_indexes, bounded=bounded)
+
+    def indexing() -> list[str]:
+        on_phase("index builds")
+        return index_inputs(engine, settings.create_indexes, bounded=bounded)
+
     notes = indexing() if bounded else []  # a bounded run's checks read through the range's indexes
+    on_phase("input checks")
     skipped = enforce(
         engine, settings.time_range, settings.on_bad_rows, null_paths=reads_null_paths(settings.model)
     )
@@ -84,9 +92,11 @@ def prepare(
         before_writes()
     if not bounded:
         notes = indexing()
+    on_phase("output tables")
     create_output_tables(engine)
     if staging:
         create_tables(engine, STAGING_TABLES)
+    on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
     model = build_model(settings, engine)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
@@ -165,12 +175,15 @@ def store(
     return dates
 
 
-def frames_writer(credits: list[pl.DataFrame]) -> CreditWriter:
-    """A ``CreditWriter`` for credit held in memory."""
+def frames_writer(
+    credits: list[pl.DataFrame], on_frame: Counter = lambda _done, _total: None
+) -> CreditWriter:
+    """A ``CreditWriter`` for credit held in memory; ``on_frame`` counts the frames written."""
 
     def write(conn: Connection) -> None:
-        for frame in credits:
+        for done, frame in enumerate(credits, start=1):
             insert_credits(conn, frame)
+            on_frame(done, len(credits))
 
     return write
 
@@ -193,11 +206,17 @@ def destination(settings: Settings, engine: Engine) -> AbstractContextManager[Pu
     return publishing(settings.out, partial(committed, engine), options)
 
 
-def export(conn: Connection, settings: Settings, summary: RunSummary, publish: Publish) -> Pending:
+def export(
+    conn: Connection,
+    settings: Settings,
+    summary: RunSummary,
+    publish: Publish,
+    on_file: Counter = lambda _done, _total: None,
+) -> Pending:
     """Make the report files of ``settings.formats`` from the tables ``conn`` sees, the dashboard describing
-    the run, awaiting its commit: the caller releases them after it."""
+    the run, awaiting its commit: the caller releases them after it. ``on_file`` counts the files made."""
     context = dashboard_context(settings, summary)
-    return publish(renderer(conn, settings.formats, context), summary.run_id)
+    return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
 
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:

@@ -138,13 +138,22 @@ def check_formats(formats: Sequence[str]) -> None:
             raise ConfigError(f"Unknown export format {name!r}.{hint} Valid formats: {', '.join(WRITERS)}.")
 
 
-def renderer(conn: Connection, formats: Sequence[str], context: DashboardContext | None) -> Render:
+def renderer(
+    conn: Connection,
+    formats: Sequence[str],
+    context: DashboardContext | None,
+    on_file: Callable[[int, int], None] = lambda _done, _total: None,
+) -> Render:
     """Read the channel report once (inside the caller's transaction, if any) and return what writes it in
-    every asked format into a folder."""
+    every asked format into a folder, telling ``on_file`` ``(done, total)`` after each file."""
     report = read_channel_report(conn)
 
     def render(folder: Path) -> dict[str, Path]:
-        return {name: WRITERS[name](report, folder / FILE_NAMES[name], context) for name in formats}
+        files = {}
+        for name in formats:
+            files[name] = WRITERS[name](report, folder / FILE_NAMES[name], context)
+            on_file(len(files), len(formats))
+        return files
 
     return render
 
