@@ -5,12 +5,17 @@ Scenarios are named; each run happens in a fresh child process so its peak memor
 Databases are laid out as real tables are (``arrival``: rows by user and time, ids in random key order);
 ``--layout sorted`` adds the generator's key-ordered layout, which flatters key lookups, and prints the
 ratio of the two. ``--days`` sets the history's length (repeatable: one database per length);
-``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days. Each
-database is generated once into benchmarks/data/ and kept pristine; every benchmark runs on a fresh copy.
+``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days.
+``--model`` (repeatable; ``all``: every local model and Markov of orders 1 to 3, ``markov:3`` an order) runs
+the same four runs for each model, each from its own fresh copy, so every model's first run is timed as a
+new user meets it (no index yet). Each database is generated once into benchmarks/data/ and kept pristine;
+every benchmark runs on a fresh copy. Beside the pipeline's own seconds, ``wall`` is the child process's
+whole life, start-up and exit included, as ``/usr/bin/time`` sees a command.
 Usage:
     python benchmarks/pipeline.py                     # every scenario, arrival layout, its own days
     python benchmarks/pipeline.py --scenario default --json results/default.json
     python benchmarks/pipeline.py --scenario default --days 10 --days 90 --layout arrival --layout sorted
+    python benchmarks/pipeline.py --scenario default --scenario 5m --model all
     python benchmarks/pipeline.py --compare old.json new.json
 """
 
@@ -39,6 +44,7 @@ RUNS = ("first", "rerun", "first day", "day")
 """A first run (building the journey indexes), a whole-range rerun, then daily runs as a scheduler starts
 them: the history's last day but one (the first bounded run, building the date indexes), then its last day."""
 DATA = HERE / "data"
+DEFAULT_MODEL = "ihc"
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,13 @@ def time_index_build(timings: list[float]) -> None:
     warehouse.ensure_indexes = timed
 
 
-def measure_run(db: str, out: str, start: str = "", end: str = "") -> dict:
+def model_options(model: str) -> dict:
+    """Settings for a model named as ``--model`` takes it: ``markov:3`` is Markov of order 3."""
+    name, _, order = model.partition(":")
+    return {"model": name, **({"markov_order": int(order)} if order else {})}
+
+
+def measure_run(db: str, out: str, start: str = "", end: str = "", model: str = DEFAULT_MODEL) -> dict:
     """Run the pipeline once in this process (over ``[start, end)`` when given) and return its step times
     and peak memory."""
     from attribution import load_settings, run
@@ -113,7 +125,8 @@ def measure_run(db: str, out: str, start: str = "", end: str = "") -> dict:
     index_build: list[float] = []
     time_index_build(index_build)
     bounds = {"start": start, "end": end} if start else {}
-    summary = run(load_settings(db=db, out=out, create_indexes=True, **bounds))  # a first run builds them
+    options = {**bounds, **model_options(model)}
+    summary = run(load_settings(db=db, out=out, create_indexes=True, **options))  # a first run builds them
     return {
         "seconds": summary.seconds,
         "index_seconds": sum(index_build) if index_build else None,
@@ -149,11 +162,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_in_child(db: str | Path, out: Path, start: str = "", end: str = "") -> dict:
+def run_in_child(
+    db: str | Path, out: Path, start: str = "", end: str = "", model: str = DEFAULT_MODEL
+) -> dict:
     """``measure_run`` in a fresh process, so the peak memory is this run's alone; adds the child's wall time."""
     began = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(out), start, end], capture_output=True, text=True
+        [sys.executable, __file__, "--child", str(db), str(out), start, end, model],
+        capture_output=True,
+        text=True,
     )
     if child.returncode:
         sys.exit(f"The pipeline run on {db} failed:\n{child.stderr}")
@@ -179,7 +196,11 @@ def working_copy(scenario: Scenario) -> tuple[Path, float | None]:
 
 
 def scheduled_runs(
-    db: str | Path, out: Path, days: list[str], after: Callable[[str], None] = lambda _label: None
+    db: str | Path,
+    out: Path,
+    days: list[str],
+    after: Callable[[str], None] = lambda _label: None,
+    model: str = DEFAULT_MODEL,
 ) -> dict:
     """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``), the daily ones over
     ``days`` (the history's last two: ``last_days``); ``after`` is called with each run's label once it has
@@ -188,20 +209,26 @@ def scheduled_runs(
     bounds = {"first": (), "rerun": (), "first day": (before, day), "day": (day, next_day(day))}
     runs = {}
     for label in RUNS:
-        runs[label] = run_in_child(db, out, *bounds[label])
+        runs[label] = run_in_child(db, out, *(bounds[label] or ("", "")), model=model)
         after(label)
     return runs
 
 
-def bench(scenario: Scenario, daily: int) -> dict:
+def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL) -> dict:
     db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    runs = scheduled_runs(db, out, last_days(db, 2))
+    runs = scheduled_runs(db, out, last_days(db, 2), model=model)
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}
     db.unlink()  # the pristine file stays; a copy is gigabytes
-    return {"scenario": asdict(scenario), "generate_seconds": generate_seconds, **runs, **checked}
+    return {
+        "scenario": asdict(scenario),
+        "model": model,
+        "generate_seconds": generate_seconds,
+        **runs,
+        **checked,
+    }
 
 
 def check_daily_runs(db: Path, out: Path, count: int) -> dict:
@@ -238,8 +265,8 @@ def _outputs(db: Path, out: Path) -> tuple[list, list, bytes]:
 def show(result: dict) -> None:
     s = result["scenario"]
     print(
-        f"\n{s['name']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions, {s['days']} days, "
-        f"{s['layout']} layout ("
+        f"\n{s['name']}, model {result['model']}: {s['sessions']:,} sessions, {s['conversions']:,} conversions, "
+        f"{s['days']} days, {s['layout']} layout ("
         + (
             f"generated in {seconds:.1f} s)"
             if (seconds := result["generate_seconds"])
@@ -247,13 +274,17 @@ def show(result: dict) -> None:
         )
     )
     steps = list(dict.fromkeys(step for label in RUNS for step in result[label]["seconds"]))
-    print(f"{'run':<10}" + "".join(f"{step:>14}" for step in steps) + f"{'sessions/s':>12}{'peak MB':>10}")
+    print(
+        f"{'run':<10}"
+        + "".join(f"{step:>14}" for step in steps)
+        + f"{'wall':>8}{'sessions/s':>12}{'peak MB':>10}"
+    )
     for label in RUNS:
         r = result[label]
         print(
             f"{label:<10}"
             + "".join(f"{r['seconds'].get(step, 0):>14.2f}" for step in steps)
-            + f"{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
+            + f"{r['child_seconds']:>8.2f}{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
         )
     day, rerun = result["day"]["seconds"]["total"], result["rerun"]["seconds"]["total"]
     print(f"a daily run costs {day / rerun:.2f} of a whole-range rerun")
@@ -287,6 +318,16 @@ def scenarios(names: list[str] | None, days: list[int] | None, layouts: list[str
     ]
 
 
+def models(names: list[str] | None) -> list[str]:
+    """The models asked for; ``all``: every local model, and Markov of orders 2 and 3 beside order 1."""
+    from attribution.models import MODELS
+
+    if not names:
+        return [DEFAULT_MODEL]
+    every = [*sorted(MODELS), "markov:2", "markov:3"]
+    return list(dict.fromkeys(model for name in names for model in (every if name == "all" else [name])))
+
+
 def compare(old_path: Path, new_path: Path) -> None:
     old, new = json.loads(old_path.read_text()), json.loads(new_path.read_text())
     for before, after in zip(old, new, strict=True):
@@ -312,8 +353,13 @@ def main() -> None:
         help="also check N daily runs against one run over their days",
     )
     parser.add_argument(
-        "--child", nargs=4, help=argparse.SUPPRESS
-    )  # database, output, start, end ("" for all)
+        "--model",
+        action="append",
+        help=f"a model, markov:ORDER, or all (default {DEFAULT_MODEL}); repeatable",
+    )
+    parser.add_argument(
+        "--child", nargs=5, help=argparse.SUPPRESS
+    )  # database, output, start, end ("" for all), model
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_run(*args.child)))
@@ -321,7 +367,11 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
         return
-    results = [bench(scenario, args.daily) for scenario in scenarios(args.scenario, args.days, args.layout)]
+    results = [
+        bench(scenario, args.daily, model)
+        for scenario in scenarios(args.scenario, args.days, args.layout)
+        for model in models(args.model)
+    ]
     for result in results:
         show(result)
     show_layout_ratios(results)

@@ -64,6 +64,19 @@ def test_run_never_creates_a_missing_database(tmp_path):
     assert not (tmp_path / "missing.db").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "check", "report"])
+@pytest.mark.parametrize("kind", ["text file", "folder"])
+def test_a_db_that_is_not_a_database_is_named_in_one_line(tmp_path, command, kind):
+    path = tmp_path / "README.md"
+    path.mkdir() if kind == "folder" else path.write_text("# not a database\n")
+    options = ("--out", str(tmp_path / "out")) if command != "check" else ()
+    result = attribution(command, "--db", str(path), *options)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"Error: Not a SQLite database: {path}" + (
+        " is a folder" if kind == "folder" else " (its first bytes are not SQLite's header)"
+    )
+
+
 def test_a_missing_table_is_named_in_one_line(tmp_path):
     path = tmp_path / "empty.db"
     sqlite3.connect(path).execute("CREATE TABLE unrelated (x INTEGER)").connection.close()

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from attribution.errors import ConfigError, DatabaseNotFoundError
+from attribution.errors import ConfigError, DatabaseNotFoundError, InputError
 from attribution.redaction import HIDDEN, is_secret_name
 from attribution.warehouse.dialects import profile_named
 
@@ -72,10 +72,13 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database)
+        if path.is_dir():
+            raise InputError(f"Not a SQLite database: {path} is a folder")
         if must_exist and not path.is_file():
             raise DatabaseNotFoundError(
                 f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
             )
+        _check_sqlite_file(path)
     profile_named(url.get_backend_name())
     try:
         engine = create_engine(
@@ -93,6 +96,24 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
     if settings:
         event.listen(engine, "connect", partial(_tune_session, settings=settings))
     return engine
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file (an empty file is a database not yet written)."""
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, naming it, a file that is not a SQLite database (the driver says only "file is not a
+    database", far from the flag that named it)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new database, where the caller allows one
+    except OSError as exc:
+        raise InputError(f"Cannot read the database file {path}: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise InputError(f"Not a SQLite database: {path} (its first bytes are not SQLite's header)")
 
 
 def _connect_args(url: URL) -> dict[str, object]:
