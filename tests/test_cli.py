@@ -271,3 +271,13 @@ def test_check_passes_a_clean_database(make_sqlite, postgres_url):
         result = _check_report(db)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "every check passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [("run", "--no-such-flag"), ("no-such-command",), ("run", "--lookback-days", "many")]
+)
+def test_usage_errors_exit_2_as_the_readme_says(args):
+    result = attribution(*args)
+    assert result.returncode == 2 and "Usage:" in result.stderr
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "| 2 | a usage error" in readme
