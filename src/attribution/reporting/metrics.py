@@ -24,9 +24,3 @@ def _ratio(numerator: str, denominator: str) -> pl.Expr:
 def with_ratios(frame: pl.DataFrame) -> pl.DataFrame:
     """Add CPO = cost / ihc and ROAS = ihc_revenue / cost (null where undefined)."""
     return frame.with_columns(**{name: _ratio(*terms) for name, terms in RATIOS.items()})
-
-
-def totals_with_ratios(frame: pl.DataFrame) -> dict[str, float | None]:
-    """Cost, credit and revenue summed over ``frame``, with their CPO and ROAS (``None``: undefined)."""
-    sums = frame.select(pl.col("cost", "ihc", "ihc_revenue").sum().cast(pl.Float64))
-    return with_ratios(sums).row(0, named=True)
