@@ -485,6 +485,16 @@ def shown_sorts(page: Page) -> list[dict[str, str]]:
     )
 
 
+def test_filtering_sorting_and_downloading_log_no_error_and_send_no_request(browser, demo):
+    opened = open_dashboard(browser, demo.dashboard)
+    opened.page.fill("#date-to", FILTERED[1])
+    opened.page.locator("#totals th[data-column='CPO']").click()
+    with opened.page.expect_download():
+        opened.page.click("#download")
+    opened.page.click("#date-all")
+    assert opened.problems == []
+
+
 def test_the_downloaded_csv_neutralises_formulas(browser, tmp_path):
     report = with_ratios(
         pl.DataFrame([("=HYPERLINK(1)", "2023-09-01", 1.0, 1.0, 2.0)], schema=TABLE_SCHEMA, orient="row")
