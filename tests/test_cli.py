@@ -141,19 +141,12 @@ def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
     assert "from-a-file" not in result.stderr + result.stdout
 
 
-def test_the_cli_starts_without_polars_sqlalchemy_or_plotly():
+def test_the_cli_starts_without_polars_or_sqlalchemy():
     """`attribution --help` and a run's start stay fast only while the commands import these themselves."""
-    heavy = "{'polars', 'sqlalchemy', 'plotly'}"
+    heavy = "{'polars', 'sqlalchemy'}"
     code = f"import sys, attribution.cli; print(*sorted({heavy} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == []
-
-
-def test_a_run_starts_without_plotly():
-    """The dashboard's chart library loads on the run's background thread, not before its first step."""
-    code = "import sys, attribution.pipeline.in_process; print('plotly' in sys.modules)"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert loaded.stdout.strip() == "False"
 
 
 def test_the_model_help_lists_every_model():

@@ -5,13 +5,12 @@ from __future__ import annotations
 import polars as pl
 
 from attribution.reporting.files import neutralise_formulas, write_csv
+from attribution.reporting.metrics import with_ratios
 
 
 def report(*rows) -> pl.DataFrame:
-    frame = pl.DataFrame(rows, schema=["channel_name", "date", "cost", "ihc", "ihc_revenue"], orient="row")
-    return frame.with_columns(
-        CPO=pl.when(pl.col("ihc") > 0).then(pl.col("cost") / pl.col("ihc")),
-        ROAS=pl.when(pl.col("cost") > 0).then(pl.col("ihc_revenue") / pl.col("cost")),
+    return with_ratios(
+        pl.DataFrame(rows, schema=["channel_name", "date", "cost", "ihc", "ihc_revenue"], orient="row")
     )
 
 
@@ -23,7 +22,7 @@ def test_undefined_ratios_are_empty_cells_never_inf_zero_or_na(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS"
     assert lines[1] == "Direct Traffic,2023-09-01,0.0000,0.0000,0.0000,,"
-    assert lines[2] == "Referral,2023-09-01,0.0000,2.0000,30.0000,0.0000,"
+    assert lines[2] == "Referral,2023-09-01,0.0000,2.0000,30.0000,,"  # orders that cost nothing: no CPO
     assert not any(word in path.read_text() for word in ("inf", "NaN", "N/A"))
 
 

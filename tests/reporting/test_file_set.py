@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, select, text
 
 from attribution import cli, load_settings, run
 from attribution.pipeline import staged
+from attribution.reporting.dashboard import model_label
 from attribution.reporting.files import FILE_NAMES, export_all
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_runs
@@ -99,7 +100,7 @@ def assert_one_set_of_the_committed_tables(
         assert (out / name).read_bytes() == (expected / name).read_bytes(), name
     model, run_id = last_run or committed_run(db)
     page = (out / HTML).read_text()
-    assert f"Model: <b>{model}</b>" in page and f"Run: <b>{run_id[:12]}</b>" in page
+    assert f"Model: <b>{model_label(model)}</b>" in page and f"Run: <b>{run_id[:12]}</b>" in page
 
 
 def report(db: str, out: Path) -> None:

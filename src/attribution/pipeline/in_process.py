@@ -1,7 +1,7 @@
 """The in-process runner: every step in one process, for the CLI and for library users.
 
-Why this shape: the read steps compute everything (for an open range every session's cost, and the
-dashboard's chart library warm-up, on background threads beside attribution); the write steps then share
+Why this shape: the read steps compute everything (for an open range every session's cost, on a background
+thread beside attribution); the write steps then share
 one short transaction under the write lock, with the run's record and its report files staged, so a
 failure anywhere leaves the previous tables and files untouched; the files are put in place after the
 commit (``reporting.file_set``). No staging tables: what one step hands the next stays in memory.
@@ -54,10 +54,8 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     progress = on_progress or (lambda _step, _done, _total: None)
     with (
         open_engine(settings.db, staged_copy=settings.staged_copy) as engine,
-        ThreadPoolExecutor(max_workers=2) as background,
+        ThreadPoolExecutor(max_workers=1) as background,
     ):
-        if "html" in settings.formats:
-            background.submit(_warm_up_dashboard)
         costs = _cost_scan(settings, engine, background)
         with _timed(summary, "prepare"):
             prepared = steps.prepare(
@@ -102,13 +100,6 @@ def _scan_end(
     ):
         return None
     return costs.result if missing_indexes(engine) else None
-
-
-def _warm_up_dashboard() -> None:
-    """The dashboard's chart library, imported and warmed up on the background thread, not at start-up."""
-    from attribution.reporting.dashboard import warm_up
-
-    warm_up()
 
 
 @contextmanager

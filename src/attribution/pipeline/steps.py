@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select
@@ -24,6 +23,7 @@ from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import ReportScope, build_channel_report
+from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
@@ -31,9 +31,6 @@ from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
-
-if TYPE_CHECKING:
-    from attribution.reporting.dashboard import DashboardContext
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
@@ -221,6 +218,4 @@ def export(
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
     """What the dashboard says about the run; the conversion type only for the IHC models that use one."""
-    from attribution.reporting.dashboard import DashboardContext  # plotly loads only when a run exports
-
     return DashboardContext.for_run(summary, conv_type=settings.credit_conv_type)

@@ -15,19 +15,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
 
 from attribution.errors import ConfigError
 from attribution.reporting.channel_report import read_channel_report
+from attribution.reporting.csv_rules import DECIMALS, neutralise_formulas
+from attribution.reporting.dashboard import DashboardContext, write_dashboard
 from attribution.reporting.file_set import Render
 from attribution.reporting.publish import atomic_path, publishing
 from attribution.store.runs import committed
-
-if TYPE_CHECKING:
-    from attribution.reporting.dashboard import DashboardContext
 
 CSV_NAME = "channel_reporting.csv"
 FILE_NAMES = {
@@ -39,16 +38,8 @@ FILE_NAMES = {
 """The file each export format writes in the output directory."""
 DEFAULT_FORMATS = ("csv", "parquet", "html")
 """What a run writes unless told otherwise; ``hyper`` starts a Hyper server, so it is asked for by name."""
-DECIMALS = 4
-FORMULA_START = r"^([=+\-@\t\r])"
-"""Characters that make a spreadsheet treat a cell as a formula (OWASP's CSV-injection list)."""
 HYPER_TABLE = ("Extract", "Extract")
 """Schema and table name that Tableau opens directly when an extract holds a single table."""
-
-
-def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix text cells that start like a spreadsheet formula with a single quote."""
-    return frame.with_columns(pl.col(pl.String).str.replace(FORMULA_START, "'${1}"))
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
@@ -112,15 +103,10 @@ def _vacated(path: Path) -> Path:
 
 
 def _write_dashboard(report: pl.DataFrame, path: Path, context: DashboardContext | None) -> Path:
-    from attribution.reporting.dashboard import (  # plotly loads only for a dashboard
-        DashboardContext,
-        write_dashboard,
-    )
-
     return write_dashboard(report, path, run=context or DashboardContext.unknown())
 
 
-Writer = Callable[[pl.DataFrame, Path, "DashboardContext | None"], Path]
+Writer = Callable[[pl.DataFrame, Path, DashboardContext | None], Path]
 WRITERS: dict[str, Writer] = {
     "csv": lambda report, path, _context: write_csv(report, path),
     "parquet": lambda report, path, _context: export_parquet(report, path),
