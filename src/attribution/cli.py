@@ -28,7 +28,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from attribution.errors import AttributionError, ConfigError
+from attribution.errors import AttributionError, ConfigError, Interrupted
+from attribution.interrupts import exit_code, stopping_on_signals
 from attribution.models.names import MODEL_NAMES
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.warehouse import generate_options as gen
@@ -597,7 +598,13 @@ def main() -> None:
     """Entry point: run the app, turning project and database errors into one red line."""
     debug = "--debug" in sys.argv[1:]
     try:
-        app()
+        with stopping_on_signals():
+            app()
+    except Interrupted as stopped:
+        errors.print(
+            f"{stopped}: stopped before its next step; nothing half-written is kept", highlight=False
+        )
+        sys.exit(exit_code(stopped))
     except Exception as exc:
         if debug or not _is_user_error(exc):
             raise

@@ -19,10 +19,13 @@
         └── IncompleteAttributionError  some journeys got no credit: failed, skipped or unsent
 
 Transient errors (worth a retry) and terminal ones are told apart by the marker classes
-``TransientError`` and ``TerminalError``, which the concrete classes mix in.
+``TransientError`` and ``TerminalError``, which the concrete classes mix in. ``Interrupted`` (SIGINT,
+SIGTERM) is no error: like ``KeyboardInterrupt`` it passes every ``except Exception``.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class AttributionError(Exception):
@@ -98,3 +101,12 @@ class ServiceUnreachableError(IHCApiError, TransientError):
 
 class IncompleteAttributionError(IHCApiError, TerminalError):
     """Some journeys got no credit (failed, skipped as too long, or unsent at the quota); nothing is returned."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the process (``attribution.interrupts``): the open transaction rolls back,
+    the run's record is closed as ``interrupted``, and the command exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"Interrupted by {signal.Signals(signum).name}")

@@ -20,7 +20,9 @@ from functools import partial
 import polars as pl
 from sqlalchemy import Engine, func, select
 
+from attribution.errors import Interrupted
 from attribution.ihc_api.client import IHCApiAttributor
+from attribution.interrupts import stopping_on_signals
 from attribution.models import Attributor
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
@@ -104,10 +106,12 @@ def _scan_end(
 
 @contextmanager
 def _failure_recorded(engine: Engine, run_id: str) -> Iterator[None]:
+    """The run's record closed as ``failed`` on an error, ``interrupted`` on a signal (``Interrupted``)."""
     try:
         yield
-    except Exception as exc:
-        record_failure(engine, run_id, exc)
+    except (Exception, Interrupted) as exc:
+        with stopping_on_signals(ignored=True):  # a second signal must not leave the record open
+            record_failure(engine, run_id, exc)
         raise
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -90,7 +91,8 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
         str(SCAN_ROWS),
         str(SQLITE_BUSY_SECONDS),
     ]
-    child = subprocess.run(command, capture_output=True, check=False)
+    parent = {**os.environ, scan_module.PARENT_VARIABLE: str(os.getpid())}
+    child = subprocess.run(command, capture_output=True, check=False, env=parent)
     if child.returncode:
         cause = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         raise IntegrityError(f"The session-cost scan of {path} failed: {cause}")

@@ -7,6 +7,9 @@ second and never re-runs the caller's main module (as a ``multiprocessing`` spaw
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
 import time
 from urllib.parse import quote
@@ -97,9 +100,27 @@ def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).sum())
 
 
+PARENT_VARIABLE = "ATTRIBUTION_SCAN_PARENT"
+"""The environment variable naming the process that started the scan (``die_with_parent``)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """End this process when the one that started it ends, even by SIGKILL (Linux's ``PR_SET_PDEATHSIG``),
+    and at once if it has ended already: an orphaned scan would read the file for nothing.
+
+    Why in the child: ``preexec_fn`` is unsafe in a process with threads, and the scan is started from one."""
+    parent = int(os.environ.get(PARENT_VARIABLE, "0"))
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:
+        sys.exit("the process that started the scan has ended")
+
+
 def main(argv: list[str]) -> None:
     """``python -m attribution.reporting.sqlite_scan PATH LAST_ROWID SCAN_ROWS BUSY_SECONDS``: the costs as
     Arrow IPC on standard output."""
+    die_with_parent()
     path, last_rowid, scan_rows, busy_seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     scan_sqlite_costs(path, last_rowid, scan_rows, busy_seconds).write_ipc(sys.stdout.buffer)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from attribution.errors import Interrupted
 from attribution.timerange import TimeRange
 from attribution.warehouse.tables import attribution_runs
 
@@ -119,9 +120,10 @@ def record_end(conn: Connection, summary: RunSummary) -> None:
 
 
 def record_failure(engine: Engine, run_id: str, exc: BaseException) -> None:
-    """Record that a run stopped on an error, with the error's line."""
+    """Record that a run stopped on an error (``failed``) or a signal (``interrupted``), with its line."""
+    status = "interrupted" if isinstance(exc, Interrupted) else "failed"
     with engine.begin() as conn:
-        _write_end(conn, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        _write_end(conn, run_id, status, {"error": f"{type(exc).__name__}: {exc}"})
 
 
 def committed(bind: Engine | Connection, run_id: str) -> bool:
