@@ -274,3 +274,20 @@ def test_usage_errors_exit_2_as_the_readme_says(args):
     assert result.returncode == 2 and "Usage:" in result.stderr
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "| 2 | a usage error" in readme
+
+
+def test_an_output_table_made_by_someone_else_is_named_in_one_line_and_nothing_is_written(
+    make_sqlite, tmp_path
+):
+    db = make_sqlite(PAID)
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute("CREATE TABLE channel_reporting (region TEXT, visits INTEGER)")
+    result = attribution("run", "--db", db, "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: Output table 'channel_reporting' exists without the column(s) channel_name, date, cost, ihc, "
+        "ihc_revenue: it was not made by this pipeline; rename or drop it, or use another database"
+    ]
+    with closing(sqlite3.connect(db)) as con:
+        assert con.execute("SELECT COUNT(*) FROM channel_reporting").fetchone() == (0,)
+        assert [row[1] for row in con.execute("PRAGMA table_info(channel_reporting)")] == ["region", "visits"]

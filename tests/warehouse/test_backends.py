@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from attribution import load_settings, run
-from attribution.errors import ConfigError
+from attribution.errors import ConfigError, InputError
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from attribution.warehouse.generate import generate_database
@@ -46,6 +48,35 @@ def test_copying_into_a_database_that_has_input_tables_is_refused(tmp_path: Path
     write_case(postgres_url, PAID)
     with pytest.raises(ConfigError, match="already has input table"):
         copy_inputs(source, postgres_url)
+
+
+def test_a_copy_the_target_refuses_names_the_table_and_leaves_the_target_as_it_was(
+    tmp_path: Path, postgres_url: str
+):
+    source = str(tmp_path / "case.db")
+    write_case(source, PAID, keyed=False)
+    with (
+        closing(sqlite3.connect(source)) as con,
+        con,
+    ):  # a duplicate session id, which the target's key refuses
+        con.execute("INSERT INTO session_sources SELECT * FROM session_sources LIMIT 1")
+    with pytest.raises(
+        InputError, match=r"^Cannot copy session_sources into the target \(duplicate key"
+    ) as refused:
+        copy_inputs(source, postgres_url)
+    assert len(str(refused.value).splitlines()) == 1
+    engine = connect(postgres_url)
+    try:
+        assert not set(inspect(engine).get_table_names()) & {
+            "session_sources",
+            "conversions",
+            "session_costs",
+        }
+    finally:
+        engine.dispose()
+    with closing(sqlite3.connect(source)) as con, con:  # fixed at the source, the next copy goes through
+        con.execute("DELETE FROM session_sources WHERE rowid = (SELECT MAX(rowid) FROM session_sources)")
+    assert copy_inputs(source, postgres_url)["session_sources"] == len(PAID.sessions)
 
 
 TIED = Case(

@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 import polars as pl
 from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import DropTable
 
-from attribution.errors import ConfigError
+from attribution.errors import ConfigError, InputError
 from attribution.warehouse.bulk import bulk_insert, polars_schema
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.redshift_copy import StagedCopy
@@ -44,11 +46,23 @@ def copy_inputs(
                 f"The target already has input table(s) {', '.join(sorted(existing))}; refusing to mix data"
             )
         create_input_tables(target)
-        copied = {
-            table.name: _copy_table(source, target, table, chunk_rows, on_progress) for table in INPUT_TABLES
-        }
+        try:
+            copied = {
+                table.name: _copy_table(source, target, table, chunk_rows, on_progress)
+                for table in INPUT_TABLES
+            }
+        except BaseException:
+            _drop_inputs(target)  # the target as it was, so the next copy-db starts clean
+            raise
         refresh_statistics(target, INPUT_TABLES)
         return copied
+
+
+def _drop_inputs(target: Engine) -> None:
+    """Drop the input tables this copy created (the target had none: ``copy_inputs`` refuses otherwise)."""
+    with target.begin() as conn:
+        for table in reversed(INPUT_TABLES):
+            conn.execute(DropTable(table, if_exists=True))
 
 
 def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progress) -> int:
@@ -57,10 +71,17 @@ def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progr
         total = reader.scalar(select(func.count()).select_from(table))
         rows = reader.execution_options(stream_results=True).execute(select(table))
         copied = 0
-        with target.begin() as writer:
-            while batch := rows.fetchmany(chunk_rows):
-                bulk_insert(writer, table, pl.DataFrame(batch, schema=schema, orient="row"))
-                copied += len(batch)
-                if on_progress:
-                    on_progress(table.name, copied, total)
+        try:
+            with target.begin() as writer:
+                while batch := rows.fetchmany(chunk_rows):
+                    bulk_insert(writer, table, pl.DataFrame(batch, schema=schema, orient="row"))
+                    copied += len(batch)
+                    if on_progress:
+                        on_progress(table.name, copied, total)
+        except (DBAPIError, target.dialect.loaded_dbapi.Error) as exc:  # a row the target's keys refuse
+            driver_error = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY uses the driver's cursor
+            cause = (str(driver_error).strip().splitlines() or [type(driver_error).__name__])[0]
+            raise InputError(
+                f"Cannot copy {table.name} into the target ({cause}); nothing was copied"
+            ) from None
     return copied

@@ -76,9 +76,10 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
         for table in tables:
             conn.execute(CreateTable(table, if_not_exists=True))
     with write_transaction(engine) as conn:
-        inspector = inspect(conn)
+        inspector, fold = inspect(conn), profile_of(conn).fold
         for table in tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
+            present = {fold(column["name"]) for column in inspector.get_columns(table.name)}
+            _check_required(table, present)
             added = [c for c in table.columns if c.name not in present and c.nullable]
             for column in added:
                 kind = column.type.compile(dialect=engine.dialect)
@@ -88,6 +89,17 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
             if profile_of(conn).indexes:
                 for ix in table.indexes:
                     conn.execute(CreateIndex(ix, if_not_exists=True))
+
+
+def _check_required(table: Table, present: set[str]) -> None:
+    """Refuse, in one line, a table of the pipeline's name made by someone else: one without a column the
+    pipeline writes and cannot add (a required one), which no earlier version made either."""
+    lacking = [c.name for c in table.columns if c.name not in present and not c.nullable]
+    if lacking:
+        raise SchemaError(
+            f"Output table '{table.name}' exists without the column(s) {', '.join(lacking)}: it was not made "
+            "by this pipeline; rename or drop it, or use another database"
+        )
 
 
 def _backfill_credited_sessions(conn: Connection) -> None:
