@@ -32,7 +32,7 @@ from attribution.reporting.metrics import with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
-from attribution.warehouse.schema import input_kinds
+from attribution.warehouse.schema import sqlite_rowid
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -59,19 +59,18 @@ class ReportScope:
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
-    """Total session cost per channel and date over the whole session table (the columnar scan where both
-    inputs are SQLite tables: it reads by rowid, which views lack)."""
-    if engine.dialect.name == "sqlite":
-        kinds = input_kinds(engine)
-        if kinds["session_sources"] == kinds["session_costs"] == "table":
-            return _aggregate_sqlite_costs(engine)
+    """Total session cost per channel and date over the whole session table (the columnar scan where the
+    sessions are a SQLite table with a rowid, which it reads them by; SQLite's own join for a view or a
+    ``WITHOUT ROWID`` table)."""
+    if engine.dialect.name == "sqlite" and (rowid := sqlite_rowid(engine, "session_sources")):
+        return _aggregate_sqlite_costs(engine, rowid)
     statement = SESSION_COST_SQL.format(where="")
     with engine.connect() as conn:
         return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
 
 
-def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
-    """The columnar scan, in a process of its own.
+def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
+    """The columnar scan, in a process of its own, reading the sessions by the rowid named ``rowid``.
 
     Why: connectorx carries its own SQLite library, and closing its connection releases every POSIX lock
     this process holds on the file (such locks belong to the process, not to a connection). Within the
@@ -79,14 +78,12 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
     error", one run's credit overwritten by the other's). A child process's locks are its own.
     """
     path = str(Path(engine.url.database).resolve())
-    with engine.connect() as conn:
-        last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
     command = [
         sys.executable,
         "-m",
         scan_module.__name__,
         path,
-        str(last),
+        rowid,
         str(SCAN_ROWS),
         str(SQLITE_BUSY_SECONDS),
     ]
