@@ -25,11 +25,12 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import with_ratios
-from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
+from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
 from attribution.warehouse.schema import sqlite_rowid
@@ -46,6 +47,8 @@ JOIN conversions v ON v.conv_id = a.conv_id
 WHERE {where}
 """
 _DATES = "IN :dates"
+_OVERFLOWS = ("integer overflow", "bigint out of range")
+"""What SQLite and PostgreSQL say when the session cost SQL's integers overflow."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,8 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     ``WITHOUT ROWID`` table)."""
     if engine.dialect.name == "sqlite" and (rowid := sqlite_rowid(engine, "session_sources")):
         return _aggregate_sqlite_costs(engine, rowid)
-    statement = SESSION_COST_SQL.format(where="")
     with engine.connect() as conn:
-        return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
+        return _summed_costs(conn, SESSION_COST_SQL.format(where=""), None)
 
 
 def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
@@ -134,7 +136,20 @@ def session_costs_on(conn: Connection, dates: frozenset[str]) -> pl.DataFrame:
     """Session cost per channel for each of ``dates``, reading only those dates' sessions."""
     if not dates:
         return pl.DataFrame(schema=COST_SCHEMA)
-    return _by_dates(conn, cost_sql(), dates, COST_SCHEMA)
+    return _summed_costs(conn, cost_sql(), dates)
+
+
+def _summed_costs(conn: Connection, sql: str, dates: frozenset[str] | None) -> pl.DataFrame:
+    """The session cost SQL's rows, or one line where a total is beyond what it sums: SQLite stops a
+    ``SUM`` of integers that overflows, PostgreSQL a cast of one cost to ``BIGINT`` (for a row the input
+    checks did not read: an earlier date a bounded run reports for the first time)."""
+    try:
+        return _by_dates(conn, sql, dates, COST_SCHEMA)
+    except DBAPIError as error:
+        if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
+            raise
+        where = f"a channel on one of {', '.join(sorted(dates))}" if dates else "a channel on some date"
+        raise IntegrityError(f"Cannot report the cost: {beyond_sum(where)}") from None
 
 
 def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:

@@ -20,6 +20,9 @@ MICROS = 1_000_000
 """Session costs are summed as whole millionths, in integers: a total is then exact, the same in whatever
 order its sessions are added (a whole-range scan, a daily run's index read, two warehouses), and rounding
 to a millionth changes no amount of money. Ties round away from zero, as SQLite's ``ROUND`` does."""
+LARGEST_MICROS = 2**63 - 1
+"""The largest total of session cost, in millionths, the report sums: a signed 64-bit integer, as SQL's
+``SUM`` of ``BIGINT`` keeps it (SQLite stops with "integer overflow" beyond it, Polars would wrap around)."""
 SESSION_COST_SQL = f"""
 SELECT s.channel_name, s.event_date AS date,
        CAST(SUM(CAST(ROUND(COALESCE(c.cost, 0.0) * {MICROS}) AS BIGINT)) AS DOUBLE PRECISION) / {MICROS} AS cost
@@ -56,9 +59,31 @@ def scan_sqlite_costs(path: str, rowid: str, scan_rows: int, busy_seconds: float
     ]
     if not parts:
         return pl.DataFrame(schema=COST_SCHEMA)
-    totals = _sum_costs(pl.concat(parts))
+    totals = _within_64_bits(_sum_costs(pl.concat(parts)))
     # numpy's division, correctly rounded as SQL's is: Polars may multiply by the reciprocal instead
     return totals.with_columns(pl.Series("cost", totals["cost"].to_numpy() / MICROS, dtype=pl.Float64))
+
+
+class SumOverflow(ValueError):
+    """A total of session cost beyond ``LARGEST_MICROS``."""
+
+
+def beyond_sum(where: str) -> str:
+    """The words for a total of session cost (of ``where``) beyond the largest the report sums."""
+    whole, fraction = divmod(LARGEST_MICROS, MICROS)
+    return (
+        f"the session cost of {where} is beyond ±{whole:,}.{fraction:06d}, the largest total the report sums "
+        "exactly (whole millionths in a signed 64-bit integer)"
+    )
+
+
+def _within_64_bits(totals: pl.DataFrame) -> pl.DataFrame:
+    """The totals as 64-bit integers, or ``SumOverflow`` naming the first channel and date beyond them."""
+    beyond = totals.filter(pl.col("cost").abs() > LARGEST_MICROS).sort("date", "channel_name")
+    if beyond.height:
+        channel, date = beyond.row(0)[:2]
+        raise SumOverflow(beyond_sum(f"{channel} on {date}"))
+    return totals.with_columns(pl.col("cost").cast(pl.Int64))
 
 
 def _session_chunks(uri: str, rowid: str, scan_rows: int, busy_seconds: float) -> Iterator[pl.DataFrame]:
@@ -109,15 +134,20 @@ def _priced(sessions: pl.DataFrame, costs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
-    """Costs in millionths summed per channel and date (integers: exact in any order)."""
-    return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).sum())
+    """Costs in millionths summed per channel and date (integers: exact in any order; 128 bits, so a total
+    beyond 64 bits is found, not wrapped around)."""
+    return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).cast(pl.Int128).sum())
 
 
 def main(argv: list[str]) -> None:
     """``python -m attribution.reporting.sqlite_scan PATH ROWID SCAN_ROWS BUSY_SECONDS`` (``ROWID``: the
     name that reads the session table's rowid): the costs as Arrow IPC on standard output."""
     path, rowid, scan_rows, busy_seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
-    scan_sqlite_costs(path, rowid, scan_rows, busy_seconds).write_ipc(sys.stdout.buffer)
+    try:
+        costs = scan_sqlite_costs(path, rowid, scan_rows, busy_seconds)
+    except SumOverflow as error:
+        sys.exit(str(error))  # one line, no traceback: the caller shows the last line
+    costs.write_ipc(sys.stdout.buffer)
 
 
 if __name__ == "__main__":
