@@ -91,12 +91,21 @@ def _without_rowid(db: str) -> None:
     relaid(db, "without rowid", [0] * len(CASE.sessions))
 
 
+def _column_named_rowid(db: str) -> None:
+    """A declared column named ``rowid`` hides the rowid under that name (``_rowid_`` still reads it)."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE session_sources SET rowid = -rowid WHERE rowid % 2 = 0")
+        conn.execute("ALTER TABLE session_sources ADD COLUMN rowid TEXT")
+        conn.execute("UPDATE session_sources SET rowid = 'x'")
+
+
 LAYOUTS = {
     "negative rowids": _negated,
     "integer primary key of signed 64-bit hashes": _hashed_key,
     "a few rowids near 5e12": _sparse,
     "gaps between rowids": _gapped,
     "without rowid": _without_rowid,
+    "a column named rowid": _column_named_rowid,
 }
 
 
