@@ -53,6 +53,8 @@ def cases(draw: st.DrawFn, max_sessions: int = 14, max_conversions: int = 6) -> 
 
 
 BAD_TIMES = ("9:30:00", "09:30:00-05:00", "11:30:00+02:00", "09:30:00.5", "24:00:00")
+HUGE_MONEY = (float("inf"), float("-inf"), 1.7e308, 1e13, -1e13)
+"""Money the report cannot sum exactly: infinite (SQLite reads ``9e999`` as infinity) or beyond the bound."""
 BAD_DATES = ("2023-02-30", "2023/09/02", "2023-09-02T10:00:00", "2023-13-01")
 Spoilt = tuple[list[Session], list[Conversion], list[tuple[str, object]]]
 """What takes a valid session's and a valid conversion's place (themselves when unchanged), and cost rows
@@ -73,6 +75,12 @@ def _spoilers(draw: st.DrawFn, s: Session, c: Conversion) -> dict[str, Spoilt]:
         "NULL revenue": ([s], [replace(c, revenue=None)], []),
         "engagement flag": ([replace(s, closer=draw(st.sampled_from(["yes", 300, -1])))], [c], []),
         "text cost": ([replace(s, cost="n/a", has_cost_row=True)], [c], []),
+        "revenue beyond the report": ([s], [replace(c, revenue=draw(st.sampled_from(HUGE_MONEY)))], []),
+        "cost beyond the report": (
+            [replace(s, cost=draw(st.sampled_from(HUGE_MONEY)), has_cost_row=True)],
+            [c],
+            [],
+        ),
         "NULL channel": ([replace(s, channel=None)], [c], []),
         "NULL user": ([replace(s, user_id=None)], [c], []),
     }
@@ -89,6 +97,8 @@ DEFECT_KINDS = (
     "NULL revenue",
     "engagement flag",
     "text cost",
+    "revenue beyond the report",
+    "cost beyond the report",
     "NULL channel",
     "NULL user",
 )
@@ -98,7 +108,8 @@ DEFECT_KINDS = (
 @st.composite
 def defective_cases(draw: st.DrawFn) -> tuple[str, Case]:
     """A random valid case with one defect injected (a duplicate key, a malformed timestamp, a NULL, a flag
-    out of range, text in a number column): the defect's kind and the case, to be written unkeyed."""
+    out of range, text in a number column, money
+    beyond what the report sums): the defect's kind and the case, to be written unkeyed."""
     case = draw(cases(max_sessions=8, max_conversions=4))
     sessions = case.sessions or [Session("s00", "u1", "2023-09-01 06:00:00", cost=1.0)]
     conversions = case.conversions or [Conversion("c00", "u1", "2023-09-02 12:00:00")]

@@ -208,6 +208,16 @@ BAD_INPUTS = {
         "non-numeric-cost",
         "x1",
     ),
+    "infinite revenue": (
+        _with(conversions=(Conversion("c9", "u1", "2023-09-05 09:00:00", float("inf")),)),
+        "revenue-out-of-range",
+        "c9",
+    ),
+    "cost 1e13": (
+        _with(sessions=(Session("x1", "u9", "2023-09-02 11:00:00", cost=1e13),)),
+        "cost-out-of-range",
+        "x1",
+    ),
     "NULL channel": (
         _with(sessions=(Session("n1", "u9", "2023-09-02 11:00:00", channel=None),)),
         "missing-session-key",
@@ -240,7 +250,11 @@ def _check_report(db: str) -> subprocess.CompletedProcess:
 
 def test_check_reports_every_failing_check_over_the_whole_database(make_sqlite, postgres_url):
     case = _with(
-        sessions=(Session("t1", "u1", "2023-09-02 9:30:00"), Session("a1", "u1", "2023-09-01 10:00:00")),
+        sessions=(
+            Session("t1", "u1", "2023-09-02 9:30:00"),
+            Session("a1", "u1", "2023-09-01 10:00:00"),
+            Session("x2", "u9", "2023-09-02 11:00:00", cost=float("-inf")),
+        ),
         conversions=(Conversion("c9", "u1", "2023-09-05 09:00:00", None),),
     )
     write_case(postgres_url, case, keyed=False)
@@ -254,6 +268,8 @@ def test_check_reports_every_failing_check_over_the_whole_database(make_sqlite, 
             "duplicate-cost-session-id session_costs 1 a1",
             "missing-conversion-value conversions 1 c9",
             "bad-engagement-flag session_sources 0",
+            "cost-out-of-range session_costs 1 x2",
+            "revenue-out-of-range conversions 0",
         ):
             assert any(expected in line for line in lines), (expected, result.stdout)
 

@@ -3,19 +3,21 @@ left out of journeys and counted (``"skip"``) where the report stays true withou
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
-from attribution import InputError, load_settings, run
+from attribution import InputError, IntegrityError, load_settings, run
 from attribution.pipeline import staged
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
+from attribution.warehouse.input_checks import MAX_MONEY
 from attribution.warehouse.tables import attribution_runs
-from tests.builders import Conversion, Session
+from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID
 from tests.oracle import read_tables
 
@@ -144,3 +146,90 @@ def test_models_learning_from_null_paths_check_the_sessions_of_the_range_s_dates
     with pytest.raises(InputError, match=r"\(bad-session-time\): n1"):
         run_pipeline(db, tmp_path, **day)
     assert run_pipeline(db, tmp_path, **day, on_bad_rows="skip").conversions == 2
+
+
+def _with_revenue(*revenues: float) -> Case:
+    extra = [Conversion(f"r{i}", "u9", "2023-09-05 00:00:00", revenue) for i, revenue in enumerate(revenues)]
+    return replace(PAID, conversions=[*PAID.conversions, *extra])
+
+
+def _with_cost(cost: float) -> Case:
+    return replace(
+        PAID, sessions=[*PAID.sessions, Session("x1", "u9", "2023-09-04 13:00:00", "TikTok Ads", cost=cost)]
+    )
+
+
+DAY = {"start": "2023-09-04", "end": "2023-09-05"}
+MONEY_AT_ITS_LIMITS = {
+    "revenue infinite": (
+        _with_revenue(math.inf),
+        {},
+        "conversions: 1 row has a revenue .*revenue-out-of-range.*: r0",
+    ),
+    "revenue 1.7e308 on two conversions": (
+        _with_revenue(1.7e308, 1.7e308),
+        {},
+        "conversions: 2 rows have a revenue .*revenue-out-of-range.*: r0, r1",
+    ),
+    "a cost of 1e13, bounded run": (
+        _with_cost(1e13),
+        DAY,
+        "session_costs: 1 row has a cost .*cost-out-of-range.*: x1",
+    ),
+    "a cost of infinity, bounded run": (
+        _with_cost(math.inf),
+        DAY,
+        "session_costs: 1 row .*cost-out-of-range.*: x1",
+    ),
+    "a cost of 1e13, open range": (_with_cost(1e13), {}, "session_costs: 1 row .*cost-out-of-range.*: x1"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(MONEY_AT_ITS_LIMITS))
+def test_money_beyond_what_the_report_sums_stops_the_run_naming_the_row(make_db, tmp_path, defect):
+    """Issue 23 item 5: infinite revenue reached the report (``€inf``), a cost of 1e13 was stored as
+    9,223,372,036,974.01 (a saturated cast), 1.7e308 twice overflowed ``math.fsum``."""
+    case, options, line = MONEY_AT_ITS_LIMITS[defect]
+    db = make_db(case, keyed=False)
+    with pytest.raises(InputError, match=f"^Bad input rows in {line}"):
+        run_pipeline(db, tmp_path, **options)
+    with open_engine(db) as engine:
+        assert "channel_reporting" not in inspect(engine).get_table_names()
+
+
+def test_9e999_in_a_sqlite_file_is_named(make_sqlite, tmp_path):
+    """SQLite reads ``9e999`` as an infinity, which the report printed as ``inf``."""
+    db = make_sqlite(PAID)
+    with open_engine(db) as engine, engine.begin() as conn:
+        conn.execute(text("UPDATE conversions SET revenue = 9e999 WHERE conv_id = 'c5'"))
+    with pytest.raises(InputError, match=r"\(revenue-out-of-range\): c5"):
+        run_pipeline(db, tmp_path)
+
+
+SUMMING_BEYOND = replace(
+    PAID,
+    sessions=[
+        *PAID.sessions,
+        *(Session(f"m{i}", "u4", "2023-09-03 10:00:00", "Display", cost=MAX_MONEY) for i in range(10)),
+    ],
+)
+"""Ten costs at the bound on one date and channel: 10^19 millionths, beyond a signed 64-bit integer."""
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"start": "2023-09-03", "end": "2023-09-04"}], ids=["open", "bounded"]
+)
+def test_costs_summing_beyond_64_bits_of_millionths_stop_the_run_in_one_line(make_sqlite, tmp_path, options):
+    db = make_sqlite(SUMMING_BEYOND)
+    with pytest.raises(IntegrityError, match=r" 2023-09-03 is beyond ±9,223,372,036,854\.775807"):
+        run_pipeline(db, tmp_path, **options)
+
+
+def test_a_server_sums_costs_beyond_64_bits_of_millionths_exactly(postgres_url, tmp_path):
+    """PostgreSQL sums ``BIGINT`` into a ``NUMERIC``: the total is exact."""
+    write_case(postgres_url, SUMMING_BEYOND)
+    run_pipeline(postgres_url, tmp_path)
+    _, report = read_tables(postgres_url)
+    assert {(channel, day): cost for channel, day, cost, *_ in report}[
+        ("Display", "2023-09-03")
+    ] == 10 * MAX_MONEY

@@ -86,7 +86,7 @@ def test_the_cost_scan_waits_for_a_writer_that_locks_the_file(make_sqlite):
     hold += "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(6)"
     with subprocess.Popen([sys.executable, "-c", hold, db], stdout=subprocess.PIPE, text=True) as writer:
         assert writer.stdout.readline() == "locked\n"
-        scan = [sys.executable, "-m", sqlite_scan.__name__, db, str(len(PAID.sessions)), "1000", "30"]
+        scan = [sys.executable, "-m", sqlite_scan.__name__, db, "rowid", "1000", "30"]
         child = subprocess.run(scan, capture_output=True, check=False)
     assert child.returncode == 0, child.stderr.decode()
     frame = pl.read_ipc(io.BytesIO(child.stdout)).sort("date", "channel_name")

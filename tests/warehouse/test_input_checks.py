@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import text
 
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
-from attribution.warehouse.input_checks import run_checks
-from tests.builders import Case, Conversion, Session
+from attribution.warehouse.input_checks import MAX_MONEY, run_checks
+from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID
 
 DAY = TimeRange.parse("2023-09-05", "2023-09-06")
@@ -133,3 +134,57 @@ def test_no_more_than_five_ids_are_named(make_db):
     assert failures(make_db(with_sessions(*late), keyed=False)) == {
         "bad-session-time": ("session_sources", 7, ("z0", "z1", "z2", "z3", "z4"))
     }
+
+
+MONEY_BEYOND_THE_REPORT = {
+    "revenue infinite": (
+        with_conversions(Conversion("c6", "u1", "2023-09-05 10:00:00", float("inf"))),
+        ("revenue-out-of-range", "conversions", 1, ("c6",)),
+    ),
+    "revenue 1.7e308 on two conversions": (
+        with_conversions(
+            Conversion("c6", "u1", "2023-09-05 10:00:00", 1.7e308),
+            Conversion("c7", "u1", "2023-09-05 11:00:00", 1.7e308),
+        ),
+        ("revenue-out-of-range", "conversions", 2, ("c6", "c7")),
+    ),
+    "revenue below -1e12": (
+        with_conversions(Conversion("c6", "u1", "2023-09-05 10:00:00", -2e12)),
+        ("revenue-out-of-range", "conversions", 1, ("c6",)),
+    ),
+    "cost 1e13": (
+        with_sessions(Session("x1", "u1", "2023-09-01 10:00:00", cost=1e13)),
+        ("cost-out-of-range", "session_costs", 1, ("x1",)),
+    ),
+    "cost infinite": (
+        with_sessions(Session("x1", "u1", "2023-09-01 10:00:00", cost=float("inf"))),
+        ("cost-out-of-range", "session_costs", 1, ("x1",)),
+    ),
+    "cost minus infinity": (
+        with_sessions(Session("x1", "u1", "2023-09-01 10:00:00", cost=float("-inf"))),
+        ("cost-out-of-range", "session_costs", 1, ("x1",)),
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(MONEY_BEYOND_THE_REPORT))
+def test_money_beyond_what_the_report_sums_exactly_is_named(make_db, defect):
+    case, (name, *expected) = MONEY_BEYOND_THE_REPORT[defect]
+    assert failures(make_db(case, keyed=False)) == {name: tuple(expected)}
+
+
+def test_money_at_the_bound_passes(make_db):
+    case = with_sessions(Session("x1", "u1", "2023-09-01 10:00:00", cost=-MAX_MONEY))
+    assert failures(make_db(with_conversions(Conversion("c6", "u1", "2023-09-05 10:00:00", MAX_MONEY)))) == {}
+    assert failures(make_db(case)) == {}
+
+
+def test_a_nan_is_money_out_of_range(postgres_url):
+    """Only a server stores NaN (SQLite stores it as NULL)."""
+    case = with_sessions(Session("x1", "u1", "2023-09-01 10:00:00", cost=float("nan")))
+    write_case(postgres_url, with_conversions(Conversion("c6", "u1", "2023-09-05 10:00:00", float("nan"))))
+    assert failures(postgres_url) == {"revenue-out-of-range": ("conversions", 1, ("c6",))}
+    with open_engine(postgres_url) as engine, engine.begin() as conn:
+        conn.execute(text("DROP TABLE conversions, session_sources, session_costs"))
+    write_case(postgres_url, case)
+    assert failures(postgres_url) == {"cost-out-of-range": ("session_costs", 1, ("x1",))}

@@ -26,14 +26,15 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import with_ratios
-from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL
+from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
-from attribution.warehouse.schema import input_kinds
+from attribution.warehouse.schema import sqlite_rowid
 from attribution.warehouse.tables import channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -47,6 +48,8 @@ JOIN conversions v ON v.conv_id = a.conv_id
 WHERE {where}
 """
 _DATES = "IN :dates"
+_OVERFLOWS = ("integer overflow", "bigint out of range")
+"""What SQLite and PostgreSQL say when the session cost SQL's integers overflow."""
 
 
 @dataclass(frozen=True)
@@ -60,19 +63,17 @@ class ReportScope:
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
-    """Total session cost per channel and date over the whole session table (the columnar scan where both
-    inputs are SQLite tables: it reads by rowid, which views lack)."""
-    if engine.dialect.name == "sqlite":
-        kinds = input_kinds(engine)
-        if kinds["session_sources"] == kinds["session_costs"] == "table":
-            return _aggregate_sqlite_costs(engine)
-    statement = SESSION_COST_SQL.format(where="")
+    """Total session cost per channel and date over the whole session table (the columnar scan where the
+    sessions are a SQLite table with a rowid, which it reads them by; SQLite's own join for a view or a
+    ``WITHOUT ROWID`` table)."""
+    if engine.dialect.name == "sqlite" and (rowid := sqlite_rowid(engine, "session_sources")):
+        return _aggregate_sqlite_costs(engine, rowid)
     with engine.connect() as conn:
-        return pl.DataFrame(conn.execute(text(statement)).fetchall(), schema=COST_SCHEMA, orient="row")
+        return _summed_costs(conn, SESSION_COST_SQL.format(where=""), None)
 
 
-def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
-    """The columnar scan, in a process of its own.
+def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
+    """The columnar scan, in a process of its own, reading the sessions by the rowid named ``rowid``.
 
     Why: connectorx carries its own SQLite library, and closing its connection releases every POSIX lock
     this process holds on the file (such locks belong to the process, not to a connection). Within the
@@ -80,14 +81,12 @@ def _aggregate_sqlite_costs(engine: Engine) -> pl.DataFrame:
     error", one run's credit overwritten by the other's). A child process's locks are its own.
     """
     path = str(Path(engine.url.database).resolve())
-    with engine.connect() as conn:
-        last = conn.scalar(text("SELECT MAX(rowid) FROM session_sources")) or 0
     command = [
         sys.executable,
         "-m",
         scan_module.__name__,
         path,
-        str(last),
+        rowid,
         str(SCAN_ROWS),
         str(SQLITE_BUSY_SECONDS),
     ]
@@ -139,7 +138,20 @@ def session_costs_on(conn: Connection, dates: frozenset[str]) -> pl.DataFrame:
     """Session cost per channel for each of ``dates``, reading only those dates' sessions."""
     if not dates:
         return pl.DataFrame(schema=COST_SCHEMA)
-    return _by_dates(conn, cost_sql(), dates, COST_SCHEMA)
+    return _summed_costs(conn, cost_sql(), dates)
+
+
+def _summed_costs(conn: Connection, sql: str, dates: frozenset[str] | None) -> pl.DataFrame:
+    """The session cost SQL's rows, or one line where a total is beyond what it sums: SQLite stops a
+    ``SUM`` of integers that overflows, PostgreSQL a cast of one cost to ``BIGINT`` (for a row the input
+    checks did not read: an earlier date a bounded run reports for the first time)."""
+    try:
+        return _by_dates(conn, sql, dates, COST_SCHEMA)
+    except DBAPIError as error:
+        if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
+            raise
+        where = f"a channel on one of {', '.join(sorted(dates))}" if dates else "a channel on some date"
+        raise IntegrityError(f"Cannot report the cost: {beyond_sum(where)}") from None
 
 
 def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import connectorx
@@ -22,6 +23,9 @@ MICROS = 1_000_000
 """Session costs are summed as whole millionths, in integers: a total is then exact, the same in whatever
 order its sessions are added (a whole-range scan, a daily run's index read, two warehouses), and rounding
 to a millionth changes no amount of money. Ties round away from zero, as SQLite's ``ROUND`` does."""
+LARGEST_MICROS = 2**63 - 1
+"""The largest total of session cost, in millionths, the report sums: a signed 64-bit integer, as SQL's
+``SUM`` of ``BIGINT`` keeps it (SQLite stops with "integer overflow" beyond it, Polars would wrap around)."""
 SESSION_COST_SQL = f"""
 SELECT s.channel_name, s.event_date AS date,
        CAST(SUM(CAST(ROUND(COALESCE(c.cost, 0.0) * {MICROS}) AS BIGINT)) AS DOUBLE PRECISION) / {MICROS} AS cost
@@ -34,36 +38,74 @@ GROUP BY s.event_date, s.channel_name
 # the query spells it in, and the frames are joined by name.
 COSTS_SQL = "SELECT session_id AS session_id, cost AS cost FROM session_costs"
 SESSIONS_SQL = (
-    "SELECT session_id AS session_id, channel_name AS channel_name, event_date AS date "
-    "FROM session_sources WHERE rowid > {low} AND rowid <= {high}"
+    "SELECT {rowid} AS scan_rowid, session_id AS session_id, channel_name AS channel_name, event_date AS date "
+    "FROM session_sources {after} ORDER BY {rowid} LIMIT {rows}"
 )
 
 
-def scan_sqlite_costs(path: str, last_rowid: int, scan_rows: int, busy_seconds: float) -> pl.DataFrame:
+def scan_sqlite_costs(path: str, rowid: str, scan_rows: int, busy_seconds: float) -> pl.DataFrame:
     """Session cost per channel and date of a SQLite file, by a hash join of columnar reads (connectorx):
-    every cost row once, then the sessions in chunks of ``scan_rows`` (by rowid) joined to them and summed
-    by Polars; run it in a process that holds no lock on the file. A read that finds the file locked by a
-    writer is tried again for up to ``busy_seconds``, as the pipeline's own connections wait.
+    every cost row once, then the sessions in chunks of ``scan_rows`` (``_session_chunks``, by the rowid
+    read as ``rowid``) joined to them and summed by Polars; run it in a process that holds no lock on the
+    file. A read that finds the file locked by a writer is tried again for up to ``busy_seconds``, as the
+    pipeline's own connections wait.
 
     Why not SQLite's join: it looks each session's cost up by id, and real tables store sessions in arrival
     order with hashed ids, so every lookup lands at random in the cost index; a hash join reads both tables
     once, in whatever order they lie.
     """
     uri = f"sqlite://{quote(path)}"
-    costs = _keyed(_read(uri, COSTS_SQL, busy_seconds))
+    costs = _keyed(pl.from_arrow(_read(uri, COSTS_SQL, busy_seconds)))
     parts = [
-        _sum_costs(
-            _priced(
-                _keyed(_read(uri, SESSIONS_SQL.format(low=low, high=low + scan_rows), busy_seconds)), costs
-            )
-        )
-        for low in range(0, last_rowid, scan_rows)
+        _sum_costs(_priced(_keyed(sessions), costs))
+        for sessions in _session_chunks(uri, rowid, scan_rows, busy_seconds)
     ]
     if not parts:
         return pl.DataFrame(schema=COST_SCHEMA)
-    totals = _sum_costs(pl.concat(parts))
+    totals = _within_64_bits(_sum_costs(pl.concat(parts)))
     # numpy's division, correctly rounded as SQL's is: Polars may multiply by the reciprocal instead
     return totals.with_columns(pl.Series("cost", totals["cost"].to_numpy() / MICROS, dtype=pl.Float64))
+
+
+class SumOverflow(ValueError):
+    """A total of session cost beyond ``LARGEST_MICROS``."""
+
+
+def beyond_sum(where: str) -> str:
+    """The words for a total of session cost (of ``where``) beyond the largest the report sums."""
+    whole, fraction = divmod(LARGEST_MICROS, MICROS)
+    return (
+        f"the session cost of {where} is beyond ±{whole:,}.{fraction:06d}, the largest total the report sums "
+        "exactly (whole millionths in a signed 64-bit integer)"
+    )
+
+
+def _within_64_bits(totals: pl.DataFrame) -> pl.DataFrame:
+    """The totals as 64-bit integers, or ``SumOverflow`` naming the first channel and date beyond them."""
+    beyond = totals.filter(pl.col("cost").abs() > LARGEST_MICROS).sort("date", "channel_name")
+    if beyond.height:
+        channel, date = beyond.row(0)[:2]
+        raise SumOverflow(beyond_sum(f"{channel} on {date}"))
+    return totals.with_columns(pl.col("cost").cast(pl.Int64))
+
+
+def _session_chunks(uri: str, rowid: str, scan_rows: int, busy_seconds: float) -> Iterator[pl.DataFrame]:
+    """The sessions in chunks of ``scan_rows``, in rowid order, each read from just after the last rowid of
+    the one before (a keyset: one seek in the table's b-tree, then its rows in stored order).
+
+    Why not fixed windows of rowids: rowids are any signed 64-bit integers (negative after an update, a
+    hashed ``INTEGER PRIMARY KEY``, a few far above the rest), so windows from 0 to the largest miss rows
+    below 0 and may be billions of empty reads; a keyset reads each row once whatever its rowid.
+    """
+    after = ""
+    while True:
+        sql = SESSIONS_SQL.format(rowid=rowid, after=after, rows=scan_rows)
+        chunk = pl.from_arrow(_read(uri, sql, busy_seconds))
+        if chunk.height:
+            yield chunk
+        if chunk.height < scan_rows:
+            return
+        after = f"WHERE {rowid} > {chunk['scan_rowid'][-1]}"
 
 
 def _read(uri: str, sql: str, busy_seconds: float) -> object:
@@ -79,10 +121,9 @@ def _read(uri: str, sql: str, busy_seconds: float) -> object:
             time.sleep(0.1)
 
 
-def _keyed(table: object) -> pl.DataFrame:
+def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
     """The rows with ``key``, a 64-bit hash of ``session_id``: joining on it is several times faster than
     joining on 64-character ids."""
-    frame = pl.from_arrow(table)
     return frame.with_columns(key=pl.col("session_id").hash())
 
 
@@ -96,8 +137,9 @@ def _priced(sessions: pl.DataFrame, costs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sum_costs(frame: pl.DataFrame) -> pl.DataFrame:
-    """Costs in millionths summed per channel and date (integers: exact in any order)."""
-    return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).sum())
+    """Costs in millionths summed per channel and date (integers: exact in any order; 128 bits, so a total
+    beyond 64 bits is found, not wrapped around)."""
+    return frame.group_by("channel_name", "date").agg(pl.col("cost").fill_null(0).cast(pl.Int128).sum())
 
 
 PARENT_VARIABLE = "ATTRIBUTION_SCAN_PARENT"
@@ -118,11 +160,15 @@ def die_with_parent() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m attribution.reporting.sqlite_scan PATH LAST_ROWID SCAN_ROWS BUSY_SECONDS``: the costs as
-    Arrow IPC on standard output."""
+    """``python -m attribution.reporting.sqlite_scan PATH ROWID SCAN_ROWS BUSY_SECONDS`` (``ROWID``: the
+    name that reads the session table's rowid): the costs as Arrow IPC on standard output."""
     die_with_parent()
-    path, last_rowid, scan_rows, busy_seconds = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
-    scan_sqlite_costs(path, last_rowid, scan_rows, busy_seconds).write_ipc(sys.stdout.buffer)
+    path, rowid, scan_rows, busy_seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
+    try:
+        costs = scan_sqlite_costs(path, rowid, scan_rows, busy_seconds)
+    except SumOverflow as error:
+        sys.exit(str(error))  # one line, no traceback: the caller shows the last line
+    costs.write_ipc(sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -105,12 +105,13 @@ class Profile:
         )
 
     def is_number(self, expression: str) -> str:
-        """Whether ``expression`` holds a finite number: SQLite keeps text typed into a numeric column as
-        text; a server's column could be text, so its values are matched as decimal text (NaN and
-        Infinity fail too)."""
+        """Whether ``expression`` holds a number, an infinite one or NaN too (the money checks bound those):
+        SQLite keeps text typed into a numeric column as text; a server's column could be text, so its
+        values are matched as the text a number casts to."""
         if self.name == "sqlite":
             return f"typeof({expression}) IN ('integer', 'real')"
-        return f"CAST({expression} AS VARCHAR) ~ '^-?[0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?$'"
+        number = "-?([0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?|Infinity)|NaN"
+        return f"CAST({expression} AS VARCHAR) ~ '^({number})$'"
 
 
 def _spelled_out(op: str, columns: list[str], values: list[str]) -> str:

@@ -29,6 +29,13 @@ Predicate = Callable[[Profile, str], str]
 """A check's SQL, true for a bad row of the table aliased as the given name."""
 
 FIRST_IDS = 5
+MAX_MONEY = 10**12
+"""The largest revenue or cost, either sign, a row may hold. The report sums cost in whole millionths as a
+signed 64-bit integer, whose largest value is 9,223,372,036,854,775,807: 9,223,372,036,854.775807 in money.
+A row beyond it cannot be summed at all (SQLite's cast saturates, PostgreSQL's fails), and one just within
+it leaves no room for a second row. At 10^12 (10^18 millionths) nine rows at the bound still sum, and
+realistic ones (below a million each) by the million. The same bound keeps revenue far from the float range
+its exact sums (``math.fsum``) overflow in; infinities and NaN are beyond it."""
 CHECK_THREADS = 2
 """Check queries run at once on an engine: the two scans of the session table, on a laptop's two cores."""
 TIME_PATTERN = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
@@ -53,6 +60,15 @@ def _malformed(valid: Callable[[Profile, str], str], *columns: str) -> Predicate
 
 def _not_number(column: str) -> Predicate:
     return lambda profile, t: f"({t}.{column} IS NOT NULL AND NOT ({profile.is_number(f'{t}.{column}')}))"
+
+
+def _beyond_money(column: str) -> Predicate:
+    """A number (so text is left to ``_not_number``) whose size is not within ``MAX_MONEY``: infinite or NaN
+    too (NaN is within no bound)."""
+    return lambda profile, t: (
+        f"CASE WHEN {profile.is_number(f'{t}.{column}')} "
+        f"THEN NOT (ABS(CAST({t}.{column} AS DOUBLE PRECISION)) <= {MAX_MONEY}) ELSE FALSE END"
+    )
 
 
 def _not_flags(*columns: str) -> Predicate:
@@ -106,6 +122,14 @@ CHECKS: tuple[Check, ...] = (
         True,
         _not_number("revenue"),
     ),
+    Check(
+        "revenue-out-of-range",
+        "conversions",
+        "conv_id",
+        f"a revenue beyond ±{MAX_MONEY:,}, infinite or NaN",
+        True,
+        _beyond_money("revenue"),
+    ),
     Check("duplicate-session-id", "session_sources", "session_id", "appears more than once", False),
     Check(
         "missing-session-key",
@@ -155,6 +179,14 @@ CHECKS: tuple[Check, ...] = (
         "a cost that is not a number",
         False,
         _not_number("cost"),
+    ),
+    Check(
+        "cost-out-of-range",
+        "session_costs",
+        "session_id",
+        f"a cost beyond ±{MAX_MONEY:,}, infinite or NaN",
+        False,
+        _beyond_money("cost"),
     ),
 )
 """Every check, by table: what ``attribution check`` prints, in this order."""

@@ -30,6 +30,8 @@ SORTER_CACHE_KIB = 16 * 1024
 cache makes it sort many small runs on its worker threads (``PRAGMA threads``) and merge them, where a large
 one sorts a few big runs on one thread. Measured on 5 million sessions (arrival layout): the date and cost
 indexes took 6.5 s and 3.6 s with 16 MiB, 9.0 s and 6.4 s with the runs' 256 MiB."""
+ROWID_NAMES = ("rowid", "_rowid_", "oid")
+"""SQLite's names for a table's rowid; a declared column of one of them hides it under that name."""
 ANALYSIS_ROWS = 1000
 """Index entries SQLite's ``ANALYZE`` samples (``PRAGMA analysis_limit``) for a new index's statistics."""
 
@@ -41,6 +43,20 @@ def input_kinds(engine: Engine | Connection) -> dict[str, str]:
     kinds = {fold(name): "table" for name in inspector.get_table_names()}
     kinds.update({fold(name): "view" for name in inspector.get_view_names()})
     return kinds
+
+
+def sqlite_rowid(engine: Engine, table: str) -> str | None:
+    """The name that reads the rowid of a SQLite input table, or ``None`` where there is none to read: a view,
+    a ``WITHOUT ROWID`` table, or a table that declares columns of all three of SQLite's names for it (each
+    then reads the column)."""
+    inspector = inspect(engine)
+    names = {name.lower(): name for name in inspector.get_table_names()}
+    if table not in names:  # a view
+        return None
+    if not inspector.get_table_options(names[table]).get("sqlite_with_rowid", True):
+        return None
+    declared = {column["name"].lower() for column in inspector.get_columns(names[table])}
+    return next((name for name in ROWID_NAMES if name not in declared), None)
 
 
 def validate_inputs(engine: Engine) -> None:
