@@ -249,7 +249,10 @@ def test_the_stats_need_the_key(ihc_server):
     assert httpx.get(url, headers={"x-api-key": API_KEY}).json()["requests"] >= 0
 
 
-SMALL_LIMITS = {"quick_heads": ["--header-timeout", "0.5"], "few_connections": ["--max-connections", "16"]}
+SMALL_LIMITS = {
+    "quick_heads": ["--header-timeout", "0.5"],
+    "few_connections": ["--max-connections", "16", "--header-timeout", "60"],
+}
 
 
 @pytest.fixture(scope="module")
