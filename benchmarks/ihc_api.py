@@ -89,9 +89,10 @@ def measure(scenario: Scenario, journeys: pl.DataFrame, url: str, api_key: str) 
 def bench(db: Path, latency_ms: float) -> dict:
     journeys = load_journeys(db)
     api_key = secrets.token_hex(16)
-    log = Path(tempfile.gettempdir()) / "ihc-benchmark-server.log"
-    with LocalServer.launch(log, "--latency-ms", str(latency_ms), api_key=api_key) as server:
-        runs = [measure(scenario, journeys, server.url, api_key) for scenario in SCENARIOS]
+    with tempfile.TemporaryDirectory(prefix="ihc-benchmark-") as folder:  # private (0700): no planted link
+        log = Path(folder) / "server.log"
+        with LocalServer.launch(log, "--latency-ms", str(latency_ms), api_key=api_key) as server:
+            runs = [measure(scenario, journeys, server.url, api_key) for scenario in SCENARIOS]
     return {
         "db": str(db),
         "latency_ms": latency_ms,

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 import httpx
 import polars as pl
 import pytest
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from attribution.ihc_api import ClientConfig, FaultConfig, IHCApiAttributor, create_app
 from attribution.ihc_api.contract import COMPUTE_PATH, DEFAULT_MAX_SESSIONS, max_body_bytes, request_body
 from attribution.ihc_api.local import LocalServer
-from attribution.ihc_api.server import STATS_PATH
+from attribution.ihc_api.server import STATS_PATH, ServerLimits, server_config
 from attribution.models import IHC, IHCParameters
 from attribution.models.redistribution import RedistributionParameter
 from tests.ihc_api.conftest import journeys_frame, with_conversion_time
@@ -246,3 +247,81 @@ def test_the_stats_need_the_key(ihc_server):
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"x-api-key": "not-the-key"}).status_code == 403
     assert httpx.get(url, headers={"x-api-key": API_KEY}).json()["requests"] >= 0
+
+
+SMALL_LIMITS = {
+    "quick_heads": ["--header-timeout", "0.5"],
+    "few_connections": ["--max-connections", "16", "--header-timeout", "60"],
+}
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalServer]]:
+    """Servers with small limits, by name (``SMALL_LIMITS``)."""
+    folder = tmp_path_factory.mktemp("limited")
+    servers = {
+        name: LocalServer.launch(folder / f"{name}.log", *flags, api_key=API_KEY)
+        for name, flags in SMALL_LIMITS.items()
+    }
+    try:
+        yield {name: server.wait_ready() for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def connect(server: LocalServer) -> socket.socket:
+    url = urlsplit(server.url)
+    return socket.create_connection((url.hostname, url.port), timeout=30)
+
+
+def rest(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a socket timeout if it never does)."""
+    received = b""
+    while piece := sock.recv(65536):
+        received += piece
+    return received
+
+
+def test_a_request_head_over_the_cap_gets_400_and_the_connection_closed(ihc_server):
+    with connect(ihc_server) as sock:
+        sock.sendall(f"GET {STATS_PATH} HTTP/1.1\r\nhost: x\r\nx-long: ".encode() + b"a" * (100 * 1024))
+        assert rest(sock).startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_connection_that_never_ends_its_request_head_is_closed(limited):
+    with connect(limited["quick_heads"]) as sock:
+        sock.sendall(f"GET {STATS_PATH} HTTP/1.1\r\nhost: x\r\n".encode())
+        assert rest(sock) == b""
+
+
+def test_idle_connections_past_half_the_cap_are_closed_oldest_first_and_a_keyed_request_answers(limited):
+    server = limited["few_connections"]
+    with contextlib.ExitStack() as stack:
+        idle = [stack.enter_context(connect(server)) for _ in range(24)]
+        assert httpx.get(server.url + STATS_PATH, headers={"x-api-key": API_KEY}).status_code == 200
+        assert [rest(sock) for sock in idle[:16]] == [b""] * 16
+        for sock in idle[16:]:
+            sock.setblocking(False)
+        still_open = sum(_open(sock) for sock in idle[16:])
+    assert 0 < still_open <= 8
+
+
+def _open(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+
+
+def test_the_server_limits_reach_uvicorn():
+    limits = ServerLimits(max_header_bytes=4096, header_seconds=2.5, keep_alive_seconds=3, max_connections=40)
+    config = server_config(create_app(frozenset({API_KEY})), limits)
+    config.load()
+    assert issubclass(config.http_protocol_class, H11Protocol)
+    assert config.http_protocol_class.limits == limits
+    assert (config.h11_max_incomplete_event_size, config.limit_concurrency, config.timeout_keep_alive) == (
+        4096,
+        40,
+        3,
+    )

@@ -6,24 +6,34 @@ staging folder or a temporary file; a destination the files cannot go to is refu
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
+import resource
 import shutil
+import signal
+import stat
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from attribution import cli, load_settings, run
+from attribution.errors import StorageRefusedError
 from attribution.pipeline import staged
+from attribution.reporting import file_set
 from attribution.reporting.dashboard import model_label
+from attribution.reporting.file_set import recover
 from attribution.reporting.files import FILE_NAMES, export_all
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_runs
 from tests.builders import write_case
 from tests.cases import PAID
+from tests.commands import attribution
 from tests.oracle import read_tables
 from tests.pausing import Paused
 
@@ -262,10 +272,12 @@ def test_a_run_waits_for_another_publisher_s_lock_on_the_folder_before_its_commi
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         args = ("run", "--db", db, "--out", str(out), "--model", "markov", *_formats())
-        waiting = subprocess.Popen([sys.executable, "-m", "attribution", *args], stderr=subprocess.PIPE)
-        while f" {waiting.pid} " not in _lock_waiters() and waiting.poll() is None:
-            time.sleep(0.05)
-        assert waiting.poll() is None, waiting.stderr.read()
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "attribution", *args], stderr=subprocess.PIPE, text=True
+        )
+        said = waiting.stderr.readline()  # once it waits for the lock, it says so
+        assert said.startswith(f"Waiting up to 30 s for another publisher's lock on {out}"), said
+        assert waiting.poll() is None
         assert read_tables(db) == before
         assert {name: (out / name).read_bytes() for name in NAMES} == files
     finally:
@@ -275,6 +287,184 @@ def test_a_run_waits_for_another_publisher_s_lock_on_the_folder_before_its_commi
     assert_one_set_of_the_committed_tables(db, out, tmp_path)
 
 
-def _lock_waiters() -> str:
-    """The lines of ``/proc/locks`` that are processes waiting for a lock (``->``)."""
-    return "\n".join(line for line in Path("/proc/locks").read_text().splitlines() if "->" in line)
+def plant_journal(out: Path, files: list[str], **journal: object) -> Path:
+    """A staging folder in ``out`` as a publisher makes it (private), whose journal names ``files``, each
+    planted with the text ``planted``."""
+    staging = out / ".attribution-staging-planted"
+    staging.mkdir(mode=0o700)
+    for name in files:
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text("planted")
+    (staging / ".attribution-publish.json").write_text(
+        json.dumps({"awaits_commit": None, "files": files, **journal})
+    )
+    return staging
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (links not followed), by relative path, with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def test_a_planted_journal_naming_paths_outside_the_set_moves_nothing_outside_out(copy, tmp_path):
+    db, out = copy
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    (elsewhere / ".bashrc").write_text("the user's own")
+    (out / "lnk").symlink_to(elsewhere)
+    (out / "up.txt").write_text("planted")
+    plant_journal(out, ["lnk/.bashrc", CSV])
+    journal = out / ".attribution-staging-planted" / ".attribution-publish.json"
+    journal.write_text(json.dumps({"awaits_commit": None, "files": ["lnk/.bashrc", "../up.txt", CSV]}))
+    beside_out = sorted(path.name for path in tmp_path.iterdir())
+    done = attribution("report", "--db", db, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert files_under(elsewhere) == {".bashrc": b"the user's own"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == beside_out  # nothing written one level up
+    assert (out / "up.txt").read_text() == "planted"
+    set_aside = [line for line in done.stderr.splitlines() if "Set aside" in line]
+    assert len(set_aside) == 1 and "lnk/.bashrc" in set_aside[0], done.stderr
+    assert (out / CSV).read_text() != "planted"
+
+
+def test_recover_finishes_only_plain_report_names_from_private_staging_folders_of_its_own(tmp_path, caplog):
+    out, elsewhere = tmp_path / "reports", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / CSV).write_text("someone else's")
+    (elsewhere / ".attribution-publish.json").write_text(json.dumps({"awaits_commit": None, "files": [CSV]}))
+    (out / ".attribution-staging-link").symlink_to(elsewhere)  # a staging "folder" that is a link
+    open_staging = plant_journal(out, [CSV])
+    open_staging.chmod(0o777)  # others could have written into it
+    nested = out / ".attribution-staging-nested"
+    nested.mkdir(mode=0o700)
+    (nested / "sub").mkdir()
+    (nested / "sub" / CSV).write_text("planted")
+    (nested / ".attribution-publish.json").write_text(
+        json.dumps({"awaits_commit": None, "files": [f"sub/{CSV}"]})
+    )
+    before = files_under(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        recover(out, lambda _run: True)
+    assert files_under(elsewhere) == {
+        name[len("elsewhere/") :]: data for name, data in before.items() if name.startswith("elsewhere/")
+    }
+    assert not (out / CSV).exists()
+    assert (out / ".attribution-staging-link").is_symlink() and open_staging.is_dir()
+    assert not nested.exists()
+    refused = [record.getMessage() for record in caplog.records]
+    assert len(refused) == 3 and all("\n" not in line for line in refused), refused
+    assert any("is a symbolic link" in line for line in refused)
+    assert any("writable by others" in line for line in refused)
+    assert any(f"sub/{CSV}" in line for line in refused)
+
+
+def test_recover_refuses_a_report_file_that_is_a_symbolic_link(tmp_path):
+    out, elsewhere = tmp_path / "reports", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "target").write_text("someone else's")
+    (out / CSV).symlink_to(elsewhere / "target")
+    plant_journal(out, [CSV])
+    with pytest.raises(StorageRefusedError, match=f"{out / CSV} is a symbolic link"):
+        recover(out, lambda _run: True)
+    assert (elsewhere / "target").read_text() == "someone else's" and (out / CSV).is_symlink()
+
+
+def test_an_out_folder_writable_by_others_is_refused_in_one_line(copy, capsys, monkeypatch):
+    db, out = copy
+    before = read_tables(db)
+    out.chmod(0o777)
+    assert error_lines(capsys, monkeypatch, "report", "--db", db, "--out", str(out)) == [
+        f"Error: Cannot write the report files to {out}: {out} is writable by others"
+    ]
+    assert read_tables(db) == before
+
+
+def test_a_corrupt_journal_is_set_aside_in_one_line_and_later_runs_proceed(copy, tmp_path):
+    db, out = copy
+    staging = plant_journal(out, [CSV])
+    (staging / ".attribution-publish.json").write_text('{"awaits_commit": ')
+    first = attribution("report", "--db", db, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Set aside" in lines[0] and "journal" in lines[0], first.stderr
+    assert not staging.exists() and len(list(out.glob(".attribution-set-aside-*"))) == 1
+    again = attribution("report", "--db", db, "--out", str(out))
+    assert again.returncode == 0 and "Set aside" not in again.stderr, again.stderr
+    assert (out / CSV).read_text() != "planted"
+
+
+def test_a_run_held_up_by_the_folder_lock_stops_in_one_line_and_closes_its_run_record(
+    copy, capsys, monkeypatch
+):
+    db, out = copy
+    before = {name: (out / name).read_bytes() for name in NAMES}
+    monkeypatch.setattr(file_set, "LOCK_WAIT_SECONDS", 0.5)
+    holder = os.open(out, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    letting_go = threading.Timer(30, fcntl.flock, (holder, fcntl.LOCK_UN))  # a run that waits for ever ends
+    letting_go.start()
+    try:
+        lines = error_lines(capsys, monkeypatch, "run", "--db", db, "--out", str(out), "--model", "markov")
+    finally:
+        letting_go.cancel()
+        os.close(holder)
+    assert (
+        lines[-1]
+        == f"Error: Cannot write the report files to {out}: another publisher held its lock for 0.5 s"
+    )
+    engine = connect(db)
+    with engine.connect() as conn:
+        statuses = (
+            conn.execute(select(attribution_runs.c.status).where(attribution_runs.c.model == "markov"))
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert statuses == ["failed"]
+    assert {name: (out / name).read_bytes() for name in NAMES} == before
+
+
+def _with_umask(mask: int) -> Callable[[], None]:
+    return lambda: os.umask(mask)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o600), (0o022, 0o644), (0o002, 0o664)])
+def test_report_files_take_their_mode_from_the_umask(copy, umask, mode):
+    db, out = copy
+    done = subprocess.run(
+        [sys.executable, "-m", "attribution", "report", "--db", db, "--out", str(out), *_formats()],
+        capture_output=True, text=True, preexec_fn=_with_umask(umask), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert {name: stat.S_IMODE((out / name).stat().st_mode) for name in NAMES} == dict.fromkeys(NAMES, mode)
+
+
+def _file_size_limit(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+@pytest.mark.parametrize("formats", [["--format", "parquet"], ["--html"]], ids=["parquet", "html"])
+def test_a_file_too_large_for_the_out_folder_is_one_line_and_leaves_the_previous_files(copy, formats):
+    db, out = copy
+    files = {name: (out / name).read_bytes() for name in NAMES}
+    done = subprocess.run(
+        [sys.executable, "-m", "attribution", "report", "--db", db, "--out", str(out), *formats],
+        capture_output=True, text=True, preexec_fn=_file_size_limit(512), check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"Error: Cannot write the report files to {out}: ") and line.endswith(
+        "File too large"
+    )
+    assert {name: (out / name).read_bytes() for name in NAMES} == files
+    assert sorted(path.name for path in out.iterdir()) == NAMES

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from attribution.errors import ConfigError
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
 from attribution.ihc_api.faults import FaultConfig
-from attribution.ihc_api.server import serve
+from attribution.ihc_api.server import ServerLimits, serve
 from attribution.models.ihc import IHCParameters
 
 
@@ -41,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
     parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
+    limits = ServerLimits()
+    parser.add_argument(
+        "--max-header-bytes", type=int, default=limits.max_header_bytes, help="request line and headers"
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=limits.header_seconds,
+        help="seconds for a request head to arrive",
+    )
+    parser.add_argument(
+        "--keep-alive", type=int, default=limits.keep_alive_seconds, help="idle seconds between requests"
+    )
+    parser.add_argument(
+        "--max-connections", type=int, default=limits.max_connections, help="at once; past it: 503"
+    )
     return parser
 
 
@@ -70,6 +86,9 @@ def main(argv: list[str], load_types: TypeLoader) -> int:
             conversion_types=load_types(args.db) if args.db else {},
             max_journeys=args.max_journeys,
             max_sessions=args.max_sessions,
+            limits=ServerLimits(
+                args.max_header_bytes, args.header_timeout, args.keep_alive, args.max_connections
+            ),
         )
     except (ConfigError, ValueError, OSError) as exc:  # bad flags, no key, port taken
         print(f"error: {exc}", file=sys.stderr)

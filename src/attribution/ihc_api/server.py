@@ -8,6 +8,7 @@ and are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -16,8 +17,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
+import h11
 import polars as pl
 import uvicorn
 from pydantic import ValidationError
@@ -27,6 +29,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from attribution.errors import ConfigError
 from attribution.ihc_api.contract import (
@@ -64,6 +67,37 @@ class ServerStats:
     requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What a client, with a key or without, may take of the server: the one place for these limits.
+
+    Why: without them a client with no key exhausts the server: a 50 MB header line stays in memory, a
+    connection that never ends its request head stays open for ever, thousands of idle connections take
+    every slot.
+    """
+
+    max_header_bytes: int = 16 * 1024
+    """A request's line and headers; past it: 400 and the connection closed (h11's incomplete-event cap)."""
+    header_seconds: float = 10.0
+    """For a request's head to arrive whole, from the connection or the previous answer; then it is closed."""
+    keep_alive_seconds: int = 5
+    """An idle connection between two requests."""
+    max_connections: int = 512
+    """Connections or requests at once, past which a request gets 503 (uvicorn's ``limit_concurrency``); at
+    most half of them may wait for a request head: a new one past that closes the one that waited longest."""
+
+    def __post_init__(self) -> None:
+        if (
+            min(self.max_header_bytes, self.header_seconds, self.keep_alive_seconds) <= 0
+            or self.max_connections < 2
+        ):
+            raise ValueError("Server limits must be positive, and max_connections at least 2")
+
+    @property
+    def max_waiting(self) -> int:
+        return self.max_connections // 2
 
 
 def api_keys_from_env(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
@@ -214,6 +248,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    limits: ServerLimits = ServerLimits(),
     on_ready: Callable[[str], None] = lambda url: print(f"listening on {url}", flush=True),
     **app_options: Any,
 ) -> None:
@@ -225,10 +260,75 @@ def serve(
     sock = socket.create_server((host, port))
     url = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    _AnnouncingServer(server_config(app, limits), lambda: on_ready(url)).run(sockets=[sock])
+
+
+def server_config(app: Starlette, limits: ServerLimits) -> uvicorn.Config:
+    """uvicorn's configuration with ``limits``: h11 (httptools has no cap on a header's size), guarded."""
+    protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"limits": limits, "waiting": {}})
+    return uvicorn.Config(
+        app,
+        http=protocol,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=limits.keep_alive_seconds,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
     )
-    _AnnouncingServer(config, lambda: on_ready(url)).run(sockets=[sock])
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with what uvicorn does not offer: a deadline for a request's head, and a cap on
+    the connections waiting for one (``ServerLimits``)."""
+
+    limits: ClassVar[ServerLimits] = ServerLimits()
+    waiting: ClassVar[dict[_GuardedH11Protocol, None]] = {}
+    """The server's connections that began to wait for a request head, longest waiting first (some may
+    have got it since: they are dropped from it when they come first)."""
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.waiting.pop(self, None)
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    @property
+    def awaits_head(self) -> bool:
+        """Open and waiting for a request's head: none of it yet, or a part."""
+        return (
+            not self.transport.is_closing()
+            and self.conn.their_state is h11.IDLE
+            and (self.cycle is None or self.cycle.response_complete)
+        )
+
+    def _await_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        if self.transport.is_closing():
+            return
+        self.waiting.pop(self, None)
+        self.waiting[self] = None
+        self._head_timer = self.loop.call_later(self.limits.header_seconds, self._head_overdue)
+        while len(self.waiting) > self.limits.max_waiting:
+            longest = next(iter(self.waiting))
+            del self.waiting[longest]
+            if longest.awaits_head:
+                longest.transport.close()
+
+    def _head_overdue(self) -> None:
+        if self.awaits_head:
+            self.transport.close()
 
 
 class _AnnouncingServer(uvicorn.Server):

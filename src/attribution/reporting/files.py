@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,27 +26,22 @@ from attribution.errors import ConfigError
 from attribution.reporting.channel_report import read_channel_report
 from attribution.reporting.csv_rules import DECIMALS, neutralise_formulas
 from attribution.reporting.dashboard import DashboardContext, write_dashboard
-from attribution.reporting.file_set import Render
+from attribution.reporting.file_set import FILE_NAMES, Render
 from attribution.reporting.publish import atomic_path, publishing
 from attribution.store.runs import committed
 
-CSV_NAME = "channel_reporting.csv"
-FILE_NAMES = {
-    "csv": CSV_NAME,
-    "parquet": "channel_reporting.parquet",
-    "hyper": "channel_reporting.hyper",
-    "html": "dashboard.html",
-}
-"""The file each export format writes in the output directory."""
+CSV_NAME = FILE_NAMES["csv"]
 DEFAULT_FORMATS = ("csv", "parquet", "html")
 """What a run writes unless told otherwise; ``hyper`` starts a Hyper server, so it is asked for by name."""
 HYPER_TABLE = ("Extract", "Extract")
 """Schema and table name that Tableau opens directly when an extract holds a single table."""
+OS_ERROR_NUMBER = re.compile(r"\(os error (\d+)\)")
+"""How Polars quotes the OS error behind a failed write."""
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     """Write atomically (temp file, then rename), so readers never see half a file."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _os_errors(tmp):
         neutralise_formulas(frame).write_csv(tmp, float_precision=DECIMALS, null_value="")
     return path
 
@@ -56,9 +53,23 @@ def typed_report(report: pl.DataFrame) -> pl.DataFrame:
 
 def export_parquet(report: pl.DataFrame, path: Path) -> Path:
     """Write the report as Parquet: strings, a Date, Float64 numbers and nulls for undefined ratios."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _os_errors(tmp):
         typed_report(report).write_parquet(tmp, compression="zstd", statistics=True)
     return path
+
+
+@contextmanager
+def _os_errors(path: Path) -> Iterator[None]:
+    """Raise a write that failed in Polars as the ``OSError`` it is (a full disk, a file size limit): Polars
+    gives the OS error's number only in its text, in an ``OSError`` without it or a ``ComputeError``."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        found = OS_ERROR_NUMBER.search(str(exc))
+        if getattr(exc, "errno", None) is not None or found is None:
+            raise
+        number = int(found.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from None
 
 
 def export_hyper(report: pl.DataFrame, path: Path) -> Path:

@@ -8,6 +8,8 @@ writer's failure places nothing. A local directory gets the run's files as one s
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,22 +22,23 @@ from fsspec.core import split_protocol
 from attribution.objectstore import is_remote, open_store, upload
 from attribution.reporting.file_set import Committed, Render, check_folder, locked, release, stage
 
-FILE_MODE = 0o644
-"""Report files are for sharing: readable by everyone, unlike the private default of a temporary file."""
-
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it only when the block succeeds.
 
     Why: readers (a BI refresh, a browser) never see half a file, and a failed write leaves the old one.
+    The file gets the mode the umask gives any new file (``0o666`` less the umask), not a temporary file's
+    private one nor a fixed one: the user's umask says who may read the reports.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    mode = stat.S_IMODE(os.fstat(handle).st_mode)
+    os.close(handle)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, FILE_MODE)
+        yield tmp
+        os.chmod(tmp, mode)  # again: a writer may have made the file anew (Hyper does)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
