@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # the commands import what they need when they run: `--help` 
     from attribution.models import IHCParameters
     from attribution.pipeline.settings import Settings
     from attribution.store.runs import RunSummary
+    from attribution.timerange import TimeRange
+    from attribution.warehouse.freshness import Stale
 
 app = typer.Typer(
     help="Marketing attribution: customer journeys -> per-session credit -> channel report (CSV).",
@@ -508,6 +510,7 @@ def check_command(db: Db = None) -> None:
     """Run every input check over the whole database and print, per check, its table, how many rows (or
     repeated ids) break it and the first of them. Exits with 1 when any check fails."""
     from attribution.warehouse.engine import open_engine
+    from attribution.warehouse.freshness import find_stale, last_week
     from attribution.warehouse.input_checks import run_checks
     from attribution.warehouse.schema import validate_inputs
 
@@ -515,6 +518,9 @@ def check_command(db: Db = None) -> None:
     with open_engine(settings.db) as engine:
         validate_inputs(engine)
         results = run_checks(engine)
+        week = last_week(engine)
+        stale = find_stale(engine, week)
+    _print_freshness(week, stale)
     console.print(f"Input checks of {settings.safe_db} (bad: rows, or ids that repeat)", highlight=False)
     console.print(f"{'check':<26} {'table':<15} {'bad':>8}  first ids", highlight=False)
     for result in results:
@@ -526,6 +532,16 @@ def check_command(db: Db = None) -> None:
         errors.print(f"[red]{len(failing)} of {len(results)} checks failed[/red]", highlight=False)
         raise typer.Exit(EXIT_ERROR)
     console.print("every check passed")
+
+
+def _print_freshness(week: TimeRange, stale: list[Stale]) -> None:
+    """Per date of the data's last week: ``landed``, or what looks missing (information: today's date of
+    a live warehouse is always still landing)."""
+    console.print("Freshness of the last dates the sessions reach", highlight=False)
+    for day in week.dates():
+        reasons = [found.reason for found in stale if found.date == day] or ["landed"]
+        for reason in reasons:
+            console.print(f"{day}  {reason}", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("report")

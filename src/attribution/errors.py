@@ -5,7 +5,8 @@
     ├── InputError                   the data is not what the pipeline needs
     │   ├── DatabaseNotFoundError    the database file does not exist
     │   ├── SchemaError              a missing table or column
-    │   └── BadRowsError             input rows break a check (a duplicate key, a malformed timestamp)
+    │   ├── BadRowsError             input rows break a check (a duplicate key, a malformed timestamp)
+    │   └── StaleInputError          a date's inputs look not yet landed (cost rows, sessions, conversions)
     ├── IntegrityError               a computed result broke an invariant (credit not summing to 1)
     ├── StorageError                 the report files could not be written to their destination
     │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed,
@@ -59,6 +60,11 @@ class SchemaError(InputError):
 class BadRowsError(InputError):
     """Input rows break a check (``warehouse.input_checks``); the message names the table, the check, the
     count and the first ids."""
+
+
+class StaleInputError(InputError):
+    """The inputs of a run's dates look not yet landed (``warehouse.freshness``): run again later (the same
+    command), or anyway with ``--on-stale warn``."""
 
 
 class IntegrityError(TerminalError):

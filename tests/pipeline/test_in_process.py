@@ -163,6 +163,7 @@ def test_progress_names_prepares_phases_and_every_counted_step_reaches_its_total
     steps = list(dict.fromkeys(step for step, _, _ in calls))
     assert steps == [
         "prepare: input checks",
+        "prepare: freshness",
         "prepare: index builds",
         "prepare: output tables",
         "prepare: learning the model",

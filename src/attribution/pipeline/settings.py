@@ -32,6 +32,7 @@ from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import redact_url
+from attribution.warehouse.freshness import StalePolicy
 from attribution.warehouse.redshift_copy import StagedCopy
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
     on_bad_rows: Policy = Field(
         "error", description="input rows a check finds bad: stop the run (error) or leave them out (skip)"
+    )
+    on_stale: StalePolicy = Field(
+        "warn", description="a date whose inputs look not yet landed: stop the run (error) or warn (warn)"
     )
 
     # Options of the local models; each applies to one model and is refused by the others.

@@ -29,6 +29,7 @@ from attribution.reporting.publish import Pending, Publish, check_destination, p
 from attribution.store.credit import insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.bad_rows import Skipped, enforce
+from attribution.warehouse.freshness import enforce_fresh
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
@@ -85,10 +86,12 @@ def prepare(
     skipped = enforce(
         engine, settings.time_range, settings.on_bad_rows, null_paths=reads_null_paths(settings.model)
     )
+    on_phase("freshness")
+    notes = [*notes, *enforce_fresh(engine, settings.time_range, settings.on_stale)]
     if before_writes:
         before_writes()
     if not bounded:
-        notes = indexing()
+        notes = [*indexing(), *notes]
     on_phase("output tables")
     create_output_tables(engine)
     if staging:

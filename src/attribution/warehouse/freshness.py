@@ -1,0 +1,135 @@
+"""Freshness and completeness of a run's inputs: whether the days it reports look fully landed.
+
+Why: ad platforms' spend and analytics' sessions arrive after the day they describe. A day whose paid
+sessions have no cost rows yet, or a range whose last hours hold no session, reports as zero spend or
+missing credit, and a marketer moves budget on it. Like dbt's source freshness, a run checks before it
+writes; its policy (``--on-stale``) stops it or warns.
+
+The rules, per date of a bounded run (an open range recomputes whatever has landed, and is not checked;
+``attribution check`` checks the last week of the data):
+
+- cost landed: a paid channel with sessions on the date has cost rows for some of them. A channel is paid
+  when it has cost on another date of the range or on a report date of the week before (read from
+  ``channel_reporting``, so the check costs the range's own dates, not the history);
+- sessions landed: the newest session is no more than ``SESSION_GAP_HOURS`` before the range's end;
+- conversions landed: a range with sessions has conversions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, text
+
+from attribution.errors import StaleInputError
+from attribution.timerange import TimeRange
+from attribution.warehouse.input_checks import connection
+from attribution.warehouse.schema import input_kinds
+from attribution.warehouse.tables import channel_reporting
+
+StalePolicy = Literal["error", "warn"]
+SESSION_GAP_HOURS = 6
+"""Hours before a range's end within which some session must have landed: a shop's quietest hours are
+fewer, and a day's export that stopped early leaves more."""
+PAID_HISTORY_DAYS = 7
+"""Report dates before the range whose spend says which channels are paid."""
+
+_SESSIONS_AND_COST = """
+SELECT s.event_date, s.channel_name, COUNT(*) AS sessions, COUNT(c.session_id) AS costed,
+       SUM(CASE WHEN c.cost > 0 THEN 1 ELSE 0 END) AS paid
+FROM session_sources s
+LEFT JOIN session_costs c ON c.session_id = s.session_id
+WHERE s.event_date >= :first AND s.event_date <= :last
+GROUP BY s.event_date, s.channel_name
+"""
+_PAID_BEFORE = """
+SELECT DISTINCT channel_name FROM channel_reporting WHERE date >= :since AND date < :first AND cost > 0
+"""
+_NEWEST_SESSION = """
+SELECT MAX(event_date || ' ' || event_time) FROM session_sources
+WHERE event_date = (SELECT MAX(event_date) FROM session_sources)
+"""
+_CONVERSIONS = "SELECT COUNT(*) FROM conversions WHERE conv_date >= :first AND conv_date <= :last"
+
+
+@dataclass(frozen=True)
+class Stale:
+    """One reason a date's inputs look incomplete, as one line."""
+
+    date: str
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.date}: {self.reason}"
+
+
+def find_stale(bind: Engine | Connection, time_range: TimeRange) -> list[Stale]:
+    """What looks not yet landed on the dates a run over ``time_range`` reports (see the module docstring),
+    by date."""
+    dates = time_range.dates()
+    if not dates:
+        return []
+    first, last = dates[0], dates[-1]
+    with connection(bind) as conn:
+        newest = conn.scalar(text(_NEWEST_SESSION))
+        if newest is None:
+            return []
+        rows = conn.execute(text(_SESSIONS_AND_COST), {"first": first, "last": last}).all()
+        paid = {channel for _date, channel, _s, _c, priced in rows if priced} | _paid_before(conn, first)
+        found = [
+            Stale(day, f"{channel} has {sessions:,} sessions and no cost rows (a paid channel)")
+            for day, channel, sessions, costed, _priced in rows
+            if channel in paid and sessions and not costed
+        ]
+        found += _sessions_missing(newest, time_range)
+        if rows and not conn.scalar(text(_CONVERSIONS), {"first": first, "last": last}):
+            found.append(Stale(last, f"no conversions from {first} to {last}, although sessions have landed"))
+    return sorted(found, key=lambda stale: stale.date)
+
+
+def _paid_before(conn: Connection, first: str) -> set[str]:
+    """Channels with spend on the report dates of the week before ``first`` (none before a first run)."""
+    if channel_reporting.name not in input_kinds(conn):
+        return set()
+    since = (datetime.fromisoformat(first) - timedelta(days=PAID_HISTORY_DAYS)).date().isoformat()
+    return set(conn.execute(text(_PAID_BEFORE), {"since": since, "first": first}).scalars())
+
+
+def _sessions_missing(newest: str, time_range: TimeRange) -> list[Stale]:
+    """The range's last hours without any session, when the range has ended (now, in UTC)."""
+    if time_range.end is None:
+        return []
+    end = min(time_range.end.replace(tzinfo=None), datetime.now(UTC).replace(tzinfo=None))
+    if datetime.fromisoformat(newest) >= end - timedelta(hours=SESSION_GAP_HOURS):
+        return []
+    return [
+        Stale(
+            end.date().isoformat(),
+            f"the newest session is {newest}, over {SESSION_GAP_HOURS} hours before the range's end",
+        )
+    ]
+
+
+def last_week(bind: Engine | Connection) -> TimeRange:
+    """The last ``PAID_HISTORY_DAYS`` dates the sessions reach (what ``attribution check`` looks at)."""
+    with connection(bind) as conn:
+        newest = conn.scalar(text(_NEWEST_SESSION))
+    if newest is None:
+        return TimeRange()
+    end = datetime.fromisoformat(newest[:10]) + timedelta(days=1)
+    return TimeRange(end - timedelta(days=PAID_HISTORY_DAYS), end)
+
+
+def enforce_fresh(bind: Engine | Connection, time_range: TimeRange, policy: StalePolicy) -> list[str]:
+    """Stop the run (``StaleInputError``, one line naming the first date and reason) under ``error``; under
+    ``warn``, the notes to show."""
+    found = find_stale(bind, time_range)
+    if found and policy == "error":
+        more = f" ({len(found) - 1} more: see `attribution check`)" if len(found) > 1 else ""
+        raise StaleInputError(
+            f"Inputs look incomplete for {found[0].line()}{more}; run again when they have landed, "
+            "or run anyway with --on-stale warn (ATTRIBUTION_ON_STALE=warn)"
+        )
+    return [f"Inputs look incomplete for {stale.line()}" for stale in found]
