@@ -81,17 +81,23 @@ def channel_attribution(order: int) -> Callable[[pl.DataFrame, pl.DataFrame], Ti
     def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
         import ChannelAttribution
 
-        counted = pl.concat(
-            [
-                _path_texts(journeys.rename({"conv_id": "path_id"})).with_columns(conversions=1, nulls=0),
-                _path_texts(nulls).with_columns(conversions=0, nulls=1),
-            ]
-        ).group_by("path").agg(pl.col("conversions", "nulls").sum())
+        counted = (
+            pl.concat(
+                [
+                    _path_texts(journeys.rename({"conv_id": "path_id"})).with_columns(conversions=1, nulls=0),
+                    _path_texts(nulls).with_columns(conversions=0, nulls=1),
+                ]
+            )
+            .group_by("path")
+            .agg(pl.col("conversions", "nulls").sum())
+        )
         frame = counted.to_pandas()
         options = {"order": order, "verbose": False, "flg_pro": False}
 
         def timed() -> dict[str, float]:
-            result = ChannelAttribution.markov_model(frame, "path", "conversions", var_null="nulls", **options)
+            result = ChannelAttribution.markov_model(
+                frame, "path", "conversions", var_null="nulls", **options
+            )
             return dict(zip(result["channel_name"], result["total_conversions"], strict=True))
 
         return timed
