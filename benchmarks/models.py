@@ -12,11 +12,19 @@ Usage:
     python benchmarks/models.py --journeys 100000 --scenarios markov-1 shapley
     python benchmarks/models.py --json benchmarks/results/models.json
     python benchmarks/models.py --compare old.json new.json
+    python benchmarks/models.py --scenarios learn-markov-1 learn-markov-3 learn-markov-3-30ch ca-markov-1
+
+The "learn-" scenarios time only the path model's learning (counting distinct paths, the chain or the
+coalitions, the scores); "-30ch" ones run on paths over 30 channels instead of 16. With ChannelAttribution
+installed (pip install channelattribution; never needed by the tests), its "ca-markov-" scenarios time its
+markov_model on the same paths, given as distinct paths with counts as it expects, and the closing lines
+compare its channel conversions with the project's global split (``markov.global_credit``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import subprocess
@@ -31,6 +39,8 @@ import polars as pl
 
 from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
+from attribution.models.markov import global_credit
+from attribution.models.path_model import journey_paths
 from attribution.warehouse.generate import CHANNELS
 
 HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 1.0
@@ -53,6 +63,53 @@ def attribute_with(name: str, **options: object) -> Callable[[pl.DataFrame, pl.D
     return prepare
 
 
+def learn_with(name: str, **options: object) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
+    """A path model learning its channel scores from the journeys and null paths (no attribution);
+    it returns the scores' global split, to set beside ChannelAttribution's."""
+
+    def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+        paths, conversions = journey_paths(journeys), journeys["conv_id"].n_unique()
+        model = lambda: get_model(name, null_paths=nulls, conversion_paths=paths, **options)  # noqa: E731
+        return lambda: global_credit(model().trained_scores, conversions)
+
+    return prepare
+
+
+def channel_attribution(order: int) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
+    """ChannelAttribution's markov_model on the distinct paths with their counts, as it is meant to be fed."""
+
+    def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+        import ChannelAttribution
+
+        counted = (
+            pl.concat(
+                [
+                    _path_texts(journeys.rename({"conv_id": "path_id"})).with_columns(conversions=1, nulls=0),
+                    _path_texts(nulls).with_columns(conversions=0, nulls=1),
+                ]
+            )
+            .group_by("path")
+            .agg(pl.col("conversions", "nulls").sum())
+        )
+        frame = counted.to_pandas()
+        options = {"order": order, "verbose": False, "flg_pro": False}
+
+        def timed() -> dict[str, float]:
+            result = ChannelAttribution.markov_model(
+                frame, "path", "conversions", var_null="nulls", **options
+            )
+            return dict(zip(result["channel_name"], result["total_conversions"], strict=True))
+
+        return timed
+
+    return prepare
+
+
+def _path_texts(paths: pl.DataFrame) -> pl.DataFrame:
+    ordered = paths.sort("path_id", "timestamp", "session_id")
+    return ordered.group_by("path_id").agg(path=pl.col("channel_name").str.join(" > "))
+
+
 def train(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
     return lambda: train_ihc(journeys)
 
@@ -73,18 +130,31 @@ SCENARIOS: dict[str, tuple[float | None, Callable[[pl.DataFrame, pl.DataFrame], 
     "ihc-train": (TRAIN_TARGET, train),
     "ihc": (IHC_TARGET, attribute_with("ihc")),
     "ihc-trained": (IHC_TARGET, trained_ihc),
+    **{f"learn-markov-{order}": (None, learn_with("markov", order=order)) for order in (1, 2, 3)},
+    "learn-shapley": (None, learn_with("shapley")),
+    "learn-markov-3-30ch": (None, learn_with("markov", order=3)),
+    **(
+        {f"ca-markov-{order}": (None, channel_attribution(order)) for order in (1, 2, 3)}
+        | {"ca-markov-3-30ch": (None, channel_attribution(3))}
+        if importlib.util.find_spec("ChannelAttribution")
+        else {}
+    ),
 }
 """Scenario name: (target seconds, or None without one, what to time)."""
 
 
-def build_paths(n: int, seed: int, converting: bool) -> pl.DataFrame:
-    """``n`` journeys (or null paths) with challenge-like lengths and channel mix."""
+WIDE_CHANNELS = (*CHANNELS, *(f"Channel {i}" for i in range(len(CHANNELS) + 1, 31)))
+"""The 30 channels of the "-30ch" scenarios: the generator's 16 and 14 more."""
+
+
+def build_paths(n: int, seed: int, converting: bool, channels: tuple[str, ...] = CHANNELS) -> pl.DataFrame:
+    """``n`` journeys (or null paths) with challenge-like lengths and a power-law mix of ``channels``."""
     rng = np.random.default_rng(seed)
     lengths = rng.choice(LENGTHS, size=n, p=LENGTH_P)
     path = np.repeat(np.arange(n), lengths)
     last = np.r_[path[1:] != path[:-1], True]
-    share = 1 / np.arange(1, len(CHANNELS) + 1) ** 0.8
-    channel = rng.choice(len(CHANNELS), size=path.size, p=share / share.sum())
+    share = 1 / np.arange(1, len(channels) + 1) ** 0.8
+    channel = rng.choice(len(channels), size=path.size, p=share / share.sum())
     u = rng.random(path.size)
     # Seconds from each session to the next one (log-logistic, median a day), or to the conversion.
     gaps = np.where(last, 60.0, 24 * 3600 * (u / (1 - u)) ** 0.5)
@@ -97,7 +167,7 @@ def build_paths(n: int, seed: int, converting: bool) -> pl.DataFrame:
             "path_id": path,
             "session_id": np.arange(path.size) + (0 if converting else 10**9),
             "timestamp": timestamps.astype("datetime64[ms]"),
-            "channel_name": pl.Series(CHANNELS).gather(channel),
+            "channel_name": pl.Series(channels).gather(channel),
             "conv_ts": end[path].astype("datetime64[ms]"),
             "last": last,
         }
@@ -127,8 +197,9 @@ def _memory_kib(field: str) -> int:
 
 def child(scenario: str, data: Path) -> None:
     """Run one scenario on the saved data and print its figures as one JSON line."""
-    journeys = pl.read_parquet(data / "journeys.parquet")
-    timed = SCENARIOS[scenario][1](journeys, pl.read_parquet(data / "nulls.parquet"))
+    wide = "-30ch" if scenario.endswith("-30ch") else ""
+    journeys = pl.read_parquet(data / f"journeys{wide}.parquet")
+    timed = SCENARIOS[scenario][1](journeys, pl.read_parquet(data / f"nulls{wide}.parquet"))
     Path("/proc/self/clear_refs").write_text("5")
     before = _memory_kib("VmRSS")
     began = time.perf_counter()
@@ -136,11 +207,13 @@ def child(scenario: str, data: Path) -> None:
     seconds = time.perf_counter() - began
     peak = (_memory_kib("VmHWM") - before) / 1024
     rows = result.height if isinstance(result, pl.DataFrame) else None
+    shares = result if isinstance(result, dict) else None
     del result
     began = time.perf_counter()
     timed()
     warm = time.perf_counter() - began
     figures = {"scenario": scenario, "seconds": seconds, "warm_seconds": warm, "peak_mib": peak, "rows": rows}
+    figures["channel_conversions"] = shares
     print(json.dumps(figures))
 
 
@@ -165,6 +238,9 @@ def bench(journeys: int, scenarios: list[str], repeat: int, show: Callable[[dict
         frame = build_paths(journeys, seed=1, converting=True)
         frame.write_parquet(data / "journeys.parquet")
         build_paths(journeys, seed=2, converting=False).write_parquet(data / "nulls.parquet")
+        if any(scenario.endswith("-30ch") for scenario in scenarios):
+            build_paths(journeys, 1, True, WIDE_CHANNELS).write_parquet(data / "journeys-30ch.parquet")
+            build_paths(journeys, 2, False, WIDE_CHANNELS).write_parquet(data / "nulls-30ch.parquet")
         header = {"journeys": journeys, "sessions": frame.height, "null_paths": journeys, "channels": 16}
         print(f"{journeys:,} journeys, {frame.height:,} sessions, {journeys:,} null paths, 16 channels")
         print(f"{'scenario':<16}{'cold s':>8}{'warm s':>8}{'target':>8}{'peak MiB':>10}")
@@ -172,7 +248,18 @@ def bench(journeys: int, scenarios: list[str], repeat: int, show: Callable[[dict
         for scenario in scenarios:
             runs.append(run_scenario(scenario, data, repeat))
             show(runs[-1])
+    show_against_channel_attribution(runs)
     return {**header, "repeat": repeat, "runs": runs}
+
+
+def show_against_channel_attribution(runs: list[dict]) -> None:
+    """The largest difference between the project's global split and ChannelAttribution's, per pair run."""
+    by_name = {run["scenario"]: run["channel_conversions"] for run in runs}
+    for name, theirs in by_name.items():
+        ours = by_name.get(name.replace("ca-", "learn-", 1)) if name.startswith("ca-") else None
+        if ours and theirs:
+            gap = max(abs(ours[channel] - theirs.get(channel, 0.0)) for channel in ours)
+            print(f"{name}: largest channel difference from the global split {gap:,.1f} conversions")
 
 
 def show_run(run: dict) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fractions import Fraction as F
 
+import numpy as np
 import polars as pl
 import pytest
 
 from attribution.errors import ConfigError
-from attribution.models import Markov
+from attribution.models import Markov, validate_credits
+from attribution.models.markov import global_credit
 from attribution.models.path_model import journey_paths
 from tests.models.path_cases import (
     CONTRACT_NULLS,
@@ -16,6 +18,7 @@ from tests.models.path_cases import (
     NULLS,
     by_session,
     journeys_frame,
+    paths_frame,
 )
 from tests.models.test_contract import AttributorContract, relabel
 
@@ -91,7 +94,30 @@ class TestMarkovOrder3(MarkovContract):
         assert effects == pytest.approx({"A": 2 / 3, "B": 2 / 3, "C": 1 / 3}, abs=1e-9)
 
 
-def test_a_chain_too_large_to_solve_exactly_is_refused(monkeypatch):
-    monkeypatch.setattr("attribution.models.markov.MAX_STATES", 3)
-    with pytest.raises(ConfigError, match="4 states on these paths; at most 3"):
-        Markov(NULLS).attribute(CONVERSIONS)
+def thirty_channel_paths(n_paths: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Converting journeys and null paths of 1..8 sessions over 30 channels: well over 12,000 order-3 states."""
+    rng = np.random.default_rng(seed)
+    names = [f"ch{i:02d}" for i in range(30)]
+    paths = [tuple(rng.choice(names, size=rng.integers(1, 9))) for _ in range(n_paths)]
+    converts = rng.random(n_paths) < 0.3
+    conversions = journeys_frame({f"c{i}": p for i, p in enumerate(paths) if converts[i]})
+    return conversions, paths_frame({f"n{i}": p for i, p in enumerate(paths) if not converts[i]})
+
+
+def test_order_3_solves_a_chain_of_30_channels():
+    conversions, nulls = thirty_channel_paths(8000, seed=3)
+    model = Markov(nulls, conversion_paths=journey_paths(conversions), order=3)
+    effects = model.trained_scores
+    assert len(effects) == 30 and all(0 < effect < 1 for effect in effects.values())
+    validate_credits(conversions, model.attribute(conversions))
+
+
+def test_the_global_split_gives_each_channel_its_share_of_all_removal_effects():
+    # RE: A 2/3, B 4/9, C 1/3 (sum 13/9): A 6/13, B 4/13, C 3/13 of the 3 conversions.
+    effects = Markov(NULLS).channel_scores(journey_paths(CONVERSIONS))
+    expected = {"A": F(18, 13), "B": F(12, 13), "C": F(9, 13)}
+    assert global_credit(effects, 3) == pytest.approx({k: float(v) for k, v in expected.items()}, abs=1e-12)
+
+
+def test_the_global_split_of_paths_that_never_convert_is_zero():
+    assert global_credit({"A": 0.0, "B": 0.0}, 0) == {"A": 0.0, "B": 0.0}

@@ -2,27 +2,30 @@
 
 Every path is a walk ``start -> state -> ... -> conversion | null``; a state is the last ``order``
 channels seen (fewer at the start of a path). Transition probabilities are the observed frequencies over
-converting journeys and null paths. The chance of reaching ``conversion`` from ``start`` is computed
-exactly with numpy linear algebra, ``x = (I - Q)^-1 r`` (``Q``: transient-to-transient, ``r``: transient-
-to-conversion), not by simulating walks. Removing a channel sends every state that contains it to ``null``;
-its removal effect is ``1 - P(conversion without it) / P(conversion)``, in [0, 1].
+converting journeys and null paths, counted once per distinct path and weighted by how often it occurs.
+``Q`` (transient-to-transient) is a sparse matrix: 30 channels at order 3 give up to 27,931 states, few
+of the ``S x S`` pairs ever seen. Removing a channel sends every state that contains it to ``null``; its
+removal effect is ``1 - P(conversion without it) / P(conversion)``, in [0, 1].
 Self-transitions (the same channel twice in a row) are kept: they are what the paths show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sparse
+import scipy.sparse.linalg as sparse_linalg
 
 from attribution.errors import ConfigError
 from attribution.models.path_model import CodedPaths, PathModel
 
 ORDERS = (1, 2, 3)
-MAX_STATES = 12_000
-"""The exact solution holds a dense states x states matrix (12,000 states: 1.2 GB); 16 channels at order 3
-give at most 4,369 states."""
+MAX_ITERATIONS = 10_000
+"""Sweeps of the iteration before the chains are solved directly instead (see ``conversion_chances``)."""
+TOLERANCE = 1e-15
+"""Largest error, relative to P(conversion), the iteration may leave in a chain's P(conversion)."""
 _MAX_LOOKUP = 1 << 24
 
 
@@ -47,26 +50,77 @@ class Markov(PathModel):
 
 
 def removal_effects(paths: CodedPaths, order: int) -> np.ndarray:
-    """The removal effect of every channel code (0 for all when nothing converts).
-
-    Why one inverse: with ``B = (I - Q)^-1`` and ``x = B r``, sending the states ``R`` to null lowers
-    P(conversion | start) by ``B[start, R] · B[R, R]^-1 · x[R]`` (block inverse / Schur complement), so each
-    channel costs a solve over its own states instead of a solve over all the others.
-    """
+    """The removal effect of every channel code (0 for all when nothing converts)."""
     base = len(paths.channels) + 1
     states = _states(paths, order, base)
     known, q, r = _transition_matrices(paths, states)
-    visits = np.linalg.inv(np.eye(known.size) - q)
-    converts = visits @ r
-    if converts[0] <= 0:
-        return np.zeros(len(paths.channels))
     digits = (known[:, None] // base ** np.arange(order)) % base
-    effects = np.empty(len(paths.channels))
-    for code in range(len(paths.channels)):
-        removed = np.flatnonzero((digits == code + 1).any(axis=1))
-        within = np.linalg.solve(visits[np.ix_(removed, removed)], converts[removed])
-        effects[code] = visits[0, removed] @ within / converts[0]
-    return effects
+    kept = np.column_stack(
+        [np.ones(known.size, dtype=bool), *((digits != code + 1).all(axis=1) for code in range(base - 1))]
+    )
+    chances = conversion_chances(q, r, kept)
+    if chances[0] <= 0:
+        return np.zeros(len(paths.channels))
+    return np.clip(1 - chances[1:] / chances[0], 0.0, 1.0)
+
+
+def conversion_chances(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """P(conversion | start) of each chain: the states of column ``j`` of ``kept``, the others sent to null.
+
+    Why iterate first: ``x = Q x + r`` swept from 0 reaches every chain at once with one sparse product
+    per sweep (about a hundred sweeps on challenge-like paths), where a direct solve of an order-3 chain
+    fills its LU factors almost densely (16 channels: 6 million non-zeros, seconds per channel). A chain
+    the sweeps do not settle (a near-endless loop between states) is solved directly, exact in any case.
+    """
+    chances = _swept(q, r, kept)
+    return _solved(q, r, kept) if chances is None else chances
+
+
+def _swept(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray | None:
+    """Jacobi sweeps (each state's self-transition solved for, so a channel repeated is no slow loop),
+    or ``None`` when they do not settle within ``MAX_ITERATIONS``.
+
+    From 0 the sweeps rise monotonically; with ``rate`` the last shrink of the change, the error left is at
+    most ``change * rate / (1 - rate)``.
+    """
+    stay = q.diagonal()
+    leave = 1 / (1 - stay)  # every state is left: each path's last visit to it moves on or ends
+    step = sparse.csr_array(sparse.diags_array(leave) @ (q - sparse.diags_array(stay)))
+    gain = np.where(kept, (r * leave)[:, None], 0.0)
+    x = np.where(kept, gain, 0.0)
+    previous = float(np.abs(x).max(initial=0.0))
+    for _ in range(MAX_ITERATIONS):
+        swept = np.where(kept, step @ x, 0.0) + gain
+        change = float(np.abs(swept - x).max(initial=0.0))
+        x, rate = swept, change / previous if previous else 0.0
+        if change == 0 or (rate < 1 and change * rate / (1 - rate) <= TOLERANCE * x[0, 0]):
+            return x[0]
+        previous = change
+    return None
+
+
+def _solved(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Each chain's ``(I - Q) x = r`` over its kept states, by a sparse LU factorisation."""
+    system = sparse.csc_array(sparse.eye_array(r.size) - q)
+    chances = np.empty(kept.shape[1])
+    for column in range(kept.shape[1]):
+        rows = np.flatnonzero(kept[:, column])  # start, row 0, is kept in every chain
+        chances[column] = sparse_linalg.splu(sparse.csc_array(system[rows][:, rows])).solve(r[rows])[0]
+    return chances
+
+
+def global_credit(effects: Mapping[str, float], conversions: float) -> dict[str, float]:
+    """Each channel's conversions under the global split: its share of all removal effects times
+    ``conversions`` (ChannelAttribution's and DP6 MAM 1.x's figure).
+
+    A channel-level figure only: stored credit is per session and sums to 1 over each journey's own
+    sessions, and no such split can always reach these totals (a channel alone in more journeys than its
+    share, or with an effect but in no converting journey, learned through the chain's other paths).
+    """
+    total = sum(effects.values())
+    return {
+        channel: effect / total * conversions if total > 0 else 0.0 for channel, effect in effects.items()
+    }
 
 
 def _states(paths: CodedPaths, order: int, base: int) -> np.ndarray:
@@ -82,26 +136,27 @@ def _states(paths: CodedPaths, order: int, base: int) -> np.ndarray:
     return states
 
 
-def _transition_matrices(paths: CodedPaths, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The transient states (``start`` first), ``Q`` between them and ``r`` into conversion."""
+def _transition_matrices(
+    paths: CodedPaths, states: np.ndarray
+) -> tuple[np.ndarray, sparse.csr_array, np.ndarray]:
+    """The transient states (``start`` first), ``Q`` between them and ``r`` into conversion.
+
+    Each session's transition weighs as many paths as its distinct path stands for; the path's end goes
+    to conversion as often as it converted and to null as often as it did not.
+    """
     first = np.zeros(states.size, dtype=bool)
     first[paths.starts] = True
     previous = np.where(first, 0, np.roll(states, 1))
     known, index = _state_index(states)
     n = known.size
-    if n > MAX_STATES:
-        raise ConfigError(
-            f"The Markov chain has {n:,} states on these paths; at most {MAX_STATES:,} can be solved exactly: "
-            "use a lower order"
-        )
     last = paths.is_last
-    conversion, null = n, n + 1
-    outcome = np.where(paths.converted[paths.path[last]], conversion, null)
-    sources = np.r_[index(previous), index(states[last])]
-    targets = np.r_[index(states), outcome]
-    counts = np.bincount(sources * (n + 2) + targets, minlength=n * (n + 2)).reshape(n, n + 2)
-    probabilities = counts / counts.sum(axis=1, keepdims=True)
-    return known, probabilities[:, :n], probabilities[:, conversion]
+    ends = index(states[last])
+    sources = np.r_[index(previous), ends, ends]
+    targets = np.r_[index(states), np.full(ends.size, n), np.full(ends.size, n + 1)]
+    weights = np.r_[(paths.conversions + paths.nulls)[paths.path], paths.conversions, paths.nulls]
+    counts = sparse.csr_array(sparse.coo_array((weights, (sources, targets)), shape=(n, n + 2)))
+    probabilities = sparse.csr_array(sparse.diags_array(1 / counts.sum(axis=1)) @ counts)
+    return known, sparse.csr_array(probabilities[:, :n]), probabilities[:, [n]].toarray().ravel()
 
 
 def _state_index(states: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:

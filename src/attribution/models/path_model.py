@@ -32,15 +32,17 @@ PATH_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class CodedPaths:
-    """Paths as arrays, one entry per session in path order; converting paths come first.
+    """Distinct paths as arrays, one entry per session in path order, with how many paths of each there were.
 
-    ``channels`` maps a code to its name (sorted by name, so codes do not depend on row order).
+    ``channels`` maps a code to its name (sorted by name, so codes do not depend on row order);
+    ``conversions`` and ``nulls`` count, per distinct path, the converting and the null paths it stands for.
     """
 
     channels: tuple[str, ...]
     path: np.ndarray
     code: np.ndarray
-    converted: np.ndarray
+    conversions: np.ndarray
+    nulls: np.ndarray
 
     @property
     def starts(self) -> np.ndarray:
@@ -70,18 +72,73 @@ def indexed_paths(paths: pl.DataFrame) -> pl.DataFrame:
 
 
 def code_paths(conversions: pl.DataFrame, nulls: pl.DataFrame) -> CodedPaths:
-    """Code converting and null paths together; each frame in path order with its ``path`` index."""
+    """Code converting and null paths together and count them by channel sequence; each frame in path
+    order with its ``path`` index.
+
+    Why distinct paths: a million journeys hold about a hundred thousand sequences, and every count a
+    model takes (transitions, channel sets) is the same weighted by how often each sequence occurs.
+    """
     channels = tuple(sorted(set(conversions["channel_name"].unique()) | set(nulls["channel_name"].unique())))
     enum = pl.Enum(channels)
     converting = conversions["path"].to_numpy()
     n_converting = int(converting[-1]) + 1 if converting.size else 0
     path = np.r_[converting, nulls["path"].to_numpy() + n_converting].astype(np.int64)
-    return CodedPaths(
-        channels=channels,
-        path=path,
-        code=np.r_[_codes(conversions, enum), _codes(nulls, enum)],
-        converted=np.arange(int(path[-1]) + 1 if path.size else 0) < n_converting,
+    code = np.r_[_codes(conversions, enum), _codes(nulls, enum)]
+    converted = np.arange(int(path[-1]) + 1 if path.size else 0) < n_converting
+    return _distinct(channels, path, code, converted)
+
+
+def _distinct(
+    channels: tuple[str, ...], path: np.ndarray, code: np.ndarray, converted: np.ndarray
+) -> CodedPaths:
+    """The distinct sequences of these paths (numbered 0, 1, ...) with their converting and null counts."""
+    starts = np.flatnonzero(np.r_[True, path[1:] != path[:-1]]) if path.size else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, path.size])
+    group = _sequence_groups(code, starts, lengths)
+    first = np.unique(group, return_index=True)[1]  # the first path of each group stands for it
+    length = lengths[first]
+    sessions = np.repeat(starts[first] - np.cumsum(np.r_[0, length[:-1]]), length) + np.arange(length.sum())
+    counts = [
+        np.bincount(group, weights=flag.astype(float), minlength=first.size)
+        for flag in (converted, ~converted)
+    ]
+    return CodedPaths(channels, np.repeat(np.arange(first.size), length), code[sessions], *counts)
+
+
+def _sequence_groups(code: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A group number per path, equal exactly when two paths have the same channel sequence.
+
+    Why a hash, then a check: a 64-bit polynomial hash per path is a few vector passes where sorting
+    variable-length sequences is not; a path whose sessions differ from its group's first path (a
+    collision) gets a group of its own, so equal numbers always mean equal sequences.
+    """
+    path = np.repeat(np.arange(starts.size), lengths)
+    position = np.arange(code.size) - starts[path]
+    group = np.unique(_sequence_hashes(code, starts, lengths, position), return_inverse=True)[1]
+    first = np.full(group.max(initial=-1) + 1, starts.size)
+    np.minimum.at(first, group, np.arange(starts.size))
+    representative = first[group]
+    same = lengths == lengths[representative]
+    within = np.minimum(position, lengths[representative][path] - 1)
+    differs = code != code[starts[representative][path] + within]
+    same[np.unique(path[differs])] = False
+    group[~same] = first.size + np.arange(np.count_nonzero(~same))
+    return np.unique(group, return_inverse=True)[1]
+
+
+_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _sequence_hashes(
+    code: np.ndarray, starts: np.ndarray, lengths: np.ndarray, position: np.ndarray
+) -> np.ndarray:
+    """Each path's ``sum((code + 1) * B^position) + length * B^longest`` in uint64 arithmetic (wrapping)."""
+    powers = np.cumprod(
+        np.r_[np.uint64(1), np.full(int(lengths.max(initial=0)), _HASH_BASE)], dtype=np.uint64
     )
+    terms = (code.astype(np.uint64) + np.uint64(1)) * powers[position]
+    sums = np.add.reduceat(terms, starts) if starts.size else np.zeros(0, np.uint64)
+    return sums + lengths.astype(np.uint64) * powers[-1]
 
 
 def _codes(paths: pl.DataFrame, enum: pl.Enum) -> np.ndarray:

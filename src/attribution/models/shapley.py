@@ -51,18 +51,18 @@ class Shapley(PathModel):
         n = len(paths.channels)
         if n > MAX_CHANNELS:
             raise ConfigError(f"Shapley supports at most {MAX_CHANNELS} channels; the paths have {n}")
-        masks, converted = path_masks(paths), paths.converted
+        masks = path_masks(paths)
         if n <= self.exact_max_channels:
-            return exact_shapley(coalition_values(masks, converted, ~converted, n), n)
+            return exact_shapley(coalition_values(masks, paths.conversions, paths.nulls, n), n)
         distinct, inverse = np.unique(masks, return_inverse=True)
         conversions, nulls = (
-            np.bincount(inverse, weights=w, minlength=distinct.size) for w in (converted, ~converted)
+            np.bincount(inverse, weights=w, minlength=distinct.size) for w in (paths.conversions, paths.nulls)
         )
         return sampled_shapley(distinct, conversions, nulls, n, self.samples, self.seed)
 
 
 def path_masks(paths: CodedPaths) -> np.ndarray:
-    """Each path's channel set as a bitmask (bit ``code`` set when the channel occurs)."""
+    """Each distinct path's channel set as a bitmask (bit ``code`` set when the channel occurs)."""
     return np.bitwise_or.reduceat(np.left_shift(np.int64(1), paths.code), paths.starts)
 
 
@@ -74,7 +74,7 @@ def _rate(conversions: np.ndarray, nulls: np.ndarray) -> np.ndarray:
 def coalition_values(masks: np.ndarray, conversions: np.ndarray, nulls: np.ndarray, n: int) -> np.ndarray:
     """``v[S]`` for every coalition bitmask ``S``: the conversion rate of the paths whose set is within ``S``.
 
-    ``conversions`` and ``nulls`` weigh each mask (a path's 1 or 0, or counts of distinct sets).
+    ``conversions`` and ``nulls`` weigh each mask (how many converting and null paths have it).
     """
     within = np.stack(
         [np.bincount(masks, weights=counts, minlength=1 << n) for counts in (conversions, nulls)]
