@@ -217,10 +217,10 @@ def test_the_run_parameters_are_shown(opened):
     )
     assert params == {
         "Report dates": "2023-08-29 to 2023-09-07",
-        "Range": CONTEXT.time_range,
+        "Run's range": CONTEXT.time_range,
         "Model": "ihc",
         "Conversion type": "purchase",
-        "Run": "0123456789ab",
+        "Run": CONTEXT.run_id,
         "Generated": "2023-09-08",
     }
 
