@@ -29,24 +29,33 @@ def run_range(dag_run: Any) -> tuple[str, str]:
 
 @pytest.fixture
 def metadata(pipeline_dag: Any) -> Iterator[Any]:
-    """A session on Airflow's metadata database with the DAG serialised in it; the runs and backfills made
-    meanwhile are deleted afterwards (a backfill no scheduler runs would stay active and block the next)."""
+    """A session on Airflow's metadata database with the DAG serialised in it and none of its runs: the runs
+    of earlier tests hold their logical dates, and a backfill no scheduler runs stays active and blocks the
+    next one. The runs and backfills made meanwhile are deleted afterwards."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models import DagRun
-    from airflow.models.backfill import Backfill, BackfillDagRun
     from airflow.utils.session import create_session
-    from sqlalchemy import delete
 
     DagBundlesManager().sync_bundles_to_db()
     bag = BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=DAGS_FOLDER, bundle_name="dags-folder")
     sync_bag_to_db(bag, "dags-folder", None)
     with create_session() as session:
+        forget_runs(session)
         yield session
         session.rollback()
-        session.execute(delete(BackfillDagRun))
-        session.execute(delete(DagRun).where(DagRun.dag_id == DAG_ID))
-        session.execute(delete(Backfill))
+        forget_runs(session)
+
+
+def forget_runs(session: Any) -> None:
+    """Delete the DAG's runs and every backfill from the metadata database."""
+    from airflow.models import DagRun
+    from airflow.models.backfill import Backfill, BackfillDagRun
+    from sqlalchemy import delete
+
+    session.execute(delete(BackfillDagRun))
+    session.execute(delete(DagRun).where(DagRun.dag_id == DAG_ID))
+    session.execute(delete(Backfill))
+    session.commit()
 
 
 def test_a_manual_run_triggered_with_a_logical_date_covers_the_day_before_it(metadata):
