@@ -37,6 +37,8 @@ MODEL_NAMES = (
 the package while the scheduler parses this file would cost seconds per parse; a test keeps them equal."""
 DATE_OR_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:?\d{2})?)?$"
 OPTIONAL_TEXT = ["null", "string"]
+ONE_DAY = timedelta(days=1)
+"""What a run covers by default: the schedule's interval (``@daily``, UTC)."""
 RUN_ONLY = ("run_key", "batch_journeys")
 """Keys of the run's settings that are not ``attribution.Settings`` fields."""
 PARAMS = {
@@ -44,13 +46,13 @@ PARAMS = {
         None,
         type=OPTIONAL_TEXT,
         pattern=DATE_OR_TIMESTAMP,
-        description="First conversion time included, UTC ISO date or timestamp. Empty: the data interval's.",
+        description="First conversion time included, UTC ISO date or timestamp. Empty: the run's day's start.",
     ),
     "end": Param(
         None,
         type=OPTIONAL_TEXT,
         pattern=DATE_OR_TIMESTAMP,
-        description="First conversion time excluded. Empty: the data interval's end.",
+        description="First conversion time excluded. Empty: the run's day's end.",
     ),
     "model": Param(
         None,
@@ -76,13 +78,34 @@ PARAMS = {
 }
 
 
+def record_failure(context: Any) -> None:
+    """A task failed for good (no retry left, or an error retrying cannot fix): the run's record in
+    ``attribution_runs`` says ``failed`` with the error's line, as a CLI run's does. Nothing to record if the
+    first task failed: the run had not started."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    run = context["ti"].xcom_pull(task_ids="prepare_warehouse")
+    error = context.get("exception")
+    if run is None or not isinstance(error, BaseException):
+        return
+    if isinstance(error, AirflowFailException) and error.__cause__:  # _package's wrapper: the project's error
+        error = error.__cause__
+    with _package() as staged:
+        staged.fail_run(_settings(run), run["run_key"], error)
+
+
 @dag(
     dag_id="attribution_pipeline",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),  # @daily as intervals, not instants
     start_date=pendulum.datetime(2020, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": record_failure,
+    },
     params=PARAMS,
     tags=["attribution"],
     doc_md=__doc__,
@@ -152,8 +175,8 @@ def _package() -> Iterator[ModuleType]:
 
 
 def _run_settings() -> dict[str, Any]:
-    """The run's settings without secrets, resolved once for all its tasks: params > Variables > the data
-    interval and the project's defaults. The range Variables count for manual runs only."""
+    """The run's settings without secrets, resolved once for all its tasks: params > Variables > the run's day
+    and the project's defaults. The range Variables count for manual runs only."""
     from airflow.sdk import Variable
 
     from attribution.errors import ConfigError
@@ -171,7 +194,7 @@ def _run_settings() -> dict[str, Any]:
         raise ConfigError(
             "Variable attribution_options must not hold db, ihc_api_key or storage_options: use the connections"
         )
-    start, end = _data_interval(context)
+    start, end = run_day(dag_run)
     explicit = {
         **options,
         "start": given("start", manual) or start,
@@ -188,12 +211,21 @@ def _run_settings() -> dict[str, Any]:
     return {**explicit, "model": model, "run_key": run_key, "batch_journeys": params["batch_journeys"]}
 
 
-def _data_interval(context: Any) -> tuple[str, str]:
-    """The run's data interval; a manual run without one covers the last whole UTC day before it."""
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    if start is None or end is None:
-        end = pendulum.instance(context["dag_run"].run_after).in_timezone("UTC").start_of("day")
-        start = end - timedelta(days=1)
+def run_day(dag_run: Any) -> tuple[str, str]:
+    """The UTC day a run covers, from its logical date: for a scheduled or backfill run the day starting at
+    it (its data interval), for a manual run the last whole day before it (before the run's start without one).
+
+    Why not the data interval Airflow hands the task: for a manual run ``airflow dags trigger -l`` infers it
+    from the time of the trigger, not from the logical date, and a backfill that reruns a day a manual run
+    held keeps that run's interval.
+    """
+    logical = dag_run.logical_date
+    if dag_run.run_type == "manual" or logical is None:
+        end = pendulum.instance(logical or dag_run.run_after).in_timezone("UTC").start_of("day")
+        start = end - ONE_DAY
+    else:
+        start = pendulum.instance(logical).in_timezone("UTC").start_of("day")
+        end = start + ONE_DAY
     return start.isoformat(), end.isoformat()
 
 

@@ -1,6 +1,6 @@
-"""Print requirements.txt for the Astro image: the project's runtime dependencies, with the warehouse and
-object-storage extras, and everything they pull in, pinned as in requirements.lock (Airflow itself comes
-with the Astro Runtime image). Run after the lock changes: ``.venv/bin/python scripts/astro_requirements.py
+"""Print requirements.txt for the Astro image: the project's runtime dependencies, with the warehouse,
+object-storage and airflow extras, and everything they pull in, pinned as in requirements.lock (Airflow
+itself comes with the Astro Runtime image). Run after the lock changes: ``.venv/bin/python scripts/astro_requirements.py
 > requirements.txt``."""
 
 import re
@@ -11,8 +11,11 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS = ("s3", "redshift")
-"""Optional dependencies a deployed DAG may need: reports to S3, Redshift warehouses."""
+EXTRAS = ("s3", "redshift", "airflow")
+"""Optional dependencies a deployed DAG may need: reports to S3, Redshift warehouses, what Airflow's CLI
+needs beside Airflow."""
+SHIPPED = "apache-airflow"
+"""Distributions the image ships (Airflow, its core, SDK and providers): never listed."""
 
 root = Path(__file__).resolve().parent.parent
 project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
@@ -24,7 +27,7 @@ extras: dict[str, set[str]] = {}
 while todo:
     requirement = todo.pop()
     name, wanted = canonicalize_name(requirement.name), {"", *requirement.extras}
-    if name in extras and wanted <= extras[name] | {""}:
+    if name.startswith(SHIPPED) or (name in extras and wanted <= extras[name] | {""}):
         continue
     extras.setdefault(name, set()).update(requirement.extras)
     for child in map(Requirement, distribution(name).requires or []):
@@ -34,9 +37,9 @@ print(
     "# Astro installs these into the Astro Runtime image, which already ships Airflow 3.3.2 and its providers."
 )
 print(
-    "# The project's runtime dependencies (pyproject.toml) with its s3 and redshift extras, and theirs, pinned as"
+    "# The project's runtime dependencies (pyproject.toml) with its s3, redshift and airflow extras (less Airflow),"
 )
-print("# in requirements.lock; the project itself is installed by the Dockerfile.")
+print("# and theirs, pinned as in requirements.lock; the project itself is installed by the Dockerfile.")
 print(
     "# Regenerate after the lock changes: .venv/bin/python scripts/astro_requirements.py > requirements.txt"
 )

@@ -1,16 +1,20 @@
 """The project's install files: a lock pinning every distribution with its hashes, the Astro requirements
-pinned as in the lock, an example settings file without secrets."""
+pinned as in the lock, an example settings file without secrets, and an install whose Airflow CLI prints
+clean JSON."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import tomllib
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.dags.conftest import REPO
+from tests.dags.conftest import DAG_ID, REPO
 
 
 def pins(path: str) -> dict[str, str]:
@@ -48,3 +52,16 @@ def test_the_dockerfile_builds_on_the_astro_runtime_and_checks_the_pinned_airflo
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"^FROM astrocrpublic\.azurecr\.io/runtime:3\.3-\d+-python-3\.11$", dockerfile, re.M)
     assert "'3.3.2'" in dockerfile and pins("requirements.lock")["apache-airflow"] == "3.3.2"
+
+
+def test_airflow_lists_the_dags_as_json_on_stdout_alone(airflow_home):
+    """Airflow's CLI warns on stdout when the graphviz package is missing, so the JSON would not parse."""
+    for command in (["dags", "reserialize"], ["dags", "list", "--output", "json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *command],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+    assert [dag["dag_id"] for dag in json.loads(done.stdout)] == [DAG_ID]

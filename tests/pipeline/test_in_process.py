@@ -86,6 +86,19 @@ def test_a_run_records_its_summary(make_db, tmp_path):
     assert (record.run_id, record.status, record.model) == (summary.run_id, "succeeded", "ihc")
 
 
+def test_a_range_without_conversions_says_which_dates_hold_them(make_db, tmp_path):
+    db = make_db(PAID)
+    summary = run_pipeline(db, tmp_path, start="2024-01-01", end="2024-01-02")
+    assert (summary.conversions, summary.status) == (0, "succeeded")
+    note = (
+        "No conversions in [2024-01-01 00:00:00, 2024-01-02 00:00:00): the warehouse's conversions are "
+        "dated 2023-09-02 to 2023-09-05"
+    )
+    assert note in summary.notes  # beside a server warehouse's note on missing indexes
+    later = run_pipeline(db, tmp_path, start="2023-09-02", end="2023-09-03").notes
+    assert not any(text.startswith("No conversions") for text in later)
+
+
 def test_a_failing_model_leaves_the_previous_tables(make_db, tmp_path, monkeypatch):
     db = make_db(PAID)
     run_pipeline(db, tmp_path, model="linear")

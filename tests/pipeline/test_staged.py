@@ -3,6 +3,7 @@ the pipeline's tables, overlapping runs cannot corrupt each other, remote batche
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import closing
@@ -165,6 +166,25 @@ def test_a_missing_batch_stops_the_finish_and_keeps_the_stored_credit(make_db, t
     with pytest.raises(IntegrityError, match="3 staged journeys have no credit"):
         staging.finish_run(settings, "partial")
     assert read_tables(db) == tables
+
+
+def test_a_failed_run_is_recorded_failed_and_a_committed_one_keeps_its_record(make_db, tmp_path):
+    db = make_db(PAID)
+    settings = settings_for(db, tmp_path)
+    staged(settings, "dag/failing")
+    staging.fail_run(settings, "dag/failing", IntegrityError("batch 0 went wrong"))
+    staged(settings, "dag/exported")
+    staging.finish_run(settings, "dag/exported")
+    staging.fail_run(settings, "dag/exported", OSError("the export failed after the commit"))
+    engine = connect(db)
+    with engine.connect() as conn:
+        records = conn.execute(
+            select(attribution_runs.c.run_id, attribution_runs.c.status, attribution_runs.c.summary)
+        )
+        ended = {run_id: (status, json.loads(summary)) for run_id, status, summary in records}
+    engine.dispose()
+    assert ended["dag/failing"] == ("failed", {"error": "IntegrityError: batch 0 went wrong"})
+    assert ended["dag/exported"][0] == "succeeded" and "error" not in ended["dag/exported"][1]
 
 
 def test_more_batches_than_the_scheduler_maps_are_refused_and_nothing_is_staged(make_sqlite, tmp_path):

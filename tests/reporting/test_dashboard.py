@@ -324,10 +324,10 @@ def test_the_run_parameters_are_shown_in_plain_words(opened):
     )
     assert params == {
         "Report dates": "2023-08-29 to 2023-09-07",
-        "Conversions": "from 2023-08-29",
+        "Run's conversions": "from 2023-08-29",
         "Model": "IHC",
         "Conversion type": "purchase",
-        "Run": "0123456789ab",
+        "Run": CONTEXT.run_id,
         "Generated": "2023-09-08",
     }
 

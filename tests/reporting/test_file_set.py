@@ -110,7 +110,7 @@ def assert_one_set_of_the_committed_tables(
         assert (out / name).read_bytes() == (expected / name).read_bytes(), name
     model, run_id = last_run or committed_run(db)
     page = (out / HTML).read_text()
-    assert f"Model: <b>{model_label(model)}</b>" in page and f"Run: <b>{run_id[:12]}</b>" in page
+    assert f"Model: <b>{model_label(model)}</b>" in page and f"Run: <b>{run_id}</b>" in page
 
 
 def report(db: str, out: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -104,8 +105,27 @@ def test_export_all_writes_every_format_from_the_stored_report(make_sqlite, tmp_
     assert paths["csv"].read_bytes() == csv.read_bytes() == Path(summary.report_paths["csv"]).read_bytes()
     assert_frame_equal(pl.read_parquet(paths["parquet"]), stored.with_columns(pl.col("date").str.to_date()))
     assert len(read_hyper(paths["hyper"])[1]) == stored.height
-    assert summary.run_id[:12] in paths["html"].read_text()
+    assert f"Run: <b>{summary.run_id}</b>" in paths["html"].read_text()
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(FILE_NAMES.values())
+
+
+def header(page: str) -> dict[str, str]:
+    """The dashboard's header items: name -> value as shown."""
+    return dict(re.findall(r'<span data-param="([^"]+)">[^<]*<b>([^<]*)</b></span>', page))
+
+
+def test_the_dashboard_header_states_the_whole_report_and_the_full_run_id(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    run(load_settings(db=db, out=str(tmp_path / "first"), start="2023-09-01", end="2023-09-04"))
+    last = run(load_settings(db=db, out=str(tmp_path / "last"), start="2023-09-05", end="2023-09-06"))
+    engine = connect(db)
+    with engine.connect() as conn:
+        dates = read_channel_report(conn)["date"]
+    engine.dispose()
+    shown = header(Path(last.report_paths["html"]).read_text())
+    assert shown["Report dates"] == f"{dates.min()} to {dates.max()}" != "2023-09-05 to 2023-09-05"
+    assert shown["Run"] == last.run_id and len(last.run_id) == 32
+    assert shown["Run's conversions"] == "from 2023-09-05 to before 2023-09-06"
 
 
 def test_an_unknown_format_is_refused_before_anything_is_written(make_sqlite, tmp_path):

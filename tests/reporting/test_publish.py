@@ -113,7 +113,7 @@ def test_a_run_to_s3_writes_every_report_object_and_the_csv_of_a_local_run(
     assert sorted(stored) == sorted(f"daily/{name}" for name in names)
     assert stored[f"daily/{CSV}"] == Path(local.report_paths["csv"]).read_bytes()
     assert stored[f"daily/{PARQUET}"] == Path(local.report_paths["parquet"]).read_bytes()
-    assert remote.run_id[:12].encode() in stored["daily/dashboard.html"]
+    assert f"Run: <b>{remote.run_id}</b>".encode() in stored["daily/dashboard.html"]
     assert client.head_object(Bucket=bucket, Key="daily/dashboard.html")["ContentType"] == "text/html"
     urls = {name: f"s3://{bucket}/daily/{FILE_NAMES[name]}" for name in DEFAULT_FORMATS}
     assert remote.report_paths == urls

@@ -153,6 +153,7 @@ def _attribute_range(
     remote API's is committed request by request, so a killed run resumes where it stopped."""
     with engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(conversions_in(settings.time_range).subquery()))
+        summary.notes.extend(steps.empty_range_notes(conn, settings, total))
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
     while not summary.stopped_early:
         with _timed(summary, "journeys"):

@@ -30,7 +30,7 @@ from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
 from attribution.store import staging
 from attribution.store.credit import write_batch
-from attribution.store.runs import RunSummary, record_end, record_start
+from attribution.store.runs import RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
@@ -190,6 +190,8 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
             staging.forget_run(conn, run_key)
             summary.seconds["finish"] = time.perf_counter() - began
             record_end(conn, summary)
+    for note in summary.notes:
+        logger.warning(note)
     logger.info("Run %s %s: %s", run_key, summary.status, vars(summary))
     return summary
 
@@ -203,9 +205,19 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped
+    summary.notes = steps.empty_range_notes(conn, settings, summary.conversions)
     if settings.on_bad_rows == "skip":
         summary.skipped_conversions, summary.skipped_sessions = skipped_rows(conn, settings.time_range)
     return summary
+
+
+def fail_run(settings: Settings, run_key: str, exc: BaseException) -> None:
+    """Record that the run stopped on ``exc`` (a task failed for good), as the in-process runner does: its
+    record says ``failed`` with the error's line instead of staying ``running``. Its staged rows stay, so
+    clearing the failed task runs it again."""
+    with _engine(settings) as engine:
+        record_failure(engine, run_key, exc)
+    logger.info("Run %s recorded as failed: %s: %s", run_key, type(exc).__name__, exc)
 
 
 def export_files(settings: Settings, run_key: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from attribution.reporting.channel_report import ReportScope, build_channel_repo
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
-from attribution.store.credit import insert_credits, replace_credit, touched_dates
+from attribution.store.credit import conversion_dates, insert_credits, replace_credit, touched_dates
 from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.freshness import enforce_fresh
@@ -104,6 +104,17 @@ def prepare(
 def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:
     """The range's journeys, streamed in chunks of whole journeys."""
     return build_journeys(engine, settings.time_range, settings.journey_options, settings.chunk_conversions)
+
+
+def empty_range_notes(conn: Connection, settings: Settings, conversions: int) -> list[str]:
+    """A note when the range holds no conversion while the warehouse has some: a run over the wrong days
+    succeeds with nothing to do, so its summary and log say which days hold data."""
+    dates = None if conversions else conversion_dates(conn)
+    if dates is None:
+        return []
+    return [
+        f"No conversions in {settings.time_range}: the warehouse's conversions are dated {dates[0]} to {dates[1]}"
+    ]
 
 
 def session_dates(journeys: pl.DataFrame) -> set[str]:

@@ -179,13 +179,15 @@ def _bound_text(bound: str) -> str | None:
 
 
 def _run_html(run: DashboardContext, report: pl.DataFrame) -> str:
+    """The header: the whole report's dates (every run's rows), then the run that made the page, whose range
+    may be one day of them, and its whole id (a scheduler's run key is longer than a CLI run's)."""
     dates = f"{report['date'].min()} to {report['date'].max()}" if report.height else "none"
     items = {
         "Report dates": dates,
-        "Conversions": plain_range(run.time_range),
+        "Run's conversions": plain_range(run.time_range),
         "Model": model_label(run.model),
         "Conversion type": run.conv_type or "all",
-        "Run": run.run_id[:12] or UNDEFINED,
+        "Run": run.run_id or UNDEFINED,
         "Generated": run.generated_at or UNDEFINED,
     }
     return "".join(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, delete, select, text
+from sqlalchemy import Connection, Engine, Select, delete, func, select, text
 
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import bulk_insert
@@ -31,6 +31,13 @@ def conversions_in(time_range: TimeRange) -> Select:
     if time_range.end is not None:
         query = query.where(_conv_ts < time_range.end_text)
     return query
+
+
+def conversion_dates(conn: Connection) -> tuple[str, str] | None:
+    """The first and last conversion date in the warehouse (``None``: no conversion). Two queries, as one
+    index lookup each where ``conv_date`` leads an index (one query with both would scan the table)."""
+    first = conn.scalar(select(func.min(conversions.c.conv_date)))
+    return None if first is None else (first, conn.scalar(select(func.max(conversions.c.conv_date))))
 
 
 def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:

@@ -13,7 +13,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
 
 from attribution.errors import Interrupted
 from attribution.timerange import TimeRange
@@ -120,10 +120,13 @@ def record_end(conn: Connection, summary: RunSummary) -> None:
 
 
 def record_failure(engine: Engine, run_id: str, exc: BaseException) -> None:
-    """Record that a run stopped on an error (``failed``) or a signal (``interrupted``), with its line."""
+    """Record that a run stopped on an error (``failed``) or a signal (``interrupted``), with its line. Only a
+    run still ``running``: one whose tables are committed keeps its record (a scheduler's export can fail
+    after its commit)."""
     status = "interrupted" if isinstance(exc, Interrupted) else "failed"
     with engine.begin() as conn:
-        _write_end(conn, run_id, status, {"error": f"{type(exc).__name__}: {exc}"})
+        error = {"error": f"{type(exc).__name__}: {exc}"}
+        _write_end(conn, run_id, status, error, attribution_runs.c.status == "running")
 
 
 def committed(bind: Engine | Connection, run_id: str) -> bool:
@@ -136,9 +139,11 @@ def committed(bind: Engine | Connection, run_id: str) -> bool:
     return bind.scalar(status) in COMMITTED
 
 
-def _write_end(conn: Connection, run_id: str, status: str, summary: dict) -> None:
+def _write_end(
+    conn: Connection, run_id: str, status: str, summary: dict, *where: ColumnElement[bool]
+) -> None:
     conn.execute(
         update(attribution_runs)
-        .where(attribution_runs.c.run_id == run_id)
+        .where(attribution_runs.c.run_id == run_id, *where)
         .values(finished_at=_now(), status=status, summary=json.dumps(summary, sort_keys=True))
     )
