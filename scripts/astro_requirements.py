@@ -19,7 +19,8 @@ SHIPPED = "apache-airflow"
 
 root = Path(__file__).resolve().parent.parent
 project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-lock = re.findall(r"^([\w.\-]+)(?:\[[\w,\-]+\])?==(\S+)", (root / "requirements.lock").read_text(), re.M)
+lock_text = (root / "requirements.lock").read_text()
+lock = re.findall(r"^([\w.\-]+)(?:\[[\w,\-]+\])?==(\S+)", lock_text, re.M)
 pins = {canonicalize_name(name): version for name, version in lock}
 todo = [Requirement(text) for text in project["dependencies"]]
 todo += [Requirement(text) for extra in EXTRAS for text in project["optional-dependencies"][extra]]
@@ -39,9 +40,15 @@ print(
 print(
     "# The project's runtime dependencies (pyproject.toml) with its s3, redshift and airflow extras (less Airflow),"
 )
-print("# and theirs, pinned as in requirements.lock; the project itself is installed by the Dockerfile.")
+print("# and theirs, pinned and hashed as in requirements.lock (pip checks every hash); the project itself is")
+print("# installed by the Dockerfile.")
 print(
     "# Regenerate after the lock changes: .venv/bin/python scripts/astro_requirements.py > requirements.txt"
 )
+hashes = {
+    canonicalize_name(name): re.findall(r"--hash=(sha256:[0-9a-f]{64})", block)
+    for name, block in re.findall(r"(?ms)^([\w.\-]+)(?:\[[\w,\-]+\])?==\S+ \\\n(.*?)(?=^\S|\Z)", lock_text)
+}
 for name in sorted(extras):
-    print(f"{name}{'[' + ','.join(sorted(extras[name])) + ']' if extras[name] else ''}=={pins[name]}")
+    extra = "[" + ",".join(sorted(extras[name])) + "]" if extras[name] else ""
+    print(f"{name}{extra}=={pins[name]}" + "".join(f" \\\n    --hash={digest}" for digest in hashes[name]))

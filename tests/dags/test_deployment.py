@@ -65,3 +65,28 @@ def test_airflow_lists_the_dags_as_json_on_stdout_alone(airflow_home):
             timeout=300,
         )
     assert [dag["dag_id"] for dag in json.loads(done.stdout)] == [DAG_ID]
+
+
+def test_astro_requirements_carry_the_locks_hashes_so_pip_checks_every_download():
+    def hashed(path: str) -> dict[str, set[str]]:
+        blocks = re.findall(
+            r"(?ms)^([\w.\-]+)(?:\[[\w,\-]+\])?==\S+ \\\n(.*?)(?=^\S|\Z)", (REPO / path).read_text()
+        )
+        return {
+            canonicalize_name(name): set(re.findall(r"sha256:[0-9a-f]{64}", block)) for name, block in blocks
+        }
+
+    lock, astro = hashed("requirements.lock"), hashed("requirements.txt")
+    assert astro.keys() == pins("requirements.txt").keys()  # every requirement has hashes
+    assert all(astro[name] and astro[name] == lock[name] for name in astro)
+
+
+def test_every_install_path_checks_hashes():
+    makefile = (REPO / "Makefile").read_text()
+    installs = [line for line in makefile.splitlines() if "pip install" in line]
+    assert all("--require-hashes" in line or "--no-build-isolation" in line for line in installs), installs
+    assert "--upgrade" not in makefile
+    assert re.search(
+        r"^pip==[\d.]+ \\\n    --hash=sha256:[0-9a-f]{64}", (REPO / "requirements-pip.lock").read_text(), re.M
+    )
+    assert {"hatchling", "editables", "trove-classifiers"} <= pins("requirements.lock").keys()
