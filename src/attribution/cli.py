@@ -100,6 +100,21 @@ OnBadRows = Annotated[
     ),
 ]
 
+OnStale = Annotated[
+    str | None,
+    typer.Option(
+        help="A date whose inputs look not yet landed (paid sessions without cost rows, no session in the "
+        "range's last hours): error (stop before writing) or warn (the default; env ATTRIBUTION_ON_STALE)."
+    ),
+]
+RestateDays = Annotated[
+    int | None,
+    typer.Option(
+        help="Also redo the N days before --start: spend restated at the source and sessions that landed "
+        "late since (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily schedule)."
+    ),
+]
+
 
 def _option(kind: object, help_text: str, panel: str | None = None, *flag: str) -> object:
     """An optional flag of ``kind`` (``None`` when not given: the settings' precedence decides)."""
@@ -246,6 +261,8 @@ def run_command(
     lookback_days: Lookback = None,
     drop_impressions: DropImpressions = None,
     on_bad_rows: OnBadRows = None,
+    on_stale: OnStale = None,
+    restate_days: RestateDays = None,
     half_life_hours: HalfLife = None,
     markov_order: MarkovOrder = None,
     direct_channels: DirectChannels = None,
@@ -280,6 +297,8 @@ def run_command(
         "lookback_days": lookback_days,
         "drop_impressions": drop_impressions,
         "on_bad_rows": on_bad_rows,
+        "on_stale": on_stale,
+        "restate_days": restate_days,
     }
     model_flags = {
         "model": model,

@@ -75,6 +75,12 @@ class TimeRange:
         days = (last - day).days + 1
         return [(day + timedelta(days=i)).isoformat() for i in range(days)]
 
+    def reaching_back(self, days: int) -> TimeRange:
+        """The range with its start ``days`` earlier (an open start stays open): a restatement window."""
+        return (
+            self if self.start is None or not days else TimeRange(self.start - timedelta(days=days), self.end)
+        )
+
     def __str__(self) -> str:
         return f"[{self.start_text or '-inf'}, {self.end_text or '+inf'})"
 

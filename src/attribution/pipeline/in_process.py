@@ -136,7 +136,8 @@ def _write_steps(
         with _timed(summary, "costs (wait)"):
             session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
-            summary.report_rows = steps.report(conn, settings, dates, session_costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs)
+            summary.notes.extend(restated)
         progress("export", 0, len(settings.formats))
         with _timed(summary, "export"):
             files = steps.export(conn, settings, summary, publish, partial(progress, "export"))

@@ -37,6 +37,8 @@ from attribution.warehouse.redshift_copy import StagedCopy
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
+MAX_RESTATE_DAYS = 90
+"""The longest restatement window: ad platforms restate spend for days to weeks, not seasons."""
 
 
 def _fspath(value: object) -> object:
@@ -93,6 +95,12 @@ class Settings(BaseSettings):
     on_bad_rows: Policy = Field(
         "error", description="input rows a check finds bad: stop the run (error) or leave them out (skip)"
     )
+    restate_days: int = Field(
+        0,
+        ge=0,
+        le=MAX_RESTATE_DAYS,
+        description="also redo the N days before start: spend restated and sessions landed late since",
+    )
     on_stale: StalePolicy = Field(
         "warn", description="a date whose inputs look not yet landed: stop the run (error) or warn (warn)"
     )
@@ -136,7 +144,21 @@ class Settings(BaseSettings):
 
     @property
     def time_range(self) -> TimeRange:
+        """The conversions the run attributes: ``[start, end)``, reaching back ``restate_days`` more days."""
+        return self.asked_range.reaching_back(self.restate_days)
+
+    @property
+    def asked_range(self) -> TimeRange:
+        """``[start, end)`` as given, without the restatement window."""
         return TimeRange.parse(self.start, self.end)
+
+    @property
+    def restated_dates(self) -> list[str]:
+        """The report dates the restatement window redoes before ``start`` (none without one)."""
+        asked = self.asked_range
+        return (
+            [day for day in self.time_range.dates() if day not in asked.dates()] if asked.is_bounded else []
+        )
 
     @property
     def journey_options(self) -> JourneyOptions:

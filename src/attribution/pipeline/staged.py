@@ -186,7 +186,8 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
                 staging.credited_conversions(run_key),
                 lambda conn: staging.copy_credits(conn, run_key),
             )
-            summary.report_rows = steps.report(conn, settings, dates, costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, costs)
+            summary.notes.extend(restated)  # the task log shows each, as a warning
             staging.forget_run(conn, run_key)
             summary.seconds["finish"] = time.perf_counter() - began
             record_end(conn, summary)

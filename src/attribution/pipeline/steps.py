@@ -22,7 +22,7 @@ from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
-from attribution.reporting.channel_report import ReportScope, build_channel_report
+from attribution.reporting.channel_report import ReportScope, build_channel_report, date_totals
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
@@ -199,11 +199,47 @@ def frames_writer(
     return write
 
 
-def report(conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None) -> int:
+def report(
+    conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None
+) -> tuple[int, list[str]]:
     """Rebuild the report rows of the touched ``dates`` (``None``: every row, from ``costs``, the whole
-    session-cost scan); the number of report rows."""
+    session-cost scan); the number of report rows, and a note for each date of the restatement window
+    whose spend or credit changed."""
     scope = ReportScope(None if dates is None else frozenset(dates), frozenset(settings.time_range.dates()))
-    return build_channel_report(conn, scope, costs)
+    before = date_totals(conn, settings.restated_dates)
+    rows = build_channel_report(conn, scope, costs)
+    return rows, restatement_notes(before, date_totals(conn, settings.restated_dates))
+
+
+RESTATED_CENTS = 0.005
+"""A change of a date's spend, orders or revenue worth a note: half a cent (or of an order) or more."""
+
+
+def restatement_notes(
+    before: dict[tuple[str, str], tuple[float, float, float]],
+    after: dict[tuple[str, str], tuple[float, float, float]],
+) -> list[str]:
+    """What the restatement window changed, date by date: spend restated at the source, and credit redone
+    (sessions that landed late, or journeys restated) with the channels whose credit moved."""
+    notes = []
+    for day in sorted({day for day, _channel in before.keys() | after.keys()}):
+        rows = [
+            (channel, before.get((day, channel), (0.0, 0.0, 0.0)), after.get((day, channel), (0.0, 0.0, 0.0)))
+            for channel in sorted({channel for d, channel in before.keys() | after.keys() if d == day})
+        ]
+        cost, new_cost = sum(old[0] for _, old, _ in rows), sum(new[0] for _, _, new in rows)
+        if abs(new_cost - cost) >= RESTATED_CENTS:
+            notes.append(f"spend restated on {day}: {new_cost - cost:+,.2f} ({cost:,.2f} -> {new_cost:,.2f})")
+        moved = [
+            channel
+            for channel, old, new in rows
+            if max(abs(new[1] - old[1]), abs(new[2] - old[2])) >= RESTATED_CENTS
+        ]
+        if moved:
+            notes.append(
+                f"credit redone on {day}: {', '.join(moved)} (sessions landed late, or journeys restated)"
+            )
+    return notes
 
 
 def whole_report(settings: Settings) -> bool:

@@ -199,6 +199,20 @@ def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFra
     return conn.scalar(select(func.count()).select_from(channel_reporting))
 
 
+def date_totals(conn: Connection, dates: list[str]) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """Spend, credited orders and credited revenue per report date and channel, for the dates from
+    ``dates[0]`` to ``dates[-1]`` (what a restatement compares before and after it redoes them)."""
+    if not dates:
+        return {}
+    r = channel_reporting.c
+    rows = select(r.date, r.channel_name, r.cost, r.ihc, r.ihc_revenue).where(
+        r.date >= dates[0], r.date <= dates[-1]
+    )
+    return {
+        (day, channel): (cost, orders, revenue) for day, channel, cost, orders, revenue in conn.execute(rows)
+    }
+
+
 def read_channel_report(conn: Connection) -> pl.DataFrame:
     """The report table with CPO and ROAS, ordered by date then channel (in byte order, as in SQLite,
     whatever the warehouse's collation: the files are the same from every warehouse)."""
