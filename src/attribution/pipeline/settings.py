@@ -2,13 +2,16 @@
 
 Precedence: explicit values (CLI flags, DAG params) > environment (``ATTRIBUTION_*``) > defaults.
 Why typed: a bad value fails once, up front, with one line naming it, before any work is done.
+Why one list of option names (``option_field``): pydantic matches a name in any case and by its aliases
+(``IHC_API_KEY``), so a refusal that compared names as written could be got around by spelling one otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,6 +39,9 @@ from attribution.warehouse.redshift_copy import StagedCopy
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
+CONNECTION_OPTIONS = frozenset({"db", "ihc_api_key", "storage_options"})
+"""Settings that hold a secret or pick a connection: set by the environment, a flag or a connection, never by
+a mapping of options someone else may edit (the DAG's Variable ``attribution_options``)."""
 
 
 def _fspath(value: object) -> object:
@@ -205,9 +211,51 @@ def config_error(exc: ValidationError, what: str) -> ConfigError:
     return ConfigError(f"Bad {what} {field}: {error['msg']}")
 
 
+@cache
+def _option_names() -> dict[str, str]:
+    """Every name a setting answers to (its own and its aliases), lower-cased, and the field it sets."""
+    names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        names.update((str(name).lower(), field) for name in (field, *aliases))
+    return names
+
+
+def option_field(name: str, where: str) -> str:
+    """The field ``name`` sets, matched as pydantic matches it: in any case, by the field's name or an alias."""
+    field = _option_names().get(name.lower())
+    if field is None:
+        raise ConfigError(f"Bad {where}: unknown option {name!r}")
+    return field
+
+
+def canonical_options(given: Mapping[str, object], where: str) -> dict[str, object]:
+    """``given`` keyed by field names, so each setting is given once, under one name."""
+    options: dict[str, object] = {}
+    for name, value in given.items():
+        field = option_field(name, where)
+        if field in options:
+            raise ConfigError(f"Bad {where}: {field!r} is given twice ({name!r})")
+        options[field] = value
+    return options
+
+
+def public_options(given: object, where: str) -> dict[str, object]:
+    """Options from a mapping someone else may edit, by field name: no spelling of a connection or secret
+    setting (``CONNECTION_OPTIONS``) passes; the message names the option, never its value."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"Bad {where}: expected a JSON object of option names and values")
+    options = canonical_options(given, where)
+    if refused := sorted(CONNECTION_OPTIONS & set(options)):
+        raise ConfigError(
+            f"{where} must not hold {', '.join(refused)} (in any spelling): set them by the connections"
+        )
+    return options
+
+
 def load_settings(**explicit: object) -> Settings:
     """Settings from explicit values (``None`` means not given), the environment and the defaults."""
-    given = {key: value for key, value in explicit.items() if value is not None}
+    given = canonical_options({key: value for key, value in explicit.items() if value is not None}, "setting")
     try:
         settings = Settings(**given)
     except ValidationError as exc:
