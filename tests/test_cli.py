@@ -128,6 +128,22 @@ def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
     assert "from-a-file" not in result.stderr + result.stdout
 
 
+def test_a_non_ascii_api_key_is_one_line_that_shows_no_character_of_it(make_sqlite, tmp_path, monkeypatch):
+    """Issue 21 item 11: a 105-line UnicodeEncodeError traceback, and the run record kept a character of the
+    key and its position."""
+    db = make_sqlite(PAID)
+    monkeypatch.setenv("IHC_API_KEY", "k\u00e9y-3b7d")
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api", "--ihc-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "ihc_api_key" in result.stderr and "printable ASCII" in result.stderr
+    assert not any(part in result.stderr for part in ("\u00e9", "3b7d", "position"))
+    with closing(sqlite3.connect(db)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "attribution_runs" not in tables  # refused before any work
+
+
 def test_the_cli_starts_without_polars_sqlalchemy_or_plotly():
     """`attribution --help` and a run's start stay fast only while the commands import these themselves."""
     heavy = "{'polars', 'sqlalchemy', 'plotly'}"
@@ -258,3 +274,68 @@ def test_check_passes_a_clean_database(make_sqlite, postgres_url):
         result = _check_report(db)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "every check passed" in result.stdout
+
+
+HOSTILE_CHANNELS = (
+    "[/]",
+    "[link=https://evil.example]Organic Traffic[/link]",
+    "\x1b]0;title\x07Owned",
+    "\x1b[31mRed",
+)
+"""Channel names as a warehouse may hold them: Rich markup, a hidden link, terminal escapes (OSC, CSI)."""
+
+
+def _hostile_channels() -> Case:
+    sessions = [
+        Session(f"h{i}", "uh", f"2023-09-01 1{i}:00:00", channel, cost=1.0)
+        for i, channel in enumerate(HOSTILE_CHANNELS)
+    ]
+    return Case(sessions, [Conversion("hc", "uh", "2023-09-01 20:00:00")])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo"],
+        ["report"],
+        [
+            "compare",
+            "--model",
+            "last-touch",
+            "--model",
+            "linear",
+            "--start",
+            "2023-09-01",
+            "--end",
+            "2023-09-02",
+        ],
+    ],
+    ids=["demo", "report", "compare"],
+)
+def test_markup_and_terminal_escapes_from_the_warehouse_print_as_plain_text(
+    make_sqlite, tmp_path, monkeypatch, command
+):
+    """Issue 21 item 4: `[/]` ended report, compare and demo in a MarkupError traceback; a `[link=...]`
+    channel became a hidden link; ESC sequences reached the terminal."""
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    db = make_sqlite(_hostile_channels())
+    if command == ["report"]:
+        assert attribution("run", "--db", db, "--out", str(tmp_path / "run")).returncode == 0
+    result = attribution(
+        *command, "--db", db, *(["--out", str(tmp_path / "out")] if len(command) == 1 else [])
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    for shown in ("[/]", "[link=https://evil.example]Organic Traffic[/link]", "]0;titleOwned", "[31mRed"):
+        assert shown in result.stdout, (shown, result.stdout)
+
+
+@pytest.mark.parametrize("row_id", ["[/red]", "\x1b[31mred\r\nError: forged"])
+def test_a_bad_row_id_with_markup_or_control_characters_is_one_plain_line(make_sqlite, tmp_path, row_id):
+    """Issue 21 item 4: a bad-row id `[/red]` turned the one-line error into a traceback."""
+    twice = [Session(row_id, "u1", "2023-09-01 10:00:00"), Session(row_id, "u1", "2023-09-01 11:00:00")]
+    db = make_sqlite(_with(sessions=tuple(twice)), keyed=False)
+    result = attribution("run", "--db", db, "--out", str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr
+    assert "(duplicate-session-id)" in result.stderr and "red" in result.stderr

@@ -322,12 +322,51 @@ def test_a_one_character_key_is_hidden_without_mangling_the_message(ihc_server, 
     assert f"(HTTP 403: The API key in the {API_KEY_HEADER} header was refused.)" in str(raised.value)
 
 
-@pytest.mark.parametrize("key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2"])
-def test_a_key_with_a_control_character_or_whitespace_is_refused_when_configured(ihc_server, config_for, key):
+@pytest.mark.parametrize(
+    "key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2", "k3y-9f2\u00e9", "k3y\u00a0-9f2"]
+)
+def test_a_key_other_than_printable_ascii_is_refused_when_configured(ihc_server, config_for, key):
+    """Issue 21 item 11: a non-ASCII key passed, then failed each request with a UnicodeEncodeError that
+    quoted a character of the key and its position."""
     with pytest.raises(ValidationError) as raised:
         config_for(ihc_server, api_key=key)
     message = str(raised.value)
     assert "whitespace or a control character" in message and "k3y" not in message
+    assert "printable ASCII" in message and message.isascii()
+
+
+FORGED = "\r\n2026-12-07 12:00:00 INFO forged\x1b[2J"
+
+
+def test_the_services_words_reach_the_failures_on_one_printable_line(ihc_server, config_for):
+    """Issue 21 item 11: an error body's CR/LF reached attribution_failures.last_error as it came."""
+
+    def forge(body: dict) -> None:
+        for error in body.get("partialFailureErrors") or []:
+            error["error"] += FORGED
+
+    frame = journeys_frame([2, 3]).with_columns(
+        timestamp=pl.when(pl.col("session_id") == "c1s0001")
+        .then(pl.lit("2023-09-01T10"))
+        .otherwise("timestamp")
+    )
+    _, outcomes = run(config_for(ihc_server, transport=Corrupting(forge)), frame)
+    (last_error,) = failed(outcomes)["last_error"]
+    assert "timestamp not in" in last_error and "INFO forged" in last_error
+    assert not {"\r", "\n", "\x1b"} & set(last_error)
+
+
+def test_a_refusal_quoting_a_line_break_is_one_line_in_the_error_and_the_server_log(ihc_server, config_for):
+    """Issue 21 item 11: the server logged the conv_type_id it refused with its CR/LF, and the client's error
+    quoted the body as it came."""
+    with pytest.raises(ServiceRefusedError) as refused:
+        run(config_for(ihc_server, conv_type_id=f"none{FORGED}"), journeys_frame([2]))
+    message = str(refused.value)
+    assert "Unknown conv_type_id 'none 2026-12-07 12:00:00 INFO forged[2J'" in message
+    assert not {"\r", "\n", "\x1b"} & set(message)
+    log = ihc_server.log.read_bytes()
+    assert b"conv_type_id 'none 2026-12-07 12:00:00 INFO forged[2J'" in log
+    assert b"\n2026-12-07 12:00:00 INFO forged" not in log
 
 
 def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothing(

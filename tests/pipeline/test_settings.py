@@ -67,3 +67,11 @@ def test_the_cli_and_the_library_match_names_as_the_variable_does():
     assert load_settings(IHC_API_KEY="k3y-abc").ihc_api_key.get_secret_value() == "k3y-abc"
     with pytest.raises(ConfigError, match="'ihc_api_key' is given twice"):
         load_settings(ihc_api_key="a", IHC_API_KEY="b")
+
+
+def test_the_settings_repr_and_str_hide_credentials_in_the_ihc_url():
+    """Issue 21 item 11: ``repr(Settings)`` showed the user and password inside ``ihc_url``."""
+    settings = load_settings(ihc_url="https://analyst:s3cret@ihc.example/v1?token=t0ken&region=eu")
+    for shown in (repr(settings), str(settings)):
+        assert "s3cret" not in shown and "t0ken" not in shown and "analyst" not in shown
+        assert "ihc.example/v1" in shown and "region=eu" in shown

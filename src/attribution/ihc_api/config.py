@@ -20,11 +20,13 @@ Seconds = Annotated[float, Field(ge=0)]
 
 
 def _header_safe(key: SecretStr) -> SecretStr:
-    """Refuse a key with whitespace or a control character (a key read from a file keeps its line break):
-    the HTTP library would refuse each request with an error that quotes the header, key and all."""
-    if any(char.isspace() or not char.isprintable() for char in key.get_secret_value()):
+    """Refuse a key of anything but printable ASCII without spaces (a key read from a file keeps its line
+    break; a pasted one may hold a non-breaking space or an accent): the HTTP library would fail each request
+    with an error that quotes the header, or a character of the key and its position."""
+    if not all("!" <= char <= "~" for char in key.get_secret_value()):
         raise ValueError(
-            "the API key holds whitespace or a control character (a line break from a file?); it is not shown"
+            "the API key holds whitespace or a control character or is not printable ASCII (a line break "
+            "from a file?); it is not shown"
         )
     return key
 

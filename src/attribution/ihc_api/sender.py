@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from attribution.errors import AuthenticationError, ServiceRefusedError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
-from attribution.redaction import scrub
+from attribution.redaction import one_line, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +152,9 @@ class Sender:
         )
 
     def _scrubbed(self, text: object) -> str:
-        """An error's text as it may be logged and stored: the API key blanked, should it be quoted."""
-        return scrub(str(text), [self._key.get_secret_value()], "**********")
+        """An error's text as it may be logged and stored: the API key blanked, should it be quoted, on one
+        printable line (a body's CR/LF would forge a log line)."""
+        return one_line(scrub(str(text), [self._key.get_secret_value()], "**********"))
 
     def _headers(self) -> dict[str, str]:
         return {API_KEY_HEADER: self._key.get_secret_value(), "content-type": "application/json"}
@@ -207,7 +208,7 @@ class Sender:
         if status in RETRYABLE or status >= 500:
             raise _Transient(f"HTTP {status}: {detail}", _retry_after(response))
         raise ServiceRefusedError(
-            f"The IHC API refused the request for conv_type_id '{self._params['conv_type_id']}' "
+            f"The IHC API refused the request for conv_type_id '{one_line(self._params['conv_type_id'])}' "
             f"(HTTP {status}: {detail}). Check the conversion type and base URL {self.where}."
         )
 

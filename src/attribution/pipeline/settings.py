@@ -31,6 +31,7 @@ from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
 from attribution.models.names import REMOTE_MODELS
 from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
+from attribution.redaction import hide_credentials
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
@@ -131,8 +132,8 @@ class Settings(BaseSettings):
     request_timeout: PositiveFloat | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """The fields as ``repr`` and ``str`` show them: locations without their passwords."""
-        shown = {"db": self.safe_db, "out": display(self.out)}
+        """The fields as ``repr`` and ``str`` show them: locations without their credentials."""
+        shown = {"db": self.safe_db, "out": display(self.out), "ihc_url": hide_credentials(self.ihc_url)}
         for name, value in super().__repr_args__():
             yield name, shown.get(name or "", value)
 
