@@ -47,6 +47,11 @@ def test_report_exports_the_stored_report(make_sqlite, tmp_path):
         (["--start", "2023-09-05", "--end", "2023-09-01"], "is not before end"),
         (["--model", "lst-touch"], "Did you mean 'last-touch'?"),
         (["--lookback-days", "0"], "Bad setting lookback_days"),
+        (["--lookback-days", "3000000"], "Bad setting lookback_days: Input should be less than or equal to"),
+        (["--max-retries", "100000"], "Bad setting max_retries"),
+        (["--concurrency", "100000"], "Bad setting concurrency"),
+        (["--rate-limit", "inf"], "Bad setting rate_limit"),
+        (["--half-life-hours", "1e308"], "Bad setting half_life_hours"),
     ],
 )
 def test_bad_options_end_with_one_line_and_exit_1(make_sqlite, tmp_path, args, message):
@@ -55,6 +60,21 @@ def test_bad_options_end_with_one_line_and_exit_1(make_sqlite, tmp_path, args, m
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_lookback_sqlite_cannot_compute_is_refused_before_it_wipes_the_credit(make_sqlite, tmp_path):
+    """Issue 21 item 12: on SQLite `datetime(ts, '-3000000 days')` is NULL, so every conversion came out
+    without sessions: exit 0, the credit table emptied, the run recorded as succeeded."""
+    db = make_sqlite(PAID)
+    assert attribution("run", "--db", db, "--out", str(tmp_path), "--model", "linear").returncode == 0
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path), "--model", "linear", "--lookback-days", "3000000"
+    )
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "lookback_days" in result.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM attribution_customer_journey").fetchone()[0] > 0
+        assert conn.execute("SELECT status FROM attribution_runs").fetchall() == [("succeeded",)]
 
 
 def test_run_never_creates_a_missing_database(tmp_path):

@@ -75,3 +75,27 @@ def test_the_settings_repr_and_str_hide_credentials_in_the_ihc_url():
     for shown in (repr(settings), str(settings)):
         assert "s3cret" not in shown and "t0ken" not in shown and "analyst" not in shown
         assert "ihc.example/v1" in shown and "region=eu" in shown
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("lookback_days", 36_501),
+        ("chunk_conversions", 10**12),
+        ("half_life_hours", float("inf")),
+        ("max_journeys", 10**9),
+        ("max_sessions", 10**12),
+        ("concurrency", 10**6),
+        ("rate_limit", float("nan")),
+        ("max_requests", 10**15),
+        ("max_retries", 10**6),
+        ("max_connection_failures", 10**9),
+        ("request_timeout", float("inf")),
+    ],
+)
+def test_every_numeric_setting_is_bounded_with_one_line_naming_it(name, value):
+    """Issue 21 item 12: numbers past what a warehouse or the client can compute (a lookback SQLite turns into
+    NULL, a timeout of inf) passed the settings."""
+    with pytest.raises(ConfigError, match=f"^Bad setting {name}: ") as refused:
+        load_settings(**{name: value})
+    assert len(str(refused.value).splitlines()) == 1

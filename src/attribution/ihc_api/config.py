@@ -15,8 +15,18 @@ from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSI
 from attribution.ihc_api.packing import LongJourneyPolicy
 from attribution.models.redistribution import RedistributionParameter
 
-Positive = Annotated[int, Field(gt=0)]
-Seconds = Annotated[float, Field(ge=0)]
+# Every number bounded to what a run can use, so a typo (a million retries, a timeout of inf) is refused when
+# the settings are read, in one line naming it, instead of stalling or flooding a run.
+JourneysPerRequest = Annotated[int, Field(ge=1, le=100_000)]
+SessionsPerRequest = Annotated[int, Field(ge=1, le=1_000_000)]
+Concurrency = Annotated[int, Field(ge=1, le=256)]
+RequestRate = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+"""Requests per second."""
+RequestQuota = Annotated[int, Field(ge=1, le=10**9)]
+Retries = Annotated[int, Field(ge=0, le=100)]
+ConnectionFailures = Annotated[int, Field(ge=1, le=10_000)]
+Timeout = Annotated[float, Field(gt=0, le=3_600, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=3_600, allow_inf_nan=False)]
 
 
 def _header_safe(key: SecretStr) -> SecretStr:
@@ -52,17 +62,19 @@ class ClientConfig(BaseModel):
     base_url: str
     api_key: ApiKey
     conv_type_id: str
-    max_journeys: Positive = DEFAULT_MAX_JOURNEYS
-    max_sessions: Positive = DEFAULT_MAX_SESSIONS
+    max_journeys: JourneysPerRequest = DEFAULT_MAX_JOURNEYS
+    max_sessions: SessionsPerRequest = DEFAULT_MAX_SESSIONS
     long_journey_policy: LongJourneyPolicy = "truncate"
-    concurrency: Positive = DEFAULT_CONCURRENCY
-    rate_limit: Annotated[float, Field(gt=0)] | None = Field(None, description="requests per second")
-    max_retries: Annotated[int, Field(ge=0)] = DEFAULT_MAX_RETRIES
-    timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
+    rate_limit: RequestRate | None = Field(None, description="requests per second")
+    max_retries: Retries = DEFAULT_MAX_RETRIES
+    timeout: Timeout = DEFAULT_TIMEOUT
     backoff_base: Seconds = DEFAULT_BACKOFF_BASE
-    backoff_max: Seconds = DEFAULT_BACKOFF_MAX
-    max_requests: Positive | None = Field(None, description="request quota of one run, retries included")
-    max_connection_failures: Positive = Field(
+    backoff_max: Seconds = Field(
+        DEFAULT_BACKOFF_MAX, description="the longest wait between attempts, a Retry-After included"
+    )
+    max_requests: RequestQuota | None = Field(None, description="request quota of one run, retries included")
+    max_connection_failures: ConnectionFailures = Field(
         DEFAULT_MAX_CONNECTION_FAILURES,
         description="connection failures in a row (across requests) after which the service counts as down",
     )

@@ -18,16 +18,29 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
-    PositiveFloat,
-    PositiveInt,
     Secret,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
-from attribution.ihc_api.config import ApiKey
-from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.ihc_api.config import (
+    ApiKey,
+    Concurrency,
+    ConnectionFailures,
+    JourneysPerRequest,
+    RequestQuota,
+    RequestRate,
+    Retries,
+    SessionsPerRequest,
+    Timeout,
+)
+from attribution.journeys import (
+    DEFAULT_CHUNK_CONVERSIONS,
+    MAX_CHUNK_CONVERSIONS,
+    MAX_LOOKBACK_DAYS,
+    JourneyOptions,
+)
 from attribution.models.names import REMOTE_MODELS
 from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
@@ -92,16 +105,22 @@ class Settings(BaseSettings):
         description="fsspec options for an out URL (key, secret, endpoint_url, config_kwargs); hidden",
     )
     formats: tuple[str, ...] = Field(DEFAULT_FORMATS, description="report files: csv, parquet, html, hyper")
-    lookback_days: PositiveInt | None = None
+    lookback_days: int | None = Field(None, ge=1, le=MAX_LOOKBACK_DAYS)
     drop_impressions: bool = False
-    chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
+    chunk_conversions: int = Field(DEFAULT_CHUNK_CONVERSIONS, ge=1, le=MAX_CHUNK_CONVERSIONS)
     force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
     on_bad_rows: Policy = Field(
         "error", description="input rows a check finds bad: stop the run (error) or leave them out (skip)"
     )
 
     # Options of the local models; each applies to one model and is refused by the others.
-    half_life_hours: PositiveFloat | None = Field(None, description="time-decay: half-life in hours")
+    half_life_hours: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_LOOKBACK_DAYS * 24,
+        allow_inf_nan=False,
+        description="time-decay: half-life in hours",
+    )
     markov_order: int | None = Field(None, ge=1, le=3, description="markov: order of the chain")
     direct_channels: tuple[str, ...] | None = Field(
         None, description="last-non-direct: channels that count as direct"
@@ -119,17 +138,17 @@ class Settings(BaseSettings):
         DEFAULT_CONV_TYPE_ID,
         validation_alias=_env("conv_type_id", "IHC_CONV_TYPE_ID", "ATTRIBUTION_CONV_TYPE_ID"),
     )
-    max_journeys: PositiveInt | None = None
-    max_sessions: PositiveInt | None = None
+    max_journeys: JourneysPerRequest | None = None
+    max_sessions: SessionsPerRequest | None = None
     long_journey_policy: Literal["truncate", "skip"] | None = None
-    concurrency: PositiveInt | None = None
-    rate_limit: PositiveFloat | None = None
-    max_requests: PositiveInt | None = None
-    max_retries: int | None = Field(None, ge=0)
-    max_connection_failures: PositiveInt | None = Field(
+    concurrency: Concurrency | None = None
+    rate_limit: RequestRate | None = None
+    max_requests: RequestQuota | None = None
+    max_retries: Retries | None = None
+    max_connection_failures: ConnectionFailures | None = Field(
         None, description="ihc-api: connection failures in a row after which the run stops (default 8)"
     )
-    request_timeout: PositiveFloat | None = None
+    request_timeout: Timeout | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The fields as ``repr`` and ``str`` show them: locations without their credentials."""
