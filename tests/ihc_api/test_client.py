@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -162,6 +163,25 @@ def test_throttled_requests_wait_for_retry_after_before_trying_again(fault_serve
     elapsed = time.perf_counter() - began
     assert_every_journey_credited_once(frame, outcomes)
     assert report.retries > 0 and elapsed >= 0.3 * report.retries  # every retry waited the server's 0.3 s
+
+
+@pytest.mark.parametrize("server", ["stalling", "stalling_forever"])
+def test_a_retry_after_past_the_longest_backoff_is_capped_and_counted(
+    fault_servers, config_for, caplog, server
+):
+    """Issue 21 item 13: `Retry-After: 86400` or `inf` was obeyed ("retrying in inf s"), so neither
+    --max-retries nor the circuit breaker ever applied."""
+    config = config_for(fault_servers[server], max_retries=2, backoff_max=0.05)
+    caplog.set_level(logging.WARNING, logger="attribution")
+    outcomes: list[BatchOutcome] = []
+    sending = IHCApiAttributor(config).attribute_batches_async(journeys_frame([2]), outcomes.append)
+    ended = asyncio.run(asyncio.wait_for(sending, 60))  # guards the test only: a day's wait would never end
+    assert (ended.requests, ended.retries, ended.journeys_failed) == (3, 2, 1)
+    assert failed(outcomes).select("reason", "attempts").rows() == [("retries_exhausted", 3)]
+    waits = [record.getMessage() for record in caplog.records if "retrying in" in record.getMessage()]
+    assert len(waits) == 2 and all(
+        wait.endswith("retrying in 0.05 s (the service asked for more)") for wait in waits
+    )
 
 
 def test_dropped_connections_are_retried(fault_servers, config_for):
@@ -380,3 +400,21 @@ def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothi
         IHCApiAttributor(config).attribute_batches(journeys_frame([2, 3]), outcomes.append)
     assert outcomes == [] and "retrying" not in caplog.text  # terminal: neither retried nor recorded
     assert secret not in str(raised.value) and secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_retries", 10**6),
+        ("timeout", float("inf")),
+        ("backoff_max", float("inf")),
+        ("backoff_base", 10**9),
+        ("concurrency", 10**6),
+        ("max_sessions", 10**12),
+        ("rate_limit", float("nan")),
+    ],
+)
+def test_the_clients_numbers_are_bounded(ihc_server, config_for, name, value):
+    """Issue 21 item 12: a timeout or backoff of inf, or a million retries, passed the client's config."""
+    with pytest.raises(ValidationError, match=name):
+        config_for(ihc_server, **{name: value})

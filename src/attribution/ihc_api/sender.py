@@ -3,7 +3,8 @@
 Why a class of its own: the concurrency bound, the rate limit and the request quota are shared by every
 batch of a run, and the decision "retry, split, or stop" depends only on what came back. Transient faults
 (timeouts, dropped connections, 429, 5xx, unreadable bodies) are retried with exponential backoff and full
-jitter, or after ``Retry-After``; a refused key or conversion type stops the run, and so does a request the
+jitter, or after ``Retry-After`` (at most ``backoff_max``: an attempt each, so a day or ``inf`` cannot hold
+a run past ``max_retries``); a refused key or conversion type stops the run, and so does a request the
 HTTP library refuses to build (its error text, which may quote a header, is never kept); a rejected request
 (400/406/413/422) is handed back so the caller can split it. Why a circuit breaker: when the service is gone,
 every request would spend all its retries on it; after ``max_connection_failures`` connection failures in a
@@ -102,7 +103,10 @@ class Sender:
                 if attempt > self.options.max_retries:
                     raise RetriesExhausted(attempt, str(exc)) from None
                 delay = self._delay(attempt, exc.retry_after)
-                logger.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, exc, delay)
+                more = " (the service asked for more)" if (exc.retry_after or 0) > delay else ""
+                logger.warning(
+                    "IHC API attempt %d failed (%s); retrying in %.2f s%s", attempt, exc, delay, more
+                )
                 self.retries += 1
                 await asyncio.sleep(delay)
 
@@ -179,8 +183,8 @@ class Sender:
         await asyncio.sleep(start - now)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:  # the service said when: honoured even beyond backoff_max
-            return retry_after
+        if retry_after is not None:  # the service said when: honoured up to backoff_max (not a day, not inf)
+            return min(retry_after, self.options.backoff_max)
         ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(0, ceiling)
 
