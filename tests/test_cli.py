@@ -359,3 +359,15 @@ def test_a_bad_row_id_with_markup_or_control_characters_is_one_plain_line(make_s
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr
     assert "(duplicate-session-id)" in result.stderr and "red" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["compare", "--model", "last-touch", "--model", "markov"], ["train-ihc", "--conv-type-id", "shop"]],
+)
+def test_compare_and_training_run_the_input_checks_they_depend_on(make_sqlite, command):
+    """Issue 21 item 18: a duplicate conv_id gave "Model returned 535 credit rows for 535 journey sessions"."""
+    twice = _with(conversions=(Conversion("c5", "u9", "2023-09-05 00:00:00", 40.0),))
+    code, stderr = attribution_in_process(*command, "--db", make_sqlite(twice, keyed=False))
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "(duplicate-conv-id): c5" in stderr
