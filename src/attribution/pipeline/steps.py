@@ -168,7 +168,7 @@ def frames_writer(credits: list[pl.DataFrame]) -> CreditWriter:
 def report(conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None) -> int:
     """Rebuild the report rows of the touched ``dates`` (``None``: every row, from ``costs``, the whole
     session-cost scan); the number of report rows."""
-    scope = ReportScope(None if dates is None else frozenset(dates), frozenset(settings.time_range.dates()))
+    scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
     return build_channel_report(conn, scope, costs)
 
 
