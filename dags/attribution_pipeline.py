@@ -179,8 +179,7 @@ def _run_settings() -> dict[str, Any]:
     and the project's defaults. The range Variables count for manual runs only."""
     from airflow.sdk import Variable
 
-    from attribution.errors import ConfigError
-    from attribution.pipeline.settings import load_settings
+    from attribution.pipeline.settings import load_settings, public_options
 
     context = get_current_context()
     params, dag_run = context["params"], context["dag_run"]
@@ -189,11 +188,8 @@ def _run_settings() -> dict[str, Any]:
     def given(name: str, variable: bool = True) -> Any:
         return params.get(name) or (variable and Variable.get(f"attribution_{name}", default=None)) or None
 
-    options = Variable.get("attribution_options", default={}, deserialize_json=True)
-    if {"db", "ihc_api_key", "storage_options"} & set(options):
-        raise ConfigError(
-            "Variable attribution_options must not hold db, ihc_api_key or storage_options: use the connections"
-        )
+    where = "Variable attribution_options"
+    options = public_options(Variable.get("attribution_options", default={}, deserialize_json=True), where)
     start, end = run_day(dag_run)
     explicit = {
         **options,

@@ -70,7 +70,8 @@ def check_invariants(case: Case, db: str, time_range: TimeRange = TimeRange()) -
     session_cost = session_cost_by_date(case)
     for day, cost in report_cost.items():
         assert abs(cost - session_cost.get(day, 0.0)) < 1e-9, day
-    required = set(session_cost) & set(time_range.dates()) if time_range.is_bounded else set(session_cost)
+    span = time_range.date_span()
+    required = {date for date in session_cost if span is None or span[0] <= date <= span[1]}
     assert required <= set(report_cost)
 
 

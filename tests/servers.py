@@ -18,6 +18,8 @@ FAULT_SCENARIOS: dict[str, list[str]] = {
         *("--retry-after", "0.05", "--seed", "5"),
     ],
     "small_caps": ["--max-journeys", "3", "--max-sessions", "8"],
+    "stalling": ["--throttle-rate", "1", "--retry-after", "86400"],
+    "stalling_forever": ["--throttle-rate", "1", "--retry-after", "inf"],
 }
 
 

@@ -47,6 +47,11 @@ def test_report_exports_the_stored_report(make_sqlite, tmp_path):
         (["--start", "2023-09-05", "--end", "2023-09-01"], "is not before end"),
         (["--model", "lst-touch"], "Did you mean 'last-touch'?"),
         (["--lookback-days", "0"], "Bad setting lookback_days"),
+        (["--lookback-days", "3000000"], "Bad setting lookback_days: Input should be less than or equal to"),
+        (["--max-retries", "100000"], "Bad setting max_retries"),
+        (["--concurrency", "100000"], "Bad setting concurrency"),
+        (["--rate-limit", "inf"], "Bad setting rate_limit"),
+        (["--half-life-hours", "1e308"], "Bad setting half_life_hours"),
     ],
 )
 def test_bad_options_end_with_one_line_and_exit_1(make_sqlite, tmp_path, args, message):
@@ -55,6 +60,21 @@ def test_bad_options_end_with_one_line_and_exit_1(make_sqlite, tmp_path, args, m
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_lookback_sqlite_cannot_compute_is_refused_before_it_wipes_the_credit(make_sqlite, tmp_path):
+    """Issue 21 item 12: on SQLite `datetime(ts, '-3000000 days')` is NULL, so every conversion came out
+    without sessions: exit 0, the credit table emptied, the run recorded as succeeded."""
+    db = make_sqlite(PAID)
+    assert attribution("run", "--db", db, "--out", str(tmp_path), "--model", "linear").returncode == 0
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path), "--model", "linear", "--lookback-days", "3000000"
+    )
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "lookback_days" in result.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM attribution_customer_journey").fetchone()[0] > 0
+        assert conn.execute("SELECT status FROM attribution_runs").fetchall() == [("succeeded",)]
 
 
 def test_run_never_creates_a_missing_database(tmp_path):
@@ -139,6 +159,22 @@ def test_an_api_key_read_with_its_line_break_is_one_line_that_never_shows_it(
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "ihc_api_key" in result.stderr and "whitespace or a control character" in result.stderr
     assert "from-a-file" not in result.stderr + result.stdout
+
+
+def test_a_non_ascii_api_key_is_one_line_that_shows_no_character_of_it(make_sqlite, tmp_path, monkeypatch):
+    """Issue 21 item 11: a 105-line UnicodeEncodeError traceback, and the run record kept a character of the
+    key and its position."""
+    db = make_sqlite(PAID)
+    monkeypatch.setenv("IHC_API_KEY", "k\u00e9y-3b7d")
+    result = attribution(
+        "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api", "--ihc-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "ihc_api_key" in result.stderr and "printable ASCII" in result.stderr
+    assert not any(part in result.stderr for part in ("\u00e9", "3b7d", "position"))
+    with closing(sqlite3.connect(db)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "attribution_runs" not in tables  # refused before any work
 
 
 def test_the_cli_starts_without_polars_or_sqlalchemy():
@@ -307,3 +343,80 @@ def test_an_output_table_made_by_someone_else_is_named_in_one_line_and_nothing_i
     with closing(sqlite3.connect(db)) as con:
         assert con.execute("SELECT COUNT(*) FROM channel_reporting").fetchone() == (0,)
         assert [row[1] for row in con.execute("PRAGMA table_info(channel_reporting)")] == ["region", "visits"]
+
+
+HOSTILE_CHANNELS = (
+    "[/]",
+    "[link=https://evil.example]Organic Traffic[/link]",
+    "\x1b]0;title\x07Owned",
+    "\x1b[31mRed",
+)
+"""Channel names as a warehouse may hold them: Rich markup, a hidden link, terminal escapes (OSC, CSI)."""
+
+
+def _hostile_channels() -> Case:
+    sessions = [
+        Session(f"h{i}", "uh", f"2023-09-01 1{i}:00:00", channel, cost=1.0)
+        for i, channel in enumerate(HOSTILE_CHANNELS)
+    ]
+    return Case(sessions, [Conversion("hc", "uh", "2023-09-01 20:00:00")])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo"],
+        ["report"],
+        [
+            "compare",
+            "--model",
+            "last-touch",
+            "--model",
+            "linear",
+            "--start",
+            "2023-09-01",
+            "--end",
+            "2023-09-02",
+        ],
+    ],
+    ids=["demo", "report", "compare"],
+)
+def test_markup_and_terminal_escapes_from_the_warehouse_print_as_plain_text(
+    make_sqlite, tmp_path, monkeypatch, command
+):
+    """Issue 21 item 4: `[/]` ended report, compare and demo in a MarkupError traceback; a `[link=...]`
+    channel became a hidden link; ESC sequences reached the terminal."""
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    db = make_sqlite(_hostile_channels())
+    if command == ["report"]:
+        assert attribution("run", "--db", db, "--out", str(tmp_path / "run")).returncode == 0
+    result = attribution(
+        *command, "--db", db, *(["--out", str(tmp_path / "out")] if len(command) == 1 else [])
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    for shown in ("[/]", "[link=https://evil.example]Organic Traffic[/link]", "]0;titleOwned", "[31mRed"):
+        assert shown in result.stdout, (shown, result.stdout)
+
+
+@pytest.mark.parametrize("row_id", ["[/red]", "\x1b[31mred\r\nError: forged"])
+def test_a_bad_row_id_with_markup_or_control_characters_is_one_plain_line(make_sqlite, tmp_path, row_id):
+    """Issue 21 item 4: a bad-row id `[/red]` turned the one-line error into a traceback."""
+    twice = [Session(row_id, "u1", "2023-09-01 10:00:00"), Session(row_id, "u1", "2023-09-01 11:00:00")]
+    db = make_sqlite(_with(sessions=tuple(twice)), keyed=False)
+    result = attribution("run", "--db", db, "--out", str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr
+    assert "(duplicate-session-id)" in result.stderr and "red" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["compare", "--model", "last-touch", "--model", "markov"], ["train-ihc", "--conv-type-id", "shop"]],
+)
+def test_compare_and_training_run_the_input_checks_they_depend_on(make_sqlite, command):
+    """Issue 21 item 18: a duplicate conv_id gave "Model returned 535 credit rows for 535 journey sessions"."""
+    twice = _with(conversions=(Conversion("c5", "u9", "2023-09-05 00:00:00", 40.0),))
+    code, stderr = attribution_in_process(*command, "--db", make_sqlite(twice, keyed=False))
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "(duplicate-conv-id): c5" in stderr

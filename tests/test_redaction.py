@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attribution.redaction import is_secret_name, scrub
+from attribution.redaction import is_secret_name, one_line, scrub
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,16 @@ def test_a_secret_is_blanked_where_it_stands_alone_and_nowhere_else(text, secret
 @pytest.mark.parametrize(("name", "secret"), [("password", True), ("sslpassword", True), ("sslmode", False)])
 def test_secret_names(name, secret):
     assert is_secret_name(name) is secret
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("bad body\r\n2026-12-07 INFO forged", "bad body 2026-12-07 INFO forged"),
+        ("\x1b]0;title\x07Owned \x1b[31mRed\x9b0m", "]0;titleOwned [31mRed0m"),
+        ("tab\tand\u2028separator\x00", "tab and separator"),
+        ("Organic Traffic [/] ü", "Organic Traffic [/] ü"),
+    ],
+)
+def test_one_line_keeps_text_and_drops_line_breaks_and_control_characters(text, shown):
+    assert one_line(text) == shown

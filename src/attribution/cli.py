@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -32,6 +33,7 @@ from attribution.errors import AttributionError, ConfigError, Interrupted
 from attribution.interrupts import exit_code, stopping_on_signals
 from attribution.models.names import MODEL_NAMES
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
+from attribution.redaction import one_line
 from attribution.warehouse import generate_options as gen
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `--help` stays fast
@@ -156,6 +158,13 @@ def _options(debug: Annotated[bool, typer.Option(help="Show tracebacks on errors
     """Options of every command (``--debug`` is read by ``main``'s error handler, before any command)."""
 
 
+def shown(value: object) -> str:
+    """``value`` as the terminal may show it, the one way data (a channel name, an id, a path, an error)
+    reaches the console: one line without control characters, its Rich markup (``[/]``, ``[link=...]``)
+    printed as text."""
+    return escape(one_line(value))
+
+
 def _load_settings(**explicit: object) -> Settings:
     """``load_settings``, imported when a command runs (Pydantic and the pipeline cost half a second)."""
     from attribution.pipeline.settings import load_settings
@@ -218,13 +227,14 @@ def _local_ihc_server() -> Iterator[tuple[str, str]]:
         with LocalServer.launch(log, api_key=key) as server:
             yield server.url, key
     except BaseException:
-        errors.print(f"The local IHC server's log: {log}", highlight=False)
+        errors.print(f"The local IHC server's log: {shown(log)}", highlight=False)
         raise
     shutil.rmtree(folder, ignore_errors=True)
 
 
 def _print_summary(summary: RunSummary) -> None:
-    table = Table(title=f"Run {summary.run_id[:12]} · model {summary.model} · range {summary.time_range}")
+    title = f"Run {summary.run_id[:12]} · model {summary.model} · range {summary.time_range}"
+    table = Table(title=shown(title))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for label, value in (
@@ -238,7 +248,7 @@ def _print_summary(summary: RunSummary) -> None:
         ("credit total", f"{summary.credit_total:.4f}"),
         ("report rows", summary.report_rows),
     ):
-        table.add_row(label, str(value))
+        table.add_row(label, shown(value))
     if summary.requests:
         table.add_row("API requests", str(summary.requests))
     table.add_row("conversions left unattributed", str(summary.unattributed))
@@ -246,7 +256,7 @@ def _print_summary(summary: RunSummary) -> None:
         table.add_row(f"time: {step}", f"{seconds:.2f} s")
     console.print(table)
     for note in summary.notes:
-        console.print(f"[yellow]{note}[/yellow]")
+        console.print(f"[yellow]{shown(note)}[/yellow]")
 
 
 @app.command("run")
@@ -396,7 +406,7 @@ def generate_command(
             on_progress=lambda done: progress.update(task, completed=done),
         )
     console.print(
-        f"Wrote {result.path}: {result.sessions:,} sessions, {result.users:,} users, "
+        f"Wrote {shown(result.path)}: {result.sessions:,} sessions, {result.users:,} users, "
         f"{result.conversions:,} conversions over {result.days} days (seed {result.seed}, {result.layout} layout) "
         f"in {result.seconds:.1f} s"
     )
@@ -431,11 +441,11 @@ def train_ihc_command(
         progress.add_task("training", total=None)
         trained = train_conversion_type(settings)
     console.print(
-        f"Stored IHC parameters '{trained.conv_type_id}' version {trained.version} "
+        f"Stored IHC parameters '{shown(trained.conv_type_id)}' version {trained.version} "
         f"({trained.journeys:,} training journeys): phase weights {trained.phase_weights}"
     )
     for warning in trained.warnings:
-        errors.print(f"[yellow]{warning}[/yellow]")
+        errors.print(f"[yellow]{shown(warning)}[/yellow]")
 
 
 @app.command("calibrate-ihc")
@@ -467,7 +477,7 @@ def calibrate_ihc_command(
         done = calibrate_conversion_type(frame, settings)
     error, stored = done.fidelity, done.stored
     console.print(
-        f"Stored IHC parameters '{stored.conv_type_id}' version {stored.version} ({stored.journeys:,} journeys "
+        f"Stored IHC parameters '{shown(stored.conv_type_id)}' version {stored.version} ({stored.journeys:,} journeys "
         f"of two or more sessions): phase weights {stored.phase_weights}\n"
         f"Cross-validated mean absolute error on {error.sessions:,} sessions: initializer "
         f"{error.initializer:.4f}, holder {error.holder:.4f}, closer {error.closer:.4f}, ihc {error.ihc:.4f}"
@@ -492,11 +502,11 @@ def compare_command(
     with _progress() as progress:
         progress.add_task(f"attributing with {len(chosen)} models", total=None)
         wide = compare_stored_models(settings, chosen, value)
-    table = Table(title=f"Channel {value} by model · range {settings.time_range}")
+    table = Table(title=shown(f"Channel {value} by model · range {settings.time_range}"))
     for column in wide.columns:
-        table.add_column(column, justify="left" if column == "channel_name" else "right")
+        table.add_column(shown(column), justify="left" if column == "channel_name" else "right")
     for row in wide.iter_rows():
-        table.add_row(row[0], *(f"{number:,.2f}" for number in row[1:]))
+        table.add_row(shown(row[0]), *(f"{number:,.2f}" for number in row[1:]))
     console.print(table)
 
 
@@ -520,7 +530,10 @@ def copy_db_command(
         staged_copy = _load_settings().staged_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
         copied = copy_inputs(source, target, on_progress=show, staged_copy=staged_copy)
     console.print(
-        ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {redact_url(target)}"
+        shown(
+            ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items())
+            + f" -> {redact_url(target)}"
+        )
     )
 
 
@@ -540,12 +553,14 @@ def check_command(db: Db = None) -> None:
         week = last_week(engine)
         stale = find_stale(engine, week)
     _print_freshness(week, stale)
-    console.print(f"Input checks of {settings.safe_db} (bad: rows, or ids that repeat)", highlight=False)
+    console.print(
+        f"Input checks of {shown(settings.safe_db)} (bad: rows, or ids that repeat)", highlight=False
+    )
     console.print(f"{'check':<26} {'table':<15} {'bad':>8}  first ids", highlight=False)
     for result in results:
         ids = ", ".join(result.first_ids) + (", …" if result.count > len(result.first_ids) else "")
         line = f"{result.check.name:<26} {result.check.table:<15} {result.count:>8}  {ids}"
-        console.print(line, highlight=False, soft_wrap=True, markup=False)
+        console.print(shown(line), highlight=False, soft_wrap=True)
     failing = [result for result in results if result.count]
     if failing:
         errors.print(f"[red]{len(failing)} of {len(results)} checks failed[/red]", highlight=False)
@@ -556,11 +571,13 @@ def check_command(db: Db = None) -> None:
 def _print_freshness(week: TimeRange, stale: list[Stale]) -> None:
     """Per date of the data's last week: ``landed``, or what looks missing (information: today's date of
     a live warehouse is always still landing)."""
+    from attribution.warehouse.freshness import days_of
+
     console.print("Freshness of the last dates the sessions reach", highlight=False)
-    for day in week.dates():
+    for day in days_of(week):
         reasons = [found.reason for found in stale if found.date == day] or ["landed"]
         for reason in reasons:
-            console.print(f"{day}  {reason}", highlight=False, soft_wrap=True, markup=False)
+            console.print(shown(f"{day}  {reason}"), highlight=False, soft_wrap=True)
 
 
 @app.command("report")
@@ -586,7 +603,7 @@ def report_command(
 
 def _print_paths(paths: dict[str, str | Path]) -> None:
     for name, path in paths.items():
-        console.print(f"{name:>8} report: [bold]{path}[/bold]")
+        console.print(f"{name:>8} report: [bold]{shown(path)}[/bold]")
 
 
 def _print_channels(conn: Connection) -> None:
@@ -607,7 +624,7 @@ def _print_channels(conn: Connection) -> None:
         table.add_column(column, justify="left" if column == "channel" else "right")
     for channel, cost, ihc, revenue, cpo, roas in totals.iter_rows():
         ratios = ("—" if ratio is None else f"{ratio:.2f}" for ratio in (cpo, roas))
-        table.add_row(channel, f"{cost:,.2f}", f"{ihc:,.2f}", f"{revenue:,.2f}", *ratios)
+        table.add_row(shown(channel), f"{cost:,.2f}", f"{ihc:,.2f}", f"{revenue:,.2f}", *ratios)
     console.print(table)
 
 
@@ -644,7 +661,7 @@ def main() -> None:
         if debug or not _is_user_error(exc):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        errors.print(f"[red]Error:[/red] {message}", highlight=False)
+        errors.print(f"[red]Error:[/red] {shown(message)}", highlight=False)
         sys.exit(EXIT_ERROR)
 
 

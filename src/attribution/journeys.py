@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, Engine, text
 
+from attribution.errors import ConfigError
 from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
@@ -21,6 +22,10 @@ from attribution.warehouse.input_checks import skip_filters
 from attribution.warehouse.schema import indexed_by_user
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
+MAX_CHUNK_CONVERSIONS = 10_000_000
+MAX_LOOKBACK_DAYS = 36_500
+"""A century: what every warehouse computes from any stored time (SQLite's ``datetime(ts, '-N days')`` is NULL
+before year 0, which would leave every conversion without sessions)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,12 @@ class JourneyOptions:
     """The model and conversion type whose stored credit ``only_unattributed`` counts."""
     skip_bad_rows: bool = False
     """Leave out the conversions and sessions a skippable input check finds bad (``--on-bad-rows skip``)."""
+
+    def __post_init__(self) -> None:
+        if self.lookback_days is not None and not 1 <= self.lookback_days <= MAX_LOOKBACK_DAYS:
+            raise ConfigError(
+                f"Bad lookback_days {self.lookback_days}: expected 1 to {MAX_LOOKBACK_DAYS} days"
+            )
 
 
 @dataclass(frozen=True)

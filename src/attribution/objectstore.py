@@ -13,12 +13,11 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fsspec.core import split_protocol, url_to_fs
 
 from attribution.errors import StorageError, StorageRefusedError, StorageUnavailableError
-from attribution.redaction import is_secret_name, scrub
+from attribution.redaction import hide_credentials, is_secret_name, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +36,11 @@ def is_remote(out: str | os.PathLike[str]) -> bool:
 
 
 def display(out: str | os.PathLike[str]) -> str:
-    """The destination as it may be shown: any ``user:password@`` in a URL hidden."""
+    """The destination as it may be shown: any ``user:password@`` or secret query value in a URL hidden."""
     text = os.fspath(out)
     if not is_remote(text):
         return text
-    parts = urlsplit(text)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}" if "@" in parts.netloc else host))
+    return hide_credentials(text)
 
 
 def as_uri(location: Path | str) -> str:

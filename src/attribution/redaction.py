@@ -1,4 +1,5 @@
-"""Secrets kept out of what is shown: which names hold secrets, and how a quoted secret is blanked.
+"""What is shown kept clean: which names hold secrets, how a quoted secret is blanked, and text from data as
+one printable line (``one_line``).
 
 Why whole tokens only: blanking every occurrence of a short secret (a one-character key) would blank those
 characters all over a message, making it unreadable while hiding nothing.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 HIDDEN = "***"
+_BREAKS = re.compile(r"[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0, DEL and C1 control characters: ESC (terminal sequences), BEL, CR, ..."""
 SECRET_NAME_WORDS = ("secret", "token", "password", "passwd", "pwd")
 """An option or URL query parameter whose name contains one of these holds a secret."""
 
@@ -18,6 +23,23 @@ def is_secret_name(name: str) -> bool:
     """Whether an option or query parameter of this name holds a secret (``password``, ``aws_secret_key``)."""
     lowered = name.lower()
     return any(word in lowered for word in SECRET_NAME_WORDS)
+
+
+def hide_credentials(url: str) -> str:
+    """``url`` as it may be shown: a ``user:password@`` hidden, and the value of a query parameter whose
+    name holds a secret (``?token=``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.netloc.rpartition("@")[2]
+    pairs = [pair.partition("=") for pair in parts.query.split("&")] if parts.query else []
+    query = "&".join(
+        f"{name}={HIDDEN}" if is_secret_name(unquote(name)) else name + sign + value
+        for name, sign, value in pairs
+    )
+    netloc = f"{HIDDEN}@{host}" if "@" in parts.netloc else host
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def scrub(text: str, secrets: Iterable[str], hidden: str = HIDDEN) -> str:
@@ -32,3 +54,12 @@ def _token_pattern(secret: str) -> re.Pattern[str]:
     before = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
     after = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
     return re.compile(before + re.escape(secret) + after)
+
+
+def one_line(text: object) -> str:
+    """``text`` as one printable line: line breaks and tabs as one space, other control characters dropped.
+
+    Why: text from data or a service (a channel name, an id, an error body) that reaches a log, a table or a
+    terminal must not forge a log line, move the cursor or retitle the window (``ESC]0;...``).
+    """
+    return _CONTROLS.sub("", _BREAKS.sub(" ", str(text)))

@@ -66,14 +66,14 @@ class TimeRange:
         """Bounds for ``start <= ts < end`` in SQL; open ends become strings outside any timestamp."""
         return (self.start_text or "0000-00-00 00:00:00", self.end_text or "9999-99-99 99:99:99")
 
-    def dates(self) -> list[str]:
-        """Every calendar date the range overlaps (empty for an open range: the caller decides)."""
+    def date_span(self) -> tuple[str, str] | None:
+        """The first and last calendar date the range overlaps (``None`` for an open range: the caller
+        decides). Why bounds, not a list of days: a range may span ten thousand years, and SQL reads the days
+        between two bounds by one index range, with two bound values."""
         if not self.is_bounded:
-            return []
+            return None
         assert self.start is not None and self.end is not None
-        day, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
-        days = (last - day).days + 1
-        return [(day + timedelta(days=i)).isoformat() for i in range(days)]
+        return self.start.date().isoformat(), (self.end - timedelta(microseconds=1)).date().isoformat()
 
     def reaching_back(self, days: int) -> TimeRange:
         """The range with its start ``days`` earlier (an open start stays open): a restatement window."""

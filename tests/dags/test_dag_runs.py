@@ -215,3 +215,35 @@ def test_an_out_folder_that_is_a_file_fails_the_first_task_at_once_before_any_wo
     assert dag_run.state == "failed"
     assert task_states(dag_run)[("prepare_warehouse", -1)] == ("failed", 1)
     assert tables_of(db) == INPUT_TABLES
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"Db": "sqlite:////tmp/evil.db"}, {"IHC_API_KEY": "k3y-abc"}, {"Storage_Options": {"key": "k3y-abc"}}],
+    ids=["Db", "IHC_API_KEY", "Storage_Options"],
+)
+def test_the_options_variable_can_set_no_connection_or_secret_in_any_spelling(
+    pipeline_dag, warehouse, monkeypatch, tmp_path, capfd, caplog, options
+):
+    """Issue 21 item 3: ``Db`` made the run use another database, and the task logged the key it returned."""
+    db, evil = warehouse(), tmp_path / "evil.db"
+    shutil.copy(db, evil)
+    options = {name: str(evil) if name == "Db" else value for name, value in options.items()}
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OPTIONS", json.dumps({**options, "Lookback_Days": 30}))
+    dag_run = run_dag(pipeline_dag, model="linear")
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("prepare_warehouse", -1)] == ("failed", 1)
+    assert tables_of(db) == tables_of(evil) == INPUT_TABLES
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "must not hold" in shown and "k3y-abc" not in shown
+
+
+def test_the_options_variable_is_read_without_case(pipeline_dag, warehouse, monkeypatch):
+    db = warehouse()
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OPTIONS", json.dumps({"Chunk_Conversions": 0}))
+    dag_run = run_dag(pipeline_dag, model="linear")
+    assert dag_run.state == "failed" and tables_of(db) == INPUT_TABLES  # read, checked and refused
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OPTIONS", json.dumps({"Chunk_Conversions": 7}))
+    assert run_dag(pipeline_dag, model="linear").state == "success"
+    assert query(db, "SELECT status FROM attribution_runs") == [("succeeded",)]

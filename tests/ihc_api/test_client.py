@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -164,6 +165,25 @@ def test_throttled_requests_wait_for_retry_after_before_trying_again(fault_serve
     assert report.retries > 0 and elapsed >= 0.3 * report.retries  # every retry waited the server's 0.3 s
 
 
+@pytest.mark.parametrize("server", ["stalling", "stalling_forever"])
+def test_a_retry_after_past_the_longest_backoff_is_capped_and_counted(
+    fault_servers, config_for, caplog, server
+):
+    """Issue 21 item 13: `Retry-After: 86400` or `inf` was obeyed ("retrying in inf s"), so neither
+    --max-retries nor the circuit breaker ever applied."""
+    config = config_for(fault_servers[server], max_retries=2, backoff_max=0.05)
+    caplog.set_level(logging.WARNING, logger="attribution")
+    outcomes: list[BatchOutcome] = []
+    sending = IHCApiAttributor(config).attribute_batches_async(journeys_frame([2]), outcomes.append)
+    ended = asyncio.run(asyncio.wait_for(sending, 60))  # guards the test only: a day's wait would never end
+    assert (ended.requests, ended.retries, ended.journeys_failed) == (3, 2, 1)
+    assert failed(outcomes).select("reason", "attempts").rows() == [("retries_exhausted", 3)]
+    waits = [record.getMessage() for record in caplog.records if "retrying in" in record.getMessage()]
+    assert len(waits) == 2 and all(
+        wait.endswith("retrying in 0.05 s (the service asked for more)") for wait in waits
+    )
+
+
 def test_dropped_connections_are_retried(fault_servers, config_for):
     frame = journeys_frame(LENGTHS)
     report, outcomes = run(config_for(fault_servers["dropping"], max_journeys=2, max_retries=10), frame)
@@ -320,12 +340,51 @@ def test_a_one_character_key_is_hidden_without_mangling_the_message(ihc_server, 
     assert f"(HTTP 403: The API key in the {API_KEY_HEADER} header was refused.)" in str(raised.value)
 
 
-@pytest.mark.parametrize("key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2"])
-def test_a_key_with_a_control_character_or_whitespace_is_refused_when_configured(ihc_server, config_for, key):
+@pytest.mark.parametrize(
+    "key", ["k3y-9f2\r", "k3y-9f2\n", "k3y 9f2", "\tk3y-9f2", "k3y\x00-9f2", "k3y-9f2\u00e9", "k3y\u00a0-9f2"]
+)
+def test_a_key_other_than_printable_ascii_is_refused_when_configured(ihc_server, config_for, key):
+    """Issue 21 item 11: a non-ASCII key passed, then failed each request with a UnicodeEncodeError that
+    quoted a character of the key and its position."""
     with pytest.raises(ValidationError) as raised:
         config_for(ihc_server, api_key=key)
     message = str(raised.value)
     assert "whitespace or a control character" in message and "k3y" not in message
+    assert "printable ASCII" in message and message.isascii()
+
+
+FORGED = "\r\n2026-12-07 12:00:00 INFO forged\x1b[2J"
+
+
+def test_the_services_words_reach_the_failures_on_one_printable_line(ihc_server, config_for):
+    """Issue 21 item 11: an error body's CR/LF reached attribution_failures.last_error as it came."""
+
+    def forge(body: dict) -> None:
+        for error in body.get("partialFailureErrors") or []:
+            error["error"] += FORGED
+
+    frame = journeys_frame([2, 3]).with_columns(
+        timestamp=pl.when(pl.col("session_id") == "c1s0001")
+        .then(pl.lit("2023-09-01T10"))
+        .otherwise("timestamp")
+    )
+    _, outcomes = run(config_for(ihc_server, transport=Corrupting(forge)), frame)
+    (last_error,) = failed(outcomes)["last_error"]
+    assert "timestamp not in" in last_error and "INFO forged" in last_error
+    assert not {"\r", "\n", "\x1b"} & set(last_error)
+
+
+def test_a_refusal_quoting_a_line_break_is_one_line_in_the_error_and_the_server_log(ihc_server, config_for):
+    """Issue 21 item 11: the server logged the conv_type_id it refused with its CR/LF, and the client's error
+    quoted the body as it came."""
+    with pytest.raises(ServiceRefusedError) as refused:
+        run(config_for(ihc_server, conv_type_id=f"none{FORGED}"), journeys_frame([2]))
+    message = str(refused.value)
+    assert "Unknown conv_type_id 'none 2026-12-07 12:00:00 INFO forged[2J'" in message
+    assert not {"\r", "\n", "\x1b"} & set(message)
+    log = ihc_server.log.read_bytes()
+    assert b"conv_type_id 'none 2026-12-07 12:00:00 INFO forged[2J'" in log
+    assert b"\n2026-12-07 12:00:00 INFO forged" not in log
 
 
 def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothing(
@@ -339,3 +398,21 @@ def test_a_request_the_http_library_refuses_to_build_stops_at_once_quoting_nothi
         IHCApiAttributor(config).attribute_batches(journeys_frame([2, 3]), outcomes.append)
     assert outcomes == [] and "retrying" not in caplog.text  # terminal: neither retried nor recorded
     assert secret not in str(raised.value) and secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_retries", 10**6),
+        ("timeout", float("inf")),
+        ("backoff_max", float("inf")),
+        ("backoff_base", 10**9),
+        ("concurrency", 10**6),
+        ("max_sessions", 10**12),
+        ("rate_limit", float("nan")),
+    ],
+)
+def test_the_clients_numbers_are_bounded(ihc_server, config_for, name, value):
+    """Issue 21 item 12: a timeout or backoff of inf, or a million retries, passed the client's config."""
+    with pytest.raises(ValidationError, match=name):
+        config_for(ihc_server, **{name: value})

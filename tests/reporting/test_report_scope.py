@@ -24,6 +24,7 @@ from attribution.warehouse.schema import create_output_tables
 from attribution.warehouse.tables import attribution_customer_journey as acj
 from attribution.warehouse.tables import channel_reporting, conversions
 from tests.builders import Case, Session
+from tests.cases import PAID
 from tests.strategies import TIMES, cases
 
 CSV_ONLY = ("csv",)
@@ -127,3 +128,15 @@ def test_credit_sums_are_exact_in_any_row_order(make_db):
             sums.append(credit_by_channel_date(conn, frozenset({"2023-09-01"})).row(0))
     engine.dispose()
     assert sums[0] == sums[1] == ("x", "2023-09-01", 0.6, 0.6)
+
+
+def test_a_ten_thousand_year_range_reports_as_an_open_range_does(make_db, tmp_path):
+    """Issue 21 item 7: `--start 0001-01-01 --end 9999-12-31` bound one string per day (3.65 million) in an
+    IN list: 77 s, 2 GB, then `too many SQL variables`. The range's days are now read by their bounds."""
+    widest, whole = make_db(PAID), make_db(PAID)
+    years = {"start": "0001-01-01", "end": "9999-12-31"}
+    run(load_settings(db=widest, out=str(tmp_path / "widest"), formats=CSV_ONLY, model="linear", **years))
+    run(load_settings(db=whole, out=str(tmp_path / "whole"), formats=CSV_ONLY, model="linear"))
+    assert _report(widest) and _report(widest) == _report(whole)
+    csv = "channel_reporting.csv"
+    assert (tmp_path / "widest" / csv).read_bytes() == (tmp_path / "whole" / csv).read_bytes()

@@ -15,16 +15,28 @@ from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSI
 from attribution.ihc_api.packing import LongJourneyPolicy
 from attribution.models.redistribution import RedistributionParameter
 
-Positive = Annotated[int, Field(gt=0)]
-Seconds = Annotated[float, Field(ge=0)]
+# Every number bounded to what a run can use, so a typo (a million retries, a timeout of inf) is refused when
+# the settings are read, in one line naming it, instead of stalling or flooding a run.
+JourneysPerRequest = Annotated[int, Field(ge=1, le=100_000)]
+SessionsPerRequest = Annotated[int, Field(ge=1, le=1_000_000)]
+Concurrency = Annotated[int, Field(ge=1, le=256)]
+RequestRate = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+"""Requests per second."""
+RequestQuota = Annotated[int, Field(ge=1, le=10**9)]
+Retries = Annotated[int, Field(ge=0, le=100)]
+ConnectionFailures = Annotated[int, Field(ge=1, le=10_000)]
+Timeout = Annotated[float, Field(gt=0, le=3_600, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=3_600, allow_inf_nan=False)]
 
 
 def _header_safe(key: SecretStr) -> SecretStr:
-    """Refuse a key with whitespace or a control character (a key read from a file keeps its line break):
-    the HTTP library would refuse each request with an error that quotes the header, key and all."""
-    if any(char.isspace() or not char.isprintable() for char in key.get_secret_value()):
+    """Refuse a key of anything but printable ASCII without spaces (a key read from a file keeps its line
+    break; a pasted one may hold a non-breaking space or an accent): the HTTP library would fail each request
+    with an error that quotes the header, or a character of the key and its position."""
+    if not all("!" <= char <= "~" for char in key.get_secret_value()):
         raise ValueError(
-            "the API key holds whitespace or a control character (a line break from a file?); it is not shown"
+            "the API key holds whitespace or a control character or is not printable ASCII (a line break "
+            "from a file?); it is not shown"
         )
     return key
 
@@ -50,17 +62,19 @@ class ClientConfig(BaseModel):
     base_url: str
     api_key: ApiKey
     conv_type_id: str
-    max_journeys: Positive = DEFAULT_MAX_JOURNEYS
-    max_sessions: Positive = DEFAULT_MAX_SESSIONS
+    max_journeys: JourneysPerRequest = DEFAULT_MAX_JOURNEYS
+    max_sessions: SessionsPerRequest = DEFAULT_MAX_SESSIONS
     long_journey_policy: LongJourneyPolicy = "truncate"
-    concurrency: Positive = DEFAULT_CONCURRENCY
-    rate_limit: Annotated[float, Field(gt=0)] | None = Field(None, description="requests per second")
-    max_retries: Annotated[int, Field(ge=0)] = DEFAULT_MAX_RETRIES
-    timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
+    rate_limit: RequestRate | None = Field(None, description="requests per second")
+    max_retries: Retries = DEFAULT_MAX_RETRIES
+    timeout: Timeout = DEFAULT_TIMEOUT
     backoff_base: Seconds = DEFAULT_BACKOFF_BASE
-    backoff_max: Seconds = DEFAULT_BACKOFF_MAX
-    max_requests: Positive | None = Field(None, description="request quota of one run, retries included")
-    max_connection_failures: Positive = Field(
+    backoff_max: Seconds = Field(
+        DEFAULT_BACKOFF_MAX, description="the longest wait between attempts, a Retry-After included"
+    )
+    max_requests: RequestQuota | None = Field(None, description="request quota of one run, retries included")
+    max_connection_failures: ConnectionFailures = Field(
         DEFAULT_MAX_CONNECTION_FAILURES,
         description="connection failures in a row (across requests) after which the service counts as down",
     )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, with_config
 from typing_extensions import TypedDict
 
 from attribution.models.redistribution import RedistributionParameter
+from attribution.redaction import one_line
 
 COMPUTE_PATH = "/v1/compute_ihc"
 API_KEY_HEADER = "x-api-key"
@@ -162,9 +163,9 @@ def partial_failures(response: ComputeResponse) -> tuple[dict[str, str], list[st
 def _failure_item(item: Any) -> tuple[str | None, str]:
     """The conversion id an item names (if any) and its message, whatever keys the service used."""
     if not isinstance(item, dict):
-        return None, str(item)
+        return None, one_line(item)
     message = _first(item, ("error", "message", "reason")) or json.dumps(item, default=str)
-    return _first(item, ("conversion_id", "conversionId", "conv_id")), message
+    return _first(item, ("conversion_id", "conversionId", "conv_id")), one_line(message)
 
 
 def _first(item: dict[str, Any], keys: tuple[str, ...]) -> str | None:

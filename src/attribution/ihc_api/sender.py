@@ -3,7 +3,8 @@
 Why a class of its own: the concurrency bound, the rate limit and the request quota are shared by every
 batch of a run, and the decision "retry, split, or stop" depends only on what came back. Transient faults
 (timeouts, dropped connections, 429, 5xx, unreadable bodies) are retried with exponential backoff and full
-jitter, or after ``Retry-After``; a refused key or conversion type stops the run, and so does a request the
+jitter, or after ``Retry-After`` (at most ``backoff_max``: an attempt each, so a day or ``inf`` cannot hold
+a run past ``max_retries``); a refused key or conversion type stops the run, and so does a request the
 HTTP library refuses to build (its error text, which may quote a header, is never kept); a rejected request
 (400/406/413/422) is handed back so the caller can split it. Why a circuit breaker: when the service is gone,
 every request would spend all its retries on it; after ``max_connection_failures`` connection failures in a
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from attribution.errors import AuthenticationError, ServiceRefusedError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
-from attribution.redaction import scrub
+from attribution.redaction import one_line, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,10 @@ class Sender:
                 if attempt > self.options.max_retries:
                     raise RetriesExhausted(attempt, str(exc)) from None
                 delay = self._delay(attempt, exc.retry_after)
-                logger.warning("IHC API attempt %d failed (%s); retrying in %.2f s", attempt, exc, delay)
+                more = " (the service asked for more)" if (exc.retry_after or 0) > delay else ""
+                logger.warning(
+                    "IHC API attempt %d failed (%s); retrying in %.2f s%s", attempt, exc, delay, more
+                )
                 self.retries += 1
                 await asyncio.sleep(delay)
 
@@ -152,8 +156,9 @@ class Sender:
         )
 
     def _scrubbed(self, text: object) -> str:
-        """An error's text as it may be logged and stored: the API key blanked, should it be quoted."""
-        return scrub(str(text), [self._key.get_secret_value()], "**********")
+        """An error's text as it may be logged and stored: the API key blanked, should it be quoted, on one
+        printable line (a body's CR/LF would forge a log line)."""
+        return one_line(scrub(str(text), [self._key.get_secret_value()], "**********"))
 
     def _headers(self) -> dict[str, str]:
         return {API_KEY_HEADER: self._key.get_secret_value(), "content-type": "application/json"}
@@ -178,8 +183,8 @@ class Sender:
         await asyncio.sleep(start - now)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:  # the service said when: honoured even beyond backoff_max
-            return retry_after
+        if retry_after is not None:  # the service said when: honoured up to backoff_max (not a day, not inf)
+            return min(retry_after, self.options.backoff_max)
         ceiling = min(self.options.backoff_max, self.options.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(0, ceiling)
 
@@ -207,7 +212,7 @@ class Sender:
         if status in RETRYABLE or status >= 500:
             raise _Transient(f"HTTP {status}: {detail}", _retry_after(response))
         raise ServiceRefusedError(
-            f"The IHC API refused the request for conv_type_id '{self._params['conv_type_id']}' "
+            f"The IHC API refused the request for conv_type_id '{one_line(self._params['conv_type_id'])}' "
             f"(HTTP {status}: {detail}). Check the conversion type and base URL {self.where}."
         )
 

@@ -47,6 +47,7 @@ from attribution.ihc_api.contract import (
 from attribution.ihc_api.faults import ASGIApp, FaultConfig, FaultInjector, Message, QuietDrops, Send
 from attribution.ihc_api.scoring import score
 from attribution.models.ihc import IHCParameters
+from attribution.redaction import one_line
 
 STATS_PATH = "/_stats"
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class _ComputeService:
         scored = await run_in_threadpool(score, rows, parameters, payload.redistribution_parameter)
         logger.info(
             "compute conv_type_id=%s sessions=%d status=%d failed_journeys=%d in %.0f ms",
-            conv_type, rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,
+            one_line(conv_type), rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,
         )  # fmt: skip
         return JSONResponse(response_body(scored.credits, scored.errors, scored.status))
 
@@ -221,7 +222,7 @@ def _parsed(body: bytes) -> ComputeRequest:
 
 
 async def _error_response(_: Request, exc: ApiError) -> JSONResponse:
-    logger.info("refused with %d: %s", exc.status, exc.message)
+    logger.info("refused with %d: %s", exc.status, one_line(exc.message))  # it may quote the request
     return JSONResponse({"statusCode": exc.status, "error": exc.message}, status_code=exc.status)
 
 

@@ -2,32 +2,49 @@
 
 Precedence: explicit values (CLI flags, DAG params) > environment (``ATTRIBUTION_*``) > defaults.
 Why typed: a bad value fails once, up front, with one line naming it, before any work is done.
+Why one list of option names (``option_field``): pydantic matches a name in any case and by its aliases
+(``IHC_API_KEY``), so a refusal that compared names as written could be got around by spelling one otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
-    PositiveFloat,
-    PositiveInt,
     Secret,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attribution.errors import ConfigError
-from attribution.ihc_api.config import ApiKey
-from attribution.journeys import DEFAULT_CHUNK_CONVERSIONS, JourneyOptions
+from attribution.ihc_api.config import (
+    ApiKey,
+    Concurrency,
+    ConnectionFailures,
+    JourneysPerRequest,
+    RequestQuota,
+    RequestRate,
+    Retries,
+    SessionsPerRequest,
+    Timeout,
+)
+from attribution.journeys import (
+    DEFAULT_CHUNK_CONVERSIONS,
+    MAX_CHUNK_CONVERSIONS,
+    MAX_LOOKBACK_DAYS,
+    JourneyOptions,
+)
 from attribution.models.names import REMOTE_MODELS
 from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
+from attribution.redaction import hide_credentials
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
@@ -39,6 +56,9 @@ DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
 MAX_RESTATE_DAYS = 90
 """The longest restatement window: ad platforms restate spend for days to weeks, not seasons."""
+CONNECTION_OPTIONS = frozenset({"db", "ihc_api_key", "storage_options"})
+"""Settings that hold a secret or pick a connection: set by the environment, a flag or a connection, never by
+a mapping of options someone else may edit (the DAG's Variable ``attribution_options``)."""
 
 
 def _fspath(value: object) -> object:
@@ -88,9 +108,9 @@ class Settings(BaseSettings):
         description="fsspec options for an out URL (key, secret, endpoint_url, config_kwargs); hidden",
     )
     formats: tuple[str, ...] = Field(DEFAULT_FORMATS, description="report files: csv, parquet, html, hyper")
-    lookback_days: PositiveInt | None = None
+    lookback_days: int | None = Field(None, ge=1, le=MAX_LOOKBACK_DAYS)
     drop_impressions: bool = False
-    chunk_conversions: PositiveInt = DEFAULT_CHUNK_CONVERSIONS
+    chunk_conversions: int = Field(DEFAULT_CHUNK_CONVERSIONS, ge=1, le=MAX_CHUNK_CONVERSIONS)
     force: bool = Field(False, description="ihc-api: re-send conversions that already hold credit")
     on_bad_rows: Policy = Field(
         "error", description="input rows a check finds bad: stop the run (error) or leave them out (skip)"
@@ -106,7 +126,13 @@ class Settings(BaseSettings):
     )
 
     # Options of the local models; each applies to one model and is refused by the others.
-    half_life_hours: PositiveFloat | None = Field(None, description="time-decay: half-life in hours")
+    half_life_hours: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_LOOKBACK_DAYS * 24,
+        allow_inf_nan=False,
+        description="time-decay: half-life in hours",
+    )
     markov_order: int | None = Field(None, ge=1, le=3, description="markov: order of the chain")
     direct_channels: tuple[str, ...] | None = Field(
         None, description="last-non-direct: channels that count as direct"
@@ -124,21 +150,21 @@ class Settings(BaseSettings):
         DEFAULT_CONV_TYPE_ID,
         validation_alias=_env("conv_type_id", "IHC_CONV_TYPE_ID", "ATTRIBUTION_CONV_TYPE_ID"),
     )
-    max_journeys: PositiveInt | None = None
-    max_sessions: PositiveInt | None = None
+    max_journeys: JourneysPerRequest | None = None
+    max_sessions: SessionsPerRequest | None = None
     long_journey_policy: Literal["truncate", "skip"] | None = None
-    concurrency: PositiveInt | None = None
-    rate_limit: PositiveFloat | None = None
-    max_requests: PositiveInt | None = None
-    max_retries: int | None = Field(None, ge=0)
-    max_connection_failures: PositiveInt | None = Field(
+    concurrency: Concurrency | None = None
+    rate_limit: RequestRate | None = None
+    max_requests: RequestQuota | None = None
+    max_retries: Retries | None = None
+    max_connection_failures: ConnectionFailures | None = Field(
         None, description="ihc-api: connection failures in a row after which the run stops (default 8)"
     )
-    request_timeout: PositiveFloat | None = None
+    request_timeout: Timeout | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """The fields as ``repr`` and ``str`` show them: locations without their passwords."""
-        shown = {"db": self.safe_db, "out": display(self.out)}
+        """The fields as ``repr`` and ``str`` show them: locations without their credentials."""
+        shown = {"db": self.safe_db, "out": display(self.out), "ihc_url": hide_credentials(self.ihc_url)}
         for name, value in super().__repr_args__():
             yield name, shown.get(name or "", value)
 
@@ -155,10 +181,11 @@ class Settings(BaseSettings):
     @property
     def restated_dates(self) -> list[str]:
         """The report dates the restatement window redoes before ``start`` (none without one)."""
-        asked = self.asked_range
-        return (
-            [day for day in self.time_range.dates() if day not in asked.dates()] if asked.is_bounded else []
-        )
+        span = self.asked_range.date_span()
+        if span is None:
+            return []
+        first = date.fromisoformat(span[0])
+        return [(first - timedelta(days=back)).isoformat() for back in range(self.restate_days, 0, -1)]
 
     @property
     def journey_options(self) -> JourneyOptions:
@@ -231,9 +258,51 @@ def config_error(exc: ValidationError, what: str) -> ConfigError:
     return ConfigError(f"Bad {what} {field}: {error['msg']}")
 
 
+@cache
+def _option_names() -> dict[str, str]:
+    """Every name a setting answers to (its own and its aliases), lower-cased, and the field it sets."""
+    names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        names.update((str(name).lower(), field) for name in (field, *aliases))
+    return names
+
+
+def option_field(name: str, where: str) -> str:
+    """The field ``name`` sets, matched as pydantic matches it: in any case, by the field's name or an alias."""
+    field = _option_names().get(name.lower())
+    if field is None:
+        raise ConfigError(f"Bad {where}: unknown option {name!r}")
+    return field
+
+
+def canonical_options(given: Mapping[str, object], where: str) -> dict[str, object]:
+    """``given`` keyed by field names, so each setting is given once, under one name."""
+    options: dict[str, object] = {}
+    for name, value in given.items():
+        field = option_field(name, where)
+        if field in options:
+            raise ConfigError(f"Bad {where}: {field!r} is given twice ({name!r})")
+        options[field] = value
+    return options
+
+
+def public_options(given: object, where: str) -> dict[str, object]:
+    """Options from a mapping someone else may edit, by field name: no spelling of a connection or secret
+    setting (``CONNECTION_OPTIONS``) passes; the message names the option, never its value."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"Bad {where}: expected a JSON object of option names and values")
+    options = canonical_options(given, where)
+    if refused := sorted(CONNECTION_OPTIONS & set(options)):
+        raise ConfigError(
+            f"{where} must not hold {', '.join(refused)} (in any spelling): set them by the connections"
+        )
+    return options
+
+
 def load_settings(**explicit: object) -> Settings:
     """Settings from explicit values (``None`` means not given), the environment and the defaults."""
-    given = {key: value for key, value in explicit.items() if value is not None}
+    given = canonical_options({key: value for key, value in explicit.items() if value is not None}, "setting")
     try:
         settings = Settings(**given)
     except ValidationError as exc:

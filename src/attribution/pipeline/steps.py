@@ -205,7 +205,7 @@ def report(
     """Rebuild the report rows of the touched ``dates`` (``None``: every row, from ``costs``, the whole
     session-cost scan); the number of report rows, and a note for each date of the restatement window
     whose spend or credit changed."""
-    scope = ReportScope(None if dates is None else frozenset(dates), frozenset(settings.time_range.dates()))
+    scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
     before = date_totals(conn, settings.restated_dates)
     rows = build_channel_report(conn, scope, costs)
     return rows, restatement_notes(before, date_totals(conn, settings.restated_dates))

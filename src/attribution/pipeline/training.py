@@ -17,9 +17,10 @@ from attribution.journeys import build_journeys
 from attribution.models.comparison import compare_models, wide_comparison
 from attribution.models.ihc import IHCParameters
 from attribution.models.ihc_training import train_ihc, training_sessions
-from attribution.pipeline.model_setup import build_model
+from attribution.pipeline.model_setup import build_model, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.store.parameters import BUILTIN_CONV_TYPE, save_parameters
+from attribution.warehouse.bad_rows import enforce
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.schema import create_output_tables, prepare
 
@@ -55,13 +56,16 @@ def store_conversion_type(
     return StoredType(settings.conv_type_id, version, journeys, rounded, notes or [])
 
 
-def range_journeys(settings: Settings) -> pl.DataFrame:
-    """Every journey of the settings' range, in one frame (training and comparison need them all).
+def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFrame:
+    """Every journey of the settings' range, in one frame (training and comparison need them all), after
+    the input checks a run over that range makes (``null_paths``: a model also reads every session of the
+    range's dates), so a duplicate key stops here in one line, not inside a model.
 
     Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
     """
     with open_engine(settings.db) as engine:
         prepare(engine, settings.create_indexes)
+        enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
         chunks = build_journeys(
             engine, settings.time_range, settings.journey_options, settings.chunk_conversions
         )
@@ -89,7 +93,7 @@ def compare_stored_models(settings: Settings, names: list[str], value: str = "cr
     """Channel ``value`` (credit or revenue) per model on the range's journeys: one column per model."""
     if value not in ("credit", "revenue"):
         raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
-    journeys = range_journeys(settings)
+    journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
     with open_engine(settings.db) as engine:
         models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
     return wide_comparison(compare_models(journeys, models), value)

@@ -21,11 +21,13 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, Result, bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
@@ -48,18 +50,33 @@ JOIN conversions v ON v.conv_id = a.conv_id
 WHERE {where}
 """
 _DATES = "IN :dates"
+_SPAN = "BETWEEN :first_date AND :last_date"
 _OVERFLOWS = ("integer overflow", "bigint out of range")
 """What SQLite and PostgreSQL say when the session cost SQL's integers overflow."""
 
 
 @dataclass(frozen=True)
 class ReportScope:
-    """The report rows a run rebuilds: every row (``dates`` ``None``) or those of ``dates``, the dates whose
-    credit it changed. Of those, ``cost_dates`` (the run's own range) get their cost read anew; the others
-    keep the cost already reported, read anew only for a date that has no row yet."""
+    """The report rows a run rebuilds: every row (``dates`` ``None``), or those of ``dates`` (the dates whose
+    credit it changed) and of ``span``, the run's own dates from first to last, whose cost is read anew; the
+    other dates keep the cost already reported, read anew only for a date that has no row yet.
+
+    Why a span, not its days: a range may cover ten thousand years, and SQL reads its days by two bounds
+    (one index range) where a list would bind a value per day."""
 
     dates: frozenset[str] | None
-    cost_dates: frozenset[str] = frozenset()
+    span: tuple[str, str] | None = None
+
+    @property
+    def other_dates(self) -> frozenset[str]:
+        """``dates`` outside the span: the few earlier dates the run's journeys reach, read by a list."""
+        first, last = self.span or ("", "")
+        return frozenset(date for date in self.dates or () if not first <= date <= last)
+
+    def where(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """SQL: ``column`` holds one of the scope's dates (its other dates, or a day of its span)."""
+        listed = column.in_(sorted(self.other_dates))
+        return listed if self.span is None else or_(listed, column.between(*self.span))
 
 
 def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
@@ -69,7 +86,7 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     if engine.dialect.name == "sqlite" and (rowid := sqlite_rowid(engine, "session_sources")):
         return _aggregate_sqlite_costs(engine, rowid)
     with engine.connect() as conn:
-        return _summed_costs(conn, SESSION_COST_SQL.format(where=""), None)
+        return _summed_costs(conn, lambda _spanned: SESSION_COST_SQL.format(where=""), None)
 
 
 def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
@@ -98,35 +115,61 @@ def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(child.stdout))
 
 
-def credit_sql(*, dated: bool) -> str:
-    """The credit rows of the dates bound as ``:dates`` when ``dated`` (an index range per date where the
-    warehouse has indexes), with their revenue."""
-    return _CREDIT_SQL.format(where=f"a.event_date {_DATES}" if dated else "a.event_date IS NOT NULL")
+def credit_sql(*, dated: bool, span: bool = False) -> str:
+    """The credit rows of the dates bound as ``:dates`` when ``dated`` (with ``span``: of the days between
+    ``:first_date`` and ``:last_date``), an index range per date where the warehouse has indexes, with their
+    revenue."""
+    where = f"a.event_date {_SPAN if span else _DATES}" if dated else "a.event_date IS NOT NULL"
+    return _CREDIT_SQL.format(where=where)
 
 
-def cost_sql() -> str:
-    """The session cost of the dates bound as ``:dates``: the sessions of those dates by the date index,
-    each session's cost looked up by its id, in key order within each channel and date."""
-    where = f"WHERE s.event_date {_DATES}"
-    return SESSION_COST_SQL.format(where=where)
+def cost_sql(*, span: bool = False) -> str:
+    """The session cost of the dates bound as ``:dates`` (with ``span``: of the days between ``:first_date``
+    and ``:last_date``): the sessions of those dates by the date index, each session's cost looked up by its
+    id, in key order within each channel and date."""
+    return SESSION_COST_SQL.format(where=f"WHERE s.event_date {_SPAN if span else _DATES}")
 
 
-def _by_dates(conn: Connection, sql: str, dates: frozenset[str] | None, schema: dict) -> pl.DataFrame:
-    statement, params = text(sql), {}
-    if dates is not None:
-        statement, params = statement.bindparams(bindparam("dates", expanding=True)), {"dates": sorted(dates)}
-    return pl.DataFrame(conn.execute(statement, params).fetchall(), schema=schema, orient="row")
+def _by_dates(
+    conn: Connection,
+    sql: Callable[[bool], str],
+    dates: frozenset[str],
+    span: tuple[str, str] | None,
+    schema: dict,
+) -> pl.DataFrame:
+    """The rows ``sql`` gives for ``dates`` (a list) and for the days of ``span`` (two bounds), which the
+    caller keeps apart."""
+    frames = [pl.DataFrame(schema=schema)]
+    if dates:
+        statement = text(sql(False)).bindparams(bindparam("dates", expanding=True))
+        frames.append(_frame(conn.execute(statement, {"dates": sorted(dates)}), schema))
+    if span:
+        bounds = {"first_date": span[0], "last_date": span[1]}
+        frames.append(_frame(conn.execute(text(sql(True)), bounds), schema))
+    return pl.concat(frames)
 
 
-def credit_by_channel_date(conn: Connection, dates: frozenset[str] | None) -> pl.DataFrame:
-    """Stored credit and credit-weighted revenue per channel and session date (all dates when ``None``).
+def _frame(rows: Result[Any], schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(rows.fetchall(), schema=schema, orient="row")
+
+
+def credit_by_channel_date(
+    conn: Connection, dates: frozenset[str] | None, span: tuple[str, str] | None = None
+) -> pl.DataFrame:
+    """Stored credit and credit-weighted revenue per channel and session date: of ``dates`` and the days of
+    ``span`` (all dates when ``dates`` is ``None``).
 
     Why summed here, exactly (``math.fsum``): a float sum's last bits depend on the order it adds in, and
     credit fractions times revenue in cents often land on a half of the files' last decimal, where the last
     bit decides the printed digit. An exact sum is the same in any row order, on any warehouse, after any
     sequence of runs.
     """
-    rows = _by_dates(conn, credit_sql(dated=dates is not None), dates, CREDIT_SCHEMA)
+    if dates is None:
+        rows = _frame(conn.execute(text(credit_sql(dated=False))), CREDIT_SCHEMA)
+    else:
+        rows = _by_dates(
+            conn, lambda spanned: credit_sql(dated=True, span=spanned), dates, span, CREDIT_SCHEMA
+        )
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
@@ -134,42 +177,44 @@ def credit_by_channel_date(conn: Connection, dates: frozenset[str] | None) -> pl
     return pl.DataFrame(sums, schema=CREDIT_SCHEMA, orient="row")
 
 
-def session_costs_on(conn: Connection, dates: frozenset[str]) -> pl.DataFrame:
-    """Session cost per channel for each of ``dates``, reading only those dates' sessions."""
-    if not dates:
-        return pl.DataFrame(schema=COST_SCHEMA)
-    return _summed_costs(conn, cost_sql(), dates)
+def session_costs_on(
+    conn: Connection, dates: frozenset[str], span: tuple[str, str] | None = None
+) -> pl.DataFrame:
+    """Session cost per channel for each of ``dates`` and of the days of ``span``, reading only those dates'
+    sessions."""
+    return _summed_costs(conn, lambda spanned: cost_sql(span=spanned), (dates, span))
 
 
-def _summed_costs(conn: Connection, sql: str, dates: frozenset[str] | None) -> pl.DataFrame:
-    """The session cost SQL's rows, or one line where a total is beyond what it sums: SQLite stops a
-    ``SUM`` of integers that overflows, PostgreSQL a cast of one cost to ``BIGINT`` (for a row the input
-    checks did not read: an earlier date a bounded run reports for the first time)."""
+def _summed_costs(
+    conn: Connection, sql: Callable[[bool], str], scope: tuple[frozenset[str], tuple[str, str] | None] | None
+) -> pl.DataFrame:
+    """The session cost SQL's rows for the dates and span of ``scope`` (``None``: every date, one read), or
+    one line where a total is beyond what it sums: SQLite stops a ``SUM`` of integers that overflows,
+    PostgreSQL a cast of one cost to ``BIGINT`` (for a row the input checks did not read: an earlier date a
+    bounded run reports for the first time)."""
     try:
-        return _by_dates(conn, sql, dates, COST_SCHEMA)
+        if scope is None:
+            return _frame(conn.execute(text(sql(False))), COST_SCHEMA)
+        return _by_dates(conn, sql, *scope, COST_SCHEMA)
     except DBAPIError as error:
         if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
             raise
-        where = f"a channel on one of {', '.join(sorted(dates))}" if dates else "a channel on some date"
+        dates, span = scope or (frozenset(), None)
+        named = sorted(dates) + ([f"{span[0]} to {span[1]}"] if span else [])
+        where = f"a channel on one of {', '.join(named)}" if named else "a channel on some date"
         raise IntegrityError(f"Cannot report the cost: {beyond_sum(where)}") from None
 
 
 def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
-    """The cost of the scope's dates: read anew for its cost dates and for dates without a row yet, kept as
+    """The cost of the scope's dates: read anew for its span and for dates without a row yet, kept as
     reported for the others."""
-    dates = sorted(scope.dates or ())
-    reported = pl.DataFrame(
-        conn.execute(
-            select(channel_reporting.c["channel_name", "date", "cost"]).where(
-                channel_reporting.c.date.in_(dates)
-            )
-        ).fetchall(),
-        schema=COST_SCHEMA,
-        orient="row",
-    )
-    fresh = scope.cost_dates | (frozenset(dates) - set(reported["date"]))
-    kept = reported.filter(~pl.col("date").is_in(sorted(fresh)))
-    return pl.concat([session_costs_on(conn, fresh & frozenset(dates)), kept])
+    columns = channel_reporting.c["channel_name", "date", "cost"]
+    reported = _frame(conn.execute(select(columns).where(scope.where(channel_reporting.c.date))), COST_SCHEMA)
+    first, last = scope.span or ("", "")
+    spanned = pl.col("date").is_between(pl.lit(first), pl.lit(last)) if scope.span else pl.lit(False)
+    kept = reported.filter(~spanned)
+    missing = scope.other_dates - set(kept["date"])
+    return pl.concat([session_costs_on(conn, missing, scope.span), kept])
 
 
 def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFrame | None = None) -> int:
@@ -182,15 +227,14 @@ def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFra
         if costs is None:
             raise ValueError("Rebuilding every report row needs the session costs of every date")
         conn.execute(delete(channel_reporting))
-    elif not scope.dates:
+    elif not scope.dates and scope.span is None:
         return conn.scalar(select(func.count()).select_from(channel_reporting))
     else:
         costs = _costs_in_scope(conn, scope)
-        conn.execute(delete(channel_reporting).where(channel_reporting.c.date.in_(sorted(scope.dates))))
+        conn.execute(delete(channel_reporting).where(scope.where(channel_reporting.c.date)))
+    credit = credit_by_channel_date(conn, None if scope.dates is None else scope.other_dates, scope.span)
     rows = (
-        costs.join(
-            credit_by_channel_date(conn, scope.dates), on=["channel_name", "date"], how="full", coalesce=True
-        )
+        costs.join(credit, on=["channel_name", "date"], how="full", coalesce=True)
         .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0))
         .select("channel_name", "date", "cost", "ihc", "ihc_revenue")
         .sort("date", "channel_name")

@@ -47,14 +47,15 @@ def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
 
 
 def touched_dates(conn: Connection, time_range: TimeRange, new_dates: Iterable[str]) -> set[str] | None:
-    """The report dates a run changes: its range's, those of the sessions getting credit (``new_dates``) and
-    of those about to lose it; ``None`` for an open range, which rebuilds the whole report.
+    """The report dates a run changes beside its range's own (``TimeRange.date_span``): those of the sessions
+    getting credit (``new_dates``) and of those about to lose it; ``None`` for an open range, which rebuilds
+    the whole report.
 
     Read before the old credit is replaced, inside the write lock.
     """
     if not time_range.is_bounded:
         return None
-    return set(new_dates) | set(time_range.dates()) | credited_dates(conn, time_range)
+    return set(new_dates) | credited_dates(conn, time_range)
 
 
 def replace_credit(

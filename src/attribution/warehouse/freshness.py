@@ -68,10 +68,10 @@ class Stale:
 def find_stale(bind: Engine | Connection, time_range: TimeRange) -> list[Stale]:
     """What looks not yet landed on the dates a run over ``time_range`` reports (see the module docstring),
     by date."""
-    dates = time_range.dates()
-    if not dates:
+    span = time_range.date_span()
+    if span is None:
         return []
-    first, last = dates[0], dates[-1]
+    first, last = span
     with connection(bind) as conn:
         newest = conn.scalar(text(_NEWEST_SESSION))
         if newest is None:
@@ -120,6 +120,15 @@ def last_week(bind: Engine | Connection) -> TimeRange:
         return TimeRange()
     end = datetime.fromisoformat(newest[:10]) + timedelta(days=1)
     return TimeRange(end - timedelta(days=PAID_HISTORY_DAYS), end)
+
+
+def days_of(time_range: TimeRange) -> list[str]:
+    """Each date of a bounded range, first to last (for a short one: ``attribution check``'s week)."""
+    span = time_range.date_span()
+    if span is None:
+        return []
+    first, last = (datetime.fromisoformat(day) for day in span)
+    return [(first + timedelta(days=i)).date().isoformat() for i in range((last - first).days + 1)]
 
 
 def enforce_fresh(bind: Engine | Connection, time_range: TimeRange, policy: StalePolicy) -> list[str]:

@@ -242,12 +242,12 @@ def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = F
 def range_params(time_range: TimeRange) -> dict[str, str]:
     """What the scopes bind: the range's bounds, its first and last date."""
     range_start, range_end = time_range.sql_bounds()
-    dates = time_range.dates() or [""]
+    first_date, last_date = time_range.date_span() or ("", "")
     return {
         "range_start": range_start,
         "range_end": range_end,
-        "first_date": dates[0],
-        "last_date": dates[-1],
+        "first_date": first_date,
+        "last_date": last_date,
     }
 
 
