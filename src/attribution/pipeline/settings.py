@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
