@@ -74,6 +74,21 @@ PARAMS = {
         description="Input rows a check finds bad: error (stop before writing) or skip (leave them out of "
         "journeys, counted). Empty: Variable attribution_on_bad_rows, else error.",
     ),
+    "on_stale": Param(
+        "error",
+        type=OPTIONAL_TEXT,
+        enum=[None, "error", "warn"],
+        description="A date whose inputs look not yet landed (paid sessions without cost rows, no session in "
+        "the day's last hours): error (stop before writing; the retry runs once they have landed) or warn.",
+    ),
+    "restate_days": Param(
+        0,
+        type="integer",
+        minimum=0,
+        maximum=90,
+        description="Also redo the N days before the run's day: spend the ad platforms restated and sessions "
+        "that landed late; 3 suits a daily schedule (GA4's export admits events up to 72 hours late).",
+    ),
     "batch_journeys": Param(5_000, type="integer", minimum=1, description="Journeys per attribute task."),
 }
 
@@ -198,6 +213,8 @@ def _run_settings() -> dict[str, Any]:
         "model": given("model"),
         "conv_type_id": given("conv_type_id"),
         "on_bad_rows": given("on_bad_rows"),
+        "on_stale": given("on_stale"),
+        "restate_days": params["restate_days"],
         "out": Variable.get("attribution_out", default=None) or _default_out(),
     }
     if formats := Variable.get("attribution_formats", default=None):

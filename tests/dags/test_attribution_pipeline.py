@@ -70,11 +70,23 @@ def test_runs_are_daily_intervals_one_at_a_time_without_catch_up(pipeline_dag):
     assert pipeline_dag.catchup is False
 
 
-def test_params_offer_the_range_the_registry_models_the_conversion_type_and_the_bad_rows_policy(pipeline_dag):
+def test_params_offer_the_range_the_registry_models_the_conversion_type_and_the_input_policies(pipeline_dag):
     params = pipeline_dag.params
-    assert set(params.keys()) == {"start", "end", "model", "conv_type_id", "on_bad_rows", "batch_journeys"}
+    assert set(params.keys()) == {
+        *(
+            "start",
+            "end",
+            "model",
+            "conv_type_id",
+            "on_bad_rows",
+            "on_stale",
+            "restate_days",
+            "batch_journeys",
+        )
+    }
     assert {params[name] for name in ("start", "end", "model", "conv_type_id", "on_bad_rows")} == {None}
     assert params.get_param("on_bad_rows").schema["enum"] == [None, "error", "skip"]
+    assert (params["on_stale"], params["restate_days"]) == ("error", 0)  # docs/airflow.md says why
     offered, registered = set(params.get_param("model").schema["enum"]), {None, *MODELS, "ihc-api"}
     assert offered == registered, f"update MODEL_NAMES in {DAG_FILE.name}: {sorted(registered - {None})}"
 

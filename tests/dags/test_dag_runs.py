@@ -247,3 +247,12 @@ def test_the_options_variable_is_read_without_case(pipeline_dag, warehouse, monk
     monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OPTIONS", json.dumps({"Chunk_Conversions": 7}))
     assert run_dag(pipeline_dag, model="linear").state == "success"
     assert query(db, "SELECT status FROM attribution_runs") == [("succeeded",)]
+
+
+def test_a_stale_day_fails_the_scheduled_run_and_writes_nothing(pipeline_dag, warehouse):
+    db = warehouse()
+    dag_run = run_dag(pipeline_dag, "2024-01-10", on_stale="error")  # the param's default (tested above)
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("prepare_warehouse", -1)][0] == "failed"
+    tables = {name for (name,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not tables & {"channel_reporting", "attribution_customer_journey", "attribution_runs"}
