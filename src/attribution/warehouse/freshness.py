@@ -102,7 +102,7 @@ def _sessions_missing(newest: str, time_range: TimeRange) -> list[Stale]:
     if time_range.end is None:
         return []
     end = min(time_range.end.replace(tzinfo=None), datetime.now(UTC).replace(tzinfo=None))
-    if datetime.fromisoformat(newest) >= end - timedelta(hours=SESSION_GAP_HOURS):
+    if newest >= (end - timedelta(hours=SESSION_GAP_HOURS)).isoformat(sep=" "):  # as the SQL compares them
         return []
     return [
         Stale(
