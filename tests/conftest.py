@@ -8,6 +8,7 @@ so that a missing server fails instead.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from attribution.ihc_api.local import LocalServer
 from attribution.models.ihc_answers import ANSWER_SCHEMA
 from attribution.warehouse import dialects
+from attribution.warehouse.generate import generate_database
 from tests.builders import Case, write_case
 from tests.servers import API_KEY, FAULT_SCENARIOS
 
@@ -97,6 +99,22 @@ def make_sqlite(tmp_path: Path) -> Callable[[Case], str]:
         return path
 
     return make
+
+
+@pytest.fixture(scope="module")
+def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated warehouse of 20,000 sessions and 300 conversions over 5 days, made once per module."""
+    path = tmp_path_factory.mktemp("generated") / "source.db"
+    generate_database(path, sessions=20_000, conversions=300, days=5, seed=11)
+    return path
+
+
+@pytest.fixture
+def db(source_db: Path, tmp_path: Path) -> str:
+    """A fresh copy of ``source_db`` for one test to change."""
+    copy = tmp_path / "run.db"
+    shutil.copy(source_db, copy)
+    return str(copy)
 
 
 @pytest.fixture

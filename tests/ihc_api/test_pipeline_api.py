@@ -20,23 +20,8 @@ import pytest
 from attribution import load_settings, run
 from attribution.errors import AuthenticationError
 from attribution.ihc_api.local import LocalServer
-from attribution.warehouse.generate import generate_database
 from tests.oracle import assert_close, assert_same_tables, read_tables
 from tests.servers import API_KEY, nowhere
-
-
-@pytest.fixture(scope="module")
-def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api-db") / "source.db"
-    generate_database(path, sessions=20_000, conversions=300, days=5, seed=11)
-    return path
-
-
-@pytest.fixture
-def db(source_db: Path, tmp_path: Path) -> str:
-    copy = tmp_path / "run.db"
-    shutil.copy(source_db, copy)
-    return str(copy)
 
 
 def api_run(db: str, server, out: Path, **options):

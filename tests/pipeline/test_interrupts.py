@@ -8,7 +8,6 @@ Before the fix a signal ended a run silently (exit 130/143, no line), its record
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,24 +20,9 @@ import psutil
 import pytest
 
 from attribution.ihc_api.local import LocalServer
-from attribution.warehouse.generate import generate_database
 from tests.servers import API_KEY
 
 SCAN_MODULE = "attribution.reporting.sqlite_scan"
-
-
-@pytest.fixture(scope="module")
-def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("signals") / "source.db"
-    generate_database(path, sessions=20_000, conversions=300, days=5, seed=13)
-    return path
-
-
-@pytest.fixture
-def db(source_db: Path, tmp_path: Path) -> str:
-    copy = tmp_path / "run.db"
-    shutil.copy(source_db, copy)
-    return str(copy)
 
 
 def start_run(db: str, out: Path, *options: str, env: dict | None = None) -> subprocess.Popen:
