@@ -40,12 +40,14 @@ def session_cost_by_date(case: Case) -> dict[str, float]:
 
 
 def read_tables(db: str) -> tuple[list[tuple], list[tuple]]:
-    """The two output tables, sorted, as plain tuples: the credit as (conversion, session, ihc)."""
-    acj = attribution_customer_journey.c
+    """The two output tables, sorted, as plain tuples: the credit as (conversion, session, ihc), the report as
+    (channel, date, cost, ihc, revenue)."""
+    acj, report_columns = attribution_customer_journey.c, channel_reporting.c["channel_name", "date"]
     engine = connect(db)
     with engine.connect() as conn:
         credits = sorted(tuple(r) for r in conn.execute(select(acj.conv_id, acj.session_id, acj.ihc)))
-        report = sorted(tuple(r) for r in conn.execute(select(channel_reporting)))
+        numbers = channel_reporting.c["cost", "ihc", "ihc_revenue"]
+        report = sorted(tuple(r) for r in conn.execute(select(*report_columns, *numbers)))
     engine.dispose()
     return credits, report
 

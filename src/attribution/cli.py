@@ -85,6 +85,13 @@ Model = Annotated[
     str | None,
     typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),
 ]
+ReportModel = Annotated[
+    str | None,
+    typer.Option(
+        help="The model the report and its files count, the model of record (env ATTRIBUTION_REPORT_MODEL; "
+        "default: the run's model)."
+    ),
+]
 Lookback = Annotated[
     int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
 ]
@@ -266,6 +273,7 @@ def run_command(
     start: Start = None,
     end: End = None,
     model: Model = None,
+    report_model: ReportModel = None,
     out: Out = None,
     formats: Formats = None,
     lookback_days: Lookback = None,
@@ -312,6 +320,7 @@ def run_command(
     }
     model_flags = {
         "model": model,
+        "report_model": report_model,
         "half_life_hours": half_life_hours,
         "markov_order": markov_order,
         "direct_channels": tuple(direct_channels) if direct_channels else None,
@@ -586,19 +595,63 @@ def report_command(
     out: Out = None,
     formats: Formats = None,
     html: Annotated[bool, typer.Option("--html", help="Also write the HTML dashboard.")] = False,
+    report_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Make the stored report count this model's stored credit, then export it (env "
+            "ATTRIBUTION_REPORT_MODEL; default: the model the stored report counts)."
+        ),
+    ] = None,
+    compare_models: Annotated[
+        bool,
+        typer.Option(
+            "--compare-models", help="Print every stored model's credit per channel side by side; no file."
+        ),
+    ] = False,
 ) -> None:
     """Export the stored channel report and print totals per channel (default: CSV only)."""
-    from attribution.reporting.dashboard import latest_run_context
+    from attribution.pipeline.steps import report_context, switch_report
     from attribution.reporting.files import export_all
     from attribution.warehouse.engine import open_engine
 
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
-    settings = _load_settings(db=db, out=out, formats=tuple(chosen))
-    with open_engine(settings.db) as engine, engine.connect() as conn:
-        context, options = latest_run_context(conn), settings.storage_options.get_secret_value()
-        paths = export_all(conn, settings.out, settings.formats, context, options)
-        _print_channels(conn)
+    settings = _load_settings(db=db, out=out, formats=tuple(chosen), report_model=report_model)
+    with open_engine(settings.db) as engine:
+        if compare_models:
+            with engine.connect() as conn:
+                _print_comparison(conn)
+            return
+        if settings.report_model is not None:
+            switch_report(settings, engine)
+        with engine.connect() as conn:
+            context, options = report_context(conn), settings.storage_options.get_secret_value()
+            paths = export_all(conn, settings.out, settings.formats, context, options)
+            _print_channels(conn)
     _print_paths(paths)
+
+
+def _print_comparison(conn: Connection) -> None:
+    """Every stored model's credit per channel, the models of a channel one under the other."""
+    from attribution.reporting.model_comparison import compare_stored_models
+    from attribution.warehouse.tables import CreditLabel
+
+    table = Table(title="Models side by side, over the stored report's dates")
+    for column in ("channel", "model", "cost", "credit share", "orders", "revenue", "CPO", "ROAS"):
+        table.add_column(column, justify="left" if column in ("channel", "model") else "right")
+    rows = compare_stored_models(conn).rows(named=True)
+    for row, after in zip(rows, [*rows[1:], None], strict=True):
+        share, cpo, roas = (row[name] for name in ("credit_share", "CPO", "ROAS"))
+        table.add_row(
+            row["channel_name"],
+            str(CreditLabel(row["model"], row["conv_type_id"])),
+            f"{row['cost']:,.2f}",
+            "—" if share is None else f"{share:.1%}",
+            f"{row['ihc']:,.2f}",
+            f"{row['ihc_revenue']:,.2f}",
+            *("—" if ratio is None else f"{ratio:.2f}" for ratio in (cpo, roas)),
+            end_section=after is None or after["channel_name"] != row["channel_name"],
+        )
+    console.print(table)
 
 
 def _print_paths(paths: dict[str, str | Path]) -> None:

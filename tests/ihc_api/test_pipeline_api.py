@@ -230,10 +230,11 @@ def test_force_with_a_refused_key_keeps_the_stored_credit_and_report(db, ihc_ser
 
 def test_a_resumed_run_sends_what_another_model_credited_and_labels_its_credit(db, ihc_server, tmp_path):
     run(load_settings(db=db, out=str(tmp_path / "first"), model="first-touch"))
-    assert [label[:2] for label in stored_labels(db)] == [("first-touch", None)]
+    first_touch = stored_labels(db)
+    assert [label[:2] for label in first_touch] == [("first-touch", "")]
     summary = api_run(db, ihc_server, tmp_path)
     assert summary.unattributed == 0 and summary.journeys > 0
-    assert [label[:2] for label in stored_labels(db)] == [("ihc-api", "default")]
+    assert stored_labels(db) == [*first_touch, ("ihc-api", "default", first_touch[0][2])]  # both kept
 
 
 def test_the_services_phases_are_stored_beside_ihc(db, ihc_server, tmp_path):

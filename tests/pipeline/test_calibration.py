@@ -81,25 +81,24 @@ def test_answers_stored_by_ihc_api_runs_calibrate_a_type_that_gives_the_services
     generate_database(db, sessions=20_000, conversions=1_000, days=5, seed=5)
     api = load_settings(db=str(db), out=str(tmp_path / "api"), model="ihc-api", ihc_url=ihc_server.url)
     run(api.model_copy(update={"ihc_api_key": SecretStr(API_KEY)}))
-    api_credit = credit_by_session(str(db))
+    api_credit = credit_by_session(str(db), "ihc-api")
     result = attribution(
         "calibrate-ihc", "--db", str(db), "--conv-type-id", "offline", "--from-conv-type", "default"
     )
     assert result.returncode == 0, result.stderr
     assert "Stored IHC parameters 'offline' version 1" in result.stdout
     run(load_settings(db=str(db), out=str(tmp_path / "local"), model="ihc", conv_type_id="offline"))
-    local_credit = credit_by_session(str(db))
+    local_credit = credit_by_session(str(db), "ihc")
     assert local_credit.keys() == api_credit.keys()
     errors = [abs(local_credit[key] - api_credit[key]) for key in api_credit]
     assert sum(errors) / len(errors) < 0.002
 
 
-def credit_by_session(db: str) -> dict[tuple[str, str], float]:
+def credit_by_session(db: str, model: str) -> dict[tuple[str, str], float]:
+    """One model's stored credit (every model's is kept side by side)."""
+    sql = "SELECT conv_id, session_id, ihc FROM attribution_customer_journey WHERE model = ?"
     with closing(sqlite3.connect(db)) as con:
-        return {
-            (c, s): ihc
-            for c, s, ihc in con.execute("SELECT conv_id, session_id, ihc FROM attribution_customer_journey")
-        }
+        return {(c, s): ihc for c, s, ihc in con.execute(sql, (model,))}
 
 
 def test_without_stored_answers_the_command_says_what_to_run_first(make_sqlite):

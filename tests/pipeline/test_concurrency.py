@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
+from attribution.reporting.channel_report import REPORT_VIEW
 from attribution.warehouse.tables import metadata
 from tests.builders import write_case
 from tests.cases import PAID
@@ -42,6 +43,8 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[
     engine = create_engine(url)
 
     def refilled() -> str:
+        with engine.begin() as conn:  # the view over the report first: PostgreSQL keeps a table a view reads
+            conn.execute(text(f"DROP VIEW IF EXISTS {REPORT_VIEW}"))
         metadata.drop_all(engine)
         write_case(url, PAID)
         return url

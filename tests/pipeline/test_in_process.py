@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from attribution import IntegrityError, load_settings, run
 from attribution.models import MODELS
 from attribution.warehouse.engine import connect
+from attribution.warehouse.tables import attribution_customer_journey as acj
 from attribution.warehouse.tables import attribution_runs
 from tests.cases import PAID
 from tests.oracle import assert_close, check_invariants, read_tables
@@ -65,15 +66,27 @@ def test_daily_runs_equal_one_run_over_all_days(make_db, tmp_path):
     ).read_bytes()
 
 
-def test_a_range_run_replaces_only_its_own_conversions(make_db, tmp_path):
+def test_a_range_run_replaces_only_its_own_model_s_credit_of_its_conversions(make_db, tmp_path):
     db = make_db(PAID)
-    run_pipeline(db, tmp_path, model="linear")
-    run_pipeline(db, tmp_path, model="last-touch", start="2023-09-05", end="2023-09-06")
-    credits, _ = read_tables(db)
-    by_conv = {(c, s): ihc for c, s, ihc in credits}
-    assert by_conv[("c2", "a3")] == 1.0 and by_conv[("c2", "a1")] == 0.0  # last touch, in range
-    assert by_conv[("c1", "a1")] == pytest.approx(1 / 3)  # linear (a1, p1, a2), outside the range: untouched
-    check_invariants(PAID, db)
+    for model in ("linear", "last-touch"):
+        run_pipeline(db, tmp_path, model=model)
+    for model in ("first-touch", "last-touch"):
+        run_pipeline(db, tmp_path, model=model, start="2023-09-05", end="2023-09-06")
+    credits = stored_credit(db)
+    conversions = {model: {conv for m, conv, _ in credits if m == model} for model, _, _ in credits}
+    assert conversions == {"linear": {"c1", "c2", "c4", "c5"}, "last-touch": {"c1", "c2", "c4", "c5"}, 
+                           "first-touch": {"c2", "c5"}}  # fmt: skip
+    assert credits[("first-touch", "c2", "a1")] == 1.0
+    assert credits[("linear", "c2", "a1")] == pytest.approx(1 / 4)  # another model's credit stays
+    assert credits[("last-touch", "c2", "a3")] == credits[("last-touch", "c1", "a2")] == 1.0
+
+
+def stored_credit(db: str) -> dict[tuple[str, str, str], float]:
+    engine = connect(db)
+    with engine.connect() as conn:
+        rows = conn.execute(select(acj.c.model, acj.c.conv_id, acj.c.session_id, acj.c.ihc)).all()
+    engine.dispose()
+    return {(model, conv, session): ihc for model, conv, session, ihc in rows}
 
 
 def test_a_run_records_its_summary(make_db, tmp_path):

@@ -21,8 +21,8 @@ from attribution.reporting.channel_report import (
 )
 from attribution.warehouse.engine import connect
 from attribution.warehouse.schema import create_output_tables
+from attribution.warehouse.tables import CreditLabel, channel_reporting, conversions
 from attribution.warehouse.tables import attribution_customer_journey as acj
-from attribution.warehouse.tables import channel_reporting, conversions
 from tests.builders import Case, Session
 from tests.cases import PAID
 from tests.strategies import TIMES, cases
@@ -35,6 +35,7 @@ CONVERSION = {
     "conv_time": "10:00:00",
     "revenue": 1.0,
 }
+LABEL = CreditLabel("linear")
 RANGES = st.lists(st.sampled_from(TIMES), min_size=2, max_size=2, unique=True).map(sorted)
 
 
@@ -58,7 +59,8 @@ def _report(db: str) -> dict[tuple[str, str], tuple[float, ...]]:
 def _full_recompute(db: str) -> dict[tuple[str, str], tuple[float, ...]]:
     engine = connect(db)
     with engine.begin() as conn:
-        build_channel_report(conn, ReportScope(None), aggregate_session_costs(engine))
+        label = load_settings(db=db).credit_label  # the runs' model
+        build_channel_report(conn, ReportScope(None), aggregate_session_costs(engine), label=label)
     engine.dispose()
     return _report(db)
 
@@ -88,7 +90,8 @@ def test_a_dated_report_reads_only_its_dates_through_the_indexes(make_sqlite, tm
     with engine.connect() as conn:
         plans = {
             name: " | ".join(
-                row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"), {"dates": "x"})
+                row[-1]
+                for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"), {"dates": "x", **LABEL._asdict()})
             )
             for name, sql in (
                 ("cost", cost_sql().replace("IN :dates", "= :dates")),
@@ -119,13 +122,14 @@ def test_credit_sums_are_exact_in_any_row_order(make_db):
                         "conv_id": "c",
                         "session_id": f"s{i}",
                         "ihc": ihc,
+                        **LABEL._asdict(),
                         "event_date": "2023-09-01",
                         "channel_name": "x",
                     }
                     for i, ihc in enumerate(order)
                 ],
             )
-            sums.append(credit_by_channel_date(conn, frozenset({"2023-09-01"})).row(0))
+            sums.append(credit_by_channel_date(conn, frozenset({"2023-09-01"}), LABEL).row(0))
     engine.dispose()
     assert sums[0] == sums[1] == ("x", "2023-09-01", 0.6, 0.6)
 

@@ -33,6 +33,8 @@ def test_output_tables_are_created_with_the_challenge_columns_and_keys(make_db):
     assert inspector.get_pk_constraint("attribution_customer_journey")["constrained_columns"] == [
         "conv_id",
         "session_id",
+        "model",
+        "conv_type_id",
     ]
     assert inspector.get_pk_constraint("channel_reporting")["constrained_columns"] == ["channel_name", "date"]
     assert [c["name"] for c in inspector.get_columns("channel_reporting")] == [
@@ -41,6 +43,8 @@ def test_output_tables_are_created_with_the_challenge_columns_and_keys(make_db):
         "cost",
         "ihc",
         "ihc_revenue",
+        "model",
+        "conv_type_id",
     ]
     engine.dispose()
 
@@ -49,7 +53,11 @@ def test_existing_output_tables_and_their_rows_are_kept(make_db):
     engine = connect(make_db(Case()))
     create_output_tables(engine)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO channel_reporting VALUES ('Referral', '2023-09-01', 1.0, 0.5, 10.0)"))
+        conn.execute(
+            text(
+                "INSERT INTO channel_reporting VALUES ('Referral', '2023-09-01', 1.0, 0.5, 10.0, 'linear', '')"
+            )
+        )
     create_output_tables(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM channel_reporting")).scalar() == 1
@@ -147,7 +155,8 @@ SESSION_A1 = ("2023-09-01", "Paid Search Brand")
 
 def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its_rows(make_sqlite, tmp_path):
     """Old rows keep their credit and get their session's date and channel (which the report reads from the
-    credit table now); a row whose session is gone keeps NULL."""
+    credit table now); a row whose session is gone keeps NULL; credit made before the model was recorded gets
+    the empty label."""
     db = make_sqlite(TRAPS)
     with closing(sqlite3.connect(db)) as con, con:
         con.execute("CREATE TABLE attribution_customer_journey (conv_id TEXT, session_id TEXT, ihc REAL)")
@@ -161,8 +170,11 @@ def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its
         columns = [row[1] for row in con.execute("PRAGMA table_info(attribution_customer_journey)")]
         rows = con.execute("SELECT * FROM attribution_customer_journey ORDER BY conv_id").fetchall()
     assert columns == list(CREDIT_COLUMNS)
-    nothing = (None,) * 5
-    assert rows == [("gone", "s", 1.0, *nothing, None, None), ("old", "a1", 1.0, *nothing, *SESSION_A1)]
+    nothing, unlabelled = (None,) * 3, ("", "")
+    assert rows == [
+        ("gone", "s", 1.0, *unlabelled, *nothing, None, None),
+        ("old", "a1", 1.0, *unlabelled, *nothing, *SESSION_A1),
+    ]
 
 
 def _day_cost_plan(engine) -> str:

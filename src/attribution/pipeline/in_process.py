@@ -187,7 +187,7 @@ def _attribute_remotely(
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-        write_batch(engine, summary.run_id, credits, failures)
+        write_batch(engine, summary.run_id, settings.credit_label, credits, failures)
         _count_credit(summary, credits)
 
     report = steps.attribute_remotely(client, journeys, settings, commit)

@@ -52,6 +52,7 @@ from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.freshness import StalePolicy
 from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.tables import NO_CONV_TYPE, CreditLabel
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
@@ -101,6 +102,9 @@ class Settings(BaseSettings):
     start: str | None = Field(None, description="first conversion time included (ISO date or timestamp)")
     end: str | None = Field(None, description="first conversion time excluded (ISO date or timestamp)")
     model: str = DEFAULT_MODEL
+    report_model: str | None = Field(
+        None, description="the model the report and its files count (default: the run's model)"
+    )
     out: Annotated[str, BeforeValidator(_fspath)] = Field(
         DEFAULT_OUT, description="report files: a directory, or a URL such as s3://bucket/prefix"
     )
@@ -194,7 +198,7 @@ class Settings(BaseSettings):
             lookback_days=self.lookback_days,
             drop_impressions=self.drop_impressions,
             only_unattributed=self.remote and not self.force,
-            credit_label=(self.model, self.conv_type_id),
+            credit_label=self.credit_label,
             skip_bad_rows=self.on_bad_rows == "skip",
         )
 
@@ -206,7 +210,22 @@ class Settings(BaseSettings):
     @property
     def credit_conv_type(self) -> str | None:
         """The conversion type recorded with the run's credit: the IHC models' only (the others have none)."""
-        return self.conv_type_id if self.model in ("ihc", *REMOTE_MODELS) else None
+        return self.label_of(self.model).conv_type_id or None
+
+    @property
+    def credit_label(self) -> CreditLabel:
+        """What the run's credit is stored under, and all the run replaces."""
+        return self.label_of(self.model)
+
+    @property
+    def report_label(self) -> CreditLabel:
+        """Whose credit the report and its files count: ``report_model``'s (the model of record, with the
+        run's conversion type where it takes one), else the run's own."""
+        return self.label_of(self.report_model or self.model)
+
+    def label_of(self, model: str) -> CreditLabel:
+        """``model``'s credit label: with ``conv_type_id`` for the IHC models, which learn one per type."""
+        return CreditLabel(model, self.conv_type_id if model in ("ihc", *REMOTE_MODELS) else NO_CONV_TYPE)
 
     def model_options(self) -> dict[str, object]:
         """Constructor options of the chosen local model, from the model flags that were given."""

@@ -155,7 +155,7 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
 
         def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
-            write_batch(engine, run_key, credits.clear(), failures)
+            write_batch(engine, run_key, settings.credit_label, credits.clear(), failures)
 
         report = steps.attribute_remotely(model, todo, settings, commit)
     logger.info("Batch %d: %s", batch_id, report.summary())

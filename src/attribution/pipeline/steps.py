@@ -10,26 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select
 
+from attribution.errors import ConfigError
 from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
-from attribution.reporting.channel_report import ReportScope, build_channel_report, date_totals
+from attribution.reporting.channel_report import (
+    ReportScope,
+    build_channel_report,
+    create_report_view,
+    date_totals,
+    label_literals,
+    reported_label,
+)
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
-from attribution.store.credit import conversion_dates, insert_credits, replace_credit, touched_dates
+from attribution.store.credit import (
+    conversion_dates,
+    has_credit,
+    insert_credits,
+    replace_credit,
+    touched_dates,
+)
 from attribution.store.runs import RunSummary, committed
 from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.freshness import enforce_fresh
+from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
 
@@ -53,6 +68,8 @@ def check(settings: Settings) -> None:
     """Refuse, before the warehouse is opened, an unknown model or an ``out`` the report files cannot go to
     (one line naming the path and the cause)."""
     check_model_name(settings.model)
+    if settings.report_model is not None:
+        check_model_name(settings.report_model)
     check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
 
 
@@ -94,11 +111,42 @@ def prepare(
         notes = [*indexing(), *notes]
     on_phase("output tables")
     create_output_tables(engine)
+    create_report_view(engine)
     if staging:
         create_tables(engine, STAGING_TABLES)
+    check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
     model = build_model(settings, engine)
     return Prepared(model, [*notes, *skipped.notes], skipped)
+
+
+def check_report_model(settings: Settings, engine: Engine) -> None:
+    """Refuse a model of record other than the run's model that has no stored credit: its report would be
+    empty, or cost without orders."""
+    if settings.report_label == settings.credit_label:
+        return
+    with engine.connect() as conn:
+        if not has_credit(conn, settings.report_label):
+            raise _no_credit(settings)
+
+
+def switch_report(settings: Settings, engine: Engine) -> None:
+    """Make the stored report count the stored credit of ``settings.report_model`` (``attribution report
+    --report-model``): rows counting another model are rebuilt, their cost kept. Refused, changing nothing,
+    when that model has no stored credit."""
+    check_model_name(settings.report_label.model)
+    with write_transaction(engine) as conn:
+        if not has_credit(conn, settings.report_label):
+            raise _no_credit(settings)
+        build_channel_report(conn, ReportScope(frozenset()), label=settings.report_label)
+
+
+def _no_credit(settings: Settings) -> ConfigError:
+    label = settings.report_label
+    return ConfigError(
+        f"The report model {str(label)!r} has no stored credit in {settings.safe_db}: run it first "
+        f"(--model {label.model}), or report another model"
+    )
 
 
 def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:
@@ -151,8 +199,7 @@ def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) 
     phases where the model gives them (null otherwise), and each session's date and channel from its
     journey."""
     details = {
-        "model": pl.lit(settings.model),
-        "conv_type_id": pl.lit(settings.credit_conv_type, pl.String),
+        **label_literals(settings.credit_label),
         **{
             phase: pl.col(phase) if phase in credits.columns else pl.lit(None, pl.Float64) for phase in PHASES
         },
@@ -174,14 +221,16 @@ def store(
     incoming: Select | list[str],
     write: CreditWriter,
 ) -> set[str] | None:
-    """Replace stored credit with the run's, inside the caller's write transaction (``write_transaction``);
-    the report dates this touches (``None``: all).
+    """Replace the stored credit of the run's model with the run's, inside the caller's write transaction
+    (``write_transaction``); the report dates of that model this touches (``None``: all).
 
     A local model replaces the range's whole credit. The remote API replaces credit conversion by
-    conversion (``incoming``), as answers arrive: what it did not answer keeps what it had.
+    conversion (``incoming``), as answers arrive: what it did not answer keeps what it had. Either keeps
+    other models' credit.
     """
-    dates = touched_dates(conn, settings.time_range, new_dates)  # before the old credit goes
-    replace_credit(conn, settings.time_range, whole_range=not settings.remote, incoming=incoming)
+    label, time_range = settings.credit_label, settings.time_range
+    dates = touched_dates(conn, time_range, label, new_dates)  # before the old credit goes
+    replace_credit(conn, time_range, label, whole_range=not settings.remote, incoming=incoming)
     write(conn)
     return dates
 
@@ -202,12 +251,15 @@ def frames_writer(
 def report(
     conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None
 ) -> tuple[int, list[str]]:
-    """Rebuild the report rows of the touched ``dates`` (``None``: every row, from ``costs``, the whole
-    session-cost scan); the number of report rows, and a note for each date of the restatement window
-    whose spend or credit changed."""
-    scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
+    """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
+    when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan), none
+    otherwise (its credit did not change); the number of report rows, and a note for each date of the
+    restatement window whose spend or credit changed."""
+    scope = ReportScope(frozenset())
+    if settings.report_label == settings.credit_label:
+        scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
     before = date_totals(conn, settings.restated_dates)
-    rows = build_channel_report(conn, scope, costs)
+    rows = build_channel_report(conn, scope, costs, label=settings.report_label)
     return rows, restatement_notes(before, date_totals(conn, settings.restated_dates))
 
 
@@ -267,5 +319,20 @@ def export(
 
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
-    """What the dashboard says about the run; the conversion type only for the IHC models that use one."""
-    return DashboardContext.for_run(summary, conv_type=settings.credit_conv_type)
+    """What the dashboard says about the run, with the model the report counts; the conversion type only for
+    the IHC models that use one."""
+    label = settings.report_label
+    return replace(DashboardContext.for_run(summary, conv_type=label.conv_type_id or None), model=label.model)
+
+
+def report_context(conn: Connection) -> DashboardContext:
+    """What the dashboard of ``attribution report`` says: the last succeeded run, with the model the stored
+    report counts."""
+    from attribution.reporting.dashboard import latest_run_context
+
+    context, label = latest_run_context(conn), reported_label(conn)
+    return (
+        context
+        if label is None
+        else replace(context, model=label.model, conv_type=label.conv_type_id or None)
+    )

@@ -4,6 +4,11 @@ Why two independent sums: cost comes from the sessions themselves (each session 
 cost as 0), so sessions that led to no conversion keep their cost and sessions shared by two journeys are
 not counted twice; credit comes from the stored attribution joined to the conversions' revenue.
 
+Why one model at a time: the credit table holds every model's credit side by side (``store.credit``); a report
+that summed it would mix them. The report counts the credit of one label (model and conversion type), which
+its rows name; a rebuild for another label than the rows hold rebuilds all of them (``ReportScope`` widened),
+keeping their cost, which does not depend on the model.
+
 Why a run's report work follows its range, not the history: a run rebuilds the rows of the dates whose
 credit it changed (``ReportScope``). Their credit is read from the credit table by date (it records each
 credited session's date and channel); their cost is read anew only for the run's own dates, from the
@@ -32,22 +37,37 @@ from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
-from attribution.reporting.metrics import with_ratios
+from attribution.reporting.metrics import RATIO_COLUMNS, ratio_view_sql, with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
-from attribution.warehouse.schema import sqlite_rowid
-from attribution.warehouse.tables import channel_reporting
+from attribution.warehouse.locks import schema_transaction
+from attribution.warehouse.schema import input_kinds, sqlite_rowid
+from attribution.warehouse.tables import LABEL_COLUMNS, CreditLabel, channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
 SCAN_ROWS = 1_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
 
+REPORT_SCHEMA = {
+    "channel_name": pl.String,
+    "date": pl.String,
+    "cost": pl.Float64,
+    "ihc": pl.Float64,
+    "ihc_revenue": pl.Float64,
+    **dict.fromkeys(LABEL_COLUMNS, pl.String),
+}
+"""``channel_reporting``'s columns, as a frame holds them."""
+REPORT_COLUMNS = (*list(REPORT_SCHEMA)[:5], *RATIO_COLUMNS, *LABEL_COLUMNS)
+"""The columns of the report files: the label last, so columns read by position stay where they were."""
+REPORT_VIEW = "channel_reporting_ratios"
+"""The view of ``channel_reporting`` with CPO and ROAS, for BI tools that read the warehouse directly."""
+
 _CREDIT_SQL = """
 SELECT a.channel_name, a.event_date AS date, a.ihc, a.ihc * v.revenue AS ihc_revenue
 FROM attribution_customer_journey a
 JOIN conversions v ON v.conv_id = a.conv_id
-WHERE {where}
+WHERE a.model = :model AND a.conv_type_id = :conv_type_id AND {where}
 """
 _DATES = "IN :dates"
 _SPAN = "BETWEEN :first_date AND :last_date"
@@ -136,15 +156,16 @@ def _by_dates(
     dates: frozenset[str],
     span: tuple[str, str] | None,
     schema: dict,
+    **params: str,
 ) -> pl.DataFrame:
     """The rows ``sql`` gives for ``dates`` (a list) and for the days of ``span`` (two bounds), which the
-    caller keeps apart."""
+    caller keeps apart; ``params`` bind the rest of its values."""
     frames = [pl.DataFrame(schema=schema)]
     if dates:
         statement = text(sql(False)).bindparams(bindparam("dates", expanding=True))
-        frames.append(_frame(conn.execute(statement, {"dates": sorted(dates)}), schema))
+        frames.append(_frame(conn.execute(statement, {**params, "dates": sorted(dates)}), schema))
     if span:
-        bounds = {"first_date": span[0], "last_date": span[1]}
+        bounds = {**params, "first_date": span[0], "last_date": span[1]}
         frames.append(_frame(conn.execute(text(sql(True)), bounds), schema))
     return pl.concat(frames)
 
@@ -153,11 +174,15 @@ def _frame(rows: Result[Any], schema: dict) -> pl.DataFrame:
     return pl.DataFrame(rows.fetchall(), schema=schema, orient="row")
 
 
+def _dated_credit_sql(span: bool) -> str:
+    return credit_sql(dated=True, span=span)
+
+
 def credit_by_channel_date(
-    conn: Connection, dates: frozenset[str] | None, span: tuple[str, str] | None = None
+    conn: Connection, dates: frozenset[str] | None, span: tuple[str, str] | None, label: CreditLabel
 ) -> pl.DataFrame:
-    """Stored credit and credit-weighted revenue per channel and session date: of ``dates`` and the days of
-    ``span`` (all dates when ``dates`` is ``None``).
+    """``label``'s stored credit and credit-weighted revenue per channel and session date: of ``dates`` and
+    the days of ``span`` (all dates when ``dates`` is ``None``).
 
     Why summed here, exactly (``math.fsum``): a float sum's last bits depend on the order it adds in, and
     credit fractions times revenue in cents often land on a half of the files' last decimal, where the last
@@ -165,11 +190,9 @@ def credit_by_channel_date(
     sequence of runs.
     """
     if dates is None:
-        rows = _frame(conn.execute(text(credit_sql(dated=False))), CREDIT_SCHEMA)
+        rows = _frame(conn.execute(text(credit_sql(dated=False)), label._asdict()), CREDIT_SCHEMA)
     else:
-        rows = _by_dates(
-            conn, lambda spanned: credit_sql(dated=True, span=spanned), dates, span, CREDIT_SCHEMA
-        )
+        rows = _by_dates(conn, _dated_credit_sql, dates, span, CREDIT_SCHEMA, **label._asdict())
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
@@ -217,12 +240,16 @@ def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
     return pl.concat([session_costs_on(conn, missing, scope.span), kept])
 
 
-def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFrame | None = None) -> int:
-    """Rebuild the ``channel_reporting`` rows of ``scope``.
+def build_channel_report(
+    conn: Connection, scope: ReportScope, costs: pl.DataFrame | None = None, *, label: CreditLabel
+) -> int:
+    """Rebuild the ``channel_reporting`` rows of ``scope`` with ``label``'s credit, and every row that holds
+    another label's (``_widened``).
 
     ``costs`` is ``aggregate_session_costs``' frame, needed (only) when the scope is every row. Runs inside
     the caller's transaction; returns the number of report rows now in the table.
     """
+    scope = _widened(conn, scope, label)
     if scope.dates is None:
         if costs is None:
             raise ValueError("Rebuilding every report row needs the session costs of every date")
@@ -232,15 +259,33 @@ def build_channel_report(conn: Connection, scope: ReportScope, costs: pl.DataFra
     else:
         costs = _costs_in_scope(conn, scope)
         conn.execute(delete(channel_reporting).where(scope.where(channel_reporting.c.date)))
-    credit = credit_by_channel_date(conn, None if scope.dates is None else scope.other_dates, scope.span)
+    credit = credit_by_channel_date(
+        conn, None if scope.dates is None else scope.other_dates, scope.span, label
+    )
     rows = (
         costs.join(credit, on=["channel_name", "date"], how="full", coalesce=True)
-        .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0))
-        .select("channel_name", "date", "cost", "ihc", "ihc_revenue")
+        .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0), **label_literals(label))
+        .select(*REPORT_SCHEMA)
         .sort("date", "channel_name")
     )
     bulk_insert(conn, channel_reporting, rows)
     return conn.scalar(select(func.count()).select_from(channel_reporting))
+
+
+def label_literals(label: CreditLabel) -> dict[str, pl.Expr]:
+    """``label`` as the columns of a frame's rows (``LABEL_COLUMNS``)."""
+    return {name: pl.lit(value, pl.String) for name, value in label._asdict().items()}
+
+
+def _widened(conn: Connection, scope: ReportScope, label: CreditLabel) -> ReportScope:
+    """``scope`` with the dates of the rows counting another label (or none: made by an earlier version), so
+    the report counts one label whichever ran before."""
+    if scope.dates is None:
+        return scope
+    c = channel_reporting.c
+    other = or_(*(c[name].is_(None) | (c[name] != value) for name, value in label._asdict().items()))
+    dates = frozenset(conn.scalars(select(c.date).distinct().where(other)))
+    return ReportScope(scope.dates | dates, scope.span) if dates else scope
 
 
 def date_totals(conn: Connection, dates: list[str]) -> dict[tuple[str, str], tuple[float, float, float]]:
@@ -258,18 +303,27 @@ def date_totals(conn: Connection, dates: list[str]) -> dict[tuple[str, str], tup
 
 
 def read_channel_report(conn: Connection) -> pl.DataFrame:
-    """The report table with CPO and ROAS, ordered by date then channel (in byte order, as in SQLite,
-    whatever the warehouse's collation: the files are the same from every warehouse)."""
-    rows = conn.execute(select(channel_reporting))
-    frame = pl.DataFrame(
-        rows.fetchall(),
-        schema={
-            "channel_name": pl.String,
-            "date": pl.String,
-            "cost": pl.Float64,
-            "ihc": pl.Float64,
-            "ihc_revenue": pl.Float64,
-        },
-        orient="row",
-    )
-    return with_ratios(frame.sort("date", "channel_name"))
+    """The report table with CPO and ROAS (``REPORT_COLUMNS``), ordered by date then channel (in byte order,
+    as in SQLite, whatever the warehouse's collation: the files are the same from every warehouse). A model
+    without a conversion type has none (null), as the files show it."""
+    rows = conn.execute(select(*(channel_reporting.c[name] for name in REPORT_SCHEMA)))
+    frame = pl.DataFrame(rows.fetchall(), schema=REPORT_SCHEMA, orient="row")
+    no_type = pl.col("conv_type_id") == ""
+    frame = frame.with_columns(conv_type_id=pl.when(~no_type).then(pl.col("conv_type_id")))
+    return with_ratios(frame.sort("date", "channel_name")).select(REPORT_COLUMNS)
+
+
+def reported_label(conn: Connection) -> CreditLabel | None:
+    """The label the stored report counts (``None``: no report yet, or one made by an earlier version)."""
+    columns = [channel_reporting.c[name] for name in LABEL_COLUMNS]
+    row = conn.execute(select(*columns).where(*(c.is_not(None) for c in columns)).limit(1)).first()
+    return None if row is None else CreditLabel(*row)
+
+
+def create_report_view(engine: Engine) -> None:
+    """Create the view ``REPORT_VIEW`` where it is missing, under the schema lock (two runs starting at once
+    both succeed)."""
+    create = "CREATE VIEW IF NOT EXISTS" if engine.dialect.name == "sqlite" else "CREATE OR REPLACE VIEW"
+    with schema_transaction(engine) as conn:
+        if REPORT_VIEW not in input_kinds(conn):
+            conn.execute(text(f"{create} {REPORT_VIEW} AS {ratio_view_sql(channel_reporting, conn.dialect)}"))

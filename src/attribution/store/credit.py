@@ -2,7 +2,9 @@
 
 Why delete-then-insert per range: the range selects conversions, so replacing every stored row of those
 conversions inside the caller's transaction makes a rerun give identical rows, never duplicates or
-primary-key errors, and a failure roll back to the previous state.
+primary-key errors, and a failure roll back to the previous state. Why per label (model and conversion
+type): a run replaces only the credit its own model made, so two models' runs over overlapping ranges keep
+each its own credit, and a report counts one of them (``reporting.channel_report``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,32 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, delete, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    delete,
+    func,
+    literal,
+    not_,
+    select,
+    text,
+)
 
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.tables import (
+    LABEL_COLUMNS,
+    CreditLabel,
+    attribution_failures,
+    conversions,
+    session_sources,
+)
 from attribution.warehouse.tables import attribution_customer_journey as acj
-from attribution.warehouse.tables import attribution_failures, conversions, session_sources
 
 _conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
 
@@ -40,52 +60,83 @@ def conversion_dates(conn: Connection) -> tuple[str, str] | None:
     return None if first is None else (first, conn.scalar(select(func.max(conversions.c.conv_date))))
 
 
-def credited_dates(conn: Connection, time_range: TimeRange) -> set[str]:
-    """Dates of the sessions that hold credit of the range's conversions (they change when it is replaced)."""
-    query = select(acj.c.event_date).distinct().where(acj.c.conv_id.in_(conversions_in(time_range)))
-    return set(conn.scalars(query)) - {None}
+def labelled_as(label: CreditLabel) -> ColumnElement[bool]:
+    """The credit rows of ``label``."""
+    return and_(*(acj.c[name] == value for name, value in zip(LABEL_COLUMNS, label, strict=True)))
 
 
-def touched_dates(conn: Connection, time_range: TimeRange, new_dates: Iterable[str]) -> set[str] | None:
-    """The report dates a run changes beside its range's own (``TimeRange.date_span``): those of the sessions
-    getting credit (``new_dates``) and of those about to lose it; ``None`` for an open range, which rebuilds
-    the whole report.
+def credited_dates(conn: Connection, time_range: TimeRange, label: CreditLabel) -> set[str]:
+    """Dates of the sessions that hold ``label``'s credit of the range's conversions (they change when it is
+    replaced)."""
+    range_credit = and_(labelled_as(label), acj.c.conv_id.in_(conversions_in(time_range)))
+    return set(conn.scalars(select(acj.c.event_date).distinct().where(range_credit))) - {None}
+
+
+def touched_dates(
+    conn: Connection, time_range: TimeRange, label: CreditLabel, new_dates: Iterable[str]
+) -> set[str] | None:
+    """The report dates a run of ``label`` changes beside its range's own (``TimeRange.date_span``): those of
+    the sessions getting credit (``new_dates``) and of those about to lose it; ``None`` for an open range,
+    which rebuilds the whole report.
 
     Read before the old credit is replaced, inside the write lock.
     """
     if not time_range.is_bounded:
         return None
-    return set(new_dates) | credited_dates(conn, time_range)
+    return set(new_dates) | credited_dates(conn, time_range, label)
 
 
 def replace_credit(
-    conn: Connection, time_range: TimeRange, *, whole_range: bool, incoming: Select | list[str]
+    conn: Connection,
+    time_range: TimeRange,
+    label: CreditLabel,
+    *,
+    whole_range: bool,
+    incoming: Select | list[str],
 ) -> None:
-    """Make room for a run's credit: with ``whole_range`` all stored credit of the range's conversions goes;
-    always the earlier credit and failures of the ``incoming`` conversions (ids, or a query of them). The
-    caller inserts the new rows in the same transaction."""
+    """Make room for a run's credit of ``label``: with ``whole_range`` all its stored credit of the range's
+    conversions goes; always its earlier credit and the failures of the ``incoming`` conversions (ids, or a
+    query of them). Other labels' credit stays. The caller inserts the new rows in the same transaction."""
     if whole_range:
-        _delete_range(conn, time_range)
-    _forget_conversions(conn, incoming)
+        _delete_range(conn, time_range, label)
+    _forget_conversions(conn, label, incoming)
 
 
-def _delete_range(conn: Connection, time_range: TimeRange) -> None:
-    """Remove the stored credit of the range's conversions (all of it for an unbounded range)."""
-    if time_range.start is None and time_range.end is None:  # all of it: no lookup per row
-        if profile_of(conn).transactional_truncate:
-            conn.execute(text(f"TRUNCATE {acj.name}"))
-        else:
-            conn.execute(delete(acj))
+def _delete_range(conn: Connection, time_range: TimeRange, label: CreditLabel) -> None:
+    """Remove ``label``'s stored credit of the range's conversions (all of it for an unbounded range)."""
+    if time_range.start is not None or time_range.end is not None:
+        conn.execute(delete(acj).where(labelled_as(label), acj.c.conv_id.in_(conversions_in(time_range))))
+    elif profile_of(conn).transactional_truncate and holds_only(conn, label):  # no dead row per credit row
+        conn.execute(text(f"TRUNCATE {acj.name}"))
     else:
-        conn.execute(delete(acj).where(acj.c.conv_id.in_(conversions_in(time_range))))
+        conn.execute(delete(acj).where(labelled_as(label)))
 
 
-def _forget_conversions(conn: Connection, ids: Select | list[str], failed: list[str] | None = None) -> None:
-    """Drop the earlier credit of conversions getting new credit, and the failures recorded for them and for
-    the conversions failing anew (``failed``), whose earlier credit stays."""
+def holds_only(conn: Connection, label: CreditLabel) -> bool:
+    """Whether no other label's credit is stored (a read that stops at the first such row)."""
+    return conn.execute(select(literal(1)).where(not_(labelled_as(label))).limit(1)).first() is None
+
+
+def has_credit(conn: Connection, label: CreditLabel) -> bool:
+    """Whether any credit of ``label`` is stored."""
+    return conn.execute(select(literal(1)).where(labelled_as(label)).limit(1)).first() is not None
+
+
+def stored_labels(conn: Connection) -> list[CreditLabel]:
+    """The labels of the stored credit, sorted."""
+    columns = [acj.c[name] for name in LABEL_COLUMNS]
+    rows = conn.execute(select(*columns).distinct().order_by(*columns))
+    return [CreditLabel(*row) for row in rows]
+
+
+def _forget_conversions(
+    conn: Connection, label: CreditLabel, ids: Select | list[str], failed: list[str] | None = None
+) -> None:
+    """Drop ``label``'s earlier credit of conversions getting new credit, and the failures recorded for them
+    and for the conversions failing anew (``failed``), whose earlier credit stays."""
     failed = failed or []
     if isinstance(ids, Select) or ids:
-        conn.execute(delete(acj).where(acj.c.conv_id.in_(ids)))
+        conn.execute(delete(acj).where(labelled_as(label), acj.c.conv_id.in_(ids)))
         conn.execute(delete(attribution_failures).where(attribution_failures.c.conv_id.in_(ids)))
     if failed:
         conn.execute(delete(attribution_failures).where(attribution_failures.c.conv_id.in_(failed)))
@@ -96,12 +147,15 @@ def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
     bulk_insert(conn, acj, credits)
 
 
-def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-    """Commit one remote batch at once, under the write lock: its credit replaces any earlier rows of those
-    conversions, its failures are recorded (replacing earlier ones), so a killed run loses nothing."""
+def write_batch(
+    engine: Engine, run_id: str, label: CreditLabel, credits: pl.DataFrame, failures: pl.DataFrame
+) -> None:
+    """Commit one remote batch of ``label`` at once, under the write lock: its credit replaces the label's
+    earlier rows of those conversions, its failures are recorded (replacing earlier ones), so a killed run
+    loses nothing."""
     credited = credits["conv_id"].unique().to_list()
     with write_transaction(engine) as conn:
-        _forget_conversions(conn, credited, failures["conv_id"].to_list())
+        _forget_conversions(conn, label, credited, failures["conv_id"].to_list())
         insert_credits(conn, credits)
         failed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         bulk_insert(

@@ -8,7 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, Index, Table, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    Table,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import column as column_clause
+from sqlalchemy import table as table_clause
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from attribution.errors import SchemaError
@@ -18,6 +33,8 @@ from attribution.warehouse.locks import schema_transaction, write_transaction
 from attribution.warehouse.tables import (
     INPUT_TABLES,
     JOURNEY_INDEXES,
+    LABEL_COLUMNS,
+    NO_CONV_TYPE,
     OUTPUT_TABLES,
     attribution_customer_journey,
     input_indexes,
@@ -80,8 +97,9 @@ def create_output_tables(engine: Engine) -> None:
 
 
 def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
-    """Create the tables and their indexes that do not exist yet, and add the nullable columns a table made
-    by an earlier version lacks; nothing else is changed.
+    """Create the tables and their indexes that do not exist yet, add the nullable columns a table made by an
+    earlier version lacks, and give its credit table the key by label (``_rekey_credit``); nothing else is
+    changed.
 
     Why ``IF NOT EXISTS`` under ``schema_transaction``, and the write lock: two runs starting at once on a
     new warehouse both succeed (a check, then a create, would let the second fail on a table the first made
@@ -95,13 +113,17 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
         inspector, fold = inspect(conn), profile_of(conn).fold
         for table in tables:
             present = {fold(column["name"]) for column in inspector.get_columns(table.name)}
-            _check_required(table, present)
+            if table is not attribution_customer_journey:  # an earlier credit table is re-keyed below
+                _check_required(table, present)
             added = [c for c in table.columns if c.name not in present and c.nullable]
             for column in added:
                 kind = column.type.compile(dialect=engine.dialect)
                 conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
-            if table is attribution_customer_journey and added:
-                _backfill_credited_sessions(conn)
+            if table is attribution_customer_journey:
+                if added:
+                    _backfill_credited_sessions(conn)
+                if inspector.get_pk_constraint(table.name)["constrained_columns"] != _key_of(table):
+                    _rekey_credit(conn, present | {c.name for c in added})
             if profile_of(conn).indexes:
                 for ix in table.indexes:
                     conn.execute(CreateIndex(ix, if_not_exists=True))
@@ -116,6 +138,32 @@ def _check_required(table: Table, present: set[str]) -> None:
             f"Output table '{table.name}' exists without the column(s) {', '.join(lacking)}: it was not made "
             "by this pipeline; rename or drop it, or use another database"
         )
+
+
+def _key_of(table: Table) -> list[str]:
+    return [column.name for column in table.primary_key.columns]
+
+
+def _rekey_credit(conn: Connection, present: set[str]) -> None:
+    """Give a credit table made by an earlier version (keyed by conversion and session alone, so one label's
+    credit replaced another's) the key by label: its rows are copied into a new table, which takes its name.
+
+    Why a copy: SQLite cannot change a table's key in place, and the one statement that works on every
+    warehouse is better than three; it runs once, inside the caller's transaction. Credit stored before the
+    label was recorded gets the empty label (``NO_CONV_TYPE`` and no model): no run replaces it.
+    """
+    credit = attribution_customer_journey
+    new = credit.to_metadata(MetaData(), name=f"{credit.name}_rekeyed")
+    old = table_clause(credit.name, *(column_clause(name) for name in present))
+    values = [
+        func.coalesce(old.c[name], NO_CONV_TYPE) if name in present else literal(NO_CONV_TYPE)
+        for name in LABEL_COLUMNS
+    ]
+    rest = [c.name for c in new.columns if c.name not in LABEL_COLUMNS]
+    conn.execute(CreateTable(new))
+    conn.execute(insert(new).from_select([*LABEL_COLUMNS, *rest], select(*values, *(old.c[n] for n in rest))))
+    conn.execute(text(f"DROP TABLE {old.name}"))
+    conn.execute(text(f"ALTER TABLE {new.name} RENAME TO {credit.name}"))
 
 
 def _backfill_credited_sessions(conn: Connection) -> None:

@@ -7,6 +7,8 @@ Why one module: a column's name and type are decided once, for every warehouse, 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import VARCHAR, Column, Float, Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
@@ -48,14 +50,30 @@ conversions = Table(
 session_costs = Table("session_costs", metadata, *_key("session_id"), Column("cost", Real, nullable=True))
 
 
+NO_CONV_TYPE = ""
+"""The conversion type recorded with the credit of a model that takes none (a key column cannot be NULL)."""
+
+
+class CreditLabel(NamedTuple):
+    """What made a credit row, and what a run replaces: its model and conversion type (``NO_CONV_TYPE`` for
+    the models without one). Two labels' credit of one conversion live side by side."""
+
+    model: str
+    conv_type_id: str = NO_CONV_TYPE
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.conv_type_id})" if self.conv_type_id else self.model
+
+
+LABEL_COLUMNS = tuple(CreditLabel._fields)
+
+
 def _credit_detail() -> list[Column]:
-    """What a credit row records beside ``ihc``: the model and conversion type that made it (a resumed run
-    keeps only its own model's credit), the IHC phases where the model gives them (``calibrate-ihc`` learns
-    from the service's), and the credited session's date and channel as its journey had them (the report
-    sums a date's credit from this table alone, so a run's report work follows the credit it changes, not
-    the size of the session history)."""
+    """What a credit row records beside ``ihc`` and its label: the IHC phases where the model gives them
+    (``calibrate-ihc`` learns from the service's), and the credited session's date and channel as its journey
+    had them (the report sums a date's credit from this table alone, so a run's report work follows the
+    credit it changes, not the size of the session history)."""
     return [
-        *(Column(name, Text) for name in ("model", "conv_type_id")),
         *(Column(name, Real) for name in ("initializer", "holder", "closer")),
         *(Column(name, Text) for name in ("event_date", "channel_name")),
     ]
@@ -66,11 +84,24 @@ attribution_customer_journey = Table(
     metadata,
     *_required(Text, "conv_id", "session_id"),
     Column("ihc", Real, nullable=False),
+    *_required(Text, *LABEL_COLUMNS),
     *_credit_detail(),
-    PrimaryKeyConstraint("conv_id", "session_id"),
-    # The report reads a date's credit from the index alone, grouped as the report is and in one order
-    # whatever order the rows were written in (so sums are the same after reruns and daily runs).
-    Index("ix_attribution_credit_by_date", "event_date", "channel_name", "conv_id", "session_id", "ihc"),
+    # The conversion first, as before the label joined the key: a run finds the credit of its conversions by
+    # their ids (then keeps its label's). Named, so a database whose table was re-keyed
+    # (``schema.create_tables``) has the same key name as a new one.
+    PrimaryKeyConstraint("conv_id", "session_id", *LABEL_COLUMNS, name="attribution_credit_key"),
+    # The report reads a label's credit of a date from the index alone, grouped as the report is and in one
+    # order whatever order the rows were written in (so sums are the same after reruns and daily runs). The
+    # date leads, not the label: PostgreSQL would otherwise read a run's conversions by the label, looping.
+    Index(
+        "ix_attribution_credit_by_date",
+        "event_date",
+        "channel_name",
+        *LABEL_COLUMNS,
+        "conv_id",
+        "session_id",
+        "ihc",
+    ),
 )
 
 channel_reporting = Table(
@@ -78,6 +109,9 @@ channel_reporting = Table(
     metadata,
     *_required(Text, "channel_name", "date"),
     *_required(Real, "cost", "ihc", "ihc_revenue"),
+    # The credit label the report counts (one at a time: ``reporting.channel_report``); nullable, so a table
+    # made by an earlier version gets them added (its rows keep NULL until the next run rebuilds them).
+    *(Column(name, Text) for name in LABEL_COLUMNS),
     PrimaryKeyConstraint("channel_name", "date"),
 )
 
@@ -144,6 +178,7 @@ staged_credits = Table(
     *_run_and_batch(),
     *_key("conv_id", "session_id"),
     Column("ihc", Real, nullable=False),
+    *(Column(name, Text) for name in LABEL_COLUMNS),
     *_credit_detail(),
 )
 STAGING_TABLES = (staged_runs, staged_journeys, staged_credits)

@@ -1,17 +1,11 @@
-WITH page AS (
-    SELECT DISTINCT s.user_id
-    FROM session_sources s
-    WHERE s.user_id > :after
-      AND s.user_id NOT IN (SELECT user_id FROM conversions WHERE user_id IS NOT NULL)
-      AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
-    ORDER BY s.user_id
-    LIMIT :chunk
+WITH buyers AS (
+    SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL
 ),
 sessions AS (
     SELECT s.user_id AS path_id, s.event_date || ' ' || s.event_time AS timestamp, s.session_id, s.channel_name
     FROM session_sources s
-    JOIN page ON page.user_id = s.user_id
-    WHERE 1 = 1 AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
+    LEFT JOIN buyers b ON b.user_id = s.user_id
+    WHERE b.user_id IS NULL AND s.user_id IS NOT NULL AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end AND s.impression_interaction = 0
 ),
 cut AS (
     SELECT path_id, timestamp, session_id, channel_name, MAX(timestamp) OVER (PARTITION BY path_id) AS last_ts
