@@ -254,13 +254,15 @@ def report(
     """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
     when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan), none
     otherwise (its credit did not change); the number of report rows, and a note for each date of the
-    restatement window whose spend or credit changed."""
+    restatement window whose spend or credit changed (none when the report switches model: every date
+    changes then, and none was restated)."""
     scope = ReportScope(frozenset())
     if settings.report_label == settings.credit_label:
         scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
-    before = date_totals(conn, settings.restated_dates)
+    window = settings.restated_dates if reported_label(conn) == settings.report_label else []  # same model
+    before = date_totals(conn, window)
     rows = build_channel_report(conn, scope, costs, label=settings.report_label)
-    return rows, restatement_notes(before, date_totals(conn, settings.restated_dates))
+    return rows, restatement_notes(before, date_totals(conn, window))
 
 
 RESTATED_CENTS = 0.005
