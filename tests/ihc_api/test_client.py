@@ -241,6 +241,25 @@ def test_requests_to_a_loopback_server_never_go_through_the_environments_proxy(
     assert proxy.connections == 0
 
 
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.9.8.7", True),
+        ("http://[::1]:8000", True),
+        ("http://[::ffff:127.0.0.1]", True),
+        ("http://LocalHost:80", True),
+        ("http://api.localhost", True),
+        ("https://api.ihc-attribution.com", False),
+        ("http://10.0.0.1", False),
+        ("http://128.0.0.1", False),
+        ("http://localhost.example.com", False),
+    ],
+)
+def test_which_urls_count_as_this_machine_and_bypass_proxies(ihc_server, config_for, url, loopback):
+    assert config_for(ihc_server, base_url=url).loopback is loopback
+
+
 def test_requests_to_a_remote_service_still_go_through_the_environments_proxy(
     config_for, ihc_server, monkeypatch
 ):
