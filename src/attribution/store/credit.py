@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection, Engine, Select, delete, func, select, text
 
+from attribution.store import claims
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.dialects import profile_of
@@ -100,6 +101,7 @@ def write_batch(engine: Engine, run_id: str, credits: pl.DataFrame, failures: pl
     conversions, its failures are recorded (replacing earlier ones), so a killed run loses nothing."""
     credited = credits["conv_id"].unique().to_list()
     with write_transaction(engine) as conn:
+        claims.refresh(conn, run_id)  # the run is alive: its claims still count
         _forget_conversions(conn, credited, failures["conv_id"].to_list())
         insert_credits(conn, credits)
         failed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
