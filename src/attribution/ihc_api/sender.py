@@ -25,14 +25,9 @@ import httpx
 from pydantic import ValidationError
 
 from attribution.errors import AuthenticationError, ServiceRefusedError
+from attribution.ihc_api import contract
 from attribution.ihc_api.config import ClientConfig
-from attribution.ihc_api.contract import (
-    API_KEY_HEADER,
-    COMPUTE_PATH,
-    BodyTooLarge,
-    ComputeResponse,
-    read_capped,
-)
+from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
 from attribution.redaction import scrub
 
 logger = logging.getLogger(__name__)
@@ -145,10 +140,10 @@ class Sender:
         request = {"params": self._params, "content": body, "headers": self._headers()}
         async with self.client.stream("POST", COMPUTE_PATH, **request) as streamed:
             try:
-                content = await read_capped(
+                content = await contract.read_capped(
                     streamed.aiter_bytes(), cap, streamed.headers.get("content-length")
                 )
-            except BodyTooLarge:
+            except contract.BodyTooLarge:
                 raise ServiceRefusedError(
                     f"The IHC API at {self.where} sent an answer over {cap:,} bytes, the cap for "
                     f"{self.options.max_sessions} sessions per request; nothing more is sent."
