@@ -96,8 +96,8 @@ class AuthenticationError(IHCApiError, TerminalError):
 
 
 class ServiceRefusedError(IHCApiError, TerminalError):
-    """Every request is refused for a reason retrying cannot fix: an unknown ``conv_type_id``, or a header
-    the HTTP library will not send."""
+    """Every request is refused for a reason retrying cannot fix: an unknown ``conv_type_id``, a header
+    the HTTP library will not send, or an answer past the client's size cap."""
 
 
 class ServiceUnreachableError(IHCApiError, TransientError):

@@ -23,7 +23,7 @@ from attribution.ihc_api import BatchOutcome, IHCApiAttributor
 from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.models import IHC, validate_credits
 from tests.ihc_api.conftest import journeys_frame, server_stats, with_conversion_time
-from tests.servers import API_KEY, nowhere
+from tests.servers import API_KEY, ConnectionCounter, nowhere
 
 LENGTHS = [1, 2, 3, 5, 8, 1, 4, 2, 6, 3, 1, 7]
 
@@ -223,6 +223,72 @@ def test_a_slowly_sent_answer_still_arrives_whole(fault_servers, config_for):
     frame = journeys_frame(LENGTHS)
     _, outcomes = run(config_for(fault_servers["slow_body"], timeout=1.0), frame)
     assert_every_journey_credited_once(frame, outcomes)
+
+
+def test_an_answer_trickled_past_the_request_deadline_is_a_timeout_and_retried(fault_servers, config_for):
+    # one byte every 50 ms: each read is quick, the whole answer would take seconds
+    config = config_for(fault_servers["trickle"], timeout=1.0, max_retries=1)
+    report, outcomes = run(config, journeys_frame([1]))
+    failures = failed(outcomes)
+    assert failures.select("conv_id", "reason", "attempts").rows() == [("c0", "retries_exhausted", 2)]
+    assert failures["last_error"][0] == f"timeout (no whole answer within {config.request_deadline:g} s)"
+    assert (report.journeys_ok, report.retries) == (0, 1)
+
+
+def test_an_answer_over_the_size_cap_stops_the_run_in_one_line_naming_the_url_and_cap(
+    fault_servers, config_for
+):
+    server = fault_servers["oversized"]  # 17 MiB of spaces after each answer: valid JSON, of any size
+    with pytest.raises(ServiceRefusedError) as caught:
+        run(config_for(server), journeys_frame([2, 3]))
+    message = str(caught.value)
+    assert f"The IHC API at {server.url} sent an answer over 16,777,216 bytes" in message
+    assert "\n" not in message and API_KEY not in message
+
+
+def test_requests_to_a_loopback_server_never_go_through_the_environments_proxy(
+    ihc_server, config_for, monkeypatch
+):
+    frame = journeys_frame(LENGTHS)
+    with ConnectionCounter() as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        for url in (ihc_server.url, ihc_server.url.replace("127.0.0.1", "localhost")):
+            _, outcomes = run(config_for(ihc_server, base_url=url, max_retries=0), frame)
+            assert_every_journey_credited_once(frame, outcomes)
+    assert proxy.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.9.8.7", True),
+        ("http://[::1]:8000", True),
+        ("http://[::ffff:127.0.0.1]", True),
+        ("http://LocalHost:80", True),
+        ("http://api.localhost", True),
+        ("https://api.ihc-attribution.com", False),
+        ("http://10.0.0.1", False),
+        ("http://128.0.0.1", False),
+        ("http://localhost.example.com", False),
+    ],
+)
+def test_which_urls_count_as_this_machine_and_bypass_proxies(ihc_server, config_for, url, loopback):
+    assert config_for(ihc_server, base_url=url).loopback is loopback
+
+
+def test_requests_to_a_remote_service_still_go_through_the_environments_proxy(
+    config_for, ihc_server, monkeypatch
+):
+    with ConnectionCounter() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        config = config_for(ihc_server, base_url="http://ihc-api.invalid", max_retries=0)
+        report, _ = run(config, journeys_frame([2]))
+    assert proxy.connections >= 1 and report.journeys_failed == 1  # the proxy took it, and hung up
 
 
 def test_with_errors_throttling_and_drops_together_every_journey_is_attributed_exactly_once(

@@ -21,7 +21,7 @@ from attribution import load_settings, run
 from attribution.errors import AuthenticationError
 from attribution.ihc_api.local import LocalServer
 from tests.oracle import assert_close, assert_same_tables, read_tables
-from tests.servers import API_KEY, nowhere
+from tests.servers import API_KEY, ConnectionCounter, nowhere
 
 
 def api_run(db: str, server, out: Path, **options):
@@ -156,6 +156,21 @@ def test_with_nothing_listening_the_cli_stops_at_the_flags_connection_failures_i
     error = result.stderr.strip().splitlines()[-1]
     assert f"The IHC API at {url} is unreachable (2 connection failures in a row" in error  # the flag wins
     assert re.search(r"; (\d+) of \1 journeys are left without credit", error), error
+
+
+def test_a_local_ihc_run_sends_nothing_through_the_environments_proxy(db, tmp_path):
+    with ConnectionCounter() as proxy:
+        proxies = {name: proxy.url for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy")}
+        environment = {
+            **{name: value for name, value in os.environ.items() if name.lower() != "no_proxy"},
+            **proxies,
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",
+             "--local-ihc", "--max-journeys", "20", "--max-retries", "0"],
+            env=environment, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert (result.returncode, proxy.connections) == (0, 0), result.stderr
 
 
 def test_a_refused_key_stops_at_once_and_the_key_is_shown_nowhere(db, ihc_server, tmp_path):

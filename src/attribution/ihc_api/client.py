@@ -246,7 +246,11 @@ def _unreachable(exc: Unreachable, where: str, left: int, journeys: int) -> Serv
 def _http_client(config: ClientConfig) -> httpx.AsyncClient:
     slots = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     return httpx.AsyncClient(
-        base_url=config.base_url, timeout=config.timeout, transport=config.transport, limits=slots
+        base_url=config.base_url,
+        timeout=config.timeout,
+        transport=config.transport,
+        limits=slots,
+        trust_env=not config.loopback,  # a proxy must not see a local server's key and journeys
     )
 
 

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--slow-body-ms", type=float, default=0.0, help="spread every answer body over this time"
     )
+    parser.add_argument(
+        "--trickle-ms", type=float, default=0.0, help="send every answer body one byte this often"
+    )
+    parser.add_argument(
+        "--pad-body-bytes", type=int, default=0, help="add this many spaces to every answer body"
+    )
     parser.add_argument("--db", help="database whose trained IHC conversion types are served (train-ihc)")
     parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
     parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
@@ -77,6 +83,8 @@ def main(argv: list[str], load_types: TypeLoader) -> int:
             malformed_rate=args.malformed_rate,
             slow_body_ms=args.slow_body_ms,
             retry_after_s=args.retry_after,
+            trickle_ms=args.trickle_ms,
+            pad_body_bytes=args.pad_body_bytes,
             seed=args.seed,
         )
         serve(

@@ -6,12 +6,13 @@ value fails when the client is built, not after half a run has been sent.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
+from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, max_answer_bytes
 from attribution.ihc_api.packing import LongJourneyPolicy
 from attribution.models.redistribution import RedistributionParameter
 
@@ -50,6 +51,9 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_MAX_CONNECTION_FAILURES = 8
+REQUEST_DEADLINE_TIMEOUTS = 3
+"""A request's whole exchange (connect, send, the answer read whole) may take this many ``timeout``s: the
+timeout bounds each read, so without it an answer sent a byte at a time would hold a run for ever."""
 
 
 class ClientConfig(BaseModel):
@@ -88,3 +92,27 @@ class ClientConfig(BaseModel):
             scheme = value.partition(":")[0]  # the rest may hold credentials: not echoed
             raise ValueError(f"base_url must start with http:// or https://, not {scheme!r}:")
         return value.rstrip("/")
+
+    @property
+    def request_deadline(self) -> float:
+        """Seconds for a request's whole exchange (``REQUEST_DEADLINE_TIMEOUTS``)."""
+        return self.timeout * REQUEST_DEADLINE_TIMEOUTS
+
+    @property
+    def max_answer_bytes(self) -> int:
+        """The largest answer body read (``contract.max_answer_bytes``)."""
+        return max_answer_bytes(self.max_sessions)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``base_url`` names this machine (localhost, 127.0.0.0/8, ::1): such requests never go
+        through a proxy of the environment (``HTTP_PROXY``), which would see the key and the journeys."""
+        host = httpx.URL(self.base_url).host
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+        return address.is_loopback or bool(mapped and mapped.is_loopback)

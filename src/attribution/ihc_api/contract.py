@@ -7,6 +7,7 @@ its own copy, a test of one against the other could pass while both drift from t
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable
 from typing import Any, Literal
 
 import polars as pl
@@ -30,6 +31,35 @@ def max_body_bytes(max_sessions: int) -> int:
     """The largest request body a server accepts: room for its session cap, and never less than the
     contract's default cap (about 3 MB), so the session cap, not the body cap, names what is too large."""
     return max(max_sessions, DEFAULT_MAX_SESSIONS) * MAX_SESSION_BYTES
+
+
+MIN_ANSWER_CAP = 16 << 20
+
+
+def max_answer_bytes(max_sessions: int) -> int:
+    """The largest answer body a client reads: 16 MiB, or a request body's cap if larger (an answer row is
+    no bigger than its request row), so a service sending without end cannot fill the client's memory."""
+    return max(MIN_ANSWER_CAP, max_body_bytes(max_sessions))
+
+
+class BodyTooLarge(Exception):
+    """A body passed its cap (``read_capped``)."""
+
+
+async def read_capped(parts: AsyncIterable[bytes], limit: int, declared: str | None = None) -> bytes:
+    """A body of at most ``limit`` bytes; raises ``BodyTooLarge`` on a larger declared length (its
+    Content-Length) before a byte is read, else as soon as the bytes received pass it, so a huge body never
+    sits in memory."""
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    received: list[bytes] = []
+    size = 0
+    async for part in parts:
+        size += len(part)
+        if size > limit:
+            raise BodyTooLarge
+        received.append(part)
+    return b"".join(received)
 
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -23,6 +23,7 @@ Fault = Literal["error", "throttle", "drop", "malformed"]
 logger = logging.getLogger(__name__)
 FAULTS: tuple[Fault, ...] = ("error", "throttle", "drop", "malformed")
 SLOW_BODY_CHUNKS = 4
+PAD_PIECE = 1 << 20
 
 
 class DroppedConnection(Exception):
@@ -42,13 +43,22 @@ class FaultConfig:
     latency_ms: float = 0.0
     slow_body_ms: float = 0.0
     retry_after_s: float = 1.0
+    trickle_ms: float = 0.0
+    """Send every answer body one byte at a time, this long apart (each read is quick, the whole is not)."""
+    pad_body_bytes: int = 0
+    """Add this many spaces to every answer body (still valid JSON): an answer of any size."""
 
     def __post_init__(self) -> None:
         rates = self.rates()
         if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
             raise ValueError(f"fault rates must lie in [0, 1] and sum to at most 1, got {rates}")
-        if min(self.latency_ms, self.slow_body_ms, self.retry_after_s) < 0:
-            raise ValueError("latency_ms, slow_body_ms and retry_after_s must not be negative")
+        if (
+            min(self.latency_ms, self.slow_body_ms, self.retry_after_s, self.trickle_ms, self.pad_body_bytes)
+            < 0
+        ):
+            raise ValueError(
+                "latency_ms, slow_body_ms, retry_after_s, trickle_ms and pad_body_bytes must not be negative"
+            )
 
     def rates(self) -> tuple[float, ...]:
         """The fault shares in the order of ``FAULTS``."""
@@ -94,9 +104,17 @@ class FaultInjector:
         else:
             if fault == "malformed":
                 send = _truncating(send)
-            if self.config.slow_body_ms:
-                send = _slowing(send, self.config.slow_body_ms / 1000)
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._reshaping(send))
+
+    def _reshaping(self, send: Send) -> Send:
+        """``send`` with the body faults that apply to every answer: padded, slowed, trickled."""
+        if self.config.pad_body_bytes:
+            send = _padding(send, self.config.pad_body_bytes)
+        if self.config.slow_body_ms:
+            send = _slowing(send, self.config.slow_body_ms / 1000)
+        if self.config.trickle_ms:
+            send = _trickling(send, self.config.trickle_ms / 1000)
+        return send
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list | None = None) -> None:
@@ -133,12 +151,49 @@ def _slowing(send: Send, seconds: float) -> Send:
         if message["type"] != "http.response.body":
             await send(message)
             return
-        body = message.get("body", b"")
-        size = -(-len(body) // SLOW_BODY_CHUNKS) or 1
-        for start in range(0, len(body), size):
-            await asyncio.sleep(seconds / SLOW_BODY_CHUNKS)
-            await send({"type": "http.response.body", "body": body[start : start + size], "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+        size = -(-len(message.get("body", b"")) // SLOW_BODY_CHUNKS) or 1
+        await _in_pieces(send, message, size, seconds / SLOW_BODY_CHUNKS)
+
+    return wrapped
+
+
+def _trickling(send: Send, pause: float) -> Send:
+    """Send the body one byte every ``pause`` seconds."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        await _in_pieces(send, message, 1, pause)
+
+    return wrapped
+
+
+async def _in_pieces(send: Send, message: Message, size: int, pause: float) -> None:
+    """Send a body message as pieces of ``size`` bytes, each after ``pause`` seconds."""
+    body = message.get("body", b"")
+    for start in range(0, len(body), size):
+        await asyncio.sleep(pause)
+        await send({"type": "http.response.body", "body": body[start : start + size], "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+
+def _padding(send: Send, extra: int) -> Send:
+    """Add ``extra`` spaces after the body, in pieces of a MiB, sent chunked (no Content-Length)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
+            await send({**message, "headers": headers})
+            return
+        if message.get("more_body", False):
+            await send(message)
+            return
+        await send({**message, "more_body": True})
+        for start in range(0, extra, PAD_PIECE):
+            piece = b" " * min(PAD_PIECE, extra - start)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return wrapped
 

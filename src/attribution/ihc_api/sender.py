@@ -26,6 +26,7 @@ import httpx
 from pydantic import ValidationError
 
 from attribution.errors import AuthenticationError, ServiceRefusedError
+from attribution.ihc_api import contract
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER, COMPUTE_PATH, ComputeResponse
 from attribution.redaction import one_line, scrub
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 REJECTED = frozenset({400, 406, 413, 422})
 RETRYABLE = frozenset({408, 425, 429})
+_BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers that describe the body as it was sent, not as read (decoded, whole)."""
 
 
 class Rejected(Exception):
@@ -117,19 +120,42 @@ class Sender:
         async with self._slots:
             self._check_circuit()  # it may have opened while this request waited for a slot
             try:
-                response = await self.client.post(
-                    COMPUTE_PATH, params=self._params, content=body, headers=self._headers()
-                )
+                async with asyncio.timeout(self.options.request_deadline):
+                    response = await self._exchange(body)
             except CONNECTION_FAILURES as exc:
                 raise self._connection_failed(exc) from None
             except httpx.TimeoutException as exc:
                 raise _Transient(f"timeout ({type(exc).__name__})") from None
+            except TimeoutError:
+                raise _Transient(
+                    f"timeout (no whole answer within {self.options.request_deadline:g} s)"
+                ) from None
             except httpx.LocalProtocolError:
                 raise self._unsendable() from None
             except httpx.TransportError as exc:
                 raise _Transient(f"connection error ({self._described(exc)})") from None
         self._failures_in_a_row = 0  # the service answered: it is there
         return self._answer(response)
+
+    async def _exchange(self, body: bytes) -> httpx.Response:
+        """Send ``body`` and read the answer whole, up to ``max_answer_bytes``: past it the service is not
+        one this client can use (``ServiceRefusedError``), and its answer is not held in memory."""
+        cap = self.options.max_answer_bytes
+        request = {"params": self._params, "content": body, "headers": self._headers()}
+        async with self.client.stream("POST", COMPUTE_PATH, **request) as streamed:
+            try:
+                content = await contract.read_capped(
+                    streamed.aiter_bytes(), cap, streamed.headers.get("content-length")
+                )
+            except contract.BodyTooLarge:
+                raise ServiceRefusedError(
+                    f"The IHC API at {self.where} sent an answer over {cap:,} bytes, the cap for "
+                    f"{self.options.max_sessions} sessions per request; nothing more is sent."
+                ) from None
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _BODY_FRAMING]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=content, request=streamed.request
+        )
 
     def _connection_failed(self, exc: httpx.TransportError) -> _Transient:
         """Count a connection failure (worth a retry); raise ``Unreachable`` when it opens the circuit."""

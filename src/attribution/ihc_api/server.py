@@ -39,8 +39,10 @@ from attribution.ihc_api.contract import (
     DEFAULT_CONV_TYPE,
     DEFAULT_MAX_JOURNEYS,
     DEFAULT_MAX_SESSIONS,
+    BodyTooLarge,
     ComputeRequest,
     max_body_bytes,
+    read_capped,
     request_frame,
     response_body,
 )
@@ -192,21 +194,10 @@ class _ComputeService:
 async def _capped_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 once over ``limit`` bytes: by its Content-Length before a byte is read,
     else (a chunked body) as it streams in, so a huge body never sits in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _body_too_large(limit)
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise _body_too_large(limit)
-        parts.append(part)
-    return b"".join(parts)
-
-
-def _body_too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Request body over {limit:,} bytes; send fewer sessions per request.")
+    try:
+        return await read_capped(request.stream(), limit, request.headers.get("content-length"))
+    except BodyTooLarge:
+        raise ApiError(413, f"Request body over {limit:,} bytes; send fewer sessions per request.") from None
 
 
 def _parsed(body: bytes) -> ComputeRequest:

@@ -28,6 +28,7 @@ from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.publish import Pending, Publish
+from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.engine import open_engine
@@ -143,6 +144,7 @@ def _write_steps(
             files = steps.export(conn, settings, summary, publish, partial(progress, "export"))
             summary.report_paths = {name: str(path) for name, path in files.paths.items()}
         summary.seconds["total"] = time.perf_counter() - began
+        claims.release(conn, summary.run_id)
         record_end(conn, summary)
     return files
 
@@ -173,6 +175,11 @@ def _attribute_range(
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
         progress("attribute_conversions", summary.conversions, total)
+    if summary.left_to_other_runs:
+        summary.notes.append(
+            f"{summary.left_to_other_runs} journeys were left to another IHC API run at the same time, "
+            "which sends them (attribution_ihc_claims)"
+        )
     return attributed
 
 
@@ -184,6 +191,7 @@ def _attribute_remotely(
         summary.stopped_early = True
         summary.unattributed += journeys["conv_id"].n_unique()
         return
+    journeys = _claimed(engine, journeys, settings, summary)
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
@@ -196,6 +204,15 @@ def _attribute_remotely(
     summary.stopped_early = report.stopped_at_quota
     if not report.complete:
         summary.notes.append(report.summary())
+
+
+def _claimed(engine: Engine, journeys: pl.DataFrame, settings: Settings, summary: RunSummary) -> pl.DataFrame:
+    """The journeys this run may send, claimed for it: another run at the same time sends the rest."""
+    ids = journeys["conv_id"].unique(maintain_order=True).to_list()
+    label = settings.journey_options.credit_label
+    claim = claims.claim(engine, summary.run_id, label, ids, forced=settings.force)
+    summary.left_to_other_runs += claim.left
+    return journeys.filter(pl.col("conv_id").is_in(claim.mine))
 
 
 def _count_credit(summary: RunSummary, credits: pl.DataFrame) -> None:

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
 
@@ -35,7 +35,8 @@ class RunSummary:
     journeys: int = 0
     """Journeys to attribute: the conversions with at least one session before them (the rest get no credit)."""
     attributed: int = 0
-    """Journeys that got credit: ``journeys`` less those left unattributed (failed, skipped, unsent)."""
+    """Journeys that got credit: ``journeys`` less those left unattributed (failed, skipped, unsent) and those
+    left to other runs."""
     sessions: int = 0
     without_sessions: int = 0
     credit_total: float = 0.0
@@ -46,6 +47,9 @@ class RunSummary:
     """Sessions of the range's converting users left out of journeys as bad input rows."""
     unattributed: int = 0
     """Journeys left without credit (IHC API failures, the request quota): a rerun resumes them."""
+    left_to_other_runs: int = 0
+    """IHC API journeys another run at the same time had claimed (or credited since this run read them): it
+    sends them (``store.claims``)."""
     requests: int = 0
     stopped_early: bool = False
     report_rows: int = 0
@@ -60,8 +64,9 @@ class RunSummary:
         return "incomplete" if self.unattributed else "succeeded"
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def now_text(seconds_ago: float = 0) -> str:
+    """The time (UTC) as the bookkeeping tables store it, text that sorts as time does."""
+    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange, *, in_process: bool) -> None:
@@ -73,11 +78,11 @@ def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange,
     """
     owner = {"host": socket.gethostname(), "pid": os.getpid()} if in_process else {}
     with engine.begin() as conn:
-        _mark_abandoned(conn)
+        mark_abandoned(conn)
         conn.execute(
             insert(attribution_runs).values(
                 run_id=run_id,
-                started_at=_now(),
+                started_at=now_text(),
                 status="running",
                 model=model,
                 range_start=time_range.start_text,
@@ -87,7 +92,7 @@ def record_start(engine: Engine, run_id: str, model: str, time_range: TimeRange,
         )
 
 
-def _mark_abandoned(conn: Connection) -> None:
+def mark_abandoned(conn: Connection) -> None:
     """Mark ``abandoned`` the runs still ``running`` whose process on this host has ended."""
     runs = attribution_runs.c
     running = select(runs.run_id, runs.pid).where(
@@ -99,7 +104,7 @@ def _mark_abandoned(conn: Connection) -> None:
             conn.execute(
                 update(attribution_runs)
                 .where(runs.run_id == run_id)
-                .values(finished_at=_now(), status="abandoned", summary=json.dumps(reason))
+                .values(finished_at=now_text(), status="abandoned", summary=json.dumps(reason))
             )
 
 
@@ -145,5 +150,5 @@ def _write_end(
     conn.execute(
         update(attribution_runs)
         .where(attribution_runs.c.run_id == run_id, *where)
-        .values(finished_at=_now(), status=status, summary=json.dumps(summary, sort_keys=True))
+        .values(finished_at=now_text(), status=status, summary=json.dumps(summary, sort_keys=True))
     )

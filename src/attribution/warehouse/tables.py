@@ -138,6 +138,15 @@ attribution_failures = Table(
     *_required(Text, "failed_at"),
 )
 
+attribution_ihc_claims = Table(
+    "attribution_ihc_claims",
+    metadata,
+    *_required(Text, "conv_id", "model", "conv_type_id", "run_id", "claimed_at"),
+    PrimaryKeyConstraint("conv_id", "model", "conv_type_id"),
+)
+"""The conversions an IHC API run is sending, so another run at the same time skips them
+(``store.claims``)."""
+
 ihc_parameters = Table(
     "ihc_parameters",
     metadata,
@@ -192,6 +201,7 @@ OUTPUT_TABLES = (
     attribution_runs,
     attribution_failures,
     ihc_parameters,
+    attribution_ihc_claims,
 )
 
 # Indexes the pipeline adds to the input tables (they never change the tables' contents or columns).
