@@ -133,7 +133,8 @@ def test_the_comparison_is_each_model_s_stored_credit_beside_the_report_s_cost(m
     for model, channel, ihc, revenue in credit:
         row = rows[(model, channel)]
         assert (row["ihc"], row["ihc_revenue"], row["cost"]) == pytest.approx((ihc, revenue, cost[channel]))
-        assert row["CPO"] == (pytest.approx(cost[channel] / ihc) if ihc > 0 else None)
+        defined = ihc > 0 and cost[channel] > 0  # both ratios need spend (reporting.metrics)
+        assert row["CPO"] == (pytest.approx(cost[channel] / ihc) if defined else None)
         assert row["ROAS"] == (pytest.approx(revenue / cost[channel]) if cost[channel] > 0 else None)
     shares = compared.group_by("model").agg(pl.col("credit_share").sum())
     assert shares["credit_share"].to_list() == pytest.approx([1.0, 1.0])

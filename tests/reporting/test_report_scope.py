@@ -129,7 +129,7 @@ def test_credit_sums_are_exact_in_any_row_order(make_db):
                     for i, ihc in enumerate(order)
                 ],
             )
-            sums.append(credit_by_channel_date(conn, frozenset({"2023-09-01"}), LABEL).row(0))
+            sums.append(credit_by_channel_date(conn, frozenset({"2023-09-01"}), None, LABEL).row(0))
     engine.dispose()
     assert sums[0] == sums[1] == ("x", "2023-09-01", 0.6, 0.6)
 

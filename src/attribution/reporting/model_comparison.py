@@ -71,7 +71,7 @@ def _label_credit(
 ) -> pl.DataFrame:
     """``label``'s credit and revenue per channel over ``dates``, a row for each of ``channels`` and each
     channel it credits."""
-    credit = credit_by_channel_date(conn, None, label).join(dates, on="date", how="semi")
+    credit = credit_by_channel_date(conn, None, None, label).join(dates, on="date", how="semi")
     sums = _channel_sums(credit, ("ihc", "ihc_revenue"))
     every = pl.concat([channels.to_frame(), sums.select("channel_name")]).unique()
     return every.join(sums, on="channel_name", how="left").with_columns(
