@@ -459,12 +459,14 @@ def test_the_downloaded_csv_holds_the_rows_shown(filtered, tmp_path):
     download.value.save_as(path)
     assert path.name == f"channel_reporting_{FILTERED[0]}_{FILTERED[1]}.csv"
     header, *rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    assert header == ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
-    shown = [[row[key] for key in header] for row in shown_sorts(filtered)]
+    shown_columns = ["channel_name", "date", "cost", "ihc", "ihc_revenue", "CPO", "ROAS"]
+    assert header == [*shown_columns, "model", "conv_type_id"]  # the file's columns, its label last
+    shown = [[row[key] for key in shown_columns] for row in shown_sorts(filtered)]
     assert len(rows) == len(shown) > 0
     assert [row[:2] for row in rows] == [row[:2] for row in shown]
+    assert {tuple(row[-2:]) for row in rows} == {("ihc", "default")}
     for written, expected in zip(rows, shown, strict=True):
-        assert [float(x) if x else None for x in written[2:]] == [
+        assert [float(x) if x else None for x in written[2:-2]] == [
             None if value == "" else pytest.approx(float(value), abs=5e-5 + 1e-9) for value in expected[2:]
         ]
 

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select
 from attribution.reporting.csv_rules import DECIMALS, FORMULA_START
 from attribution.reporting.metrics import RATIOS, SPEND
 from attribution.reporting.publish import atomic_path
-from attribution.warehouse.tables import attribution_runs
+from attribution.warehouse.tables import LABEL_COLUMNS, attribution_runs
 
 if TYPE_CHECKING:
     from attribution.store.runs import RunSummary
@@ -134,10 +134,17 @@ def _page_data(report: pl.DataFrame, run: DashboardContext, by_model: list[tuple
         "model": model_label(run.model),
         "incomplete": incomplete_days(report["date"].unique().sort().to_list()),
         "byModel": by_model,
-        "csv": {"decimals": DECIMALS, "formula": FORMULA_START},
+        "csv": {"decimals": DECIMALS, "formula": FORMULA_START, "label": _report_label(report)},
     }
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return re.sub("[<>&\u2028\u2029]", lambda match: JSON_ESCAPES[match.group()], text)
+
+
+def _report_label(report: pl.DataFrame) -> dict[str, str]:
+    """The model and conversion type the report counts, as the CSV file's last two columns write them
+    (``LABEL_COLUMNS``; no conversion type: an empty cell)."""
+    first = report.row(0, named=True) if report.height else {}
+    return {name: first.get(name) or "" for name in LABEL_COLUMNS if name in report.columns}
 
 
 def incomplete_days(dates: list[str]) -> dict[str, str]:

@@ -290,7 +290,8 @@ function sortBy(th, order) {
 
 // The CSV of the rows shown, with the file's rules (reporting/csv_rules.py)
 
-const CSV_COLUMNS = TABLES.report;
+const LABEL = DATA.csv.label;  // the model the report counts: the file's last columns, the same on every row
+const CSV_COLUMNS = [...TABLES.report, ...Object.keys(LABEL)];
 const FORMULA = new RegExp(DATA.csv.formula);
 
 /** A cell as the CSV file writes it: fixed decimals, empty when undefined, text that a spreadsheet would run
@@ -298,13 +299,18 @@ const FORMULA = new RegExp(DATA.csv.formula);
 function csvCell(td) {
   const value = td.dataset.sort;
   if (value === "") return "";
-  const text = td.classList.contains("num") ? Number(value).toFixed(DATA.csv.decimals) : value.replace(FORMULA, "'$1");
+  return td.classList.contains("num") ? Number(value).toFixed(DATA.csv.decimals) : csvText(value);
+}
+
+function csvText(value) {
+  const text = value.replace(FORMULA, "'$1");
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 function downloadCsv() {
   const rows = Array.from(document.getElementById("report").tBodies[0].rows, (row) =>
-    CSV_COLUMNS.map((key) => csvCell(row.querySelector(`[data-column="${key}"]`))).join(","));
+    [...TABLES.report.map((key) => csvCell(row.querySelector(`[data-column="${key}"]`))),
+      ...Object.values(LABEL).map(csvText)].join(","));
   const link = element("a", {
     href: "data:text/csv;charset=utf-8," + encodeURIComponent([CSV_COLUMNS.join(","), ...rows].join("\n") + "\n"),
     download: `channel_reporting_${FROM.value}_${TO.value}.csv`,
