@@ -33,31 +33,34 @@ sessions AS (
     FROM session_sources s
     LEFT JOIN buyers b ON b.user_id = s.user_id
     WHERE b.user_id IS NULL AND s.user_id IS NOT NULL {filters}
-),
+){paths}
+"""
+_ALL_SESSIONS = """
+SELECT path_id, timestamp, session_id, channel_name FROM sessions"""
+_LAST_DAYS = """,
 cut AS (
     SELECT path_id, timestamp, session_id, channel_name, MAX(timestamp) OVER (PARTITION BY path_id) AS last_ts
     FROM sessions
 )
 SELECT path_id, timestamp, session_id, channel_name
 FROM cut
-{lookback}
-ORDER BY path_id, timestamp, session_id
-"""
+WHERE timestamp >= {since}"""
 
 _FILTERS = "AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end"
 
 
 def null_paths_sql(profile: Profile, options: JourneyOptions) -> str:
-    """The query for a warehouse; only fixed fragments are inserted, every value is bound."""
+    """The query for a warehouse; only fixed fragments are inserted, every value is bound. Unordered: the
+    rows are sorted once they are read (``build_null_paths``), where sorting costs far less than in SQL."""
     filters = _FILTERS + (" AND s.impression_interaction = 0" if options.drop_impressions else "")
     if options.skip_bad_rows:
         filters += skip_filters(profile)[1]
-    lookback = (
-        f"WHERE timestamp >= {profile.days_before('last_ts', options.lookback_days)}"
+    paths = (
+        _LAST_DAYS.format(since=profile.days_before("last_ts", options.lookback_days))
         if options.lookback_days
-        else ""
+        else _ALL_SESSIONS
     )
-    return _NULL_PATHS_SQL.format(filters=filters, lookback=lookback)
+    return _NULL_PATHS_SQL.format(filters=filters, paths=paths)
 
 
 def build_null_paths(
@@ -70,7 +73,8 @@ def build_null_paths(
     statement = text(null_paths_sql(profile_of(engine), options))
     range_start, range_end = time_range.sql_bounds()
     params = {"range_start": range_start, "range_end": range_end}
-    return fetch_frame(engine, statement, params, PATH_SCHEMA, hash_joins=True)  # reads every such session
+    paths = fetch_frame(engine, statement, params, PATH_SCHEMA, hash_joins=True)  # reads every such session
+    return paths.sort("path_id", "timestamp", "session_id")  # byte order, on every warehouse
 
 
 def build_conversion_paths(

@@ -14,4 +14,3 @@ cut AS (
 SELECT path_id, timestamp, session_id, channel_name
 FROM cut
 WHERE timestamp >= to_char(CAST(last_ts AS timestamp) - INTERVAL '30 days', 'YYYY-MM-DD HH24:MI:SS')
-ORDER BY path_id, timestamp, session_id

@@ -14,4 +14,3 @@ cut AS (
 SELECT path_id, timestamp, session_id, channel_name
 FROM cut
 WHERE timestamp >= datetime(last_ts, '-30 days')
-ORDER BY path_id, timestamp, session_id

@@ -6,12 +6,5 @@ sessions AS (
     FROM session_sources s
     LEFT JOIN buyers b ON b.user_id = s.user_id
     WHERE b.user_id IS NULL AND s.user_id IS NOT NULL AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end
-),
-cut AS (
-    SELECT path_id, timestamp, session_id, channel_name, MAX(timestamp) OVER (PARTITION BY path_id) AS last_ts
-    FROM sessions
 )
-SELECT path_id, timestamp, session_id, channel_name
-FROM cut
-
-ORDER BY path_id, timestamp, session_id
+SELECT path_id, timestamp, session_id, channel_name FROM sessions
