@@ -84,6 +84,20 @@ def upload(fs: Any, path: Path, root: str, url: str, options: Mapping[str, Any])
     return location
 
 
+def download(url: str, path: Path, options: Mapping[str, Any]) -> Path:
+    """Fetch the object at ``url`` into the local file ``path``; ``FileNotFoundError`` when there is none."""
+    fs, key = open_store(url, options)
+    try:
+        fs.get_file(key, str(path))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        kind, _cause = _classify(exc)
+        detail = scrub(_first_line(exc), _secret_values(options))
+        raise kind(f"Cannot download {display(url)}: {detail}") from None
+    return path
+
+
 def _classify(exc: BaseException) -> tuple[type[StorageError], str]:
     """The error class and the cause in words, by exception type (s3fs turns S3 error codes into OS errors)."""
     for kinds, error, cause in _causes():

@@ -1,4 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export, and
+publishing the export's Hyper extract to Tableau after it.
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -34,6 +35,7 @@ from attribution.reporting.channel_report import (
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
+from attribution.reporting.tableau import Published, extract_location, publish_extract
 from attribution.store.credit import (
     conversion_dates,
     has_credit,
@@ -318,6 +320,15 @@ def export(
     the run, awaiting its commit: the caller releases them after it. ``on_file`` counts the files made."""
     context = dashboard_context(settings, summary)
     return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
+
+
+def publish_to_tableau(settings: Settings, location: str | None = None) -> Published:
+    """Publish the Hyper extract at ``location`` (default: the one in ``settings.out``) to the Tableau project
+    of ``settings``, replacing its data source of that name. The settings are checked before the extract is
+    read."""
+    target = settings.tableau_target
+    extract = location or extract_location(settings.out)
+    return publish_extract(extract, target, settings.storage_options.get_secret_value())
 
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
