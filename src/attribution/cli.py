@@ -682,59 +682,37 @@ def _print_channels(conn: Connection) -> None:
 
 
 _TABLEAU = "Tableau (the token's secret: ATTRIBUTION_TABLEAU_TOKEN_SECRET, never a flag)"
-TableauUrl = _option(
-    str, "Tableau Server or Cloud, https://... (env ATTRIBUTION_TABLEAU_URL).", _TABLEAU, "--url"
-)
-TableauSite = _option(
-    str,
-    "The site's content URL; empty for the default site (env ATTRIBUTION_TABLEAU_SITE).",
-    _TABLEAU,
-    "--site",
-)
-TableauProject = _option(
-    str,
-    "The project to publish into: its name, or its path Parent/Child (env ATTRIBUTION_TABLEAU_PROJECT).",
-    _TABLEAU,
-    "--project",
-)
-TableauDatasource = _option(
-    str,
-    "The data source's name (env ATTRIBUTION_TABLEAU_DATASOURCE; default channel_reporting).",
-    _TABLEAU,
-    "--datasource",
-)
-TableauTokenName = _option(
-    str, "The personal access token's name (env ATTRIBUTION_TABLEAU_TOKEN_NAME).", _TABLEAU, "--token-name"
-)
-TableauTimeout = _option(
-    float,
-    "Seconds Tableau may take to answer a request (env ATTRIBUTION_TABLEAU_TIMEOUT; default 300).",
-    _TABLEAU,
-)
+TableauUrl = _option(str, "Tableau Server or Cloud: https://...", _TABLEAU)
+TableauSite = _option(str, "The site's content URL; empty for the default site.", _TABLEAU)
+TableauProject = _option(str, "The project to publish into: its name, or its path Parent/Child.", _TABLEAU)
+TableauDatasource = _option(str, "The data source's name (default channel_reporting).", _TABLEAU)
+TableauTokenName = _option(str, "The personal access token's name.", _TABLEAU)
+TableauTimeout = _option(float, "Seconds Tableau may take to answer a request (default 300).", _TABLEAU)
 
 
 @app.command("publish-tableau")
 def publish_tableau_command(
     out: Out = None,
-    url: TableauUrl = None,
-    site: TableauSite = None,
-    project: TableauProject = None,
-    datasource: TableauDatasource = None,
-    token_name: TableauTokenName = None,
-    timeout: TableauTimeout = None,
+    tableau_url: TableauUrl = None,
+    tableau_site: TableauSite = None,
+    tableau_project: TableauProject = None,
+    tableau_datasource: TableauDatasource = None,
+    tableau_token_name: TableauTokenName = None,
+    tableau_timeout: TableauTimeout = None,
 ) -> None:
     """Publish the Hyper extract in --out (channel_reporting.hyper, written with --format hyper) to Tableau
-    Server or Cloud as a data source, replacing the project's data source of that name."""
+    Server or Cloud as a data source, replacing the project's data source of that name. Each option can be
+    set in the environment as ATTRIBUTION_<NAME> (ATTRIBUTION_TABLEAU_URL, ...)."""
     from attribution.pipeline.steps import publish_to_tableau
 
     settings = _load_settings(
         out=out,
-        tableau_url=url,
-        tableau_site=site,
-        tableau_project=project,
-        tableau_datasource=datasource,
-        tableau_token_name=token_name,
-        tableau_timeout=timeout,
+        tableau_url=tableau_url,
+        tableau_site=tableau_site,
+        tableau_project=tableau_project,
+        tableau_datasource=tableau_datasource,
+        tableau_token_name=tableau_token_name,
+        tableau_timeout=tableau_timeout,
     )
     with _progress() as progress:
         progress.add_task("publishing to Tableau", total=None)

@@ -1,8 +1,9 @@
 """Object stores by URL (``s3://bucket/prefix``, or any installed fsspec protocol such as ``memory://``):
-opening one with bounded time, putting a file as one whole object, and errors that never show a secret.
+opening one with bounded time, putting a file as one whole object, fetching one, and errors that never show
+a secret.
 
 Why shared: report files (``reporting.publish``) and Redshift's staged ``COPY`` (``warehouse.redshift_copy``)
-both put files into a store; credentials come from the caller's options or what the library reads itself
+both put files into a store, and publishing to Tableau (``reporting.tableau``) fetches the extract; credentials come from the caller's options or what the library reads itself
 (``AWS_*`` environment variables for S3) and never appear in a location or an error message.
 """
 

@@ -229,7 +229,7 @@ def test_a_scheduler_retries_a_server_that_is_down_and_nothing_else(tableau, rep
 
 
 def test_the_secret_is_no_flag(tableau, reports, capsys):
-    code, _out, err = publish_command(capsys, "--out", str(reports), "--token-secret", TOKEN_SECRET)
+    code, _out, err = publish_command(capsys, "--out", str(reports), "--tableau-token-secret", TOKEN_SECRET)
     assert code == 2 and "No such option" in err and not tableau.publishes
 
 
