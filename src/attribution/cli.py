@@ -624,7 +624,8 @@ def report_command(
         if settings.report_model is not None:
             switch_report(settings, engine)
         with engine.connect() as conn:
-            context, options = report_context(conn), settings.storage_options.get_secret_value()
+            context = report_context(conn, compare="html" in settings.formats)
+            options = settings.storage_options.get_secret_value()
             paths = export_all(conn, settings.out, settings.formats, context, options)
             _print_channels(conn)
     _print_paths(paths)

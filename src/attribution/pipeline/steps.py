@@ -338,12 +338,16 @@ def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardConte
     return replace(DashboardContext.for_run(summary, conv_type=label.conv_type_id or None), model=label.model)
 
 
-def report_context(conn: Connection) -> DashboardContext:
+def report_context(conn: Connection, compare: bool = False) -> DashboardContext:
     """What the dashboard of ``attribution report`` says: the last succeeded run, with the model the stored
-    report counts."""
+    report counts, and with ``compare`` every stored model's credit per channel and date (a scan of the credit
+    table: asked for when the dashboard is written)."""
     from attribution.reporting.dashboard import latest_run_context
+    from attribution.reporting.model_comparison import stored_credit_by_date
 
     context, label = latest_run_context(conn), reported_label(conn)
+    if compare:
+        context = replace(context, by_model=stored_credit_by_date(conn))
     return (
         context
         if label is None
