@@ -233,8 +233,19 @@ def test_the_secret_is_no_flag(tableau, reports, capsys):
     assert code == 2 and "No such option" in err and not tableau.publishes
 
 
-def test_a_url_without_its_scheme_is_refused_before_the_secret_is_sent(tableau, reports, monkeypatch, capsys):
-    monkeypatch.setenv("ATTRIBUTION_TABLEAU_URL", tableau.url.removeprefix("http://"))
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("127.0.0.1:{port}", "Bad tableau_url: it must start with https://"),
+        ("https://", "Bad tableau_url 'https://': not a URL of a server"),
+        ("http://127.0.0.1:{port}0000", "not a URL of a server"),
+        ("https://tableau .example", "not a URL of a server"),
+    ],
+)
+def test_a_url_the_client_cannot_use_is_refused_before_the_secret_is_sent(
+    tableau, reports, monkeypatch, capsys, url, message
+):
+    monkeypatch.setenv("ATTRIBUTION_TABLEAU_URL", url.format(port=tableau.url.rpartition(":")[2]))
     code, _out, err = publish_command(capsys, "--out", str(reports))
-    assert code == 1 and "Bad tableau_url: it must start with https://" in err
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
     assert not tableau.requests

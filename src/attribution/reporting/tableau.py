@@ -112,12 +112,8 @@ def publish_extract(
         TableauSignInError, TableauRefusedError, TableauUnreachableError: one line naming the server.
     """
     tsc = _client_library()
+    server = _server(tsc, target)
     with _local_copy(os.fspath(location), storage_options or {}) as path, _answers(target):
-        server = tsc.Server(
-            target.url,
-            use_server_version=True,
-            http_options={"timeout": (CONNECT_TIMEOUT, target.timeout)},
-        )
         server.auth.sign_in(tsc.PersonalAccessTokenAuth(target.token_name, target.token_secret, target.site))
         try:
             project, project_path = _project(tsc, server, target)
@@ -154,6 +150,18 @@ def _client_library() -> Any:
             "pip install 'attribution-pipeline[tableau]'"
         ) from None
     return tableauserverclient
+
+
+def _server(tsc: Any, target: TableauTarget) -> Any:
+    """The client of ``target``'s server, asking nothing yet; a ``ConfigError`` for a URL it cannot use."""
+    try:
+        return tsc.Server(
+            target.url, use_server_version=True, http_options={"timeout": (CONNECT_TIMEOUT, target.timeout)}
+        )
+    except ValueError:  # its message may quote the URL, credentials and all
+        raise ConfigError(
+            f"Bad tableau_url {hide_credentials(target.url)!r}: not a URL of a server (no host, a space, a bad port)"
+        ) from None
 
 
 @contextmanager
