@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         None, description="Tableau Server or Cloud, e.g. https://tableau.example.com"
     )
     tableau_site: str = Field("", description="the site's content URL (empty: the server's default site)")
-    tableau_project: str | None = Field(None, description="the project published into, by name")
+    tableau_project: str | None = Field(None, description="the project published into: a name or a path A/B")
     tableau_datasource: str | None = Field(
         None, description="the published data source's name (default: the extract's, channel_reporting)"
     )
