@@ -1,4 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export, and
+publishing the export's Hyper extract to Tableau after it.
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -34,6 +35,7 @@ from attribution.reporting.channel_report import (
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
+from attribution.reporting.tableau import Published, extract_location, publish_extract
 from attribution.store.credit import (
     conversion_dates,
     has_credit,
@@ -320,6 +322,15 @@ def export(
     return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
 
 
+def publish_to_tableau(settings: Settings, location: str | None = None) -> Published:
+    """Publish the Hyper extract at ``location`` (default: the one in ``settings.out``) to the Tableau project
+    of ``settings``, replacing its data source of that name. The settings are checked before the extract is
+    read."""
+    target = settings.tableau_target
+    extract = location or extract_location(settings.out)
+    return publish_extract(extract, target, settings.storage_options.get_secret_value())
+
+
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
     """What the dashboard says about the run, with the model the report counts; the conversion type only for
     the IHC models that use one."""
@@ -327,12 +338,16 @@ def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardConte
     return replace(DashboardContext.for_run(summary, conv_type=label.conv_type_id or None), model=label.model)
 
 
-def report_context(conn: Connection) -> DashboardContext:
+def report_context(conn: Connection, compare: bool = False) -> DashboardContext:
     """What the dashboard of ``attribution report`` says: the last succeeded run, with the model the stored
-    report counts."""
+    report counts, and with ``compare`` every stored model's credit per channel and date (a scan of the credit
+    table: asked for when the dashboard is written)."""
     from attribution.reporting.dashboard import latest_run_context
+    from attribution.reporting.model_comparison import stored_credit_by_date
 
     context, label = latest_run_context(conn), reported_label(conn)
+    if compare:
+        context = replace(context, by_model=stored_credit_by_date(conn))
     return (
         context
         if label is None
