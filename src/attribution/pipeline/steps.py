@@ -82,13 +82,15 @@ def prepare(
     staging: bool = False,
     before_writes: Callable[[], object] | None = None,
     on_phase: Callable[[str], None] = lambda _phase: None,
+    conversion_paths: bool = True,
 ) -> Prepared:
     """Check the input tables, add the indexes the run reads through (where allowed), check the input rows
     the run reads (``input_checks``), create missing output (and, for a scheduler, staging) tables, then
     build the model: Markov and Shapley learn from the rows just checked, through the indexes just built.
     A missing table, a bad row the policy refuses, an unknown model or a missing API key fails here, before
     any output table is written. ``before_writes``, if given, is called before the first write (a reader
-    beside prepare finishing). ``on_phase`` is told each phase by name as it starts.
+    beside prepare finishing). ``on_phase`` is told each phase by name as it starts. ``conversion_paths``:
+    see ``build_model`` (false where the caller trains a path model on the journeys it streams).
 
     Why this order: no query runs before the index it reads through exists (on a fresh file the paths'
     join by user, without it, grew with users times sessions). An open range's checks scan every row and need
@@ -118,7 +120,7 @@ def prepare(
         create_tables(engine, STAGING_TABLES)
     check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
-    model = build_model(settings, engine)
+    model = build_model(settings, engine, conversion_paths=conversion_paths)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
