@@ -30,7 +30,7 @@ from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
-from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.store.runs import Heartbeat, RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
@@ -70,10 +70,20 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
-            record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
+            lease = settings.run_lease_seconds
+            record_start(
+                engine,
+                summary.run_id,
+                settings.model,
+                settings.time_range,
+                in_process=True,
+                lease_seconds=lease,
+            )
+        heartbeat = Heartbeat(engine, summary.run_id, lease)
         with ExitStack() as destination:
             with _failure_recorded(engine, summary.run_id):
-                attributed = _attribute_range(settings, engine, prepared.model, summary, progress)
+                attributed = _attribute_range(settings, engine, prepared.model, summary, progress, heartbeat)
+                heartbeat.beat()  # before the write steps' one transaction, which may wait for the lock
                 publish = destination.enter_context(steps.destination(settings, engine))
                 files = _write_steps(settings, engine, attributed, summary, progress, costs, publish, began)
             files.release()  # the run has committed: should this fail, the next run finishes it
@@ -150,15 +160,22 @@ def _write_steps(
 
 
 def _attribute_range(
-    settings: Settings, engine: Engine, model: Attributor, summary: RunSummary, progress: ProgressCallback
+    settings: Settings,
+    engine: Engine,
+    model: Attributor,
+    summary: RunSummary,
+    progress: ProgressCallback,
+    heartbeat: Heartbeat,
 ) -> Attributed:
     """Stream the range's journeys and attribute each chunk: local credit is kept for the store step; the
-    remote API's is committed request by request, so a killed run resumes where it stopped."""
+    remote API's is committed request by request, so a killed run resumes where it stopped. The run's lease
+    is renewed between chunks (``Heartbeat``)."""
     with engine.connect() as conn:
         total = conn.scalar(select(func.count()).select_from(conversions_in(settings.time_range).subquery()))
         summary.notes.extend(steps.empty_range_notes(conn, settings, total))
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
     while not summary.stopped_early:
+        heartbeat.beat()
         with _timed(summary, "journeys"):
             chunk = next(chunks, None)
         if chunk is None:

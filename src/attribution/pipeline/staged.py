@@ -30,7 +30,7 @@ from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
 from attribution.store import staging
 from attribution.store.credit import write_batch
-from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
 from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
@@ -111,7 +111,14 @@ def stage_journeys(
             _forget(engine, run_key)
             raise
         staging.mark_staged(engine, run_key, batches, counts)
-        record_start(engine, run_key, settings.model, settings.time_range, in_process=False)
+        record_start(
+            engine,
+            run_key,
+            settings.model,
+            settings.time_range,
+            in_process=False,
+            lease_seconds=settings.run_lease_seconds,
+        )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
 
@@ -140,9 +147,11 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
     Local credit replaces the batch's staged credit at once. IHC API credit is staged request by request and
     a rerun sends only the journeys still without credit; failures are recorded as the in-process runner
     records them, and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries.
+    The run's lease is renewed first: its owner is alive.
     """
     model = build_model(settings)
     with _engine(settings) as engine:
+        renew(engine, run_key)
         journeys = staging.read_batch(engine, run_key, batch_id)
         result = dict(batch_id=batch_id, journeys=journeys["conv_id"].n_unique(), requests=0, failed=0)
         if not isinstance(model, IHCApiAttributor):
@@ -173,6 +182,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         with engine.connect() as conn:
             if staging.staged_run(conn, run_key) is None:
                 return None
+        renew(engine, run_key)  # the lock may be another writer's for a while
         # every session's cost only for an open range; it reads the input tables only: before the lock
         costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
         with write_transaction(engine) as conn:

@@ -126,6 +126,10 @@ attribution_runs = Table(
     Column("summary", LongText),
     Column("host", Text),
     Column("pid", Integer),
+    # The run's lease (``store.runs``): its owner's last sign of life and how long that counts. Nullable, so
+    # a table made by an earlier version gets them added (its records then count from ``started_at``).
+    Column("heartbeat_at", Text),
+    Column("lease_seconds", Integer),
 )
 
 attribution_failures = Table(
