@@ -65,9 +65,11 @@ class ApiError(Exception):
 
 @dataclass
 class ServerStats:
-    """Compute requests seen, and how many were in flight at once (for tests of client concurrency)."""
+    """Compute requests seen, the journeys of those answered, and how many were in flight at once (for tests
+    of client concurrency, and of runs that must not send a journey twice)."""
 
     requests: int = 0
+    journeys: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -156,6 +158,7 @@ class _ComputeService:
         rows = request_frame(payload)
         self._check_size(rows)
         scored = await run_in_threadpool(score, rows, parameters, payload.redistribution_parameter)
+        request.app.state.stats.journeys += rows["conversion_id"].n_unique()
         logger.info(
             "compute conv_type_id=%s sessions=%d status=%d failed_journeys=%d in %.0f ms",
             one_line(conv_type), rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,

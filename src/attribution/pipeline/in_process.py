@@ -192,11 +192,7 @@ def _attribute_range(
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
         progress("attribute_conversions", summary.conversions, total)
-    if summary.left_to_other_runs:
-        summary.notes.append(
-            f"{summary.left_to_other_runs} journeys were left to another IHC API run at the same time, "
-            "which sends them (attribution_ihc_claims)"
-        )
+    summary.notes.extend(steps.left_note(summary.left_to_other_runs))
     return attributed
 
 
@@ -208,7 +204,8 @@ def _attribute_remotely(
         summary.stopped_early = True
         summary.unattributed += journeys["conv_id"].n_unique()
         return
-    journeys = _claimed(engine, journeys, settings, summary)
+    journeys, left = steps.claimed(engine, summary.run_id, journeys, settings)
+    summary.left_to_other_runs += len(left)
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
@@ -221,15 +218,6 @@ def _attribute_remotely(
     summary.stopped_early = report.stopped_at_quota
     if not report.complete:
         summary.notes.append(report.summary())
-
-
-def _claimed(engine: Engine, journeys: pl.DataFrame, settings: Settings, summary: RunSummary) -> pl.DataFrame:
-    """The journeys this run may send, claimed for it: another run at the same time sends the rest."""
-    ids = journeys["conv_id"].unique(maintain_order=True).to_list()
-    label = settings.journey_options.credit_label
-    claim = claims.claim(engine, summary.run_id, label, ids, forced=settings.force)
-    summary.left_to_other_runs += claim.left
-    return journeys.filter(pl.col("conv_id").is_in(claim.mine))
 
 
 def _count_credit(summary: RunSummary, credits: pl.DataFrame) -> None:

@@ -29,27 +29,29 @@ IDS_PER_STATEMENT = 5_000
 
 @dataclass(frozen=True)
 class Claim:
-    """What a run may send (``mine``) and how many conversions another run holds or has credited since
-    this run read them (``left``: that run sends them)."""
+    """What a run may send (``mine``) and the conversions another run holds or has credited since this run
+    read them (``left``: that run sends them)."""
 
     mine: list[str]
-    left: int
+    left: list[str]
 
 
 def claim(engine: Engine, run_id: str, label: tuple[str, str], conv_ids: list[str], *, forced: bool) -> Claim:
     """Claim for ``run_id`` the conversions that no other live run holds and, unless ``forced``, that got no
-    credit of ``label`` (model, conversion type) since they were read; one transaction under the write lock."""
+    credit of ``label`` (model, conversion type) since they were read; one transaction under the write lock.
+    Conversions the run holds already (a scheduler's retried batch) stay its own."""
     with write_transaction(engine) as conn:
         _expire(conn)
-        held = _held_by_others(conn, run_id, label)
+        holders = _holders(conn, label)
         done = set() if forced else _credited(conn, label, conv_ids)
-        mine = [conv_id for conv_id in conv_ids if conv_id not in held and conv_id not in done]
+        mine = [c for c in conv_ids if holders.get(c, run_id) == run_id and c not in done]
         details = {"model": label[0], "conv_type_id": label[1], "run_id": run_id, "claimed_at": now_text()}
-        rows = pl.DataFrame({"conv_id": mine}, schema={"conv_id": pl.String})
+        new = pl.DataFrame({"conv_id": [c for c in mine if c not in holders]}, schema={"conv_id": pl.String})
         bulk_insert(
-            conn, claims, rows.with_columns(pl.lit(value).alias(name) for name, value in details.items())
+            conn, claims, new.with_columns(pl.lit(value).alias(name) for name, value in details.items())
         )
-    return Claim(mine, len(conv_ids) - len(mine))
+    taken = set(mine)
+    return Claim(mine, [c for c in conv_ids if c not in taken])
 
 
 def release(conn: Connection, run_id: str) -> None:
@@ -64,11 +66,12 @@ def _expire(conn: Connection) -> None:
     conn.execute(delete(claims).where(claims.c.run_id.not_in(running)))
 
 
-def _held_by_others(conn: Connection, run_id: str, label: tuple[str, str]) -> set[str]:
-    query = select(claims.c.conv_id).where(
-        claims.c.model == label[0], claims.c.conv_type_id == label[1], claims.c.run_id != run_id
+def _holders(conn: Connection, label: tuple[str, str]) -> dict[str, str]:
+    """The claimed conversions of ``label`` and the run holding each."""
+    query = select(claims.c.conv_id, claims.c.run_id).where(
+        claims.c.model == label[0], claims.c.conv_type_id == label[1]
     )
-    return set(conn.scalars(query))
+    return {conv_id: run_id for conv_id, run_id in conn.execute(query)}
 
 
 def _credited(conn: Connection, label: tuple[str, str], conv_ids: list[str]) -> set[str]:
