@@ -240,6 +240,23 @@ def test_the_options_variable_can_set_no_connection_or_secret_in_any_spelling(
     assert "must not hold" in shown and "k3y-abc" not in shown
 
 
+def test_a_database_url_with_an_unencoded_at_fails_the_run_at_once_and_its_log_shows_none_of_the_password(
+    pipeline_dag, monkeypatch, tmp_path, capfd, caplog, airflow_home
+):
+    monkeypatch.delenv("AIRFLOW_CONN_ATTRIBUTION_DB", raising=False)
+    url = "postgresql+psycopg://analyst:Kq7@Zx9-w@127.0.0.1:5432/warehouse"
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_DB_URL", url)
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OUT", str(tmp_path / "reports"))
+    dag_run = run_dag(pipeline_dag, model="linear")
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("prepare_warehouse", -1)] == ("failed", 1)  # refused, not retried
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "holds more than one '@'" in shown and "Zx9-w" not in shown
+    for path in airflow_home.rglob("*"):
+        assert not path.is_file() or b"Zx9-w" not in path.read_bytes(), path
+
+
 def test_the_options_variable_is_read_without_case(pipeline_dag, warehouse, monkeypatch):
     db = warehouse()
     monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OPTIONS", json.dumps({"Chunk_Conversions": 0}))
