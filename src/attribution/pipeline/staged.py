@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
 from sqlalchemy import Connection, Engine, Row
 
-from attribution.errors import IntegrityError, TransientError
+from attribution.errors import ConfigError, IntegrityError, TransientError
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
 from attribution.ihc_api.client import IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
@@ -255,3 +255,17 @@ def export_files(settings: Settings, run_key: str) -> dict[str, str]:
     with _engine(settings) as engine, engine.connect() as conn:
         paths = export_all(conn, settings.out, settings.formats, context, options)
     return {name: as_uri(path) for name, path in paths.items()}
+
+
+def publish_extract(settings: Settings, files: dict[str, str]) -> dict[str, object]:
+    """The publish step, after the export: the Hyper extract the export wrote for this run (its URI in
+    ``files``, the export's answer) to Tableau, replacing the data source of that name; what it became.
+
+    Why the export's URI and not the output folder: a run whose formats lack ``hyper`` would otherwise publish
+    an extract an earlier run left there."""
+    if "hyper" not in files:
+        raise ConfigError(
+            f"Publishing to Tableau needs the run's Hyper extract, but the run writes {', '.join(files) or 'no file'}: "
+            "add hyper to its formats (ATTRIBUTION_FORMATS, the DAG's Variable attribution_formats)"
+        )
+    return asdict(steps.publish_to_tableau(settings, files["hyper"]))

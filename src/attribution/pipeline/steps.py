@@ -1,4 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export, and
+publishing the export's Hyper extract to Tableau after it.
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -34,6 +35,7 @@ from attribution.reporting.channel_report import (
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
+from attribution.reporting.tableau import Published, extract_location, publish_extract
 from attribution.store import claims
 from attribution.store.credit import (
     conversion_dates,
@@ -81,13 +83,15 @@ def prepare(
     staging: bool = False,
     before_writes: Callable[[], object] | None = None,
     on_phase: Callable[[str], None] = lambda _phase: None,
+    conversion_paths: bool = True,
 ) -> Prepared:
     """Check the input tables, add the indexes the run reads through (where allowed), check the input rows
     the run reads (``input_checks``), create missing output (and, for a scheduler, staging) tables, then
     build the model: Markov and Shapley learn from the rows just checked, through the indexes just built.
     A missing table, a bad row the policy refuses, an unknown model or a missing API key fails here, before
     any output table is written. ``before_writes``, if given, is called before the first write (a reader
-    beside prepare finishing). ``on_phase`` is told each phase by name as it starts.
+    beside prepare finishing). ``on_phase`` is told each phase by name as it starts. ``conversion_paths``:
+    see ``build_model`` (false where the caller trains a path model on the journeys it streams).
 
     Why this order: no query runs before the index it reads through exists (on a fresh file the paths'
     join by user, without it, grew with users times sessions). An open range's checks scan every row and need
@@ -117,7 +121,7 @@ def prepare(
         create_tables(engine, STAGING_TABLES)
     check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
-    model = build_model(settings, engine)
+    model = build_model(settings, engine, conversion_paths=conversion_paths)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
@@ -342,6 +346,15 @@ def export(
     return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
 
 
+def publish_to_tableau(settings: Settings, location: str | None = None) -> Published:
+    """Publish the Hyper extract at ``location`` (default: the one in ``settings.out``) to the Tableau project
+    of ``settings``, replacing its data source of that name. The settings are checked before the extract is
+    read."""
+    target = settings.tableau_target
+    extract = location or extract_location(settings.out)
+    return publish_extract(extract, target, settings.storage_options.get_secret_value())
+
+
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
     """What the dashboard says about the run, with the model the report counts; the conversion type only for
     the IHC models that use one."""
@@ -349,12 +362,16 @@ def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardConte
     return replace(DashboardContext.for_run(summary, conv_type=label.conv_type_id or None), model=label.model)
 
 
-def report_context(conn: Connection) -> DashboardContext:
+def report_context(conn: Connection, compare: bool = False) -> DashboardContext:
     """What the dashboard of ``attribution report`` says: the last succeeded run, with the model the stored
-    report counts."""
+    report counts, and with ``compare`` every stored model's credit per channel and date (a scan of the credit
+    table: asked for when the dashboard is written)."""
     from attribution.reporting.dashboard import latest_run_context
+    from attribution.reporting.model_comparison import stored_credit_by_date
 
     context, label = latest_run_context(conn), reported_label(conn)
+    if compare:
+        context = replace(context, by_model=stored_credit_by_date(conn))
     return (
         context
         if label is None

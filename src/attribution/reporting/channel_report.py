@@ -29,17 +29,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, Engine, Result, bindparam, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import RATIO_COLUMNS, ratio_view_sql, with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
-from attribution.warehouse.bulk import bulk_insert
+from attribution.warehouse.bulk import bulk_insert, fetch_frame
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
 from attribution.warehouse.locks import schema_transaction
 from attribution.warehouse.schema import input_kinds, sqlite_rowid
@@ -163,15 +162,11 @@ def _by_dates(
     frames = [pl.DataFrame(schema=schema)]
     if dates:
         statement = text(sql(False)).bindparams(bindparam("dates", expanding=True))
-        frames.append(_frame(conn.execute(statement, {**params, "dates": sorted(dates)}), schema))
+        frames.append(fetch_frame(conn, statement, {**params, "dates": sorted(dates)}, schema))
     if span:
         bounds = {**params, "first_date": span[0], "last_date": span[1]}
-        frames.append(_frame(conn.execute(text(sql(True)), bounds), schema))
+        frames.append(fetch_frame(conn, text(sql(True)), bounds, schema))
     return pl.concat(frames)
-
-
-def _frame(rows: Result[Any], schema: dict) -> pl.DataFrame:
-    return pl.DataFrame(rows.fetchall(), schema=schema, orient="row")
 
 
 def _dated_credit_sql(span: bool) -> str:
@@ -190,7 +185,7 @@ def credit_by_channel_date(
     sequence of runs.
     """
     if dates is None:
-        rows = _frame(conn.execute(text(credit_sql(dated=False)), label._asdict()), CREDIT_SCHEMA)
+        rows = fetch_frame(conn, text(credit_sql(dated=False)), label._asdict(), CREDIT_SCHEMA)
     else:
         rows = _by_dates(conn, _dated_credit_sql, dates, span, CREDIT_SCHEMA, **label._asdict())
     sums = [
@@ -217,7 +212,7 @@ def _summed_costs(
     bounded run reports for the first time)."""
     try:
         if scope is None:
-            return _frame(conn.execute(text(sql(False))), COST_SCHEMA)
+            return fetch_frame(conn, text(sql(False)), {}, COST_SCHEMA)
         return _by_dates(conn, sql, *scope, COST_SCHEMA)
     except DBAPIError as error:
         if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
@@ -232,7 +227,9 @@ def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
     """The cost of the scope's dates: read anew for its span and for dates without a row yet, kept as
     reported for the others."""
     columns = channel_reporting.c["channel_name", "date", "cost"]
-    reported = _frame(conn.execute(select(columns).where(scope.where(channel_reporting.c.date))), COST_SCHEMA)
+    reported = fetch_frame(
+        conn, select(columns).where(scope.where(channel_reporting.c.date)), {}, COST_SCHEMA
+    )
     first, last = scope.span or ("", "")
     spanned = pl.col("date").is_between(pl.lit(first), pl.lit(last)) if scope.span else pl.lit(False)
     kept = reported.filter(~spanned)

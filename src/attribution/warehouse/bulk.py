@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Connection, CursorResult, Engine, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 from attribution.warehouse.dialects import profile_of
 
@@ -50,14 +51,38 @@ def stream_frames(
     """A query's rows as typed frames of at most ``rows`` rows, read through a server-side cursor where the
     driver has one (PostgreSQL, Redshift), so neither the driver nor we ever hold the whole result.
     ``hash_joins``: the statement is planned without nested loops where the warehouse can be told so
-    (``Profile.nested_loops_setting``), for a read of every row or a join no index serves."""
-    streaming = {"stream_results": True, "yield_per": rows}
+    (``Profile.nested_loops_setting``), for a read of every row or a join no index serves.
+
+    Why the driver's cursor where there is no server-side one (SQLite, whose cursor streams by nature): the
+    rows are taken from the DBAPI cursor as the driver makes them. A textual query has no result types to
+    process, so they are the same rows, and building SQLAlchemy's row objects cost more than SQLite's own
+    scan (about half of reading 500,000 null-path sessions). A server-side cursor is read through SQLAlchemy,
+    which has already taken its first row when ``execute`` returns."""
     with (
         nullcontext(source) if isinstance(source, Connection) else source.connect() as conn,
         _planned(conn, hash_joins),
     ):
-        for part in conn.execute(statement, params, execution_options=streaming).partitions(rows):
+        if conn.dialect.supports_server_side_cursors:
+            streaming = {"stream_results": True, "yield_per": rows}
+            parts = conn.execute(statement, params, execution_options=streaming).partitions(rows)
+        else:
+            parts = _driver_parts(conn.execute(statement, params), rows)
+        for part in parts:
             yield pl.DataFrame(part, schema=schema, orient="row")
+
+
+def _driver_parts(result: CursorResult, rows: int) -> Iterator[list[tuple]]:
+    """A result's rows straight from its DBAPI cursor, ``rows`` at a time; the result closed at the end. A
+    driver's error while fetching (SQLite's ``integer overflow`` of a ``SUM``, say) is wrapped as
+    SQLAlchemy wraps it, so callers see one kind of error whichever way the rows came."""
+    dbapi_error = result.context.dialect.loaded_dbapi.Error
+    with result:
+        try:
+            while part := result.cursor.fetchmany(rows):
+                yield part
+        except dbapi_error as error:
+            context = result.context
+            raise DBAPIError.instance(context.statement, context.parameters, error, dbapi_error) from error
 
 
 @contextmanager
@@ -83,6 +108,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if frame.is_empty():
         return
     columns = [column.name for column in table.columns]
+    # In key order, the key's B-tree grows at one end instead of at random pages (hashed ids): a first
+    # run's 370,000 credit rows went in twice as fast on SQLite.
+    if key := [column.name for column in table.primary_key.columns]:
+        frame = frame.sort(key)
     load = profile_of(conn).bulk_load
     staged_copy = conn.get_execution_options().get("staged_copy")
     if load == "insert" and staged_copy is not None:
