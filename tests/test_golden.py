@@ -1,5 +1,5 @@
-"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, staging tables) and the CSV of
-a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
+"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, staging tables, run records)
+and the CSV of a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
 
 Refresh after an intended change with ``ATTRIBUTION_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and review
 the diff like code.
@@ -19,7 +19,8 @@ from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
 from attribution.reporting.channel_report import cost_sql, credit_sql
 from attribution.warehouse.dialects import PROFILES
-from attribution.warehouse.tables import STAGING_TABLES
+from attribution.warehouse.schema import add_column_sql
+from attribution.warehouse.tables import STAGING_TABLES, attribution_runs
 from tests.cases import PAID
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -75,6 +76,15 @@ def test_each_dialect_gets_the_reviewed_staging_tables(dialect):
         str(CreateTable(table).compile(dialect=compiled)).strip() + ";\n" for table in STAGING_TABLES
     )
     assert_golden(f"sql/{dialect}/staging-tables.sql", ddl)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "redshift"])
+def test_each_dialect_gets_the_reviewed_run_records_and_their_upgrade_to_leases(dialect):
+    compiled = _dialects()[dialect]
+    lease = [attribution_runs.c.heartbeat_at, attribution_runs.c.lease_seconds]
+    ddl = [str(CreateTable(attribution_runs).compile(dialect=compiled)).strip()]
+    ddl += [add_column_sql(column, compiled) for column in lease]  # a table made by an earlier version
+    assert_golden(f"sql/{dialect}/run-records.sql", ";\n\n".join(ddl) + ";\n")
 
 
 def test_the_csv_of_a_known_case_is_the_reviewed_one(make_sqlite, tmp_path):

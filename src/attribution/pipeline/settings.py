@@ -51,6 +51,7 @@ from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.reporting.tableau import DEFAULT_TIMEOUT as DEFAULT_TABLEAU_TIMEOUT
 from attribution.reporting.tableau import MAX_TIMEOUT as MAX_TABLEAU_TIMEOUT
 from attribution.reporting.tableau import TableauTarget
+from attribution.store.runs import DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import redact_url
@@ -137,6 +138,13 @@ class Settings(BaseSettings):
     )
     on_stale: StalePolicy = Field(
         "warn", description="a date whose inputs look not yet landed: stop the run (error) or warn (warn)"
+    )
+    run_lease_seconds: int = Field(
+        DEFAULT_LEASE_SECONDS,
+        ge=MIN_LEASE_SECONDS,
+        le=MAX_LEASE_SECONDS,
+        description="how long the run counts as alive after its last step boundary; past it, any later run "
+        "closes its record as abandoned (and drops its IHC API claims)",
     )
 
     # Options of the local models; each applies to one model and is refused by the others.

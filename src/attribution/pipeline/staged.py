@@ -28,9 +28,9 @@ from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
-from attribution.store import staging
+from attribution.store import claims, staging
 from attribution.store.credit import write_batch
-from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
 from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
@@ -111,7 +111,14 @@ def stage_journeys(
             _forget(engine, run_key)
             raise
         staging.mark_staged(engine, run_key, batches, counts)
-        record_start(engine, run_key, settings.model, settings.time_range, in_process=False)
+        record_start(
+            engine,
+            run_key,
+            settings.model,
+            settings.time_range,
+            in_process=False,
+            lease_seconds=settings.run_lease_seconds,
+        )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
 
@@ -138,13 +145,22 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
     """The attribute step on one staged batch, its credit staged; running it again gives the same rows.
 
     Local credit replaces the batch's staged credit at once. IHC API credit is staged request by request and
-    a rerun sends only the journeys still without credit; failures are recorded as the in-process runner
-    records them, and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries.
+    a rerun sends only the journeys still without credit, claimed as the in-process runner claims them (a
+    run at the same time sends the others); failures are recorded as the in-process runner records them,
+    and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries. The run's
+    lease is renewed first: its owner is alive.
     """
     model = build_model(settings)
     with _engine(settings) as engine:
+        renew(engine, run_key)
         journeys = staging.read_batch(engine, run_key, batch_id)
-        result = dict(batch_id=batch_id, journeys=journeys["conv_id"].n_unique(), requests=0, failed=0)
+        result = {
+            "batch_id": batch_id,
+            "journeys": journeys["conv_id"].n_unique(),
+            "requests": 0,
+            "failed": 0,
+            "left_to_other_runs": 0,  # IHC API journeys another run at the same time sends
+        }
         if not isinstance(model, IHCApiAttributor):
             credits = steps.attribute(model, journeys, settings)
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
@@ -152,6 +168,9 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
         todo = journeys.join(staging.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
         if todo.is_empty():
             return result
+        todo, left = steps.claimed(engine, run_key, todo, settings)
+        staging.stage_left(engine, run_key, batch_id, left)
+        result["left_to_other_runs"] = len(left)
 
         def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
@@ -173,6 +192,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         with engine.connect() as conn:
             if staging.staged_run(conn, run_key) is None:
                 return None
+        renew(engine, run_key)  # the lock may be another writer's for a while
         # every session's cost only for an open range; it reads the input tables only: before the lock
         costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
         with write_transaction(engine) as conn:
@@ -189,6 +209,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
             summary.report_rows, restated = steps.report(conn, settings, dates, costs)
             summary.notes.extend(restated)  # the task log shows each, as a warning
             staging.forget_run(conn, run_key)
+            claims.release(conn, run_key)
             summary.seconds["finish"] = time.perf_counter() - began
             record_end(conn, summary)
     for note in summary.notes:
@@ -202,11 +223,15 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
     summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
     summary.attributed, summary.credit_total = staging.credit_totals(conn, run_key)
-    summary.unattributed = summary.journeys - summary.attributed
+    summary.left_to_other_runs = staging.left_count(conn, run_key)
+    summary.unattributed = summary.journeys - summary.attributed - summary.left_to_other_runs
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped
-    summary.notes = steps.empty_range_notes(conn, settings, summary.conversions)
+    summary.notes = [
+        *steps.empty_range_notes(conn, settings, summary.conversions),
+        *steps.left_note(summary.left_to_other_runs),
+    ]
     if settings.on_bad_rows == "skip":
         summary.skipped_conversions, summary.skipped_sessions = skipped_rows(conn, settings.time_range)
     return summary

@@ -36,6 +36,7 @@ from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
 from attribution.reporting.tableau import Published, extract_location, publish_extract
+from attribution.store import claims
 from attribution.store.credit import (
     conversion_dates,
     has_credit,
@@ -196,6 +197,27 @@ def attribute_remotely(
         commit(labelled(outcome.credits, journeys, settings), outcome.failures)
 
     return client.attribute_batches(journeys, checked)
+
+
+def claimed(
+    engine: Engine, run_id: str, journeys: pl.DataFrame, settings: Settings
+) -> tuple[pl.DataFrame, list[str]]:
+    """The journeys the run may send to the IHC API, claimed for it (``store.claims``), and the conversions it
+    leaves to another run at the same time, which sends them. Both runners call this before they send: two
+    runs at once, CLI or scheduled, never send a journey twice."""
+    ids = journeys["conv_id"].unique(maintain_order=True).to_list()
+    claim = claims.claim(engine, run_id, settings.credit_label, ids, forced=settings.force)
+    return journeys.filter(pl.col("conv_id").is_in(claim.mine)), claim.left
+
+
+def left_note(left: int) -> list[str]:
+    """The summary's note on journeys left to other runs (none when there are none)."""
+    if not left:
+        return []
+    return [
+        f"{left} journeys were left to another IHC API run at the same time, which sends them "
+        "(attribution_ihc_claims)"
+    ]
 
 
 def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) -> pl.DataFrame:

@@ -18,6 +18,7 @@ from attribution.warehouse.tables import (
     attribution_runs,
     staged_credits,
     staged_journeys,
+    staged_left,
     staged_runs,
 )
 
@@ -76,6 +77,22 @@ def stage_credits(
     with engine.begin() as conn:
         conn.execute(delete(staged_credits).where(c.run_key == run_key, same))
         bulk_insert(conn, staged_credits, rows)
+
+
+def stage_left(engine: Engine, run_key: str, batch_id: int, conv_ids: list[str]) -> None:
+    """Replace the batch's journeys left to other runs (``staged_left``) with ``conv_ids``."""
+    rows = pl.DataFrame({"conv_id": conv_ids}, schema={"conv_id": pl.String})
+    with engine.begin() as conn:
+        conn.execute(
+            delete(staged_left).where(staged_left.c.run_key == run_key, staged_left.c.batch_id == batch_id)
+        )
+        bulk_insert(conn, staged_left, rows.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id)))
+
+
+def left_count(conn: Connection, run_key: str) -> int:
+    """How many of the run's journeys were left to other runs."""
+    c = staged_left.c
+    return conn.scalar(select(func.count(c.conv_id.distinct())).where(c.run_key == run_key)) or 0
 
 
 def credit_totals(conn: Connection, run_key: str) -> tuple[int, float]:

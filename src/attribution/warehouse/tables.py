@@ -126,6 +126,10 @@ attribution_runs = Table(
     Column("summary", LongText),
     Column("host", Text),
     Column("pid", Integer),
+    # The run's lease (``store.runs``): its owner's last sign of life and how long that counts. Nullable, so
+    # a table made by an earlier version gets them added (its records then count from ``started_at``).
+    Column("heartbeat_at", Text),
+    Column("lease_seconds", Integer),
 )
 
 attribution_failures = Table(
@@ -190,7 +194,10 @@ staged_credits = Table(
     *(Column(name, Text) for name in LABEL_COLUMNS),
     *_credit_detail(),
 )
-STAGING_TABLES = (staged_runs, staged_journeys, staged_credits)
+staged_left = Table("attribution_staged_left", metadata, *_run_and_batch(), *_key("conv_id"))
+"""The IHC API journeys of a batch that another run at the same time had claimed or credited: that run sends
+them (``store.claims``), and the run's summary counts them apart from those left unattributed."""
+STAGING_TABLES = (staged_runs, staged_journeys, staged_credits, staged_left)
 CREDIT_COLUMNS = tuple(column.name for column in attribution_customer_journey.columns)
 """The credit table's columns, in order: what a credit frame holds once labelled (``pipeline.steps.labelled``)."""
 

@@ -40,3 +40,10 @@ CREATE TABLE attribution_staged_credits (
 	channel_name TEXT, 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
 );
+
+CREATE TABLE attribution_staged_left (
+	run_key TEXT NOT NULL, 
+	batch_id INTEGER NOT NULL, 
+	conv_id TEXT NOT NULL, 
+	PRIMARY KEY (run_key, batch_id, conv_id)
+);
