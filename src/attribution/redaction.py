@@ -45,6 +45,11 @@ def hide_credentials(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in parts.path + parts.query + parts.fragment:
+        # A password holding "/", "?" or "#" ends the authority early (urllib's split): all before the last
+        # "@" may be credentials, so all of it is hidden.
+        return hide_credentials(f"{scheme}://{HIDDEN}@{rest.rpartition('@')[2]}")
     host = parts.netloc.rpartition("@")[2]
     pairs = [pair.partition("=") for pair in parts.query.split("&")] if parts.query else []
     query = "&".join(
