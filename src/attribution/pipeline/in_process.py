@@ -71,7 +71,8 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
-            progress("prepare: restatement window", 0, None)
+            if settings.restated_dates:
+                progress("prepare: restatement window", 0, None)
             window = plan_window(settings, engine)
             settings = window.narrowed(settings) if window else settings  # the days it redoes
             summary.time_range = str(settings.time_range)

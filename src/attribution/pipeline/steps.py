@@ -1,4 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+"""The steps of a run, defined once: prepare → window → journeys → attribute → store → report → export (the
+restatement window's plan: ``pipeline.window``).
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -275,7 +276,7 @@ def report(
     before = date_totals(conn, watched)
     rows = build_channel_report(conn, scope, costs, label=label)
     if window:
-        window.record(conn, span, review.recosted)
+        window.record(conn, settings.time_range, review.recosted)
     else:
         forget_inputs(conn, span)
     notes = [*review.notes, *restatement_notes(before, date_totals(conn, watched), review.unrecorded)]

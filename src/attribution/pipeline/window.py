@@ -41,6 +41,7 @@ from attribution.reporting.report_inputs import (
     report_changed,
 )
 from attribution.store.parameters import load_parameters
+from attribution.timerange import TimeRange
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,10 @@ class Window:
         rebuilt = f"; spend and sessions read anew on {', '.join(sorted(recosted))}" if recosted else ""
         return f"restatement window {self.dates[0]} to {self.dates[-1]}: {redone}{rebuilt}"
 
-    def record(self, conn: Connection, span: tuple[str, str] | None, recosted: frozenset[str]) -> None:
-        """Record the inputs of the dates the run rebuilt: those of its ``span`` and the ``recosted``."""
-        record_inputs(conn, self.inputs, span, recosted, self.stamp)
+    def record(self, conn: Connection, time_range: TimeRange, recosted: frozenset[str]) -> None:
+        """Record the inputs of the dates the run rebuilt: those of the ``time_range`` it redid and the
+        ``recosted`` (``report_inputs.record_inputs``)."""
+        record_inputs(conn, self.inputs, time_range, recosted, self.stamp)
 
     def _now(self, day: str) -> Fingerprint:
         return self.inputs.get(day, NOTHING)

@@ -21,13 +21,14 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import polars as pl
-from sqlalchemy import Connection, delete, insert, or_, select, text
+from sqlalchemy import ColumnElement, Connection, delete, insert, or_, select, text
 from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.journeys import JourneyOptions, journey_cut
 from attribution.reporting.channel_report import OVERFLOWS
 from attribution.reporting.sqlite_scan import MICROS
+from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.schema import indexed_by_user
@@ -156,7 +157,7 @@ def recorded_inputs(conn: Connection, first: str, last: str) -> dict[str, Record
     return {row[0]: Recorded(Fingerprint(*row[1 : size + 1]), Stamp(*row[size + 1 :])) for row in rows}
 
 
-def dates_where(span: tuple[str, str] | None, listed: frozenset[str]):
+def _dates_where(span: tuple[str, str] | None, listed: frozenset[str]) -> ColumnElement[bool]:
     """SQL: a recorded date in ``span`` (first to last) or in ``listed``."""
     c = channel_reporting_inputs.c
     return or_(c.date.in_(sorted(listed)), *([c.date.between(*span)] if span else []))
@@ -165,15 +166,16 @@ def dates_where(span: tuple[str, str] | None, listed: frozenset[str]):
 def record_inputs(
     conn: Connection,
     inputs: dict[str, Fingerprint],
-    span: tuple[str, str] | None,
+    time_range: TimeRange,
     listed: frozenset[str],
     stamp: Stamp,
 ) -> None:
-    """Record ``inputs`` for the dates whose report rows a run rebuilt from them: those of ``span`` and of
-    ``listed``, replacing what was recorded (a date without inputs keeps no row). Inside the report's
+    """Record ``inputs`` for the dates whose report rows a run over ``time_range`` rebuilt from them: the dates
+    it covers whole (all of whose conversions it re-attributed) and those ``listed``, replacing what was
+    recorded for its dates (a date it covers in part, or without inputs, keeps no row). Inside the report's
     transaction."""
-    conn.execute(delete(channel_reporting_inputs).where(dates_where(span, listed)))
-    first, last = span or ("", "")
+    conn.execute(delete(channel_reporting_inputs).where(_dates_where(time_range.date_span(), listed)))
+    first, last = time_range.whole_days() or ("", "")
     rows = [
         {"date": day, **fingerprint._asdict(), **stamp._asdict()}
         for day, fingerprint in sorted(inputs.items())
@@ -238,8 +240,8 @@ def _money(micros: int, sign: str = "") -> str:
     """Millionths as money: cents where they are exact, else every digit (``0.001``), never rounded."""
     amount = Decimal(micros) / MICROS
     places = 2 if micros % 10_000 == 0 else 6
-    text_ = f"{amount:{sign},.{places}f}"
-    return text_.rstrip("0") if places == 6 else text_
+    shown = f"{amount:{sign},.{places}f}"
+    return shown.rstrip("0") if places == 6 else shown
 
 
 def _count(change: int, noun: str) -> str:
