@@ -117,7 +117,8 @@ def expected_notes(before: Case, after: Case, window: list[str], report: tuple[l
     for rows in report:
         for channel, day, _cost, ihc, revenue in rows:
             credit[day, channel].append((ihc, revenue))
-    for day in window:
+    reported = {day for _channel, day, *_numbers in report[0]}
+    for day in sorted(reported):  # a date reported for the first time was not restated
         moved = [
             channel
             for (d, channel), values in sorted(credit.items())
@@ -199,6 +200,16 @@ def test_an_unchanged_window_re_attributes_nothing_and_says_so(make_db, tmp_path
     ]
     assert on_dates(read_tables(db), SHOP, set(SHOP_DAYS[:4])) == on_dates(before, SHOP, set(SHOP_DAYS[:4]))
     assert read_tables(db) == full_recompute(SHOP, tmp_path, SHOP_DAYS[0], SHOP_DAYS[4])
+
+
+def test_a_window_date_reported_for_the_first_time_is_not_named_restated(make_db, tmp_path):
+    """Before: "spend restated on 2023-09-03: +4.00 (0.00 -> 4.00)" for a date no run had reported."""
+    db = make_db(SHOP)
+    daily(db, tmp_path, SHOP_DAYS[0], 0)
+    summary = daily(db, tmp_path, SHOP_DAYS[4], 2)
+    assert restatement_notes(summary.notes) == [
+        "restatement window 2023-09-03 to 2023-09-04: conversions re-attributed from 2023-09-03"
+    ]
 
 
 def test_spend_restated_within_the_window_is_read_anew_without_re_attributing(make_db, tmp_path):

@@ -292,18 +292,18 @@ def restatement_notes(
     after: dict[tuple[str, str], tuple[float, float, float]],
     unrecorded: frozenset[str],
 ) -> list[str]:
-    """What the window's report rows show changed, date by date: credit redone (sessions that landed late,
-    or journeys restated) with the channels whose credit moved, and, for the ``unrecorded`` dates reported
-    before (whose inputs were not recorded to compare), spend restated at the source."""
+    """What the window's report rows show changed, date by date, for the dates reported before (one
+    reported for the first time was not restated): credit redone (sessions that landed late, or journeys
+    restated) with the channels whose credit moved, and, for the ``unrecorded`` dates (whose inputs were not
+    recorded to compare), spend restated at the source."""
     notes = []
-    for day in sorted({day for day, _channel in before.keys() | after.keys()}):
+    for day in sorted({day for day, _channel in before}):
         rows = [
             (channel, before.get((day, channel), (0.0, 0.0, 0.0)), after.get((day, channel), (0.0, 0.0, 0.0)))
             for channel in sorted({channel for d, channel in before.keys() | after.keys() if d == day})
         ]
         cost, new_cost = sum(old[0] for _, old, _ in rows), sum(new[0] for _, _, new in rows)
-        reported = any((day, channel) in before for channel, _, _ in rows)
-        if day in unrecorded and reported and abs(new_cost - cost) >= RESTATED_CENTS:
+        if day in unrecorded and abs(new_cost - cost) >= RESTATED_CENTS:
             notes.append(f"spend restated on {day}: {new_cost - cost:+,.2f} ({cost:,.2f} -> {new_cost:,.2f})")
         moved = [
             channel
