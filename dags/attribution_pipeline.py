@@ -86,8 +86,9 @@ PARAMS = {
         type="integer",
         minimum=0,
         maximum=90,
-        description="Also redo the N days before the run's day: spend the ad platforms restated and sessions "
-        "that landed late; 3 suits a daily schedule (GA4's export admits events up to 72 hours late).",
+        description="Also look at the N days before the run's day and redo those whose inputs changed: spend "
+        "the ad platforms restated, sessions and conversions that landed late; 3 suits a daily schedule "
+        "(GA4's export admits events up to 72 hours late).",
     ),
     "batch_journeys": Param(5_000, type="integer", minimum=1, description="Journeys per attribute task."),
 }

@@ -1,5 +1,5 @@
-"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, staging tables, run records)
-and the CSV of a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
+"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, report inputs, staging tables, run
+records) and the CSV of a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
 
 Refresh after an intended change with ``ATTRIBUTION_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and review
 the diff like code.
@@ -18,6 +18,7 @@ from attribution import load_settings, run
 from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
 from attribution.reporting.channel_report import cost_sql, credit_sql
+from attribution.reporting.report_inputs import inputs_sql
 from attribution.warehouse.dialects import PROFILES
 from attribution.warehouse.schema import add_column_sql
 from attribution.warehouse.tables import STAGING_TABLES, attribution_runs
@@ -58,6 +59,7 @@ def sql_cases() -> list[tuple[str, str]]:
         for label, options in OPTIONS.items():
             cases.append((f"sql/{dialect}/journeys-{label}.sql", journey_sql(profile, options)))
             cases.append((f"sql/{dialect}/null-paths-{label}.sql", null_paths_sql(profile, options)))
+            cases.append((f"sql/{dialect}/report-inputs-{label}.sql", inputs_sql(profile, options)))
     for dated in (False, True):
         cases.append((f"sql/report-credit{'-dated' if dated else ''}.sql", credit_sql(dated=dated)))
     cases.append(("sql/report-cost-dated.sql", cost_sql()))

@@ -119,8 +119,9 @@ OnStale = Annotated[
 RestateDays = Annotated[
     int | None,
     typer.Option(
-        help="Also redo the N days before --start: spend restated at the source and sessions that landed "
-        "late since (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily schedule)."
+        help="Also redo those of the N days before --start whose inputs changed: spend restated at the "
+        "source, sessions or conversions that landed late (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily "
+        "schedule)."
     ),
 ]
 

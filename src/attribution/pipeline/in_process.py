@@ -28,6 +28,7 @@ from attribution.models import Attributor
 from attribution.models.path_model import PathModel, empty_paths, journey_paths
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Window, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
@@ -73,6 +74,11 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
+            if settings.restated_dates:
+                progress("prepare: restatement window", 0, None)
+            window = plan_window(settings, engine)
+            settings = window.narrowed(settings) if window else settings  # the days it redoes
+            summary.time_range = str(settings.time_range)
             lease = settings.run_lease_seconds
             record_start(
                 engine,
@@ -88,7 +94,9 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
                 attributed = _attribute_range(settings, engine, prepared.model, summary, progress, heartbeat)
                 heartbeat.beat()  # before the write steps' one transaction, which may wait for the lock
                 publish = destination.enter_context(steps.destination(settings, engine))
-                files = _write_steps(settings, engine, attributed, summary, progress, costs, publish, began)
+                files = _write_steps(
+                    settings, engine, attributed, summary, progress, costs, publish, began, window
+                )
             files.release()  # the run has committed: should this fail, the next run finishes it
     return summary
 
@@ -138,6 +146,7 @@ def _write_steps(
     costs: Future[pl.DataFrame] | None,
     publish: Publish,
     began: float,
+    window: Window | None,
 ) -> Pending:
     """Store, report and export in one transaction that also records the run's end; the files it made,
     to release once it has committed."""
@@ -150,7 +159,7 @@ def _write_steps(
         with _timed(summary, "costs (wait)"):
             session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
-            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs, window)
             summary.notes.extend(restated)
         progress("export", 0, len(settings.formats))
         with _timed(summary, "export"):

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=MAX_RESTATE_DAYS,
-        description="also redo the N days before start: spend restated and sessions landed late since",
+        description="also redo those of the N days before start whose inputs changed since they were reported",
     )
     on_stale: StalePolicy = Field(
         "warn", description="a date whose inputs look not yet landed: stop the run (error) or warn (warn)"
@@ -217,7 +217,8 @@ class Settings(BaseSettings):
 
     @property
     def time_range(self) -> TimeRange:
-        """The conversions the run attributes: ``[start, end)``, reaching back ``restate_days`` more days."""
+        """The conversions the run attributes: ``[start, end)``, reaching back ``restate_days`` more days (a
+        run's window plan narrows it to the days it redoes: ``pipeline.window``)."""
         return self.asked_range.reaching_back(self.restate_days)
 
     @property

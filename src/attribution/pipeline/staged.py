@@ -26,8 +26,10 @@ from attribution.objectstore import as_uri
 from attribution.pipeline import steps
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Window, credit_stamp, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
+from attribution.reporting.report_inputs import Fingerprint, Stamp
 from attribution.store import claims, staging
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
@@ -85,6 +87,8 @@ def stage_journeys(
     counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
     with _engine(settings) as engine:
         _forget(engine, run_key)
+        window = plan_window(settings, engine)
+        settings = window.narrowed(settings) if window else settings  # the days it redoes
         try:
             for chunk in steps.journeys(settings, engine):
                 assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
@@ -110,7 +114,7 @@ def stage_journeys(
         except BaseException:
             _forget(engine, run_key)
             raise
-        staging.mark_staged(engine, run_key, batches, counts)
+        staging.mark_staged(engine, run_key, batches, counts, *_staged_window(window))
         record_start(
             engine,
             run_key,
@@ -121,6 +125,22 @@ def stage_journeys(
         )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
+
+
+def _staged_window(window: Window | None) -> tuple[int | None, dict[str, Fingerprint]]:
+    """What staging keeps of a run's window for the task that finishes it: the days it redoes, and the
+    inputs it read before its journeys."""
+    return (None, {}) if window is None else (window.redo_days, window.inputs)
+
+
+def _window(
+    conn: Connection, settings: Settings, stamp: Stamp | None, run_key: str, staged: Row
+) -> Window | None:
+    """The window of a staged run as it was planned when its journeys were staged (``None``: none)."""
+    if staged.redo_days is None or stamp is None:
+        return None
+    inputs = {day: Fingerprint(*values) for day, values in staging.staged_inputs_of(conn, run_key).items()}
+    return Window(tuple(settings.restated_dates), staged.redo_days, inputs, stamp)
 
 
 def _forget(engine: Engine, run_key: str) -> None:
@@ -195,9 +215,12 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         renew(engine, run_key)  # the lock may be another writer's for a while
         # every session's cost only for an open range; it reads the input tables only: before the lock
         costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
+        stamp = credit_stamp(settings, engine) if settings.restated_dates else None
         with write_transaction(engine) as conn:
             if (staged := staging.staged_run(conn, run_key)) is None:
                 return None
+            window = _window(conn, settings, stamp, run_key, staged)
+            settings = window.narrowed(settings) if window else settings  # the days it staged
             summary = _summary(conn, settings, run_key, staged)
             dates = steps.store(
                 conn,
@@ -206,7 +229,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
                 staging.credited_conversions(run_key),
                 lambda conn: staging.copy_credits(conn, run_key),
             )
-            summary.report_rows, restated = steps.report(conn, settings, dates, costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, costs, window)
             summary.notes.extend(restated)  # the task log shows each, as a warning
             staging.forget_run(conn, run_key)
             claims.release(conn, run_key)

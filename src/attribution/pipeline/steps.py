@@ -1,5 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export, and
-publishing the export's Hyper extract to Tableau after it.
+"""The steps of a run, defined once: prepare → window → journeys → attribute → store → report → export (the
+restatement window's plan: ``pipeline.window``), and publishing the export's Hyper extract to Tableau after it.
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -24,6 +24,7 @@ from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Review, Window
 from attribution.reporting.channel_report import (
     ReportScope,
     build_channel_report,
@@ -35,6 +36,7 @@ from attribution.reporting.channel_report import (
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
+from attribution.reporting.report_inputs import forget_inputs
 from attribution.reporting.tableau import Published, extract_location, publish_extract
 from attribution.store import claims
 from attribution.store.credit import (
@@ -275,20 +277,35 @@ def frames_writer(
 
 
 def report(
-    conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None
+    conn: Connection,
+    settings: Settings,
+    dates: set[str] | None,
+    costs: pl.DataFrame | None,
+    window: Window | None = None,
 ) -> tuple[int, list[str]]:
     """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
-    when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan), none
-    otherwise (its credit did not change); the number of report rows, and a note for each date of the
-    restatement window whose spend or credit changed (none when the report switches model: every date
-    changes then, and none was restated)."""
-    scope = ReportScope(frozenset())
-    if settings.report_label == settings.credit_label:
-        scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
-    window = settings.restated_dates if reported_label(conn) == settings.report_label else []  # same model
-    before = date_totals(conn, window)
-    rows = build_channel_report(conn, scope, costs, label=settings.report_label)
-    return rows, restatement_notes(before, date_totals(conn, window))
+    when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan) and those
+    of the ``window``'s dates whose sessions or spend changed, none otherwise (its credit did not change);
+    the number of report rows, and notes naming what changed on the window's dates (none when the report
+    switches model: every date changes then, and none was restated).
+
+    The inputs of the dates it rebuilt are recorded with the rows (``Window.record``); a run without a window
+    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints."""
+    label = settings.report_label
+    if label != settings.credit_label:
+        return build_channel_report(conn, ReportScope(frozenset()), costs, label=label), []
+    review = window.review(conn) if window else Review(frozenset(), [], frozenset())
+    span = settings.time_range.date_span()
+    scope = ReportScope(None if dates is None else frozenset(dates) | review.recosted, span, review.recosted)
+    watched = list(window.dates) if window and reported_label(conn) == label else []  # same model
+    before = date_totals(conn, watched)
+    rows = build_channel_report(conn, scope, costs, label=label)
+    if window:
+        window.record(conn, settings.time_range, review.recosted)
+    else:
+        forget_inputs(conn, span)
+    notes = [*review.notes, *restatement_notes(before, date_totals(conn, watched), review.unrecorded)]
+    return rows, notes if watched else []
 
 
 RESTATED_CENTS = 0.005
@@ -298,17 +315,20 @@ RESTATED_CENTS = 0.005
 def restatement_notes(
     before: dict[tuple[str, str], tuple[float, float, float]],
     after: dict[tuple[str, str], tuple[float, float, float]],
+    unrecorded: frozenset[str],
 ) -> list[str]:
-    """What the restatement window changed, date by date: spend restated at the source, and credit redone
-    (sessions that landed late, or journeys restated) with the channels whose credit moved."""
+    """What the window's report rows show changed, date by date, for the dates reported before (one
+    reported for the first time was not restated): credit redone (sessions that landed late, or journeys
+    restated) with the channels whose credit moved, and, for the ``unrecorded`` dates (whose inputs were not
+    recorded to compare), spend restated at the source."""
     notes = []
-    for day in sorted({day for day, _channel in before.keys() | after.keys()}):
+    for day in sorted({day for day, _channel in before}):
         rows = [
             (channel, before.get((day, channel), (0.0, 0.0, 0.0)), after.get((day, channel), (0.0, 0.0, 0.0)))
             for channel in sorted({channel for d, channel in before.keys() | after.keys() if d == day})
         ]
         cost, new_cost = sum(old[0] for _, old, _ in rows), sum(new[0] for _, _, new in rows)
-        if abs(new_cost - cost) >= RESTATED_CENTS:
+        if day in unrecorded and abs(new_cost - cost) >= RESTATED_CENTS:
             notes.append(f"spend restated on {day}: {new_cost - cost:+,.2f} ({cost:,.2f} -> {new_cost:,.2f})")
         moved = [
             channel

@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -70,7 +70,7 @@ WHERE a.model = :model AND a.conv_type_id = :conv_type_id AND {where}
 """
 _DATES = "IN :dates"
 _SPAN = "BETWEEN :first_date AND :last_date"
-_OVERFLOWS = ("integer overflow", "bigint out of range")
+OVERFLOWS = ("integer overflow", "bigint out of range")
 """What SQLite and PostgreSQL say when the session cost SQL's integers overflow."""
 
 
@@ -85,6 +85,9 @@ class ReportScope:
 
     dates: frozenset[str] | None
     span: tuple[str, str] | None = None
+    recosted: frozenset[str] = frozenset()
+    """Dates outside the span whose cost is read anew all the same: their spend or sessions changed since
+    they were reported (a restatement window's, ``reporting.report_inputs``); they are among ``dates``."""
 
     @property
     def other_dates(self) -> frozenset[str]:
@@ -215,7 +218,7 @@ def _summed_costs(
             return fetch_frame(conn, text(sql(False)), {}, COST_SCHEMA)
         return _by_dates(conn, sql, *scope, COST_SCHEMA)
     except DBAPIError as error:
-        if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
+        if not any(overflow in str(error.orig) for overflow in OVERFLOWS):
             raise
         dates, span = scope or (frozenset(), None)
         named = sorted(dates) + ([f"{span[0]} to {span[1]}"] if span else [])
@@ -224,15 +227,15 @@ def _summed_costs(
 
 
 def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
-    """The cost of the scope's dates: read anew for its span and for dates without a row yet, kept as
-    reported for the others."""
+    """The cost of the scope's dates: read anew for its span, its recosted dates and dates without a row
+    yet, kept as reported for the others."""
     columns = channel_reporting.c["channel_name", "date", "cost"]
     reported = fetch_frame(
         conn, select(columns).where(scope.where(channel_reporting.c.date)), {}, COST_SCHEMA
     )
     first, last = scope.span or ("", "")
     spanned = pl.col("date").is_between(pl.lit(first), pl.lit(last)) if scope.span else pl.lit(False)
-    kept = reported.filter(~spanned)
+    kept = reported.filter(~spanned & ~pl.col("date").is_in(sorted(scope.recosted)))
     missing = scope.other_dates - set(kept["date"])
     return pl.concat([session_costs_on(conn, missing, scope.span), kept])
 
@@ -282,7 +285,7 @@ def _widened(conn: Connection, scope: ReportScope, label: CreditLabel) -> Report
     c = channel_reporting.c
     other = or_(*(c[name].is_(None) | (c[name] != value) for name, value in label._asdict().items()))
     dates = frozenset(conn.scalars(select(c.date).distinct().where(other)))
-    return ReportScope(scope.dates | dates, scope.span) if dates else scope
+    return replace(scope, dates=scope.dates | dates) if dates else scope
 
 
 def date_totals(conn: Connection, dates: list[str]) -> dict[tuple[str, str], tuple[float, float, float]]:
