@@ -5,7 +5,9 @@ Scenarios are named; each run happens in a fresh child process so its peak memor
 Databases are laid out as real tables are (``arrival``: rows by user and time, ids in random key order);
 ``--layout sorted`` adds the generator's key-ordered layout, which flatters key lookups, and prints the
 ratio of the two. ``--days`` sets the history's length (repeatable: one database per length);
-``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days.
+``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days;
+``--restate-days N`` also times the last day with a restatement window of N days, inputs unchanged, then
+after a restatement of the window's first day, against the same day without one.
 ``--model`` (repeatable; ``all``: every local model and Markov of orders 1 to 3, ``markov:3`` an order) runs
 the same four runs for each model, each from its own fresh copy, so every model's first run is timed as a
 new user meets it (no index yet). Each database is generated once into benchmarks/data/ and kept pristine;
@@ -17,6 +19,7 @@ Usage:
     python benchmarks/pipeline.py --scenario default --days 10 --days 90 --layout arrival --layout sorted
     python benchmarks/pipeline.py --scenario default --scenario 5m --model all
     python benchmarks/pipeline.py --scenario 1m-orders --model all      # a million orders, 2M users
+    python benchmarks/pipeline.py --scenario 10m --days 100 --restate-days 3   # daily runs with a window
     python benchmarks/pipeline.py --compare old.json new.json
 """
 
@@ -42,6 +45,9 @@ from attribution.warehouse.generate_options import DEFAULT_LAYOUT, LAYOUTS, Layo
 
 HERE = Path(__file__).resolve().parent
 RUNS = ("first", "rerun", "first day", "day")
+WINDOW_RUNS = ("window", "restated")
+"""With ``--restate-days N``: the last day again with that window, its inputs unchanged, then after a
+restatement of the window's first day."""
 """A first run (building the journey indexes), a whole-range rerun, then daily runs as a scheduler starts
 them: the history's last day but one (the first bounded run, building the date indexes), then its last day."""
 DATA = HERE / "data"
@@ -124,15 +130,17 @@ def model_options(model: str) -> dict:
     return {"model": name, **({"markov_order": int(order)} if order else {})}
 
 
-def measure_run(db: str, out: str, start: str = "", end: str = "", model: str = DEFAULT_MODEL) -> dict:
-    """Run the pipeline once in this process (over ``[start, end)`` when given) and return its step times
-    and peak memory."""
+def measure_run(
+    db: str, out: str, start: str = "", end: str = "", model: str = DEFAULT_MODEL, restate_days: str = "0"
+) -> dict:
+    """Run the pipeline once in this process (over ``[start, end)`` when given, with a restatement window of
+    ``restate_days``) and return its step times and peak memory."""
     from attribution import load_settings, run
 
     index_build: list[float] = []
     time_index_build(index_build)
     bounds = {"start": start, "end": end} if start else {}
-    options = {**bounds, **model_options(model)}
+    options = {**bounds, **model_options(model), "restate_days": int(restate_days)}
     summary = run(load_settings(db=db, out=out, create_indexes=True, **options))  # a first run builds them
     return {
         "seconds": summary.seconds,
@@ -170,12 +178,17 @@ def peak_mb() -> float:
 
 
 def run_in_child(
-    db: str | Path, out: Path, start: str = "", end: str = "", model: str = DEFAULT_MODEL
+    db: str | Path,
+    out: Path,
+    start: str = "",
+    end: str = "",
+    model: str = DEFAULT_MODEL,
+    restate_days: int = 0,
 ) -> dict:
     """``measure_run`` in a fresh process, so the peak memory is this run's alone; adds the child's wall time."""
     began = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(out), start, end, model],
+        [sys.executable, __file__, "--child", str(db), str(out), start, end, model, str(restate_days)],
         capture_output=True,
         text=True,
     )
@@ -208,23 +221,41 @@ def scheduled_runs(
     days: list[str],
     after: Callable[[str], None] = lambda _label: None,
     model: str = DEFAULT_MODEL,
+    restate_days: int = 0,
 ) -> dict:
     """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``), the daily ones over
-    ``days`` (the history's last two: ``last_days``); ``after`` is called with each run's label once it has
-    ended."""
+    ``days`` (the history's last two: ``last_days``); with ``restate_days``, then the last day again with
+    that restatement window, its inputs unchanged (``window``), and once more after a restatement of the
+    window's first day (``restated``). ``after`` is called with each run's label once it has ended."""
     before, day = days
     bounds = {"first": (), "rerun": (), "first day": (before, day), "day": (day, next_day(day))}
     runs = {}
     for label in RUNS:
         runs[label] = run_in_child(db, out, *(bounds[label] or ("", "")), model=model)
         after(label)
+    if restate_days:
+        for label in WINDOW_RUNS:
+            if label == "restated":
+                restate(db, (date.fromisoformat(day) - timedelta(days=restate_days)).isoformat())
+            runs[label] = run_in_child(db, out, day, next_day(day), model=model, restate_days=restate_days)
+            after(label)
     return runs
 
 
-def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL) -> dict:
+def restate(db: str | Path, day: str) -> None:
+    """Double the cost of every session of ``day``, as an ad platform restating its spend."""
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute(
+            "UPDATE session_costs SET cost = cost * 2 WHERE session_id IN "
+            "(SELECT session_id FROM session_sources WHERE event_date = ?)",
+            (day,),
+        )
+
+
+def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL, restate_days: int = 0) -> dict:
     db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    runs = scheduled_runs(db, out, last_days(db, 2), model=model)
+    runs = scheduled_runs(db, out, last_days(db, 2), model=model, restate_days=restate_days)
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}
@@ -232,6 +263,7 @@ def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL) -> dict:
     return {
         "scenario": asdict(scenario),
         "model": model,
+        "restate_days": restate_days,
         "generate_seconds": generate_seconds,
         **runs,
         **checked,
@@ -280,13 +312,14 @@ def show(result: dict) -> None:
             else "generated earlier)"
         )
     )
-    steps = list(dict.fromkeys(step for label in RUNS for step in result[label]["seconds"]))
+    labels = [label for label in (*RUNS, *WINDOW_RUNS) if label in result]
+    steps = list(dict.fromkeys(step for label in labels for step in result[label]["seconds"]))
     print(
         f"{'run':<10}"
         + "".join(f"{step:>14}" for step in steps)
         + f"{'wall':>8}{'sessions/s':>12}{'peak MB':>10}"
     )
-    for label in RUNS:
+    for label in labels:
         r = result[label]
         print(
             f"{label:<10}"
@@ -295,6 +328,13 @@ def show(result: dict) -> None:
         )
     day, rerun = result["day"]["seconds"]["total"], result["rerun"]["seconds"]["total"]
     print(f"a daily run costs {day / rerun:.2f} of a whole-range rerun")
+    for label in WINDOW_RUNS:
+        if label in result:
+            window = result[label]["seconds"]["total"]
+            print(
+                f"{label}: a daily run with --restate-days {result['restate_days']} costs {window / day:.2f} of "
+                f"one without, {window / rerun:.2f} of a whole-range rerun"
+            )
     if daily := result.get("daily"):
         print(
             f"{daily['days']} daily runs (mean {daily['mean']:.2f} s, max {daily['max']:.2f} s) left the same "
@@ -365,8 +405,15 @@ def main() -> None:
         help=f"a model, markov:ORDER, or all (default {DEFAULT_MODEL}); repeatable",
     )
     parser.add_argument(
-        "--child", nargs=5, help=argparse.SUPPRESS
-    )  # database, output, start, end ("" for all), model
+        "--restate-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the last day with a restatement window of N days, unchanged, then after a restatement",
+    )
+    parser.add_argument(
+        "--child", nargs=6, help=argparse.SUPPRESS
+    )  # database, output, start, end ("" for all), model, restatement window
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure_run(*args.child)))
@@ -375,7 +422,7 @@ def main() -> None:
         compare(*args.compare)
         return
     results = [
-        bench(scenario, args.daily, model)
+        bench(scenario, args.daily, model, args.restate_days)
         for scenario in scenarios(args.scenario, args.days, args.layout)
         for model in models(args.model)
     ]

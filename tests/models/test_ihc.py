@@ -7,8 +7,10 @@ import math
 import polars as pl
 import pytest
 
+from attribution.journeys import build_journeys
 from attribution.models import IHC, IHCParameters
 from attribution.models.curves import Surface, TimeCurve
+from attribution.warehouse.engine import connect
 from tests.models.test_contract import AttributorContract, one_journey
 
 SIMPLE = IHCParameters(
@@ -95,3 +97,23 @@ class TestIHC(AttributorContract):
     def test_parameters_reject_non_positive_weights(self):
         with pytest.raises(ValueError, match="greater than 0"):
             IHCParameters(closer_weight=0)
+
+
+@pytest.mark.parametrize("group", [1, 7, 50])
+def test_a_journeys_credit_does_not_depend_on_the_journeys_attributed_with_it(source_db, group):
+    """Before, ``ihc`` combined the phases in one Polars expression whose last bit could change with the
+    other journeys of the frame: a daily run and a whole-range run stored different credit for a journey."""
+    engine = connect(str(source_db))
+    try:
+        journeys = pl.concat([chunk.journeys for chunk in build_journeys(engine)])
+    finally:
+        engine.dispose()
+    model = IHC()
+    together = model.attribute(journeys)
+    ids = journeys["conv_id"].unique().shuffle(seed=group).to_list()
+    apart = pl.concat(
+        model.attribute(journeys.filter(pl.col("conv_id").is_in(ids[start : start + group])))
+        for start in range(0, len(ids), group)
+    )
+    keys = ["conv_id", "session_id"]
+    assert together.sort(keys).equals(apart.sort(keys))

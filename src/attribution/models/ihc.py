@@ -164,16 +164,19 @@ def _with_phases(frame: pl.DataFrame, weights: dict[str, pl.Series], raw: dict[s
     return weighted.with_columns(_normalised(weighted, f"raw_{phase}").alias(phase) for phase in raw)
 
 
-def combined_ihc(frame: pl.DataFrame, params: IHCParameters) -> pl.Expr:
-    """``ihc`` from the three phases of ``frame``; without holder mass the weights cover the other two."""
+def combined_ihc(frame: pl.DataFrame, params: IHCParameters) -> pl.Series:
+    """``ihc`` from the three phases of ``frame``; without holder mass the weights cover the other two.
+
+    Why numpy, one operation at a time: as one Polars expression, a session's ``ihc`` could differ in its last
+    bit with the other journeys of its frame (19 of 5,607 sessions attributed all at once or 7 journeys at a
+    time), so a daily run and a whole-range run stored different credit for the same journey. Each numpy
+    operation is exactly rounded, element by element, wherever the element stands.
+    """
     p = params
-    holder_weight = pl.when(journey_totals(frame, "holder") > 0).then(p.holder_weight).otherwise(0.0)
-    weighted = (
-        p.initializer_weight * pl.col("initializer")
-        + holder_weight * pl.col("holder")
-        + p.closer_weight * pl.col("closer")
-    )
-    return (weighted / (p.initializer_weight + holder_weight + p.closer_weight)).alias("ihc")
+    holder_weight = np.where(journey_totals(frame, "holder").to_numpy() > 0, p.holder_weight, 0.0)
+    initializer, holder, closer = (frame[phase].cast(pl.Float64).to_numpy() for phase in PHASES)
+    weighted = p.initializer_weight * initializer + holder_weight * holder + p.closer_weight * closer
+    return pl.Series("ihc", weighted / (p.initializer_weight + holder_weight + p.closer_weight))
 
 
 class IHC(Attributor):
