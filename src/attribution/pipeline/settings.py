@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -23,6 +24,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
 
 from attribution.errors import ConfigError
 from attribution.ihc_api.config import (
@@ -49,9 +51,10 @@ from attribution.redaction import hide_credentials
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
-from attribution.warehouse.engine import redact_url
+from attribution.warehouse.engine import open_engine, redact_url
 from attribution.warehouse.freshness import StalePolicy
 from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.source_mapping import SourceMapping, load_source_mapping, parse_source_mapping
 from attribution.warehouse.tables import NO_CONV_TYPE, CreditLabel
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
@@ -90,6 +93,14 @@ class Settings(BaseSettings):
     )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
+    source_mapping: str | None = Field(
+        None,
+        description="TOML file naming the inputs' schema, tables, columns and time zones (docs/data.md)",
+    )
+    source_mapping_toml: str | None = Field(
+        None,
+        description="the source mapping itself, as TOML text (the DAG's Variable attribution_source_mapping)",
+    )
     create_indexes: bool | None = Field(
         None, description="add the journey indexes to the input tables (default: on SQLite only)"
     )
@@ -266,6 +277,20 @@ class Settings(BaseSettings):
         )
 
     @property
+    def sources(self) -> SourceMapping:
+        """Where the inputs are and how their timestamps read: ``source_mapping``'s file (or the mapping given
+        as text), else the challenge's names."""
+        if self.source_mapping_toml is None:
+            return load_source_mapping(self.source_mapping)
+        if self.source_mapping:
+            raise ConfigError("Give source_mapping (a file) or source_mapping_toml (its text), not both")
+        return parse_source_mapping(self.source_mapping_toml, "(source_mapping_toml)")
+
+    def warehouse(self) -> AbstractContextManager[Engine]:
+        """The run's warehouse (``open_engine``), with its Redshift staging and source mapping."""
+        return open_engine(self.db, staged_copy=self.staged_copy, sources=self.sources)
+
+    @property
     def safe_db(self) -> str:
         """The database as it may be shown: any password hidden."""
         return redact_url(self.db)
@@ -329,5 +354,6 @@ def load_settings(**explicit: object) -> Settings:
         raise config_error(exc, "setting") from None
     settings.time_range  # noqa: B018 - validate the range and the staging now, not half-way through a run
     settings.staged_copy  # noqa: B018
+    settings.sources  # noqa: B018
     check_formats(settings.formats)
     return settings
