@@ -70,6 +70,14 @@ Out = Annotated[
         "object store credentials from the environment (AWS_*), never a flag.",
     ),
 ]
+SourceMappingFile = Annotated[
+    str | None,
+    typer.Option(
+        "--source-mapping",
+        help="TOML file naming the inputs' schema, tables, columns and time zones (env "
+        "ATTRIBUTION_SOURCE_MAPPING; default: the challenge's names; docs/data.md).",
+    ),
+]
 CreateIndexes = Annotated[
     bool | None,
     typer.Option(
@@ -269,6 +277,7 @@ def _print_summary(summary: RunSummary) -> None:
 @app.command("run")
 def run_command(
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     create_indexes: CreateIndexes = None,
     start: Start = None,
     end: End = None,
@@ -305,6 +314,7 @@ def run_command(
     """
     source = {
         "db": db,
+        "source_mapping": source_mapping,
         "create_indexes": create_indexes,
         "out": out,
         "formats": tuple(formats) if formats else None,
@@ -436,6 +446,7 @@ def _numbers(text: str | None, what: str) -> tuple[float, ...] | None:
 def train_ihc_command(
     conv_type_id: Annotated[str, typer.Option(help="Name to store the trained parameters under.")],
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     start: Start = None,
     end: End = None,
     lookback_days: Lookback = None,
@@ -444,7 +455,12 @@ def train_ihc_command(
     from attribution.pipeline.training import train_conversion_type
 
     settings = _load_settings(
-        db=db, start=start, end=end, lookback_days=lookback_days, conv_type_id=conv_type_id
+        db=db,
+        source_mapping=source_mapping,
+        start=start,
+        end=end,
+        lookback_days=lookback_days,
+        conv_type_id=conv_type_id,
     )
     with _progress() as progress:
         progress.add_task("training", total=None)
@@ -499,6 +515,7 @@ def compare_command(
         list[str] | None, typer.Option("--model", help="A model to compare (repeatable).")
     ] = None,
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     start: Start = None,
     end: End = None,
     value: Annotated[str, typer.Option(help="credit or revenue.")] = "credit",
@@ -507,7 +524,7 @@ def compare_command(
     from attribution.pipeline.training import compare_stored_models
 
     chosen = models or ["last-touch", "linear", "time-decay", "position-based", "ihc"]
-    settings = _load_settings(db=db, start=start, end=end)
+    settings = _load_settings(db=db, source_mapping=source_mapping, start=start, end=end)
     with _progress() as progress:
         progress.add_task(f"attributing with {len(chosen)} models", total=None)
         wide = compare_stored_models(settings, chosen, value)
@@ -547,16 +564,15 @@ def copy_db_command(
 
 
 @app.command("check")
-def check_command(db: Db = None) -> None:
+def check_command(db: Db = None, source_mapping: SourceMappingFile = None) -> None:
     """Run every input check over the whole database and print, per check, its table, how many rows (or
     repeated ids) break it and the first of them. Exits with 1 when any check fails."""
-    from attribution.warehouse.engine import open_engine
     from attribution.warehouse.freshness import find_stale, last_week
     from attribution.warehouse.input_checks import run_checks
     from attribution.warehouse.schema import validate_inputs
 
-    settings = _load_settings(db=db)
-    with open_engine(settings.db) as engine:
+    settings = _load_settings(db=db, source_mapping=source_mapping)
+    with settings.warehouse() as engine:
         validate_inputs(engine)
         results = run_checks(engine)
         week = last_week(engine)
@@ -612,11 +628,10 @@ def report_command(
     """Export the stored channel report and print totals per channel (default: CSV only)."""
     from attribution.pipeline.steps import report_context, switch_report
     from attribution.reporting.files import export_all
-    from attribution.warehouse.engine import open_engine
 
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
     settings = _load_settings(db=db, out=out, formats=tuple(chosen), report_model=report_model)
-    with open_engine(settings.db) as engine:
+    with settings.warehouse() as engine:
         if compare_models:
             with engine.connect() as conn:
                 _print_comparison(conn)
