@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
@@ -188,6 +189,22 @@ def in_some_zone(value: str) -> datetime:
 def with_offset(value: str) -> str:
     """The UTC text timestamp as text with an offset (``2023-09-01 12:00:00+02:00``), in one of ``OFFSETS``."""
     return in_some_zone(value).isoformat(sep=" ")
+
+
+def in_zone(rows: Rows, zone: str) -> Rows:
+    """``rows`` with every date and time the local date and time in ``zone`` of its UTC instant."""
+    pairs = {"session_sources": ("event_date", "event_time"), "conversions": ("conv_date", "conv_time")}
+
+    def moved(row: Row, day: str, clock: str) -> Row:
+        local = (
+            datetime.fromisoformat(f"{row[day]} {row[clock]}").replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+        )
+        return {**row, day: local.strftime("%Y-%m-%d"), clock: local.strftime("%H:%M:%S")}
+
+    return {
+        name: [moved(row, *pairs[name]) if name in pairs else row for row in table]
+        for name, table in rows.items()
+    }
 
 
 def renumbered(rows: Rows) -> Rows:

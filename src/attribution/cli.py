@@ -86,9 +86,17 @@ CreateIndexes = Annotated[
     ),
 ]
 Start = Annotated[
-    str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")
+    str | None,
+    typer.Option(
+        help="First conversion time included: ISO date or timestamp (UTC, or the report time zone)."
+    ),
 ]
-End = Annotated[str | None, typer.Option(help="First conversion time excluded: ISO date or timestamp (UTC).")]
+End = Annotated[
+    str | None,
+    typer.Option(
+        help="First conversion time excluded: ISO date or timestamp (UTC, or the report time zone)."
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),

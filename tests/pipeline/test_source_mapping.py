@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from attribution import load_settings, run
 from attribution.errors import ConfigError, SchemaError
+from attribution.timerange import TimeRange
 from attribution.warehouse.generate import generate_database
 from tests.builders import Case
 from tests.commands import attribution
@@ -28,6 +29,7 @@ from tests.retyped import (
     Form,
     Rows,
     challenge_form,
+    in_zone,
     read_rows,
     renamed,
     retyped,
@@ -184,6 +186,24 @@ def test_naive_timestamps_are_read_in_the_mapping_s_time_zone(
     form = users_form(other_schema, kind, local_text("America/New_York"))
     toml = 'time_zone = "America/New_York"\n' + mapping_toml(other_schema, {})
     assert mapped(backend, rows, tmp_path, form, toml) == original(backend, rows, tmp_path)
+
+
+def test_a_report_time_zone_dates_the_report_and_reads_the_range_in_that_zone(backend, rows, tmp_path):
+    """Stored in UTC, reported in Kolkata's dates: the report of a copy whose text holds Kolkata's local
+    times (without a mapping), a day run's naive bounds read in Kolkata too."""
+    zone = "Asia/Kolkata"
+    local_copy = backend()
+    write_form(local_copy, in_zone(rows, zone), challenge_form())
+    reference = tables_and_csv(local_copy, tmp_path, "local")
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, rows, challenge_form())
+    path.write_text(f'report_time_zone = "{zone}"\n')
+    assert tables_and_csv(db, tmp_path, "reported", source_mapping=str(path)) == reference
+
+
+def test_range_bounds_with_an_offset_are_read_in_the_report_time_zone():
+    bounds = TimeRange.parse("2023-09-01T00:00:00+00:00", "2023-09-02", "Asia/Kolkata")
+    assert (bounds.start, bounds.end) == (datetime(2023, 9, 1, 5, 30), datetime(2023, 9, 2))
 
 
 # -- a bad mapping, one line ------------------------------------------------------------------------------

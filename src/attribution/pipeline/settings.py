@@ -192,7 +192,7 @@ class Settings(BaseSettings):
     @property
     def asked_range(self) -> TimeRange:
         """``[start, end)`` as given, without the restatement window."""
-        return TimeRange.parse(self.start, self.end)
+        return TimeRange.parse(self.start, self.end, self.sources.report_time_zone)
 
     @property
     def restated_dates(self) -> list[str]:

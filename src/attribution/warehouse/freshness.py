@@ -18,13 +18,13 @@ The rules, per date of a bounded run (an open range recomputes whatever has land
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
 
 from attribution.errors import StaleInputError
-from attribution.timerange import TimeRange
+from attribution.timerange import TimeRange, zone_info
 from attribution.warehouse.input_checks import connection
 from attribution.warehouse.schema import input_kinds
 from attribution.warehouse.sources import Sources, sources_of
@@ -100,7 +100,7 @@ def find_stale(bind: Engine | Connection, time_range: TimeRange) -> list[Stale]:
             for day, channel, sessions, costed, _priced in rows
             if channel in paid and sessions and not costed
         ]
-        found += _sessions_missing(newest, time_range)
+        found += _sessions_missing(newest, time_range, sources.report_zone)
         if rows and not conn.scalar(text(_conversions(sources)), {"first": first, "last": last}):
             found.append(Stale(last, f"no conversions from {first} to {last}, although sessions have landed"))
     return sorted(found, key=lambda stale: stale.date)
@@ -114,11 +114,12 @@ def _paid_before(conn: Connection, first: str) -> set[str]:
     return set(conn.execute(text(_PAID_BEFORE), {"since": since, "first": first}).scalars())
 
 
-def _sessions_missing(newest: str, time_range: TimeRange) -> list[Stale]:
-    """The range's last hours without any session, when the range has ended (now, in UTC)."""
+def _sessions_missing(newest: str, time_range: TimeRange, zone: str) -> list[Stale]:
+    """The range's last hours without any session, when the range has ended (now, in the report's ``zone``,
+    as the pipeline's timestamps are)."""
     if time_range.end is None:
         return []
-    end = min(time_range.end.replace(tzinfo=None), datetime.now(UTC).replace(tzinfo=None))
+    end = min(time_range.end.replace(tzinfo=None), datetime.now(zone_info(zone)).replace(tzinfo=None))
     if newest >= (end - timedelta(hours=SESSION_GAP_HOURS)).isoformat(sep=" "):  # as the SQL compares them
         return []
     return [

@@ -95,11 +95,15 @@ SessionCostsMapping = INPUT_MODELS["session_costs"]
 
 
 class SourceMapping(BaseModel):
-    """The three inputs' places and names, and the zone of naive timestamps (``time_zone``, default UTC)."""
+    """The three inputs' places and names, the zone of naive timestamps (``time_zone``) and of the report's
+    dates (``report_time_zone``), both UTC by default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     time_zone: Zone = UTC_NAME
+    report_time_zone: Zone = UTC_NAME
+    """The zone of the report's dates and of the pipeline's timestamps (``--start`` and ``--end`` without an
+    offset too)."""
     session_sources: SessionSourcesMapping = Field(default_factory=SessionSourcesMapping)
     conversions: ConversionsMapping = Field(default_factory=ConversionsMapping)
     session_costs: SessionCostsMapping = Field(default_factory=SessionCostsMapping)

@@ -115,6 +115,12 @@ class Sources:
     relations: Mapping[str, Relation]
     quote: Callable[[str], str] = field(default=lambda name: name, compare=False)
     report_zone: str = UTC_NAME
+    _values: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
+    """Each input's canonical columns as SQL (``_canonical``), written once: a zone's search is long."""
+
+    def __post_init__(self) -> None:
+        values = {name: self._canonical(relation) for name, relation in self.relations.items()}
+        object.__setattr__(self, "_values", values)
 
     @classmethod
     def canonical(cls, profile: Profile) -> Sources:
@@ -155,7 +161,7 @@ class Sources:
         """The subquery that gives the input ``name`` its canonical columns, then the stored values of the
         converted ones (``raw_<key>``)."""
         relation = self.relations[name]
-        values = self._canonical(relation)
+        values = self._values[name]
         items = [f"{values[c.name]} AS {c.name}" for c in TABLES[name].columns]
         items += [f"{self._column(relation, key)} AS {RAW}{key}" for key in sorted(self._converted(relation))]
         if rowid is not None:
@@ -277,7 +283,7 @@ class Sources:
 
     def _converted(self, relation: Relation) -> set[str]:
         """The keys whose canonical value is not the stored one."""
-        values = self._canonical(relation)
+        values = self._values[relation.input]
         stored = {key: self._column(relation, key) for key in relation.columns}
         converted = {key for key in relation.columns if key in values and values[key] != stored[key]}
         if relation.timestamp_key:
@@ -476,7 +482,7 @@ def resolve_sources(bind: Engine | Connection, mapping: SourceMapping = DEFAULT_
             name, schema, found, found in views, columns, mapping.zone_of(name), given.offsets
         )
     quote = bind.dialect.identifier_preparer.quote
-    return Sources(profile, relations, quote)
+    return Sources(profile, relations, quote, mapping.report_time_zone)
 
 
 def _single_timestamp(given, present: list[str], name: str) -> bool:
