@@ -108,9 +108,12 @@ KEYS = {
 }
 
 
-def users_form(schema: str | None, timestamps: str, value: Callable[[str], object]) -> Form:
+def users_form(
+    schema: str | None, timestamps: str, value: Callable[[str], object], **more: tuple[str, Callable]
+) -> Form:
     """The challenge form renamed to the user's names (in ``schema``), flags as booleans, money as
-    decimals, and one timestamp column per input (SQL type ``timestamps``, made by ``value``)."""
+    decimals, and one timestamp column per input (SQL type ``timestamps``, made by ``value``); ``more``
+    columns retyped as ``retyped`` does."""
     form = retyped(
         challenge_form(),
         holder_engagement=("BOOLEAN", bool),
@@ -118,6 +121,7 @@ def users_form(schema: str | None, timestamps: str, value: Callable[[str], objec
         impression_interaction=("BOOLEAN", bool),
         revenue=("NUMERIC", to_decimal),
         cost=("NUMERIC", to_decimal),
+        **more,
     )
     return renamed(single_timestamp(form, timestamps, value), TABLES, COLUMNS, schema)
 

@@ -121,8 +121,11 @@ class Profile:
         return f"to_char(CAST({day} AS DATE) + {days}, 'YYYY-MM-DD')"
 
     def typed_text(self, expression: str, kind: Literal["date", "time", "timestamp"]) -> str:
-        """A typed ``DATE``, ``TIME`` or ``TIMESTAMP`` value as the pipeline's text (to the second)."""
-        pattern = {"date": "'YYYY-MM-DD'", "time": "'HH24:MI:SS'", "timestamp": _TEXT_FORMAT}[kind]
+        """A typed ``DATE``, ``TIME`` or ``TIMESTAMP`` value as the pipeline's text (to the second); a date
+        as a ``TIMESTAMP`` first (``to_char`` would otherwise take it as a time in the session's zone)."""
+        if kind == "date":
+            return f"to_char(CAST({expression} AS TIMESTAMP), 'YYYY-MM-DD')"
+        pattern = "'HH24:MI:SS'" if kind == "time" else _TEXT_FORMAT
         return f"to_char({expression}, {pattern})"
 
     def moved(self, timestamp: str, source: str, target: str, *, typed: str | None = None) -> str:
