@@ -69,8 +69,8 @@ WITH conv AS (
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
 )
-SELECT c.conv_id, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
-       s.session_id, s.event_date || ' ' || s.event_time AS timestamp, s.channel_name,
+SELECT {conv_id}, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
+       {session_id}, s.event_date || ' ' || s.event_time AS timestamp, s.channel_name,
        s.holder_engagement, s.closer_engagement, s.impression_interaction
 FROM conv c
 LEFT JOIN {sessions}
@@ -100,6 +100,8 @@ def journey_sql(sources: Sources, options: JourneyOptions) -> str:
     return _CHUNK_SQL.format(
         conversions=sources.relation("conversions"),
         sessions=sources.relation("session_sources", "s"),
+        conv_id=sources.text_item("conversions", "conv_id", "c"),
+        session_id=sources.text_item("session_sources", "session_id", "s"),
         after_last=profile.compare(
             ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
         ),

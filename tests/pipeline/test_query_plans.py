@@ -85,6 +85,31 @@ def test_postgresql_without_the_indexes_never_scans_inside_a_loop(
     assert_no_loop_scans(recorded)
 
 
+@pytest.mark.parametrize("bounds", [(None, None), DAY], ids=["open", "day"])
+def test_sqlite_typed_inputs_under_other_names_never_scan_inside_a_loop(generated, tmp_path, bounds):
+    """Integer ids, BOOLEAN flags, NUMERIC money and one text timestamp under the user's own names, read
+    through a source mapping. Before: ids read as text were compared as casts, which SQLite matches to no
+    index on the right of a LEFT JOIN, so every conversion's sessions and every session's cost were scans."""
+    db = str(tmp_path / "users.db")
+    ids = dict.fromkeys(("session_id", "user_id", "conv_id"), ("INTEGER", int))
+    write_form(db, renumbered(read_rows(generated)), users_form(None, "TEXT", str, **ids))
+    (tmp_path / "sources.toml").write_text(mapping_toml(None, {}))
+    start, end = bounds
+    settings = load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="markov",
+        on_bad_rows="skip",
+        start=start,
+        end=end,
+        formats=("csv",),
+        source_mapping=str(tmp_path / "sources.toml"),
+    )
+    with recorded_plans() as recorded:
+        run(settings)
+    assert_no_loop_scans(recorded)
+
+
 @pytest.mark.parametrize("indexes", [False, True], ids=["without-indexes", "with-indexes"])
 @pytest.mark.parametrize("bounds", [(None, None), DAY], ids=["open", "day"])
 def test_postgresql_typed_inputs_in_another_schema_never_scan_inside_a_loop(

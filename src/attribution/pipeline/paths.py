@@ -29,7 +29,7 @@ WITH buyers AS (
     SELECT DISTINCT user_id FROM {conversions} WHERE user_id IS NOT NULL
 ),
 sessions AS (
-    SELECT s.user_id AS path_id, s.event_date || ' ' || s.event_time AS timestamp, s.session_id, s.channel_name
+    SELECT {user_id} AS path_id, s.event_date || ' ' || s.event_time AS timestamp, {session_id}, s.channel_name
     FROM {sessions}
     LEFT JOIN buyers b ON b.user_id = s.user_id
     WHERE b.user_id IS NULL AND s.user_id IS NOT NULL {filters}
@@ -65,6 +65,8 @@ def null_paths_sql(sources: Sources, options: JourneyOptions) -> str:
     return _NULL_PATHS_SQL.format(
         conversions=sources.relation("conversions"),
         sessions=sources.relation("session_sources", "s"),
+        user_id=sources.text_of("session_sources", "user_id", "s"),
+        session_id=sources.text_item("session_sources", "session_id", "s"),
         filters=filters,
         paths=paths,
     )

@@ -35,12 +35,13 @@ LEFT JOIN {{costs}} ON c.session_id = s.session_id
 GROUP BY s.event_date, s.channel_name
 """
 # Every column aliased: SQLite names a bare column as the table declares it (``Session_ID``), whatever case
-# the query spells it in, and the frames are joined by name.
-COSTS_SQL = "SELECT session_id AS session_id, cost AS cost FROM {costs}"
+# the query spells it in, and the frames are joined by name. Ids as text: a SQLite table may store them as
+# numbers (warehouse.sources compares them as stored), and a hash of 7 is not a hash of '7'.
+COSTS_SQL = "SELECT CAST(session_id AS TEXT) AS session_id, cost AS cost FROM {costs}"
 # A chunk is a subquery: connectorx probes a query's columns with LIMIT 1, appended as text to a query it cannot
 # parse (a relation of the source mapping: GLOB, deep CASEs), which must then end without a LIMIT of its own.
 SESSIONS_SQL = (
-    "SELECT * FROM (SELECT {rowid} AS scan_rowid, session_id AS session_id, channel_name AS channel_name, "
+    "SELECT * FROM (SELECT {rowid} AS scan_rowid, CAST(session_id AS TEXT) AS session_id, channel_name AS channel_name, "
     "event_date AS date FROM {sessions} {after} ORDER BY {rowid} LIMIT {rows}) chunk"
 )
 

@@ -28,6 +28,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from attribution.errors import SchemaError
 from attribution.warehouse.dialects import profile_of
+from attribution.warehouse.input_checks import connection
 from attribution.warehouse.locks import schema_transaction, write_transaction
 from attribution.warehouse.sources import sources_of
 from attribution.warehouse.tables import (
@@ -186,10 +187,9 @@ def _indexes(engine: Engine, bounded: bool) -> tuple[list[Index], list[Index]]:
     """The indexes a run reads through that the warehouse has, and those it lacks (``missing_indexes``)."""
     if not profile_of(engine).indexes:
         return [], []
-    inspector, sources = inspect(engine), sources_of(engine)
-    wanted = sources.indexes(input_indexes(bounded))
+    wanted = sources_of(engine).indexes(input_indexes(bounded))
     tables = {(ix.table.name, ix.table.schema) for ix in wanted}
-    existing = {ix["name"] for name, schema in tables for ix in inspector.get_indexes(name, schema)}
+    existing = {name for table, schema in tables for name in index_names(engine, table, schema)}
     return [ix for ix in wanted if ix.name in existing], [ix for ix in wanted if ix.name not in existing]
 
 
@@ -199,8 +199,20 @@ def indexed_by_user(bind: Engine | Connection) -> bool:
     sessions = sources_of(bind).relations[session_sources.name]
     if not profile_of(bind).indexes or sessions.view:
         return False
-    inspector, user_index = inspect(bind), JOURNEY_INDEXES[0].name
-    return any(ix["name"] == user_index for ix in inspector.get_indexes(sessions.table, sessions.schema))
+    return JOURNEY_INDEXES[0].name in index_names(bind, sessions.table, sessions.schema)
+
+
+def index_names(bind: Engine | Connection, table: str, schema: str | None = None) -> set[str]:
+    """The names of ``table``'s indexes. On SQLite read from its catalogue: SQLAlchemy's reflection leaves out
+    an index on expressions (the pipeline's, on a source mapping's ids read as text)."""
+    if bind.dialect.name != "sqlite":
+        return {ix["name"] for ix in inspect(bind).get_indexes(table, schema)}
+    catalogue = (
+        f"{bind.dialect.identifier_preparer.quote(schema)}.sqlite_master" if schema else "sqlite_master"
+    )
+    query = text(f"SELECT name FROM {catalogue} WHERE type = 'index' AND tbl_name = :table")
+    with connection(bind) as conn:
+        return set(conn.execute(query, {"table": table}).scalars())
 
 
 def ensure_indexes(engine: Engine, bounded: bool = False) -> None:

@@ -18,12 +18,28 @@ column against typed bounds, which an index on it serves (``day_range``).
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Column, Connection, Engine, FromClause, Index, MetaData, Table, column, inspect, text
+from sqlalchemy import (
+    TEXT,
+    VARCHAR,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    FromClause,
+    Index,
+    MetaData,
+    Table,
+    cast,
+    column,
+    inspect,
+    text,
+)
 from sqlalchemy import types as sqltypes
 
 from attribution.errors import SchemaError
@@ -190,11 +206,22 @@ class Sources:
         where that is converted (a SQLite date or time as text: ``_stored``); a date or time read from a
         single timestamp is the timestamp's."""
         relation = self.relations[name]
-        if key not in relation.columns and relation.timestamp_key:
-            key = relation.timestamp_key
+        key = self._source_key(relation, key)
         if key not in self._converted(relation):
             return f"{t}.{key}"
         return self._as_read(relation, key, f"{t}.{RAW}{key}")
+
+    def text_of(self, name: str, key: str, t: str) -> str:
+        """The id ``key`` of input ``name`` aliased ``t``, as text where rows leave SQL: SQLite compares ids as
+        stored (an expression on the right of a LEFT JOIN keeps any index from serving it), so an id stored
+        as a number is made text only here; elsewhere the relation reads every id as text already."""
+        sqlite, kind = self.profile.name == "sqlite", self.kind(name, key)
+        return f"CAST({t}.{key} AS TEXT)" if sqlite and kind not in (None, "text") else f"{t}.{key}"
+
+    def text_item(self, name: str, key: str, t: str) -> str:
+        """``text_of`` as a select item named ``key``."""
+        value = self.text_of(name, key, t)
+        return value if value == f"{t}.{key}" else f"{value} AS {key}"
 
     def timestamp_key(self, name: str) -> str | None:
         return self.relations[name].timestamp_key
@@ -232,17 +259,21 @@ class Sources:
             if relation.view:
                 continue
             primary = inspector.get_pk_constraint(relation.table, relation.schema).get("constrained_columns")
-            uniques = [
-                u["column_names"] for u in inspector.get_unique_constraints(relation.table, relation.schema)
-            ]
+            with (
+                warnings.catch_warnings()
+            ):  # SQLite's reflection skips, saying so, the pipeline's expression indexes
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+                found = inspector.get_unique_constraints(relation.table, relation.schema)
+            uniques = [u["column_names"] for u in found]
             single = {columns[0] for columns in (primary or [], *uniques) if len(columns) == 1}
             keys |= {(name, key) for key, source in relation.columns.items() if source.name in single}
         return keys
 
     def indexes(self, wanted: tuple[Index, ...]) -> list[Index]:
-        """The pipeline's indexes of ``wanted`` on the tables (not views) they belong to, on the stored
-        columns: as defined where the input is bare, else on the user's table and columns (a single timestamp
-        once, for its date and time)."""
+        """The pipeline's indexes of ``wanted`` on the tables (not views) they belong to: as defined where the
+        input is bare, else on the user's table, each canonical column as the relation reads it where that is
+        a cast (an id read as text: the joins by id compare the cast, which only an index on it serves), else
+        its stored column (a converted date or timestamp serves ``day_range``; a single timestamp once)."""
         made = []
         for index in wanted:
             name = index.table.name
@@ -252,10 +283,26 @@ class Sources:
             if self.is_bare(name):
                 made.append(index)
                 continue
-            names = dict.fromkeys(self._stored_name(relation, c.name) for c in index.columns)
-            table = Table(relation.table, MetaData(), *(Column(n) for n in names), schema=relation.schema)
-            made.append(Index(index.name, *(table.c[n] for n in names)))
+            keys = [self._source_key(relation, c.name) for c in index.columns]
+            stored = dict.fromkeys(relation.columns[key].name for key in keys)
+            table = Table(relation.table, MetaData(), *(Column(n) for n in stored), schema=relation.schema)
+            elements = dict.fromkeys(
+                self._indexed(relation, key, table.c[relation.columns[key].name]) for key in keys
+            )
+            made.append(Index(index.name, *elements))
         return made
+
+    def _indexed(self, relation: Relation, key: str, stored: ColumnElement) -> ColumnElement:
+        """What an index holds for ``key``: the cast the relation reads an id (or a SQLite date or time) as,
+        else the stored column."""
+        if key not in self._converted(relation) or key == relation.timestamp_key:
+            return stored
+        role, kind = ROLES[key], relation.columns[key].kind
+        if role in ("id", "label") and kind != "text":
+            return cast(stored, VARCHAR)
+        if role in ("date", "time") and self.profile.name == "sqlite" and relation.zone == self.report_zone:
+            return cast(stored, TEXT)
+        return stored
 
     # -- how each canonical column is read -------------------------------------------------------------------
 
@@ -276,10 +323,9 @@ class Sources:
         return column
 
     @staticmethod
-    def _stored_name(relation: Relation, key: str) -> str:
-        if key not in relation.columns and relation.timestamp_key:
-            key = relation.timestamp_key
-        return relation.columns[key].name
+    def _source_key(relation: Relation, key: str) -> str:
+        """The key of the column a canonical column is read from (a date or time: the single timestamp's)."""
+        return relation.timestamp_key if key not in relation.columns and relation.timestamp_key else key
 
     def _converted(self, relation: Relation) -> set[str]:
         """The keys whose canonical value is not the stored one."""
@@ -343,6 +389,8 @@ def _plus(day: str, days: int) -> str:
 def _read(profile: Profile, role: Role, source: SourceColumn, stored: str) -> str:
     """A stored id, label, flag or money value as the pipeline's canonical column holds it."""
     kind, sqlite = source.kind, profile.name == "sqlite"
+    if role == "id" and sqlite:
+        return stored  # compared as stored (SQLite converts by affinity), made text where rows leave: as_text
     if role in ("id", "label"):
         return stored if kind == "text" else f"CAST({stored} AS VARCHAR)"
     if role == "flag":
