@@ -616,6 +616,7 @@ def _print_freshness(week: TimeRange, stale: list[Stale]) -> None:
 @app.command("report")
 def report_command(
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     out: Out = None,
     formats: Formats = None,
     html: Annotated[bool, typer.Option("--html", help="Also write the HTML dashboard.")] = False,
@@ -638,7 +639,9 @@ def report_command(
     from attribution.reporting.files import export_all
 
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
-    settings = _load_settings(db=db, out=out, formats=tuple(chosen), report_model=report_model)
+    settings = _load_settings(
+        db=db, source_mapping=source_mapping, out=out, formats=tuple(chosen), report_model=report_model
+    )
     with settings.warehouse() as engine:
         if compare_models:
             with engine.connect() as conn:
