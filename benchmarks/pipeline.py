@@ -16,6 +16,7 @@ Usage:
     python benchmarks/pipeline.py --scenario default --json results/default.json
     python benchmarks/pipeline.py --scenario default --days 10 --days 90 --layout arrival --layout sorted
     python benchmarks/pipeline.py --scenario default --scenario 5m --model all
+    python benchmarks/pipeline.py --scenario 1m-orders --model all      # a million orders, 2M users
     python benchmarks/pipeline.py --compare old.json new.json
 """
 
@@ -55,6 +56,8 @@ class Scenario:
     days: int = 10
     seed: int = 42
     layout: Layout = DEFAULT_LAYOUT
+    users: int | None = None
+    """``None``: as the generator derives them from the sessions."""
 
     @property
     def stem(self) -> str:
@@ -68,6 +71,9 @@ SCENARIOS = {
         Scenario("default", 500_000, 2_000),
         Scenario("5m", 5_000_000, 100_000),
         Scenario("10m", 10_000_000, 200_000),
+        # A shop with a million orders a month: 990,000 buyers with about 2 sessions before their order, and
+        # about a million users who never bought (the null paths Markov and Shapley learn from).
+        Scenario("1m-orders", 4_000_000, 1_000_000, days=30, users=2_000_000),
     )
 }
 
@@ -85,6 +91,7 @@ def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]
         sessions=scenario.sessions,
         conversions=scenario.conversions,
         days=scenario.days,
+        users=scenario.users,
         seed=scenario.seed,
         layout=scenario.layout,
     )

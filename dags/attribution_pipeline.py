@@ -86,8 +86,9 @@ PARAMS = {
         type="integer",
         minimum=0,
         maximum=90,
-        description="Also redo the N days before the run's day: spend the ad platforms restated and sessions "
-        "that landed late; 3 suits a daily schedule (GA4's export admits events up to 72 hours late).",
+        description="Also look at the N days before the run's day and redo those whose inputs changed: spend "
+        "the ad platforms restated, sessions and conversions that landed late; 3 suits a daily schedule "
+        "(GA4's export admits events up to 72 hours late).",
     ),
     "batch_journeys": Param(5_000, type="integer", minimum=1, description="Journeys per attribute task."),
 }
@@ -128,7 +129,9 @@ def record_failure(context: Any) -> None:
 def attribution_pipeline() -> None:
     run = prepare_warehouse()
     attributed = attribute_batch.partial(run=run).expand(batch_id=stage_journeys(run))
-    attributed >> store_credits(run) >> export_report(run)
+    files = export_report(run)
+    attributed >> store_credits(run) >> files
+    publish_tableau(run, files)
 
 
 @task
@@ -172,6 +175,21 @@ def export_report(run: dict[str, Any]) -> dict[str, str]:
     """Write the report files (CSV and the project's other formats); their URIs."""
     with _package() as staged:
         return staged.export_files(_settings(run), run["run_key"])
+
+
+@task
+def publish_tableau(run: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """Publish the run's Hyper extract to Tableau, replacing the data source of that name; skipped when the
+    Tableau connection is not there (publishing not configured)."""
+    from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    conn_id = Variable.get("attribution_tableau_conn_id", default="tableau_default")
+    with _package() as staged:
+        tableau = _tableau(conn_id)
+        if tableau is None:
+            raise AirflowSkipException(f"No connection {conn_id!r}: publishing to Tableau is not configured")
+        return staged.publish_extract(_settings(run, **tableau), files)
 
 
 @contextmanager
@@ -248,11 +266,12 @@ def _default_out() -> str:
     return os.path.join(os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow")), "reports")
 
 
-def _settings(run: dict[str, Any]) -> Any:
-    """``attribution.Settings`` of the run, with its secrets: the database URL and, for the IHC API, the key."""
+def _settings(run: dict[str, Any], **connection: Any) -> Any:
+    """``attribution.Settings`` of the run, with its secrets: the database URL, for the IHC API the key, and
+    the settings a task read from a ``connection`` of its own (Tableau)."""
     from attribution.pipeline.settings import load_settings
 
-    values = {name: value for name, value in run.items() if name not in RUN_ONLY}
+    values = {name: value for name, value in run.items() if name not in RUN_ONLY} | connection
     if run["model"] == "ihc-api":
         values.update((name, value) for name, value in _ihc_api().items() if value is not None)
     values["storage_options"] = _storage_options()  # for an object-store out and Redshift's staged COPY
@@ -367,6 +386,50 @@ def s3_options(conn: Any) -> dict[str, Any]:
         "client_kwargs": {"region_name": region} if region else None,
     }
     return {name: value for name, value in options.items() if value}
+
+
+def _tableau(conn_id: str) -> dict[str, Any] | None:
+    """The Tableau settings of the connection ``conn_id``, its password masked in logs; ``None`` without it."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+    if conn.password:
+        mask_secret(conn.password)
+    return tableau_settings(conn)
+
+
+def tableau_settings(conn: Any) -> dict[str, Any]:
+    """Settings from a Tableau connection: host = the server's URL, login = the personal access token's name,
+    password = its secret, extra ``site`` (the site's content URL; none: the default site), ``project`` and
+    ``datasource`` (default: ``channel_reporting``)."""
+    from attribution.errors import ConfigError
+
+    extra = conn.extra_dejson
+    settings = {
+        "tableau_url": http_url(conn),
+        "tableau_token_name": conn.login,
+        "tableau_token_secret": conn.password,
+        "tableau_site": extra.get("site"),
+        "tableau_project": extra.get("project"),
+        "tableau_datasource": extra.get("datasource"),
+    }
+    needed = {
+        "tableau_url": "host",
+        "tableau_token_name": "login",
+        "tableau_token_secret": "password",
+        "tableau_project": 'extra "project"',
+    }
+    if missing := [where for name, where in needed.items() if not settings[name]]:
+        raise ConfigError(
+            f"Connection {conn.conn_id!r} lacks its {', '.join(missing)}: host = the Tableau server's URL, "
+            'login = the personal access token\'s name, password = its secret, extra {"site": ..., "project": ...}'
+        )
+    return {name: value for name, value in settings.items() if value is not None}
 
 
 def http_url(conn: Any) -> str | None:

@@ -1,5 +1,5 @@
 """Print requirements.txt for the Astro image: the project's runtime dependencies, with the warehouse,
-object-storage and airflow extras, and everything they pull in, pinned as in requirements.lock (Airflow
+object-storage, Tableau and airflow extras, and everything they pull in, pinned as in requirements.lock (Airflow
 itself comes with the Astro Runtime image). Run after the lock changes: ``.venv/bin/python scripts/astro_requirements.py
 > requirements.txt``."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-EXTRAS = ("s3", "redshift", "airflow")
-"""Optional dependencies a deployed DAG may need: reports to S3, Redshift warehouses, what Airflow's CLI
-needs beside Airflow."""
+EXTRAS = ("s3", "redshift", "tableau", "airflow")
+"""Optional dependencies a deployed DAG may need: reports to S3, Redshift warehouses, the Hyper extract and
+its publishing to Tableau (``publish_tableau``), what Airflow's CLI needs beside Airflow."""
 SHIPPED = "apache-airflow"
 """Distributions the image ships (Airflow, its core, SDK and providers): never listed."""
 
@@ -37,11 +37,9 @@ while todo:
 print(
     "# Astro installs these into the Astro Runtime image, which already ships Airflow 3.3.2 and its providers."
 )
-print(
-    "# The project's runtime dependencies (pyproject.toml) with its s3, redshift and airflow extras (less Airflow),"
-)
-print("# and theirs, pinned and hashed as in requirements.lock (pip checks every hash); the project itself is")
-print("# installed by the Dockerfile.")
+print("# The project's runtime dependencies (pyproject.toml) with its s3, redshift, tableau and airflow extras")
+print("# (less Airflow), and theirs, pinned and hashed as in requirements.lock (pip checks every hash); the")
+print("# project itself is installed by the Dockerfile.")
 print(
     "# Regenerate after the lock changes: .venv/bin/python scripts/astro_requirements.py > requirements.txt"
 )

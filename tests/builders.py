@@ -112,3 +112,23 @@ def _conversion_row(c: Conversion) -> dict:
         "conv_time": time,
         "revenue": c.revenue,
     }
+
+
+def land_sessions(db: str, sessions: list[Session]) -> None:
+    """Insert sessions (and their cost rows) into a database already written: sessions that land late."""
+    engine = connect(db)
+    with engine.begin() as conn:
+        conn.execute(insert(session_sources), [_session_row(s) for s in sessions])
+        costs = [{"session_id": s.session_id, "cost": s.cost} for s in sessions if s.has_cost_row]
+        if costs:
+            conn.execute(insert(session_costs), costs)
+    engine.dispose()
+
+
+def restate_cost(db: str, session_id: str, cost: float | None) -> None:
+    """Give a session one cost row of ``cost`` (replacing any it had): spend restated, or landed late."""
+    engine = connect(db)
+    with engine.begin() as conn:
+        conn.execute(session_costs.delete().where(session_costs.c.session_id == session_id))
+        conn.execute(insert(session_costs).values(session_id=session_id, cost=cost))
+    engine.dispose()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from attribution.reporting.report_inputs import Fingerprint
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_customer_journey, channel_reporting
@@ -109,3 +110,27 @@ def serial_tables(db: str, out: Path, models: tuple[str, ...], start: str, end: 
     for model in models:
         run(load_settings(db=db, out=str(out / model), model=model, start=start, end=end, formats=("csv",)))
     return read_tables(db)
+
+
+def input_fingerprint(case: Case, day: str) -> Fingerprint:
+    """A report date's inputs as ``reporting.report_inputs`` fingerprints them, counted in plain Python:
+    its sessions and their cost rows, its conversions and their journeys' sessions (no lookback)."""
+    sessions = [s for s in case.sessions if s.timestamp[:10] == day]
+    priced = [s for s in sessions if s.has_cost_row]
+    conversions = [c for c in case.conversions if c.timestamp[:10] == day]
+    journeys = [
+        s.session_id
+        for c in conversions
+        for s in case.sessions
+        if s.user_id == c.user_id and s.timestamp < c.timestamp
+    ]
+    return Fingerprint(
+        sessions=len(sessions),
+        cost_rows=len(priced),
+        cost_micros=sum(round((s.cost or 0.0) * 1_000_000) for s in priced),
+        conversions=len(conversions),
+        revenue_micros=sum(round(c.revenue * 1_000_000) for c in conversions),
+        journey_sessions=len(journeys),
+        last_session=max((s.session_id for s in sessions), default=None),
+        last_journey_session=max(journeys, default=None),
+    )

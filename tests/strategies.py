@@ -6,7 +6,7 @@ once) and repeat converters happen in most examples.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -15,26 +15,26 @@ from tests.builders import Case, Conversion, Session
 CHANNELS = ("Direct Traffic", "Paid Search Brand", "FB & IG Ads", "Organic Traffic", "=Formula")
 TIMES = [f"2023-09-0{day} {hour:02d}:00:00" for day in range(1, 5) for hour in (0, 6, 12, 18)]
 USERS = ("u1", "u2", "u3", "u4")
+COSTS = st.one_of(st.none(), st.just(0.0), st.floats(0.01, 50, allow_nan=False).map(lambda x: round(x, 2)))
 
 
 @st.composite
-def cases(draw: st.DrawFn, max_sessions: int = 14, max_conversions: int = 6) -> Case:
-    """A random case: a few users, sessions and conversions on a shared time grid, mixed costs."""
+def cases(
+    draw: st.DrawFn, max_sessions: int = 14, max_conversions: int = 6, times: list[str] = TIMES
+) -> Case:
+    """A random case: a few users, sessions and conversions on a shared time grid (``times``), mixed
+    costs."""
     n_sessions = draw(st.integers(0, max_sessions))
     sessions = [
         Session(
             session_id=f"s{i:02d}",
             user_id=draw(st.sampled_from(USERS)),
-            timestamp=draw(st.sampled_from(TIMES)),
+            timestamp=draw(st.sampled_from(times)),
             channel=draw(st.sampled_from(CHANNELS)),
             holder=draw(st.integers(0, 1)),
             closer=draw(st.integers(0, 1)),
             impression=draw(st.integers(0, 1)),
-            cost=draw(
-                st.one_of(
-                    st.none(), st.just(0.0), st.floats(0.01, 50, allow_nan=False).map(lambda x: round(x, 2))
-                )
-            ),
+            cost=draw(COSTS),
             has_cost_row=draw(st.booleans()),
         )
         for i in range(n_sessions)
@@ -44,7 +44,7 @@ def cases(draw: st.DrawFn, max_sessions: int = 14, max_conversions: int = 6) -> 
         Conversion(
             conv_id=f"c{i:02d}",
             user_id=draw(st.sampled_from(USERS)),
-            timestamp=draw(st.sampled_from(TIMES)),
+            timestamp=draw(st.sampled_from(times)),
             revenue=draw(st.floats(1, 500, allow_nan=False).map(lambda x: round(x, 2))),
         )
         for i in range(n_conversions)
@@ -121,3 +121,47 @@ def defective_cases(draw: st.DrawFn) -> tuple[str, Case]:
         conversions=[*conversions[:j], *spoilt_conversions, *conversions[j + 1 :]],
         extra_costs=costs,
     )
+
+
+HISTORY_DAYS = [f"2023-09-{day:02d}" for day in range(1, 7)]
+HISTORY_TIMES = [f"{day} {hour:02d}:00:00" for day in HISTORY_DAYS for hour in (0, 6, 12, 18)]
+
+
+@dataclass(frozen=True)
+class Restated:
+    """Spend restated at the source: the ``pick``-th session dated before the run (by id, modulo their
+    number) gets one cost row of ``cost``."""
+
+    pick: int
+    cost: float
+
+
+Change = Session | Restated
+"""What lands between two daily runs: a late session (dated before the run's day), or restated spend."""
+
+
+@st.composite
+def histories(draw: st.DrawFn, days: list[str] = HISTORY_DAYS) -> tuple[Case, list[list[Change]]]:
+    """A case over ``days`` and, for the daily run of each day, what lands just before it: sessions dated
+    one to all of the earlier days (so within a short restatement window and beyond it) and spend restated
+    on earlier sessions."""
+    case = draw(cases(max_sessions=16, max_conversions=7, times=[t for t in HISTORY_TIMES if t[:10] in days]))
+    changes: list[list[Change]] = [[]]
+    for index in range(1, len(days)):
+        late = [
+            Session(
+                session_id=f"late{index}{number}",
+                user_id=draw(st.sampled_from(USERS)),
+                timestamp=f"{days[index - draw(st.integers(1, index))]} {draw(st.sampled_from((0, 6, 12, 18))):02d}:00:00",
+                channel=draw(st.sampled_from(CHANNELS)),
+                cost=draw(COSTS),
+                has_cost_row=draw(st.booleans()),
+            )
+            for number in range(draw(st.integers(0, 2)))
+        ]
+        restated = [
+            Restated(draw(st.integers(0, 99)), draw(st.floats(0, 80).map(lambda x: round(x, 2))))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        changes.append([*late, *restated])
+    return case, changes

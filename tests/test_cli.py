@@ -112,6 +112,20 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+@pytest.mark.parametrize("command", ["run", "copy-db"])
+def test_a_database_password_with_an_unencoded_at_is_refused_in_one_line_that_shows_none_of_it(
+    tmp_path, command, debug
+):
+    url = "postgresql+psycopg://analyst:Kq7@Zx9-w@127.0.0.1:5432/warehouse"
+    given = ["--db", url, "--out", str(tmp_path)] if command == "run" else ["--from", url, "--to", "x.db"]
+    result = attribution(*debug, command, *given)
+    assert result.returncode == 1
+    assert not any(part in result.stdout + result.stderr for part in ("Kq7", "Zx9-w")), result.stderr
+    if not debug:
+        assert result.stderr.count("\n") == 1 and "%40" in result.stderr, result.stderr
+
+
 def test_run_with_the_local_ihc_server_credits_every_journey(make_sqlite, tmp_path):
     db = make_sqlite(PAID)
     result = attribution(

@@ -1,5 +1,5 @@
-"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, staging tables) and the CSV of
-a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
+"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, report inputs, staging tables, run
+records) and the CSV of a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
 
 Refresh after an intended change with ``ATTRIBUTION_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and review
 the diff like code.
@@ -18,9 +18,11 @@ from attribution import load_settings, run
 from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
 from attribution.reporting.channel_report import cost_sql, credit_sql
+from attribution.reporting.report_inputs import inputs_sql
 from attribution.warehouse.dialects import PROFILES
+from attribution.warehouse.schema import add_column_sql
 from attribution.warehouse.sources import Sources
-from attribution.warehouse.tables import STAGING_TABLES
+from attribution.warehouse.tables import STAGING_TABLES, attribution_runs
 from tests.cases import PAID
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -59,6 +61,7 @@ def sql_cases() -> list[tuple[str, str]]:
         for label, options in OPTIONS.items():
             cases.append((f"sql/{dialect}/journeys-{label}.sql", journey_sql(sources, options)))
             cases.append((f"sql/{dialect}/null-paths-{label}.sql", null_paths_sql(sources, options)))
+            cases.append((f"sql/{dialect}/report-inputs-{label}.sql", inputs_sql(sources, options)))
     sources = Sources.canonical(PROFILES["sqlite"])
     for dated in (False, True):
         cases.append((f"sql/report-credit{'-dated' if dated else ''}.sql", credit_sql(sources, dated=dated)))
@@ -78,6 +81,15 @@ def test_each_dialect_gets_the_reviewed_staging_tables(dialect):
         str(CreateTable(table).compile(dialect=compiled)).strip() + ";\n" for table in STAGING_TABLES
     )
     assert_golden(f"sql/{dialect}/staging-tables.sql", ddl)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "redshift"])
+def test_each_dialect_gets_the_reviewed_run_records_and_their_upgrade_to_leases(dialect):
+    compiled = _dialects()[dialect]
+    lease = [attribution_runs.c.heartbeat_at, attribution_runs.c.lease_seconds]
+    ddl = [str(CreateTable(attribution_runs).compile(dialect=compiled)).strip()]
+    ddl += [add_column_sql(column, compiled) for column in lease]  # a table made by an earlier version
+    assert_golden(f"sql/{dialect}/run-records.sql", ";\n\n".join(ddl) + ";\n")
 
 
 def test_the_csv_of_a_known_case_is_the_reviewed_one(make_sqlite, tmp_path):

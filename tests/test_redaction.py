@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attribution.redaction import is_secret_name, one_line, scrub
+from attribution.redaction import hide_credentials, is_secret_name, one_line, scrub
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,20 @@ def test_secret_names(name, secret):
 )
 def test_one_line_keeps_text_and_drops_line_breaks_and_control_characters(text, shown):
     assert one_line(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:s3cret@api.example/v1", "https://***@api.example/v1"),
+        (
+            "https://u:s3/cr?et#x@api.example/v1",
+            "https://***@api.example/v1",
+        ),  # the password ends the authority
+        ("https://api.example/v1?token=s3cret", "https://api.example/v1?token=***"),
+        ("https://api.example/v1", "https://api.example/v1"),
+    ],
+)
+def test_a_url_is_shown_without_any_part_of_its_password(url, shown):
+    assert hide_credentials(url) == shown
+    assert "s3" not in hide_credentials(url)

@@ -135,8 +135,9 @@ OnStale = Annotated[
 RestateDays = Annotated[
     int | None,
     typer.Option(
-        help="Also redo the N days before --start: spend restated at the source and sessions that landed "
-        "late since (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily schedule)."
+        help="Also redo those of the N days before --start whose inputs changed: spend restated at the "
+        "source, sessions or conversions that landed late (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily "
+        "schedule)."
     ),
 ]
 
@@ -650,7 +651,8 @@ def report_command(
         if settings.report_model is not None:
             switch_report(settings, engine)
         with engine.connect() as conn:
-            context, options = report_context(conn), settings.storage_options.get_secret_value()
+            context = report_context(conn, compare="html" in settings.formats)
+            options = settings.storage_options.get_secret_value()
             paths = export_all(conn, settings.out, settings.formats, context, options)
             _print_channels(conn)
     _print_paths(paths)
@@ -705,6 +707,53 @@ def _print_channels(conn: Connection) -> None:
         ratios = ("—" if ratio is None else f"{ratio:.2f}" for ratio in (cpo, roas))
         table.add_row(shown(channel), f"{cost:,.2f}", f"{ihc:,.2f}", f"{revenue:,.2f}", *ratios)
     console.print(table)
+
+
+_TABLEAU = "Tableau (the token's secret: ATTRIBUTION_TABLEAU_TOKEN_SECRET, never a flag)"
+TableauUrl = _option(str, "Tableau Server or Cloud: https://...", _TABLEAU)
+TableauSite = _option(str, "The site's content URL; empty for the default site.", _TABLEAU)
+TableauProject = _option(str, "The project to publish into: its name, or its path Parent/Child.", _TABLEAU)
+TableauDatasource = _option(str, "The data source's name (default channel_reporting).", _TABLEAU)
+TableauTokenName = _option(str, "The personal access token's name.", _TABLEAU)
+TableauTimeout = _option(float, "Seconds Tableau may take to answer a request (default 300).", _TABLEAU)
+
+
+@app.command("publish-tableau")
+def publish_tableau_command(
+    out: Out = None,
+    tableau_url: TableauUrl = None,
+    tableau_site: TableauSite = None,
+    tableau_project: TableauProject = None,
+    tableau_datasource: TableauDatasource = None,
+    tableau_token_name: TableauTokenName = None,
+    tableau_timeout: TableauTimeout = None,
+) -> None:
+    """Publish the Hyper extract in --out (channel_reporting.hyper, written with --format hyper) to Tableau
+    Server or Cloud as a data source, replacing the project's data source of that name. Each option can be
+    set in the environment as ATTRIBUTION_<NAME> (ATTRIBUTION_TABLEAU_URL, ...)."""
+    from attribution.pipeline.steps import publish_to_tableau
+
+    settings = _load_settings(
+        out=out,
+        tableau_url=tableau_url,
+        tableau_site=tableau_site,
+        tableau_project=tableau_project,
+        tableau_datasource=tableau_datasource,
+        tableau_token_name=tableau_token_name,
+        tableau_timeout=tableau_timeout,
+    )
+    with _progress() as progress:
+        progress.add_task("publishing to Tableau", total=None)
+        done = publish_to_tableau(settings)
+    site_words = f"site {done.site!r}" if done.site else "the default site"
+    console.print(
+        shown(
+            f"Published {done.bytes:,} bytes to {done.server} ({site_words}), project {done.project!r}: "
+            f"data source {done.datasource!r} ({done.datasource_id}), replacing the one of that name"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("demo")

@@ -12,12 +12,16 @@
     │   ├── StorageRefusedError      no such bucket, access denied, no credentials, s3fs not installed,
     │   │                            an out folder that is a file or not writable
     │   └── StorageUnavailableError  the endpoint is unreachable or an upload was cut (worth a retry)
-    └── IHCApiError                  the IHC service could not attribute a run
-        ├── AuthenticationError      the service refused the API key (the key is never shown)
-        ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx,
-        │                            a header the HTTP library cannot send
-        ├── ServiceUnreachableError  connection failures in a row: the service is down (worth a retry)
-        └── IncompleteAttributionError  some journeys got no credit: failed, skipped or unsent
+    ├── IHCApiError                  the IHC service could not attribute a run
+    │   ├── AuthenticationError      the service refused the API key (the key is never shown)
+    │   ├── ServiceRefusedError      every request is refused: unknown conv_type_id, unexpected 4xx,
+    │   │                            a header the HTTP library cannot send
+    │   ├── ServiceUnreachableError  connection failures in a row: the service is down (worth a retry)
+    │   └── IncompleteAttributionError  some journeys got no credit: failed, skipped or unsent
+    └── TableauError                 the Hyper extract could not be published to Tableau Server or Cloud
+        ├── TableauSignInError       the server refused the personal access token (its secret is never shown)
+        ├── TableauRefusedError      no such project, or the server refused the publish (a 4xx answer)
+        └── TableauUnreachableError  connection refused, no answer in time, or a 5xx (worth a retry)
 
 Transient errors (worth a retry) and terminal ones are told apart by the marker classes
 ``TransientError`` and ``TerminalError``, which the concrete classes mix in. ``Interrupted`` (SIGINT,
@@ -107,6 +111,25 @@ class ServiceUnreachableError(IHCApiError, TransientError):
 
 class IncompleteAttributionError(IHCApiError, TerminalError):
     """Some journeys got no credit (failed, skipped as too long, or unsent at the quota); nothing is returned."""
+
+
+class TableauError(AttributionError):
+    """The Hyper extract could not be published to Tableau (``reporting.tableau``); the message names the server
+    and the cause, never the token's secret, and the subclasses say whether retrying may help."""
+
+
+class TableauSignInError(TableauError, TerminalError):
+    """Tableau refused the personal access token (a wrong name or secret, an expired or revoked token, a site the
+    token's user is not on)."""
+
+
+class TableauRefusedError(TableauError, TerminalError):
+    """Tableau answered, but not as publishing needs: no project of that name on the site, or a refused publish
+    (no permission, a data source of that name locked)."""
+
+
+class TableauUnreachableError(TableauError, TransientError):
+    """Tableau did not answer: connection refused, no answer within the timeout, or a server error (5xx)."""
 
 
 class Interrupted(BaseException):

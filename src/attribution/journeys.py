@@ -74,9 +74,7 @@ SELECT {conv_id}, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
        s.holder_engagement, s.closer_engagement, s.impression_interaction
 FROM conv c
 LEFT JOIN {sessions}
-       ON s.user_id = c.user_id
-      AND {before_conversion}
-      {lookback}{impressions}{skip_sessions}
+       ON {journey_sessions}
 ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.session_id
 """
 
@@ -86,34 +84,50 @@ _UNATTRIBUTED = (
 )
 
 
+_JOURNEY_SESSIONS = """s.user_id = c.user_id
+      AND {before_conversion}
+      {lookback}{impressions}{skip_sessions}"""
+
+
 def journey_sql(sources: Sources, options: JourneyOptions) -> str:
     """The chunk query for a warehouse's inputs; only fixed fragments and quoted names are inserted, every
     value is bound."""
-    profile = sources.profile
-    conv_ts = "c.conv_date || ' ' || c.conv_time"
+    journey_sessions, skip_conversions = journey_cut(sources, options)
+    return _CHUNK_SQL.format(
+        conversions=sources.relation("conversions"),
+        sessions=sources.relation("session_sources", "s"),
+        conv_id=sources.text_item("conversions", "conv_id", "c"),
+        session_id=sources.text_item("session_sources", "session_id", "s"),
+        after_last=sources.profile.compare(
+            ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
+        ),
+        unattributed=_UNATTRIBUTED if options.only_unattributed else "",
+        skip_conversions=skip_conversions,
+        journey_sessions=journey_sessions,
+    )
+
+
+def journey_cut(sources: Sources, options: JourneyOptions) -> tuple[str, str]:
+    """How ``options`` cut journeys, as two SQL fragments: the join condition of a conversion ``c``'s
+    sessions ``s``, and an ``AND`` filter of the table ``conversions`` (the bad rows ``skip`` leaves out;
+    it binds ``:range_start`` and ``:range_end``). Shared with the fingerprint of a date's journeys
+    (``reporting.report_inputs``), so both read the same sessions."""
+    profile, conv_ts = sources.profile, "c.conv_date || ' ' || c.conv_time"
     lookback = (
         f"AND s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, options.lookback_days)}"
         if options.lookback_days
         else ""
     )
     skip_conversions, skip_sessions = skip_filters(sources) if options.skip_bad_rows else ("", "")
-    return _CHUNK_SQL.format(
-        conversions=sources.relation("conversions"),
-        sessions=sources.relation("session_sources", "s"),
-        conv_id=sources.text_item("conversions", "conv_id", "c"),
-        session_id=sources.text_item("session_sources", "session_id", "s"),
-        after_last=profile.compare(
-            ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
-        ),
+    journey_sessions = _JOURNEY_SESSIONS.format(
         before_conversion=profile.compare(
             "<", ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
         ),
         lookback=lookback,
         impressions="AND s.impression_interaction = 0" if options.drop_impressions else "",
-        unattributed=_UNATTRIBUTED if options.only_unattributed else "",
-        skip_conversions=skip_conversions,
         skip_sessions=skip_sessions,
     )
+    return journey_sessions, skip_conversions
 
 
 def build_journeys(

@@ -1,8 +1,9 @@
 """Object stores by URL (``s3://bucket/prefix``, or any installed fsspec protocol such as ``memory://``):
-opening one with bounded time, putting a file as one whole object, and errors that never show a secret.
+opening one with bounded time, putting a file as one whole object, fetching one, and errors that never show
+a secret.
 
 Why shared: report files (``reporting.publish``) and Redshift's staged ``COPY`` (``warehouse.redshift_copy``)
-both put files into a store; credentials come from the caller's options or what the library reads itself
+both put files into a store, and publishing to Tableau (``reporting.tableau``) fetches the extract; credentials come from the caller's options or what the library reads itself
 (``AWS_*`` environment variables for S3) and never appear in a location or an error message.
 """
 
@@ -82,6 +83,20 @@ def upload(fs: Any, path: Path, root: str, url: str, options: Mapping[str, Any])
         raise kind(f"Cannot upload {location}: {cause} ({detail})") from None
     logger.info("uploaded %s (%d bytes)", location, path.stat().st_size)
     return location
+
+
+def download(url: str, path: Path, options: Mapping[str, Any]) -> Path:
+    """Fetch the object at ``url`` into the local file ``path``; ``FileNotFoundError`` when there is none."""
+    fs, key = open_store(url, options)
+    try:
+        fs.get_file(key, str(path))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        kind, _cause = _classify(exc)
+        detail = scrub(_first_line(exc), _secret_values(options))
+        raise kind(f"Cannot download {display(url)}: {detail}") from None
+    return path
 
 
 def _classify(exc: BaseException) -> tuple[type[StorageError], str]:

@@ -25,6 +25,19 @@ def is_secret_name(name: str) -> bool:
     return any(word in lowered for word in SECRET_NAME_WORDS)
 
 
+def has_unencoded_at(url: str) -> bool:
+    """Whether ``url`` names a host (``scheme://`` and no path right after) and holds more than one ``@``
+    after its scheme: an ``@`` of its user name or password (or elsewhere) not written as ``%40``.
+
+    Why refused rather than guessed: parsers split such a URL at different ``@`` (SQLAlchemy at the first
+    after the password's colon, urllib at the last), so a driver takes the rest of the password for the host
+    and names it in its error; nor can the credentials' end be told from the text, since a password may
+    hold a ``/`` or a ``?`` as well. A SQLite URL (``sqlite:////path``) names no host: its path may hold any.
+    """
+    _scheme, separator, rest = url.partition("://")
+    return bool(separator) and not rest.startswith("/") and rest.count("@") > 1
+
+
 def hide_credentials(url: str) -> str:
     """``url`` as it may be shown: a ``user:password@`` hidden, and the value of a query parameter whose
     name holds a secret (``?token=``)."""
@@ -32,6 +45,11 @@ def hide_credentials(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in parts.path + parts.query + parts.fragment:
+        # A password holding "/", "?" or "#" ends the authority early (urllib's split): all before the last
+        # "@" may be credentials, so all of it is hidden.
+        return hide_credentials(f"{scheme}://{HIDDEN}@{rest.rpartition('@')[2]}")
     host = parts.netloc.rpartition("@")[2]
     pairs = [pair.partition("=") for pair in parts.query.split("&")] if parts.query else []
     query = "&".join(

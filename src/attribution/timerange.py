@@ -9,7 +9,7 @@ keeps its fraction of a second (``10:00:00.5``): as text it sorts after ``10:00:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from attribution.errors import ConfigError
@@ -83,6 +83,16 @@ class TimeRange:
             return None
         assert self.start is not None and self.end is not None
         return self.start.date().isoformat(), (self.end - timedelta(microseconds=1)).date().isoformat()
+
+    def whole_days(self) -> tuple[str, str] | None:
+        """The first and last calendar date the range covers from midnight to midnight (``None``: none, or an
+        open range): the dates all of whose conversions it holds."""
+        if not self.is_bounded:
+            return None
+        assert self.start is not None and self.end is not None
+        first = self.start.date() + timedelta(days=0 if self.start.time() == time() else 1)
+        last = self.end.date() - timedelta(days=1)
+        return (first.isoformat(), last.isoformat()) if first <= last else None
 
     def reaching_back(self, days: int) -> TimeRange:
         """The range with its start ``days`` earlier (an open start stays open): a restatement window."""

@@ -13,7 +13,14 @@ from attribution.models import MODELS
 from tests.dags.conftest import DAG_ID, DAGS_FOLDER
 
 DAG_FILE = DAGS_FOLDER / f"{DAG_ID}.py"
-TASKS = {"prepare_warehouse", "stage_journeys", "attribute_batch", "store_credits", "export_report"}
+TASKS = {
+    "prepare_warehouse",
+    "stage_journeys",
+    "attribute_batch",
+    "store_credits",
+    "export_report",
+    "publish_tableau",
+}
 
 
 def test_the_dag_folder_imports_without_errors(dag_bag):
@@ -44,11 +51,12 @@ def test_the_tasks_are_the_pipeline_steps_in_order(pipeline_dag):
     assert set(pipeline_dag.task_ids) == TASKS
     downstream = {task_id: set(pipeline_dag.get_task(task_id).downstream_task_ids) for task_id in TASKS}
     assert downstream == {
-        "prepare_warehouse": {"stage_journeys", "attribute_batch", "store_credits", "export_report"},
+        "prepare_warehouse": TASKS - {"prepare_warehouse"},
         "stage_journeys": {"attribute_batch"},
         "attribute_batch": {"store_credits"},
         "store_credits": {"export_report"},
-        "export_report": set(),
+        "export_report": {"publish_tableau"},
+        "publish_tableau": set(),
     }
 
 

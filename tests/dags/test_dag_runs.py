@@ -15,6 +15,7 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.warehouse.copy_db import copy_inputs
+from attribution.warehouse.tables import STAGING_TABLES
 from tests.dags.conftest import DAYS, reports_of, run_dag, task_states, use_ihc_server, use_warehouse
 from tests.oracle import assert_close, assert_same_tables, read_tables
 from tests.servers import API_KEY
@@ -45,7 +46,10 @@ def test_a_full_run_gives_the_pipeline_tables_and_files(pipeline_dag, warehouse,
     dag_run = run_dag(pipeline_dag, **WHOLE_RANGE, batch_journeys=50)
     assert dag_run.state == "success"
     states = task_states(dag_run)
-    assert {state for state, _ in states.values()} == {"success"}
+    assert {state for (task_id, _), (state, _) in states.items() if task_id != "publish_tableau"} == {
+        "success"
+    }
+    assert states[("publish_tableau", -1)][0] == "skipped"  # no Tableau connection: not configured
     assert sum(task_id == "attribute_batch" for task_id, _ in states) == 6  # 291 journeys, 50 a batch
     twin = pipeline_twin(source_db, tmp_path, **WHOLE_RANGE)
     assert read_tables(str(db)) == read_tables(str(twin))
@@ -57,8 +61,8 @@ def test_a_full_run_gives_the_pipeline_tables_and_files(pipeline_dag, warehouse,
     assert query(db, "SELECT status, model, range_start, range_end FROM attribution_runs") == [
         ("succeeded", "ihc", "2023-08-29 00:00:00", "2023-09-03 00:00:00")
     ]
-    for table in ("attribution_staged_runs", "attribution_staged_journeys", "attribution_staged_credits"):
-        assert query(db, f"SELECT COUNT(*) FROM {table}") == [(0,)]
+    for table in STAGING_TABLES:
+        assert query(db, f"SELECT COUNT(*) FROM {table.name}") == [(0,)]
 
 
 def test_a_full_run_on_postgresql_gives_the_cli_tables_and_csv(
@@ -251,6 +255,23 @@ def test_the_options_variable_can_set_no_connection_or_secret_in_any_spelling(
     captured = capfd.readouterr()
     shown = captured.out + captured.err + caplog.text
     assert "must not hold" in shown and "k3y-abc" not in shown
+
+
+def test_a_database_url_with_an_unencoded_at_fails_the_run_at_once_and_its_log_shows_none_of_the_password(
+    pipeline_dag, monkeypatch, tmp_path, capfd, caplog, airflow_home
+):
+    monkeypatch.delenv("AIRFLOW_CONN_ATTRIBUTION_DB", raising=False)
+    url = "postgresql+psycopg://analyst:Kq7@Zx9-w@127.0.0.1:5432/warehouse"
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_DB_URL", url)
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_OUT", str(tmp_path / "reports"))
+    dag_run = run_dag(pipeline_dag, model="linear")
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[("prepare_warehouse", -1)] == ("failed", 1)  # refused, not retried
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "holds more than one '@'" in shown and "Zx9-w" not in shown
+    for path in airflow_home.rglob("*"):
+        assert not path.is_file() or b"Zx9-w" not in path.read_bytes(), path
 
 
 def test_the_options_variable_is_read_without_case(pipeline_dag, warehouse, monkeypatch):

@@ -1,6 +1,7 @@
-"""Two ``--model ihc-api`` CLI runs at once on one warehouse (a SQLite file, PostgreSQL), against one slow
-server: the service is sent each journey once (the requests of one run), and both runs end with the tables
-of one run; the claims that make it so count only while their run lives (``store.claims``)."""
+"""Two ``--model ihc-api`` runs at once on one warehouse (a SQLite file, PostgreSQL), against one slow
+server: two CLI runs, or a CLI run beside a scheduler's batches (``pipeline.staged``). The service is sent
+each journey once, and the runs end with the tables of one run; the claims that make it so count only while
+their run lives (``store.claims``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from sqlalchemy import insert, select
 
 from attribution import load_settings, run
 from attribution.ihc_api.local import LocalServer
+from attribution.pipeline import staged
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from attribution.warehouse.generate import generate_database
@@ -65,12 +68,19 @@ def api_run(process: CommandProcess, db: str, server: LocalServer, out: Path) ->
     )
 
 
-def one_run(db: str, server: LocalServer, out: Path) -> int:
-    """The requests of the same run alone."""
-    before = server_stats(server)["requests"]
+def api_settings(db: str, server: LocalServer, out: Path):
+    """The settings of ``api_run``."""
     flags = {"formats": ("csv",), "max_journeys": 10, "concurrency": 2}
-    run(load_settings(db=db, out=str(out), model="ihc-api", ihc_url=server.url, ihc_api_key=API_KEY, **flags))
-    return server_stats(server)["requests"] - before
+    return load_settings(
+        db=db, out=str(out), model="ihc-api", ihc_url=server.url, ihc_api_key=API_KEY, **flags
+    )
+
+
+def one_run(db: str, server: LocalServer, out: Path, count: str = "requests") -> int:
+    """The requests (or journeys) of the same run alone."""
+    before = server_stats(server)[count]
+    run(api_settings(db, server, out))
+    return server_stats(server)[count] - before
 
 
 def test_two_api_runs_at_once_send_each_journey_once_and_end_as_one_run(
@@ -92,6 +102,36 @@ def test_two_api_runs_at_once_send_each_journey_once_and_end_as_one_run(
             process.close()
     assert [code for code, _ in results] == [0, 0], results
     assert server_stats(slow_server)["requests"] - before == requests
+    assert_same_tables(shared_db, alone)
+
+
+def test_a_scheduled_runs_batches_beside_a_cli_run_send_each_journey_once_and_end_as_one_run(
+    shared_db, source_db, slow_server, tmp_path, monkeypatch
+):
+    alone = str(tmp_path / "alone.db")
+    shutil.copy(source_db, alone)
+    journeys = one_run(alone, slow_server, tmp_path / "alone", count="journeys")
+    monkeypatch.setenv("IHC_API_KEY", API_KEY)
+    settings = api_settings(shared_db, slow_server, tmp_path / "scheduled")
+    staged.prepare_run(settings)
+    plan = staged.stage_journeys(settings, "dag/beside", batch_journeys=20)
+    barrier = CommandProcess.barrier(2)
+    cli = CommandProcess(barrier)
+    before = server_stats(slow_server)["journeys"]
+    try:
+        api_run(cli, shared_db, slow_server, tmp_path / "cli")
+        barrier.wait()
+        with ThreadPoolExecutor(max_workers=4) as tasks:  # as the DAG maps them
+            list(
+                tasks.map(lambda batch: staged.attribute_batch(settings, "dag/beside", batch), plan.batch_ids)
+            )
+        code, errors = cli.result()  # both runs read their journeys before either stored any credit
+    finally:
+        cli.close()
+    summary = staged.finish_run(settings, "dag/beside")
+    assert code == 0, errors
+    assert server_stats(slow_server)["journeys"] - before == journeys
+    assert (summary.status, summary.attributed + summary.left_to_other_runs) == ("succeeded", plan.journeys)
     assert_same_tables(shared_db, alone)
 
 

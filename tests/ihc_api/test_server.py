@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -315,13 +316,30 @@ def _open(sock: socket.socket) -> bool:
 
 
 def test_the_server_limits_reach_uvicorn():
-    limits = ServerLimits(max_header_bytes=4096, header_seconds=2.5, keep_alive_seconds=3, max_connections=40)
+    limits = ServerLimits(
+        max_header_bytes=4096, header_seconds=2.5, keep_alive_seconds=3, max_connections=40, backlog=300
+    )
     config = server_config(create_app(frozenset({API_KEY})), limits)
     config.load()
     assert issubclass(config.http_protocol_class, H11Protocol)
     assert config.http_protocol_class.limits == limits
-    assert (config.h11_max_incomplete_event_size, config.limit_concurrency, config.timeout_keep_alive) == (
-        4096,
-        40,
-        3,
-    )
+    configured = (config.h11_max_incomplete_event_size, config.limit_concurrency, config.timeout_keep_alive)
+    assert (*configured, config.backlog) == (4096, 40, 3, 300)
+    assert ServerLimits().backlog == 4096  # Linux's own cap by default: deeper than uvicorn's 2048
+
+
+def test_while_the_server_accepts_nothing_the_kernel_queues_its_backlog_of_connections(tmp_path):
+    """A full queue drops a connection's SYN, whose client then waits TCP's 1 s: the queue must be deep."""
+    with LocalServer.launch(tmp_path / "server.log", "--backlog", "100", api_key=API_KEY) as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        queued = 0
+        os.kill(server.process.pid, signal.SIGSTOP)  # as busy as it gets
+        try:
+            with contextlib.ExitStack() as stack, contextlib.suppress(OSError):
+                while queued < 1000:  # until a SYN is dropped: the connect times out
+                    stack.enter_context(socket.create_connection(address, timeout=0.5))
+                    queued += 1
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        assert httpx.get(server.url + STATS_PATH, headers={"x-api-key": API_KEY}).status_code == 200
+    assert 100 <= queued <= 102

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 
 from attribution import IntegrityError, load_settings, run
 from attribution.models import MODELS
+from attribution.store.runs import now_text
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_customer_journey as acj
 from attribution.warehouse.tables import attribution_runs
@@ -164,7 +165,7 @@ def test_the_next_run_marks_a_killed_run_abandoned_and_leaves_a_live_one_running
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     started = {
-        "started_at": "2023-09-01 00:00:00",
+        "started_at": now_text(),  # within its lease: only its process tells
         "status": "running",
         "model": "ihc",
         "host": socket.gethostname(),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
+from attribution import journeys, load_settings, run
 from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models.path_model import journey_paths
 from attribution.pipeline.paths import build_conversion_paths, build_null_paths
 from attribution.timerange import TimeRange
+from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.engine import connect
 from tests.builders import Case, Conversion, Session
+from tests.cases import PAID
 
 CASE = Case(
     sessions=[
@@ -75,3 +79,20 @@ def test_conversion_paths_are_the_journeys_sessions(make_db):
         assert build_conversion_paths(engine).equals(expected)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("model", ["markov", "shapley"])
+def test_a_path_model_run_reads_each_page_of_journeys_once(make_db, tmp_path, monkeypatch, model):
+    """Before, a run read every journey twice: once to learn the scores (``build_conversion_paths``), once to
+    attribute them; a million orders meant two million sessions read for nothing."""
+    pages: list[tuple[str, str, str]] = []
+
+    def recorded(engine, statement, params, schema, **options):
+        pages.append((params["after_date"], params["after_time"], params["after_id"]))
+        return fetch_frame(engine, statement, params, schema, **options)
+
+    monkeypatch.setattr(journeys, "fetch_frame", recorded)
+    settings = load_settings(db=make_db(PAID), out=str(tmp_path), model=model, chunk_conversions=2)
+    summary = run(settings)
+    assert summary.attributed == summary.journeys > 2
+    assert len(pages) > 2 and len(pages) == len(set(pages))  # several pages, each read once

@@ -85,6 +85,21 @@ def test_postgresql_without_the_indexes_never_scans_inside_a_loop(
     assert_no_loop_scans(recorded)
 
 
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_daily_run_with_a_restatement_window_never_scans_inside_a_loop(
+    generated, postgres_url, tmp_path, policy
+):
+    """The window's inputs are fingerprinted by one grouped query (``reporting.report_inputs``), on SQLite as
+    a first run leaves the file and on PostgreSQL without the indexes."""
+    copy_inputs(str(generated), postgres_url)
+    options = {"start": DAY[0], "end": DAY[1], "on_bad_rows": policy, "restate_days": 3, "formats": ("csv",)}
+    for db in (fresh_copy(generated, tmp_path), postgres_url):
+        with recorded_plans() as recorded:
+            run(load_settings(db=db, out=str(tmp_path / "out"), model="linear", lookback_days=30, **options))
+        assert_no_loop_scans(recorded)
+        assert any("parts AS" in statement for statement in recorded.statements)
+
+
 @pytest.mark.parametrize("bounds", [(None, None), DAY], ids=["open", "day"])
 def test_sqlite_typed_inputs_under_other_names_never_scan_inside_a_loop(generated, tmp_path, bounds):
     """Integer ids, BOOLEAN flags, NUMERIC money and one text timestamp under the user's own names, read

@@ -32,6 +32,10 @@ SECRET_SPELLINGS = [
     "Ihc_Api_Key",
     "storage_options",
     "Storage_Options",
+    "tableau_token_secret",
+    "Tableau_Token_Secret",
+    "tableau_token_name",
+    "TABLEAU_URL",
 ]
 
 
@@ -99,3 +103,17 @@ def test_every_numeric_setting_is_bounded_with_one_line_naming_it(name, value):
     with pytest.raises(ConfigError, match=f"^Bad setting {name}: ") as refused:
         load_settings(**{name: value})
     assert len(str(refused.value).splitlines()) == 1
+
+
+def test_the_tableau_token_secret_never_shows_in_the_settings_or_the_target():
+    settings = load_settings(
+        tableau_url="https://u:pw@tableau.example",
+        tableau_project="Marketing",
+        tableau_token_name="ci",
+        tableau_token_secret="pat-s3cret",
+    )
+    for shown in (repr(settings), str(settings), repr(settings.tableau_target)):
+        assert "pat-s3cret" not in shown
+    assert ":pw@" not in repr(settings) + repr(settings.tableau_target) and "tableau.example" in repr(
+        settings
+    )

@@ -127,14 +127,12 @@ def users_form(
 
 
 def tables_and_csv(db: str, tmp_path: Path, name: str, **options: object) -> list:
-    """The tables and CSV after a run over every date, then after a run over one day."""
+    """The tables and CSV after a run over every date, then after a run over one day with a restatement
+    window of a day before it (its inputs' fingerprints read through the mapping too)."""
     out, found = tmp_path / name, []
-    for start, end in ((None, None), DAY):
-        run(
-            load_settings(
-                db=db, out=str(out), model="linear", formats=("csv",), start=start, end=end, **options
-            )
-        )
+    for start, end, restate_days in ((None, None, 0), (*DAY, 1)):
+        window = {"start": start, "end": end, "restate_days": restate_days}
+        run(load_settings(db=db, out=str(out), model="linear", formats=("csv",), **window, **options))
         found.append((read_tables(db), (out / "channel_reporting.csv").read_bytes()))
     return found
 

@@ -26,9 +26,11 @@ from attribution.reporting.channel_report import read_channel_report
 from attribution.reporting.dashboard import DashboardContext, latest_run_context, write_dashboard
 from attribution.reporting.files import write_csv
 from attribution.reporting.metrics import with_ratios
+from attribution.reporting.model_comparison import stored_credit_by_date
 from attribution.warehouse.engine import connect
 from attribution.warehouse.generate import PAID_CHANNELS, generate_database
 from tests.cases import PAID
+from tests.commands import attribution_in_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -41,6 +43,8 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 MODELS = ("last-touch", "linear", "ihc")  # the last one's report is the page's
+LABELS = {"last-touch", "linear", "ihc (default)"}
+"""The models as the comparison names them: with the conversion type of those that learn one per type."""
 CHARTS = ("chart-share", "chart-trend", "chart-ratios", "chart-models")
 CONTEXT = DashboardContext("[2023-08-29 00:00:00, +inf)", "ihc", "purchase", "0123456789abcdef", "2023-09-08")
 DEMO_ROWS = 160
@@ -102,26 +106,18 @@ def _record_network(request: Request, problems: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """A small challenge-like database run with several models; the dashboard compares them."""
+    """A small challenge-like database run with several models, each keeping its credit; the dashboard compares
+    them per date from that stored credit."""
     folder = tmp_path_factory.mktemp("dashboard-demo")
     db = str(generate_database(folder / "demo.db", sessions=20_000, conversions=400).path)
-    by_model = [credit_by_channel(db, model, folder) for model in MODELS]
+    for model in MODELS:
+        run(load_settings(db=db, out=str(folder), model=model))
     engine = connect(db)
     with engine.connect() as conn:
-        report = read_channel_report(conn)
+        report, by_model = read_channel_report(conn), stored_credit_by_date(conn)
     engine.dispose()
-    context = replace(CONTEXT, by_model=pl.concat(by_model))
+    context = replace(CONTEXT, by_model=by_model)
     return Demo(db, write_dashboard(report, folder / "dashboard.html", run=context), report)
-
-
-def credit_by_channel(db: str, model: str, out: Path) -> pl.DataFrame:
-    """Run one model and total its credit per channel: the frame ``compare_models`` gives."""
-    run(load_settings(db=db, out=str(out), model=model))
-    engine = connect(db)
-    with engine.connect() as conn:
-        totals = read_channel_report(conn).group_by("channel_name").agg(pl.col("ihc", "ihc_revenue").sum())
-    engine.dispose()
-    return totals.select("channel_name", model=pl.lit(model), ihc="ihc", ihc_revenue="ihc_revenue")
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +223,21 @@ def sql_daily(db: str, dates: tuple[str, str] = ALL_DATES) -> dict[tuple[str, st
 
 
 SERIES = ("cost", "ihc_revenue")
+
+
+def sql_models(db: str, dates: tuple[str, str] = ALL_DATES) -> dict[tuple[str, str], float]:
+    """Each stored model's credit of each channel's sessions of the dates (those of the report), by (the model
+    as the page names it, channel)."""
+    rows = query(
+        db,
+        "SELECT model, conv_type_id, channel_name, SUM(ihc) FROM attribution_customer_journey"
+        " WHERE event_date BETWEEN ?1 AND ?2 AND event_date IN (SELECT date FROM channel_reporting)"
+        " GROUP BY model, conv_type_id, channel_name",
+        dates,
+    )
+    return {
+        (f"{model} ({conv})" if conv else model, channel): credit for model, conv, channel, credit in rows
+    }
 
 
 # What the page shows.
@@ -419,10 +430,11 @@ def test_the_charts_equal_sql_over_all_dates(opened, demo):
     assert mismatches(chart_marks(opened.page, "chart-trend"), sql_daily(demo.db)) == {}
 
 
-def test_the_model_chart_shows_each_models_credit(opened, demo):
-    marks = chart_marks(opened.page, "chart-models")
-    assert {series for series, _channel in marks} == set(MODELS)
-    assert len(marks) == len(MODELS) * demo.report["channel_name"].n_unique()
+def test_the_model_chart_shows_each_models_stored_credit(opened, demo):
+    marks, expected = chart_marks(opened.page, "chart-models"), sql_models(demo.db)
+    assert {series for series, _channel in marks} == LABELS
+    assert len(marks) == len(LABELS) * demo.report["channel_name"].n_unique()
+    assert marks.keys() == expected.keys() and mismatches(marks, expected) == {}
 
 
 # The date filter.
@@ -442,6 +454,9 @@ def test_the_date_filter_changes_every_figure_table_and_chart_to_sql_over_those_
     )
     assert mismatches(chart_marks(filtered, "chart-ratios"), channel_marks(channels, "ROAS", "CPO")) == {}
     assert mismatches(chart_marks(filtered, "chart-trend"), sql_daily(demo.db, FILTERED)) == {}
+    models, expected = chart_marks(filtered, "chart-models"), sql_models(demo.db, FILTERED)
+    assert models.keys() == expected.keys() and mismatches(models, expected) == {}
+    assert mismatches(models, sql_models(demo.db)) != {}  # other figures than all dates'
 
 
 def test_the_filter_can_be_set_back_to_all_dates(opened, demo):
@@ -561,17 +576,27 @@ def test_edge_reports_open_cleanly(browser, tmp_path, case):
     assert opened.page.locator("#chart-models").count() == 0
 
 
-def test_compare_models_frame_gives_the_side_by_side_chart(demo, tmp_path):
-    comparison = pl.DataFrame(
-        {
-            "model": ["linear", "shapley"],
-            "channel_name": ["Referral"] * 2,
-            "credit": [1.0, 2.0],
-            "revenue": [9.0, 8.0],
-        }
-    )
-    page = write_dashboard(demo.report, tmp_path / "c.html", run=replace(CONTEXT, by_model=comparison))
-    assert 'id="chart-models"' in page.read_text()
+def test_the_comparison_needs_two_models_on_the_reports_dates(demo, tmp_path):
+    def page(models: list[str], date: str) -> str:
+        frame = pl.DataFrame({"model": models, "channel_name": "Referral", "date": date, "ihc": 1.0})
+        return write_dashboard(
+            demo.report, tmp_path / "c.html", run=replace(CONTEXT, by_model=frame)
+        ).read_text()
+
+    assert 'id="chart-models"' in page(["linear", "shapley"], "2023-09-01")
+    assert 'id="chart-models"' not in page(["linear", "linear"], "2023-09-01")
+    assert 'id="chart-models"' not in page(["linear", "shapley"], "2031-01-01")  # no date of the report
+
+
+def test_the_report_commands_dashboard_compares_the_stored_models(make_sqlite, tmp_path):
+    db = make_sqlite(PAID)
+    for model in ("linear", "last-touch"):
+        run(load_settings(db=db, out=str(tmp_path / model), model=model))
+    assert attribution_in_process("report", "--db", db, "--out", str(tmp_path / "r"), "--html") == (0, "")
+    assert 'id="chart-models"' in (tmp_path / "r" / "dashboard.html").read_text()
+    assert (
+        'id="chart-models"' not in (tmp_path / "last-touch" / "dashboard.html").read_text()
+    )  # a run's: none
 
 
 def test_the_same_report_and_context_give_the_same_bytes(demo, tmp_path):
@@ -606,7 +631,12 @@ def test_a_channel_name_with_markup_is_shown_as_text_everywhere(browser, tmp_pat
     rows = [(name, "2023-09-01", 10.0, 1.0, 50.0) for name in HOSTILE]
     report = with_ratios(pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row"))
     by_model = pl.DataFrame(
-        {"channel_name": list(HOSTILE) * 2, "model": ["linear"] * 4 + ["ihc"] * 4, "ihc": [1.0] * 8}
+        {
+            "channel_name": list(HOSTILE) * 2,
+            "model": ["linear"] * 4 + ["ihc"] * 4,
+            "date": "2023-09-01",
+            "ihc": [1.0] * 8,
+        }
     )
     opened = open_dashboard(
         browser, write_dashboard(report, tmp_path / "markup.html", run=replace(CONTEXT, by_model=by_model))

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-connections", type=int, default=limits.max_connections, help="at once; past it: 503"
     )
+    parser.add_argument(
+        "--backlog", type=int, default=limits.backlog, help="connections queued before they are accepted"
+    )
     return parser
 
 
@@ -95,7 +98,11 @@ def main(argv: list[str], load_types: TypeLoader) -> int:
             max_journeys=args.max_journeys,
             max_sessions=args.max_sessions,
             limits=ServerLimits(
-                args.max_header_bytes, args.header_timeout, args.keep_alive, args.max_connections
+                args.max_header_bytes,
+                args.header_timeout,
+                args.keep_alive,
+                args.max_connections,
+                args.backlog,
             ),
         )
     except (ConfigError, ValueError, OSError) as exc:  # bad flags, no key, port taken

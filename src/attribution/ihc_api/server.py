@@ -65,9 +65,11 @@ class ApiError(Exception):
 
 @dataclass
 class ServerStats:
-    """Compute requests seen, and how many were in flight at once (for tests of client concurrency)."""
+    """Compute requests seen, the journeys of those answered, and how many were in flight at once (for tests
+    of client concurrency, and of runs that must not send a journey twice)."""
 
     requests: int = 0
+    journeys: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -90,10 +92,15 @@ class ServerLimits:
     max_connections: int = 512
     """Connections or requests at once, past which a request gets 503 (uvicorn's ``limit_concurrency``); at
     most half of them may wait for a request head: a new one past that closes the one that waited longest."""
+    backlog: int = 4096
+    """Connections the kernel queues before the server accepts them (``listen``'s backlog; Linux caps it at
+    ``net.core.somaxconn``, 4096 by default). Why deep: a connection arriving at a full queue has its SYN
+    dropped, and its client, keyed or not, tries again only after TCP's 1 s; under 20,000 idle connections on
+    a busy machine uvicorn's 2048 filled (``ListenOverflows``) and keyed requests took 1.0-1.55 s."""
 
     def __post_init__(self) -> None:
         if (
-            min(self.max_header_bytes, self.header_seconds, self.keep_alive_seconds) <= 0
+            min(self.max_header_bytes, self.header_seconds, self.keep_alive_seconds, self.backlog) <= 0
             or self.max_connections < 2
         ):
             raise ValueError("Server limits must be positive, and max_connections at least 2")
@@ -156,6 +163,7 @@ class _ComputeService:
         rows = request_frame(payload)
         self._check_size(rows)
         scored = await run_in_threadpool(score, rows, parameters, payload.redistribution_parameter)
+        request.app.state.stats.journeys += rows["conversion_id"].n_unique()
         logger.info(
             "compute conv_type_id=%s sessions=%d status=%d failed_journeys=%d in %.0f ms",
             one_line(conv_type), rows.height, scored.status, len(scored.errors), (time.perf_counter() - began) * 1000,
@@ -249,7 +257,7 @@ def serve(
     ``app_options`` are ``create_app``'s arguments; ``api_keys`` defaults to ``IHC_API_KEY``'s keys.
     """
     app = create_app(**{"api_keys": api_keys_from_env(), **app_options})
-    sock = socket.create_server((host, port))
+    sock = socket.create_server((host, port), backlog=limits.backlog)
     url = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     _AnnouncingServer(server_config(app, limits), lambda: on_ready(url)).run(sockets=[sock])
@@ -264,6 +272,7 @@ def server_config(app: Starlette, limits: ServerLimits) -> uvicorn.Config:
         h11_max_incomplete_event_size=limits.max_header_bytes,
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive_seconds,
+        backlog=limits.backlog,  # the listening socket is listened to again with it
         log_config=None,
         access_log=False,
         lifespan="off",

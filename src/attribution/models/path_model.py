@@ -7,6 +7,7 @@ in proportion to the scores (``credit_by_channel_score``); only the score differ
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from dataclasses import dataclass
 
@@ -160,6 +161,18 @@ class PathModel(Attributor):
     @abstractmethod
     def score_channels(self, paths: CodedPaths) -> np.ndarray:
         """One score per channel code."""
+
+    @property
+    def learns_from_journeys(self) -> bool:
+        """Whether ``attribute`` would learn the scores from each call's journeys (none trained yet)."""
+        return self.trained_scores is None
+
+    def trained_on(self, conversion_paths: pl.DataFrame) -> PathModel:
+        """This model with its scores learned from ``conversion_paths`` (and its null paths), as if built
+        with them."""
+        trained = copy.copy(self)
+        trained.trained_scores = self.channel_scores(conversion_paths)
+        return trained
 
     def channel_scores(self, conversion_paths: pl.DataFrame) -> dict[str, float]:
         """Each channel's score learned from these converting paths and the model's null paths."""

@@ -23,14 +23,17 @@ from sqlalchemy import Engine, func, select
 from attribution.errors import Interrupted
 from attribution.ihc_api.client import IHCApiAttributor
 from attribution.interrupts import stopping_on_signals
+from attribution.journeys import JourneyChunk
 from attribution.models import Attributor
+from attribution.models.path_model import PathModel, empty_paths, journey_paths
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Window, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
-from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.store.runs import Heartbeat, RunSummary, record_end, record_failure, record_start
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
 
@@ -65,16 +68,34 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
                 engine,
                 before_writes=_scan_end(costs, settings, engine),
                 on_phase=lambda phase: progress(f"prepare: {phase}", 0, None),
+                conversion_paths=False,  # a path model learns from the journeys the run streams
             )
             summary.notes.extend(prepared.notes)
             summary.skipped_conversions = prepared.skipped.conversions
             summary.skipped_sessions = prepared.skipped.sessions
-            record_start(engine, summary.run_id, settings.model, settings.time_range, in_process=True)
+            if settings.restated_dates:
+                progress("prepare: restatement window", 0, None)
+            window = plan_window(settings, engine)
+            settings = window.narrowed(settings) if window else settings  # the days it redoes
+            summary.time_range = str(settings.time_range)
+            lease = settings.run_lease_seconds
+            record_start(
+                engine,
+                summary.run_id,
+                settings.model,
+                settings.time_range,
+                in_process=True,
+                lease_seconds=lease,
+            )
+        heartbeat = Heartbeat(engine, summary.run_id, lease)
         with ExitStack() as destination:
             with _failure_recorded(engine, summary.run_id):
-                attributed = _attribute_range(settings, engine, prepared.model, summary, progress)
+                attributed = _attribute_range(settings, engine, prepared.model, summary, progress, heartbeat)
+                heartbeat.beat()  # before the write steps' one transaction, which may wait for the lock
                 publish = destination.enter_context(steps.destination(settings, engine))
-                files = _write_steps(settings, engine, attributed, summary, progress, costs, publish, began)
+                files = _write_steps(
+                    settings, engine, attributed, summary, progress, costs, publish, began, window
+                )
             files.release()  # the run has committed: should this fail, the next run finishes it
     return summary
 
@@ -124,6 +145,7 @@ def _write_steps(
     costs: Future[pl.DataFrame] | None,
     publish: Publish,
     began: float,
+    window: Window | None,
 ) -> Pending:
     """Store, report and export in one transaction that also records the run's end; the files it made,
     to release once it has committed."""
@@ -136,7 +158,7 @@ def _write_steps(
         with _timed(summary, "costs (wait)"):
             session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
-            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs, window)
             summary.notes.extend(restated)
         progress("export", 0, len(settings.formats))
         with _timed(summary, "export"):
@@ -149,17 +171,26 @@ def _write_steps(
 
 
 def _attribute_range(
-    settings: Settings, engine: Engine, model: Attributor, summary: RunSummary, progress: ProgressCallback
+    settings: Settings,
+    engine: Engine,
+    model: Attributor,
+    summary: RunSummary,
+    progress: ProgressCallback,
+    heartbeat: Heartbeat,
 ) -> Attributed:
     """Stream the range's journeys and attribute each chunk: local credit is kept for the store step; the
-    remote API's is committed request by request, so a killed run resumes where it stopped."""
+    remote API's is committed request by request, so a killed run resumes where it stopped. The run's lease
+    is renewed between chunks (``Heartbeat``)."""
     with engine.connect() as conn:
         total = conn.scalar(
             select(func.count()).select_from(conversions_in(conn, settings.time_range).subquery())
         )
         summary.notes.extend(steps.empty_range_notes(conn, settings, total))
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
+    if isinstance(model, PathModel) and model.learns_from_journeys:
+        model, chunks = _trained(model, chunks, summary)
     while not summary.stopped_early:
+        heartbeat.beat()
         with _timed(summary, "journeys"):
             chunk = next(chunks, None)
         if chunk is None:
@@ -176,12 +207,23 @@ def _attribute_range(
         summary.journeys += chunk.conversions - chunk.without_sessions
         summary.sessions += chunk.journeys.height
         progress("attribute_conversions", summary.conversions, total)
-    if summary.left_to_other_runs:
-        summary.notes.append(
-            f"{summary.left_to_other_runs} journeys were left to another IHC API run at the same time, "
-            "which sends them (attribution_ihc_claims)"
-        )
+    summary.notes.extend(steps.left_note(summary.left_to_other_runs))
     return attributed
+
+
+def _trained(
+    model: PathModel, chunks: Iterator[JourneyChunk], summary: RunSummary
+) -> tuple[PathModel, Iterator[JourneyChunk]]:
+    """A path model trained on the range's journeys, and those journeys to attribute: read once, where
+    reading them apart to learn from doubled the run's reads (a million orders: about two million sessions).
+    They stay in memory until attributed, as their credit does until stored."""
+    with _timed(summary, "journeys"):
+        read = list(chunks)
+    with _timed(summary, "attribute"):
+        trained = model.trained_on(
+            pl.concat([empty_paths(), *(journey_paths(chunk.journeys) for chunk in read)])
+        )
+    return trained, iter(read)
 
 
 def _attribute_remotely(
@@ -192,7 +234,8 @@ def _attribute_remotely(
         summary.stopped_early = True
         summary.unattributed += journeys["conv_id"].n_unique()
         return
-    journeys = _claimed(engine, journeys, settings, summary)
+    journeys, left = steps.claimed(engine, summary.run_id, journeys, settings)
+    summary.left_to_other_runs += len(left)
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
@@ -205,15 +248,6 @@ def _attribute_remotely(
     summary.stopped_early = report.stopped_at_quota
     if not report.complete:
         summary.notes.append(report.summary())
-
-
-def _claimed(engine: Engine, journeys: pl.DataFrame, settings: Settings, summary: RunSummary) -> pl.DataFrame:
-    """The journeys this run may send, claimed for it: another run at the same time sends the rest."""
-    ids = journeys["conv_id"].unique(maintain_order=True).to_list()
-    label = settings.journey_options.credit_label
-    claim = claims.claim(engine, summary.run_id, label, ids, forced=settings.force)
-    summary.left_to_other_runs += claim.left
-    return journeys.filter(pl.col("conv_id").is_in(claim.mine))
 
 
 def _count_credit(summary: RunSummary, credits: pl.DataFrame) -> None:

@@ -18,19 +18,24 @@ from attribution.pipeline.settings import Settings, config_error
 from attribution.store.parameters import load_parameters
 
 
-def build_model(settings: Settings, engine: Engine | None = None) -> Attributor:
+def build_model(
+    settings: Settings, engine: Engine | None = None, *, conversion_paths: bool = True
+) -> Attributor:
     """The attributor ``settings.model`` names, ready to run on ``engine`` (default: ``settings.db``).
 
     ``ihc-api`` gets a client configured from the settings; ``ihc`` the parameters stored for the
-    conversion type; ``markov`` and ``shapley`` learn once from the run's converting and null paths.
+    conversion type; ``markov`` and ``shapley`` learn from the run's null paths and, unless
+    ``conversion_paths`` is false (a caller that streams the range's journeys anyway and trains the model
+    on them, ``PathModel.trained_on``), from its converting paths, read here.
     """
     if settings.model == IHCApiAttributor.name:
         return _api_client(settings)
     check_model_name(settings.model)
     if engine is None:
         with settings.warehouse() as owned:
-            return build_model(settings, owned)
-    return get_model(settings.model, **settings.model_options(), **_learned_options(settings, engine))
+            return build_model(settings, owned, conversion_paths=conversion_paths)
+    learned = _learned_options(settings, engine, conversion_paths)
+    return get_model(settings.model, **settings.model_options(), **learned)
 
 
 def reads_null_paths(model: str) -> bool:
@@ -43,13 +48,16 @@ def learns_from_warehouse(model: str) -> bool:
     return model == IHC.name or reads_null_paths(model)
 
 
-def _learned_options(settings: Settings, engine: Engine) -> dict[str, object]:
+def _learned_options(settings: Settings, engine: Engine, conversion_paths: bool) -> dict[str, object]:
     if settings.model == IHC.name:
         return {"parameters": load_parameters(engine, settings.conv_type_id)}
-    if reads_null_paths(settings.model):
-        paths = (engine, settings.time_range, settings.journey_options)
-        return {"null_paths": build_null_paths(*paths), "conversion_paths": build_conversion_paths(*paths)}
-    return {}
+    if not reads_null_paths(settings.model):
+        return {}
+    paths = (engine, settings.time_range, settings.journey_options)
+    learned: dict[str, object] = {"null_paths": build_null_paths(*paths)}
+    if conversion_paths:
+        learned["conversion_paths"] = build_conversion_paths(*paths)
+    return learned
 
 
 def _api_client(settings: Settings) -> IHCApiAttributor:

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     Secret,
+    SecretStr,
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ from attribution.objectstore import display
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.redaction import hide_credentials
 from attribution.reporting.files import DEFAULT_FORMATS, check_formats
+from attribution.reporting.tableau import DEFAULT_TIMEOUT as DEFAULT_TABLEAU_TIMEOUT
+from attribution.reporting.tableau import MAX_TIMEOUT as MAX_TABLEAU_TIMEOUT
+from attribution.reporting.tableau import TableauTarget
+from attribution.store.runs import DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import open_engine, redact_url
@@ -61,9 +66,14 @@ DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
 DEFAULT_CONV_TYPE_ID = "default"
 MAX_RESTATE_DAYS = 90
 """The longest restatement window: ad platforms restate spend for days to weeks, not seasons."""
-CONNECTION_OPTIONS = frozenset({"db", "ihc_api_key", "storage_options"})
+CONNECTION_OPTIONS = frozenset(
+    {"db", "ihc_api_key", "storage_options", "tableau_url", "tableau_token_name", "tableau_token_secret"}
+)
 """Settings that hold a secret or pick a connection: set by the environment, a flag or a connection, never by
-a mapping of options someone else may edit (the DAG's Variable ``attribution_options``)."""
+a mapping of options someone else may edit (the DAG's Variable ``attribution_options``). ``tableau_url`` is one:
+whoever sets it chooses where the token's secret is sent."""
+TABLEAU_NEEDS = ("tableau_url", "tableau_project", "tableau_token_name", "tableau_token_secret")
+"""What publishing to Tableau cannot do without (the site may be empty: the default site)."""
 
 
 def _fspath(value: object) -> object:
@@ -135,10 +145,17 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=MAX_RESTATE_DAYS,
-        description="also redo the N days before start: spend restated and sessions landed late since",
+        description="also redo those of the N days before start whose inputs changed since they were reported",
     )
     on_stale: StalePolicy = Field(
         "warn", description="a date whose inputs look not yet landed: stop the run (error) or warn (warn)"
+    )
+    run_lease_seconds: int = Field(
+        DEFAULT_LEASE_SECONDS,
+        ge=MIN_LEASE_SECONDS,
+        le=MAX_LEASE_SECONDS,
+        description="how long the run counts as alive after its last step boundary; past it, any later run "
+        "closes its record as abandoned (and drops its IHC API claims)",
     )
 
     # Options of the local models; each applies to one model and is refused by the others.
@@ -178,15 +195,41 @@ class Settings(BaseSettings):
     )
     request_timeout: Timeout | None = None
 
+    # Publishing the Hyper extract to Tableau (``attribution publish-tableau``, the DAG's ``publish_tableau``).
+    # The token's secret is read from the environment (or the DAG's connection) only, never a flag.
+    tableau_url: str | None = Field(
+        None, description="Tableau Server or Cloud, e.g. https://tableau.example.com"
+    )
+    tableau_site: str = Field("", description="the site's content URL (empty: the server's default site)")
+    tableau_project: str | None = Field(None, description="the project published into: a name or a path A/B")
+    tableau_datasource: str | None = Field(
+        None, description="the published data source's name (default: the extract's, channel_reporting)"
+    )
+    tableau_token_name: str | None = Field(None, description="the personal access token's name")
+    tableau_token_secret: SecretStr | None = Field(None, description="the personal access token's secret")
+    tableau_timeout: float = Field(
+        DEFAULT_TABLEAU_TIMEOUT,
+        gt=0,
+        le=MAX_TABLEAU_TIMEOUT,
+        allow_inf_nan=False,
+        description="seconds Tableau may take to answer a request (the publish waits while it takes the file)",
+    )
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """The fields as ``repr`` and ``str`` show them: locations without their credentials."""
-        shown = {"db": self.safe_db, "out": display(self.out), "ihc_url": hide_credentials(self.ihc_url)}
+        shown = {
+            "db": self.safe_db,
+            "out": display(self.out),
+            "ihc_url": hide_credentials(self.ihc_url),
+            "tableau_url": self.tableau_url and hide_credentials(self.tableau_url),
+        }
         for name, value in super().__repr_args__():
             yield name, shown.get(name or "", value)
 
     @property
     def time_range(self) -> TimeRange:
-        """The conversions the run attributes: ``[start, end)``, reaching back ``restate_days`` more days."""
+        """The conversions the run attributes: ``[start, end)``, reaching back ``restate_days`` more days (a
+        run's window plan narrows it to the days it redoes: ``pipeline.window``)."""
         return self.asked_range.reaching_back(self.restate_days)
 
     @property
@@ -274,6 +317,25 @@ class Settings(BaseSettings):
             raise ConfigError("Set both redshift_copy_url and redshift_iam_role to load Redshift by COPY")
         return StagedCopy(
             self.redshift_copy_url, self.redshift_iam_role, self.storage_options.get_secret_value()
+        )
+
+    @property
+    def tableau_target(self) -> TableauTarget:
+        """Where the Hyper extract is published; a ``ConfigError`` naming what is missing (``TABLEAU_NEEDS``)."""
+        if missing := [name for name in TABLEAU_NEEDS if not getattr(self, name)]:
+            variables = ", ".join(f"ATTRIBUTION_{name.upper()}" for name in missing)
+            raise ConfigError(
+                f"Publishing to Tableau needs {variables} (or the flags of attribution publish-tableau; "
+                "the token's secret from the environment only)"
+            )
+        return TableauTarget(
+            url=self.tableau_url,
+            site=self.tableau_site,
+            project=self.tableau_project,
+            datasource=self.tableau_datasource,
+            token_name=self.tableau_token_name,
+            token_secret=self.tableau_token_secret.get_secret_value(),
+            timeout=self.tableau_timeout,
         )
 
     @property

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
 from sqlalchemy import Connection, Engine, Row
 
-from attribution.errors import IntegrityError, TransientError
+from attribution.errors import ConfigError, IntegrityError, TransientError
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
 from attribution.ihc_api.client import IHCApiAttributor
 from attribution.ihc_api.packing import pack_requests
@@ -26,11 +26,13 @@ from attribution.objectstore import as_uri
 from attribution.pipeline import steps
 from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Window, credit_stamp, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
-from attribution.store import staging
+from attribution.reporting.report_inputs import Fingerprint, Stamp
+from attribution.store import claims, staging
 from attribution.store.credit import write_batch
-from attribution.store.runs import RunSummary, record_end, record_failure, record_start
+from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
 from attribution.warehouse.bad_rows import skipped_rows
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import STAGED_COUNTS
@@ -84,6 +86,8 @@ def stage_journeys(
     counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
     with _engine(settings) as engine:
         _forget(engine, run_key)
+        window = plan_window(settings, engine)
+        settings = window.narrowed(settings) if window else settings  # the days it redoes
         try:
             for chunk in steps.journeys(settings, engine):
                 assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
@@ -109,10 +113,33 @@ def stage_journeys(
         except BaseException:
             _forget(engine, run_key)
             raise
-        staging.mark_staged(engine, run_key, batches, counts)
-        record_start(engine, run_key, settings.model, settings.time_range, in_process=False)
+        staging.mark_staged(engine, run_key, batches, counts, *_staged_window(window))
+        record_start(
+            engine,
+            run_key,
+            settings.model,
+            settings.time_range,
+            in_process=False,
+            lease_seconds=settings.run_lease_seconds,
+        )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
+
+
+def _staged_window(window: Window | None) -> tuple[int | None, dict[str, Fingerprint]]:
+    """What staging keeps of a run's window for the task that finishes it: the days it redoes, and the
+    inputs it read before its journeys."""
+    return (None, {}) if window is None else (window.redo_days, window.inputs)
+
+
+def _window(
+    conn: Connection, settings: Settings, stamp: Stamp | None, run_key: str, staged: Row
+) -> Window | None:
+    """The window of a staged run as it was planned when its journeys were staged (``None``: none)."""
+    if staged.redo_days is None or stamp is None:
+        return None
+    inputs = {day: Fingerprint(*values) for day, values in staging.staged_inputs_of(conn, run_key).items()}
+    return Window(tuple(settings.restated_dates), staged.redo_days, inputs, stamp)
 
 
 def _forget(engine: Engine, run_key: str) -> None:
@@ -137,13 +164,22 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
     """The attribute step on one staged batch, its credit staged; running it again gives the same rows.
 
     Local credit replaces the batch's staged credit at once. IHC API credit is staged request by request and
-    a rerun sends only the journeys still without credit; failures are recorded as the in-process runner
-    records them, and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries.
+    a rerun sends only the journeys still without credit, claimed as the in-process runner claims them (a
+    run at the same time sends the others); failures are recorded as the in-process runner records them,
+    and journeys left without an answer raise ``BatchUnsettledError`` so the scheduler retries. The run's
+    lease is renewed first: its owner is alive.
     """
     model = build_model(settings)
     with _engine(settings) as engine:
+        renew(engine, run_key)
         journeys = staging.read_batch(engine, run_key, batch_id)
-        result = dict(batch_id=batch_id, journeys=journeys["conv_id"].n_unique(), requests=0, failed=0)
+        result = {
+            "batch_id": batch_id,
+            "journeys": journeys["conv_id"].n_unique(),
+            "requests": 0,
+            "failed": 0,
+            "left_to_other_runs": 0,  # IHC API journeys another run at the same time sends
+        }
         if not isinstance(model, IHCApiAttributor):
             credits = steps.attribute(model, journeys, settings)
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
@@ -151,6 +187,9 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
         todo = journeys.join(staging.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
         if todo.is_empty():
             return result
+        todo, left = steps.claimed(engine, run_key, todo, settings)
+        staging.stage_left(engine, run_key, batch_id, left)
+        result["left_to_other_runs"] = len(left)
 
         def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
             staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
@@ -172,11 +211,15 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
         with engine.connect() as conn:
             if staging.staged_run(conn, run_key) is None:
                 return None
+        renew(engine, run_key)  # the lock may be another writer's for a while
         # every session's cost only for an open range; it reads the input tables only: before the lock
         costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
+        stamp = credit_stamp(settings, engine) if settings.restated_dates else None
         with write_transaction(engine) as conn:
             if (staged := staging.staged_run(conn, run_key)) is None:
                 return None
+            window = _window(conn, settings, stamp, run_key, staged)
+            settings = window.narrowed(settings) if window else settings  # the days it staged
             summary = _summary(conn, settings, run_key, staged)
             dates = steps.store(
                 conn,
@@ -185,9 +228,10 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
                 staging.credited_conversions(run_key),
                 lambda conn: staging.copy_credits(conn, run_key),
             )
-            summary.report_rows, restated = steps.report(conn, settings, dates, costs)
+            summary.report_rows, restated = steps.report(conn, settings, dates, costs, window)
             summary.notes.extend(restated)  # the task log shows each, as a warning
             staging.forget_run(conn, run_key)
+            claims.release(conn, run_key)
             summary.seconds["finish"] = time.perf_counter() - began
             record_end(conn, summary)
     for note in summary.notes:
@@ -201,11 +245,15 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
     summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
     summary.attributed, summary.credit_total = staging.credit_totals(conn, run_key)
-    summary.unattributed = summary.journeys - summary.attributed
+    summary.left_to_other_runs = staging.left_count(conn, run_key)
+    summary.unattributed = summary.journeys - summary.attributed - summary.left_to_other_runs
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")
     summary.unattributed += staged.skipped
-    summary.notes = steps.empty_range_notes(conn, settings, summary.conversions)
+    summary.notes = [
+        *steps.empty_range_notes(conn, settings, summary.conversions),
+        *steps.left_note(summary.left_to_other_runs),
+    ]
     if settings.on_bad_rows == "skip":
         summary.skipped_conversions, summary.skipped_sessions = skipped_rows(conn, settings.time_range)
     return summary
@@ -229,3 +277,17 @@ def export_files(settings: Settings, run_key: str) -> dict[str, str]:
     with _engine(settings) as engine, engine.connect() as conn:
         paths = export_all(conn, settings.out, settings.formats, context, options)
     return {name: as_uri(path) for name, path in paths.items()}
+
+
+def publish_extract(settings: Settings, files: dict[str, str]) -> dict[str, object]:
+    """The publish step, after the export: the Hyper extract the export wrote for this run (its URI in
+    ``files``, the export's answer) to Tableau, replacing the data source of that name; what it became.
+
+    Why the export's URI and not the output folder: a run whose formats lack ``hyper`` would otherwise publish
+    an extract an earlier run left there."""
+    if "hyper" not in files:
+        raise ConfigError(
+            f"Publishing to Tableau needs the run's Hyper extract, but the run writes {', '.join(files) or 'no file'}: "
+            "add hyper to its formats (ATTRIBUTION_FORMATS, the DAG's Variable attribution_formats)"
+        )
+    return asdict(steps.publish_to_tableau(settings, files["hyper"]))

@@ -1,4 +1,5 @@
-"""The steps of a run, defined once: prepare → journeys → attribute → store → report → export.
+"""The steps of a run, defined once: prepare → window → journeys → attribute → store → report → export (the
+restatement window's plan: ``pipeline.window``), and publishing the export's Hyper extract to Tableau after it.
 
 Why one definition: the CLI runs them in one process (``in_process``) and a scheduler runs them as tasks
 with state in the warehouse between them (``staged``); both call these functions, so what a run replaces,
@@ -23,6 +24,7 @@ from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
+from attribution.pipeline.window import Review, Window
 from attribution.reporting.channel_report import (
     ReportScope,
     build_channel_report,
@@ -34,6 +36,9 @@ from attribution.reporting.channel_report import (
 from attribution.reporting.dashboard import DashboardContext
 from attribution.reporting.files import FILE_NAMES, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
+from attribution.reporting.report_inputs import forget_inputs
+from attribution.reporting.tableau import Published, extract_location, publish_extract
+from attribution.store import claims
 from attribution.store.credit import (
     conversion_dates,
     has_credit,
@@ -80,13 +85,15 @@ def prepare(
     staging: bool = False,
     before_writes: Callable[[], object] | None = None,
     on_phase: Callable[[str], None] = lambda _phase: None,
+    conversion_paths: bool = True,
 ) -> Prepared:
     """Check the input tables, add the indexes the run reads through (where allowed), check the input rows
     the run reads (``input_checks``), create missing output (and, for a scheduler, staging) tables, then
     build the model: Markov and Shapley learn from the rows just checked, through the indexes just built.
     A missing table, a bad row the policy refuses, an unknown model or a missing API key fails here, before
     any output table is written. ``before_writes``, if given, is called before the first write (a reader
-    beside prepare finishing). ``on_phase`` is told each phase by name as it starts.
+    beside prepare finishing). ``on_phase`` is told each phase by name as it starts. ``conversion_paths``:
+    see ``build_model`` (false where the caller trains a path model on the journeys it streams).
 
     Why this order: no query runs before the index it reads through exists (on a fresh file the paths'
     join by user, without it, grew with users times sessions). An open range's checks scan every row and need
@@ -116,7 +123,7 @@ def prepare(
         create_tables(engine, STAGING_TABLES)
     check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
-    model = build_model(settings, engine)
+    model = build_model(settings, engine, conversion_paths=conversion_paths)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
@@ -194,6 +201,27 @@ def attribute_remotely(
     return client.attribute_batches(journeys, checked)
 
 
+def claimed(
+    engine: Engine, run_id: str, journeys: pl.DataFrame, settings: Settings
+) -> tuple[pl.DataFrame, list[str]]:
+    """The journeys the run may send to the IHC API, claimed for it (``store.claims``), and the conversions it
+    leaves to another run at the same time, which sends them. Both runners call this before they send: two
+    runs at once, CLI or scheduled, never send a journey twice."""
+    ids = journeys["conv_id"].unique(maintain_order=True).to_list()
+    claim = claims.claim(engine, run_id, settings.credit_label, ids, forced=settings.force)
+    return journeys.filter(pl.col("conv_id").is_in(claim.mine)), claim.left
+
+
+def left_note(left: int) -> list[str]:
+    """The summary's note on journeys left to other runs (none when there are none)."""
+    if not left:
+        return []
+    return [
+        f"{left} journeys were left to another IHC API run at the same time, which sends them "
+        "(attribution_ihc_claims)"
+    ]
+
+
 def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     """Credit as it is stored (``CREDIT_COLUMNS``): with the model and conversion type that made it, the IHC
     phases where the model gives them (null otherwise), and each session's date and channel from its
@@ -249,20 +277,35 @@ def frames_writer(
 
 
 def report(
-    conn: Connection, settings: Settings, dates: set[str] | None, costs: pl.DataFrame | None
+    conn: Connection,
+    settings: Settings,
+    dates: set[str] | None,
+    costs: pl.DataFrame | None,
+    window: Window | None = None,
 ) -> tuple[int, list[str]]:
     """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
-    when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan), none
-    otherwise (its credit did not change); the number of report rows, and a note for each date of the
-    restatement window whose spend or credit changed (none when the report switches model: every date
-    changes then, and none was restated)."""
-    scope = ReportScope(frozenset())
-    if settings.report_label == settings.credit_label:
-        scope = ReportScope(None if dates is None else frozenset(dates), settings.time_range.date_span())
-    window = settings.restated_dates if reported_label(conn) == settings.report_label else []  # same model
-    before = date_totals(conn, window)
-    rows = build_channel_report(conn, scope, costs, label=settings.report_label)
-    return rows, restatement_notes(before, date_totals(conn, window))
+    when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan) and those
+    of the ``window``'s dates whose sessions or spend changed, none otherwise (its credit did not change);
+    the number of report rows, and notes naming what changed on the window's dates (none when the report
+    switches model: every date changes then, and none was restated).
+
+    The inputs of the dates it rebuilt are recorded with the rows (``Window.record``); a run without a window
+    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints."""
+    label = settings.report_label
+    if label != settings.credit_label:
+        return build_channel_report(conn, ReportScope(frozenset()), costs, label=label), []
+    review = window.review(conn) if window else Review(frozenset(), [], frozenset())
+    span = settings.time_range.date_span()
+    scope = ReportScope(None if dates is None else frozenset(dates) | review.recosted, span, review.recosted)
+    watched = list(window.dates) if window and reported_label(conn) == label else []  # same model
+    before = date_totals(conn, watched)
+    rows = build_channel_report(conn, scope, costs, label=label)
+    if window:
+        window.record(conn, settings.time_range, review.recosted)
+    else:
+        forget_inputs(conn, span)
+    notes = [*review.notes, *restatement_notes(before, date_totals(conn, watched), review.unrecorded)]
+    return rows, notes if watched else []
 
 
 RESTATED_CENTS = 0.005
@@ -272,17 +315,20 @@ RESTATED_CENTS = 0.005
 def restatement_notes(
     before: dict[tuple[str, str], tuple[float, float, float]],
     after: dict[tuple[str, str], tuple[float, float, float]],
+    unrecorded: frozenset[str],
 ) -> list[str]:
-    """What the restatement window changed, date by date: spend restated at the source, and credit redone
-    (sessions that landed late, or journeys restated) with the channels whose credit moved."""
+    """What the window's report rows show changed, date by date, for the dates reported before (one
+    reported for the first time was not restated): credit redone (sessions that landed late, or journeys
+    restated) with the channels whose credit moved, and, for the ``unrecorded`` dates (whose inputs were not
+    recorded to compare), spend restated at the source."""
     notes = []
-    for day in sorted({day for day, _channel in before.keys() | after.keys()}):
+    for day in sorted({day for day, _channel in before}):
         rows = [
             (channel, before.get((day, channel), (0.0, 0.0, 0.0)), after.get((day, channel), (0.0, 0.0, 0.0)))
             for channel in sorted({channel for d, channel in before.keys() | after.keys() if d == day})
         ]
         cost, new_cost = sum(old[0] for _, old, _ in rows), sum(new[0] for _, _, new in rows)
-        if abs(new_cost - cost) >= RESTATED_CENTS:
+        if day in unrecorded and abs(new_cost - cost) >= RESTATED_CENTS:
             notes.append(f"spend restated on {day}: {new_cost - cost:+,.2f} ({cost:,.2f} -> {new_cost:,.2f})")
         moved = [
             channel
@@ -320,6 +366,15 @@ def export(
     return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
 
 
+def publish_to_tableau(settings: Settings, location: str | None = None) -> Published:
+    """Publish the Hyper extract at ``location`` (default: the one in ``settings.out``) to the Tableau project
+    of ``settings``, replacing its data source of that name. The settings are checked before the extract is
+    read."""
+    target = settings.tableau_target
+    extract = location or extract_location(settings.out)
+    return publish_extract(extract, target, settings.storage_options.get_secret_value())
+
+
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:
     """What the dashboard says about the run, with the model the report counts; the conversion type only for
     the IHC models that use one."""
@@ -327,12 +382,16 @@ def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardConte
     return replace(DashboardContext.for_run(summary, conv_type=label.conv_type_id or None), model=label.model)
 
 
-def report_context(conn: Connection) -> DashboardContext:
+def report_context(conn: Connection, compare: bool = False) -> DashboardContext:
     """What the dashboard of ``attribution report`` says: the last succeeded run, with the model the stored
-    report counts."""
+    report counts, and with ``compare`` every stored model's credit per channel and date (a scan of the credit
+    table: asked for when the dashboard is written)."""
     from attribution.reporting.dashboard import latest_run_context
+    from attribution.reporting.model_comparison import stored_credit_by_date
 
     context, label = latest_run_context(conn), reported_label(conn)
+    if compare:
+        context = replace(context, by_model=stored_credit_by_date(conn))
     return (
         context
         if label is None

@@ -27,19 +27,18 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Connection, Engine, Result, bindparam, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
 from attribution.reporting.metrics import RATIO_COLUMNS, ratio_view_sql, with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
-from attribution.warehouse.bulk import bulk_insert
+from attribution.warehouse.bulk import bulk_insert, fetch_frame
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
 from attribution.warehouse.locks import schema_transaction
 from attribution.warehouse.schema import input_kinds, sqlite_rowid
@@ -72,7 +71,7 @@ WHERE a.model = :model AND a.conv_type_id = :conv_type_id AND {where}
 """
 _DATES = "IN :dates"
 _SPAN = "BETWEEN :first_date AND :last_date"
-_OVERFLOWS = ("integer overflow", "bigint out of range")
+OVERFLOWS = ("integer overflow", "bigint out of range")
 """What SQLite and PostgreSQL say when the session cost SQL's integers overflow."""
 
 
@@ -87,6 +86,9 @@ class ReportScope:
 
     dates: frozenset[str] | None
     span: tuple[str, str] | None = None
+    recosted: frozenset[str] = frozenset()
+    """Dates outside the span whose cost is read anew all the same: their spend or sessions changed since
+    they were reported (a restatement window's, ``reporting.report_inputs``); they are among ``dates``."""
 
     @property
     def other_dates(self) -> frozenset[str]:
@@ -181,15 +183,11 @@ def _by_dates(
     frames = [pl.DataFrame(schema=schema)]
     if dates:
         statement = text(sql(False)).bindparams(bindparam("dates", expanding=True))
-        frames.append(_frame(conn.execute(statement, {**params, "dates": sorted(dates)}), schema))
+        frames.append(fetch_frame(conn, statement, {**params, "dates": sorted(dates)}, schema))
     if span:
         bounds = {**params, "first_date": span[0], "last_date": span[1]}
-        frames.append(_frame(conn.execute(text(sql(True)), bounds), schema))
+        frames.append(fetch_frame(conn, text(sql(True)), bounds, schema))
     return pl.concat(frames)
-
-
-def _frame(rows: Result[Any], schema: dict) -> pl.DataFrame:
-    return pl.DataFrame(rows.fetchall(), schema=schema, orient="row")
 
 
 def credit_by_channel_date(
@@ -205,7 +203,7 @@ def credit_by_channel_date(
     """
     sources = sources_of(conn)
     if dates is None:
-        rows = _frame(conn.execute(text(credit_sql(sources, dated=False)), label._asdict()), CREDIT_SCHEMA)
+        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SCHEMA)
     else:
 
         def dated(spanned: bool) -> str:
@@ -237,10 +235,10 @@ def _summed_costs(
     bounded run reports for the first time)."""
     try:
         if scope is None:
-            return _frame(conn.execute(text(sql(False))), COST_SCHEMA)
+            return fetch_frame(conn, text(sql(False)), {}, COST_SCHEMA)
         return _by_dates(conn, sql, *scope, COST_SCHEMA)
     except DBAPIError as error:
-        if not any(overflow in str(error.orig) for overflow in _OVERFLOWS):
+        if not any(overflow in str(error.orig) for overflow in OVERFLOWS):
             raise
         dates, span = scope or (frozenset(), None)
         named = sorted(dates) + ([f"{span[0]} to {span[1]}"] if span else [])
@@ -249,13 +247,15 @@ def _summed_costs(
 
 
 def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
-    """The cost of the scope's dates: read anew for its span and for dates without a row yet, kept as
-    reported for the others."""
+    """The cost of the scope's dates: read anew for its span, its recosted dates and dates without a row
+    yet, kept as reported for the others."""
     columns = channel_reporting.c["channel_name", "date", "cost"]
-    reported = _frame(conn.execute(select(columns).where(scope.where(channel_reporting.c.date))), COST_SCHEMA)
+    reported = fetch_frame(
+        conn, select(columns).where(scope.where(channel_reporting.c.date)), {}, COST_SCHEMA
+    )
     first, last = scope.span or ("", "")
     spanned = pl.col("date").is_between(pl.lit(first), pl.lit(last)) if scope.span else pl.lit(False)
-    kept = reported.filter(~spanned)
+    kept = reported.filter(~spanned & ~pl.col("date").is_in(sorted(scope.recosted)))
     missing = scope.other_dates - set(kept["date"])
     return pl.concat([session_costs_on(conn, missing, scope.span), kept])
 
@@ -305,7 +305,7 @@ def _widened(conn: Connection, scope: ReportScope, label: CreditLabel) -> Report
     c = channel_reporting.c
     other = or_(*(c[name].is_(None) | (c[name] != value) for name, value in label._asdict().items()))
     dates = frozenset(conn.scalars(select(c.date).distinct().where(other)))
-    return ReportScope(scope.dates | dates, scope.span) if dates else scope
+    return replace(scope, dates=scope.dates | dates) if dates else scope
 
 
 def date_totals(conn: Connection, dates: list[str]) -> dict[tuple[str, str], tuple[float, float, float]]:

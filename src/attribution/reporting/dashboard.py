@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 UNDEFINED = "—"
 REPORT_COLUMNS = ("channel_name", "date", "cost", "ihc", "ihc_revenue")
-COMPARISON_NAMES = {"credit": "ihc", "revenue": "ihc_revenue"}
-"""``compare_models``' column names for the report's."""
 EDGE_DAYS = 2
 """Days at each end of the history marked incomplete. On the default demo 84% of a conversion's credit goes to
 sessions of its own day or the day before and 93% to the last three days, so the last day lacks about 44% of
@@ -50,8 +48,8 @@ JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u20
 OPEN_BOUNDS = ("-inf", "+inf")
 MODEL_SECTION = (
     '<section class="card"><h2>Attributed orders by channel and model</h2>'
-    '<p class="note">Each stored model\'s credit over its own run; the date filter does not apply (this credit is '
-    'kept per channel, not per day).</p><p class="legend" id="legend-models"></p>'
+    '<p class="note">Each stored model\'s credit of the sessions of the selected dates: a model run over fewer '
+    'conversions credits fewer orders.</p><p class="legend" id="legend-models"></p>'
     '<svg class="chart" id="chart-models"></svg></section>'
 )
 MODEL_WORDS = {"ihc": "IHC", "api": "API"}
@@ -62,8 +60,9 @@ MODEL_WORDS = {"ihc": "IHC", "api": "API"}
 class DashboardContext:
     """The run a dashboard describes, shown as given, and optional credit by model for comparison.
 
-    ``by_model`` has columns ``channel_name, model, ihc`` (or ``credit``, as ``compare.compare_models``
-    names it); the side-by-side section appears when it holds two models or more.
+    ``by_model`` has columns ``model, channel_name, date, ihc``, a model's credit of a channel's sessions of a
+    date (``model_comparison.stored_credit_by_date``); the side-by-side section appears when it holds two models
+    or more, and follows the page's date filter.
     """
 
     time_range: str
@@ -107,7 +106,7 @@ def latest_run_context(conn: Connection) -> DashboardContext:
 
 def write_dashboard(report: pl.DataFrame, path: Path, *, run: DashboardContext) -> Path:
     """Write the dashboard of ``report`` (``read_channel_report``'s frame) atomically to ``path``."""
-    by_model = _credit_by_model(run.by_model)
+    by_model = _credit_by_model(run.by_model, _dates(report))
     page = Template(_template("dashboard.html"))
     text = page.substitute(
         title="Channel attribution report",
@@ -125,14 +124,19 @@ def _template(name: str) -> str:
     return files("attribution").joinpath(f"templates/{name}").read_text("utf-8")
 
 
-def _page_data(report: pl.DataFrame, run: DashboardContext, by_model: list[tuple[str, str, float]]) -> str:
+def _dates(report: pl.DataFrame) -> list[str]:
+    """The report's dates, sorted: the page's script lists them in the same order (``DATES``)."""
+    return report["date"].unique().sort().to_list()
+
+
+def _page_data(report: pl.DataFrame, run: DashboardContext, by_model: dict[str, list] | None) -> str:
     """What the page's script draws from, as JSON that cannot end its script element."""
     data = {
         "rows": report.select(REPORT_COLUMNS).rows(),
         "ratios": RATIOS,
         "spend": SPEND,
         "model": model_label(run.model),
-        "incomplete": incomplete_days(report["date"].unique().sort().to_list()),
+        "incomplete": incomplete_days(_dates(report)),
         "byModel": by_model,
         "csv": {"decimals": DECIMALS, "formula": FORMULA_START, "label": _report_label(report)},
     }
@@ -153,13 +157,31 @@ def incomplete_days(dates: list[str]) -> dict[str, str]:
     return {day: EDGE_REASONS[end] for end, days in ends.items() for day in days}
 
 
-def _credit_by_model(by_model: pl.DataFrame | None) -> list[tuple[str, str, float]]:
-    """Each channel's credit under each model, when there are two models or more to compare."""
-    if by_model is None or by_model["model"].n_unique() < 2:
-        return []
-    credit = by_model.rename(COMPARISON_NAMES, strict=False)
-    totals = credit.group_by("channel_name", "model").agg(pl.col("ihc").sum().round(9))
-    return totals.sort("model", "channel_name").select("channel_name", "model", "ihc").rows()
+def _credit_by_model(by_model: pl.DataFrame | None, dates: list[str]) -> dict[str, list] | None:
+    """Each model's credit per channel and date of the report's ``dates``, when two models or more credit them:
+    the models and channels named once, and for each model and channel its credit on each of ``dates`` in
+    order (``None`` where it credits none): about 11 bytes a model, channel and date on the page."""
+    if by_model is None:
+        return None
+    credit = (
+        by_model.filter(pl.col("date").is_in(dates))
+        .group_by("model", "channel_name", "date")
+        .agg(pl.col("ihc").sum())
+    )
+    models, channels = (credit[name].unique().sort().to_list() for name in ("model", "channel_name"))
+    if len(models) < 2:
+        return None
+    grid = pl.DataFrame({"model": models}).join(pl.DataFrame({"channel_name": channels}), how="cross")
+    grid = grid.join(pl.DataFrame({"date": dates, "day": list(range(len(dates)))}), how="cross")
+    values = (
+        grid.join(credit, on=["model", "channel_name", "date"], how="left")
+        .sort("model", "channel_name", "day")["ihc"]
+        .round(9)
+        .to_list()
+    )
+    rows = [values[start : start + len(dates)] for start in range(0, len(values), len(dates))]
+    per_model = [rows[start : start + len(channels)] for start in range(0, len(rows), len(channels))]
+    return {"models": models, "channels": channels, "credit": per_model}
 
 
 def model_label(model: str) -> str:

@@ -59,6 +59,21 @@ def compare_stored_models(conn: Connection) -> pl.DataFrame:
     return with_ratios(frame).select(COMPARISON_COLUMNS).sort("channel_name", *LABEL_COLUMNS)
 
 
+def stored_credit_by_date(conn: Connection) -> pl.DataFrame:
+    """Every stored credit label's credit per channel and session date, over the dates of the stored report:
+    columns ``model`` (the label as shown: ``linear``, ``ihc (default)``), ``channel_name``, ``date``, ``ihc``.
+
+    Why per date: the dashboard compares the models over the dates its reader selects, as every other figure
+    of the page."""
+    dates = _reported_cost(conn).select("date").unique()
+    frames = [
+        _dated_credit(conn, label, dates).select("channel_name", "date", "ihc", model=pl.lit(str(label)))
+        for label in stored_labels(conn)
+    ]
+    schema = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "model": pl.String}
+    return pl.concat([pl.DataFrame(schema=schema), *frames]).select("model", "channel_name", "date", "ihc")
+
+
 def _reported_cost(conn: Connection) -> pl.DataFrame:
     c = channel_reporting.c
     rows = conn.execute(select(c.channel_name, c.date, c.cost)).fetchall()
@@ -71,12 +86,16 @@ def _label_credit(
 ) -> pl.DataFrame:
     """``label``'s credit and revenue per channel over ``dates``, a row for each of ``channels`` and each
     channel it credits."""
-    credit = credit_by_channel_date(conn, None, None, label).join(dates, on="date", how="semi")
-    sums = _channel_sums(credit, ("ihc", "ihc_revenue"))
+    sums = _channel_sums(_dated_credit(conn, label, dates), ("ihc", "ihc_revenue"))
     every = pl.concat([channels.to_frame(), sums.select("channel_name")]).unique()
     return every.join(sums, on="channel_name", how="left").with_columns(
         pl.col("ihc", "ihc_revenue").fill_null(0.0), **label_literals(label)
     )
+
+
+def _dated_credit(conn: Connection, label: CreditLabel, dates: pl.DataFrame) -> pl.DataFrame:
+    """``label``'s credit and revenue per channel and date, of ``dates`` only."""
+    return credit_by_channel_date(conn, None, None, label).join(dates, on="date", how="semi")
 
 
 def _channel_sums(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:

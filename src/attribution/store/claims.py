@@ -3,9 +3,9 @@
 Why in the warehouse: two runs may start on different machines, and the warehouse is what they share. Why
 claims are taken under the write lock, in a short transaction of their own before a run sends anything: of
 two runs reading the same journeys, exactly one gets each conversion; the other skips it (the first sends
-it and stores its credit). Why claims expire: a run that died cannot release its own. A claim counts while
-its run is recorded ``running`` (a run killed on this host is marked ``abandoned`` first) and has stored an
-answer within ``CLAIM_SECONDS``; every stored answer refreshes the run's claims.
+it and stores its credit). Why claims end with their run: a run that died cannot release its own. A claim
+counts while its run is recorded ``running``: a run whose owner is gone (its process ended, its lease ran
+out: ``store.runs``) is marked ``abandoned`` first, and its claims dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, or_, select, update
+from sqlalchemy import Connection, Engine, delete, select
 
 from attribution.store.runs import mark_abandoned, now_text
 from attribution.warehouse.bulk import bulk_insert
@@ -23,41 +23,35 @@ from attribution.warehouse.tables import attribution_customer_journey as acj
 from attribution.warehouse.tables import attribution_ihc_claims as claims
 from attribution.warehouse.tables import attribution_runs as runs
 
-CLAIM_SECONDS = 3600
-"""How long a run's claims count without a stored answer: longer than one request can take at the default
-settings with every retry (7 attempts of at most 90 s, 6 waits of at most 30 s: about 14 minutes)."""
 IDS_PER_STATEMENT = 5_000
 """Ids bound in one statement: within every warehouse's limit on bound values."""
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What a run may send (``mine``) and how many conversions another run holds or has credited since
-    this run read them (``left``: that run sends them)."""
+    """What a run may send (``mine``) and the conversions another run holds or has credited since this run
+    read them (``left``: that run sends them)."""
 
     mine: list[str]
-    left: int
+    left: list[str]
 
 
 def claim(engine: Engine, run_id: str, label: tuple[str, str], conv_ids: list[str], *, forced: bool) -> Claim:
     """Claim for ``run_id`` the conversions that no other live run holds and, unless ``forced``, that got no
-    credit of ``label`` (model, conversion type) since they were read; one transaction under the write lock."""
+    credit of ``label`` (model, conversion type) since they were read; one transaction under the write lock.
+    Conversions the run holds already (a scheduler's retried batch) stay its own."""
     with write_transaction(engine) as conn:
         _expire(conn)
-        held = _held_by_others(conn, run_id, label)
+        holders = _holders(conn, label)
         done = set() if forced else _credited(conn, label, conv_ids)
-        mine = [conv_id for conv_id in conv_ids if conv_id not in held and conv_id not in done]
+        mine = [c for c in conv_ids if holders.get(c, run_id) == run_id and c not in done]
         details = {"model": label[0], "conv_type_id": label[1], "run_id": run_id, "claimed_at": now_text()}
-        rows = pl.DataFrame({"conv_id": mine}, schema={"conv_id": pl.String})
+        new = pl.DataFrame({"conv_id": [c for c in mine if c not in holders]}, schema={"conv_id": pl.String})
         bulk_insert(
-            conn, claims, rows.with_columns(pl.lit(value).alias(name) for name, value in details.items())
+            conn, claims, new.with_columns(pl.lit(value).alias(name) for name, value in details.items())
         )
-    return Claim(mine, len(conv_ids) - len(mine))
-
-
-def refresh(conn: Connection, run_id: str) -> None:
-    """Keep the run's claims alive: it has just stored an answer (in the caller's transaction)."""
-    conn.execute(update(claims).where(claims.c.run_id == run_id).values(claimed_at=now_text()))
+    taken = set(mine)
+    return Claim(mine, [c for c in conv_ids if c not in taken])
 
 
 def release(conn: Connection, run_id: str) -> None:
@@ -66,18 +60,18 @@ def release(conn: Connection, run_id: str) -> None:
 
 
 def _expire(conn: Connection) -> None:
-    """Drop the claims of runs no longer ``running`` and of runs silent for ``CLAIM_SECONDS``."""
+    """Drop the claims of runs no longer ``running`` (those whose owner is gone are marked first)."""
     mark_abandoned(conn)
     running = select(runs.c.run_id).where(runs.c.status == "running")
-    stale = or_(claims.c.run_id.not_in(running), claims.c.claimed_at < now_text(CLAIM_SECONDS))
-    conn.execute(delete(claims).where(stale))
+    conn.execute(delete(claims).where(claims.c.run_id.not_in(running)))
 
 
-def _held_by_others(conn: Connection, run_id: str, label: tuple[str, str]) -> set[str]:
-    query = select(claims.c.conv_id).where(
-        claims.c.model == label[0], claims.c.conv_type_id == label[1], claims.c.run_id != run_id
+def _holders(conn: Connection, label: tuple[str, str]) -> dict[str, str]:
+    """The claimed conversions of ``label`` and the run holding each."""
+    query = select(claims.c.conv_id, claims.c.run_id).where(
+        claims.c.model == label[0], claims.c.conv_type_id == label[1]
     )
-    return set(conn.scalars(query))
+    return {conv_id: run_id for conv_id, run_id in conn.execute(query)}
 
 
 def _credited(conn: Connection, label: tuple[str, str], conv_ids: list[str]) -> set[str]:

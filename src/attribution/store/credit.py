@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-from attribution.store import claims
+from attribution.store.runs import renew
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.dialects import profile_of
@@ -157,7 +157,7 @@ def write_batch(
     loses nothing."""
     credited = credits["conv_id"].unique().to_list()
     with write_transaction(engine) as conn:
-        claims.refresh(conn, run_id)  # the run is alive: its claims still count
+        renew(conn, run_id)  # the run is alive: its lease, and so its claims, still count
         _forget_conversions(conn, label, credited, failures["conv_id"].to_list())
         insert_credits(conn, credits)
         failed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")

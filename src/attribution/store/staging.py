@@ -6,6 +6,9 @@ same result: staging replaces the run's rows, a batch replaces its own credit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import NamedTuple
+
 import polars as pl
 from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, select
 
@@ -13,11 +16,15 @@ from attribution.journeys import JOURNEY_SCHEMA, in_journey_order
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import (
     CREDIT_COLUMNS,
+    INPUT_COUNTS,
+    INPUT_IDS,
     STAGING_TABLES,
     attribution_customer_journey,
     attribution_runs,
     staged_credits,
+    staged_inputs,
     staged_journeys,
+    staged_left,
     staged_runs,
 )
 
@@ -38,10 +45,33 @@ def stage_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.Da
     bulk_insert(conn, staged_journeys, rows.with_columns(**ids))
 
 
-def mark_staged(engine: Engine, run_key: str, batches: int, counts: dict[str, int]) -> None:
-    """Record that all of a run's journeys are staged: only then can it be finished."""
+def mark_staged(
+    engine: Engine,
+    run_key: str,
+    batches: int,
+    counts: dict[str, int],
+    redo_days: int | None = None,
+    inputs: Mapping[str, NamedTuple] | None = None,
+) -> None:
+    """Record that all of a run's journeys are staged: only then can it be finished. With a restatement
+    window, the days of it the run redoes and the ``inputs`` (fingerprints, by date) it read before them."""
+    rows = [{"run_key": run_key, "date": day, **values._asdict()} for day, values in (inputs or {}).items()]
     with engine.begin() as conn:
-        conn.execute(insert(staged_runs).values(run_key=run_key, batches=batches, **counts))
+        if rows:
+            conn.execute(insert(staged_inputs), rows)
+        conn.execute(
+            insert(staged_runs).values(run_key=run_key, batches=batches, redo_days=redo_days, **counts)
+        )
+
+
+def staged_inputs_of(conn: Connection, run_key: str) -> dict[str, tuple]:
+    """The inputs a run read before staging its journeys, by date, in ``INPUT_COUNTS`` then ``INPUT_IDS``
+    order."""
+    c = staged_inputs.c
+    columns = [c[name] for name in (*INPUT_COUNTS, *INPUT_IDS)]
+    return {
+        row[0]: tuple(row[1:]) for row in conn.execute(select(c.date, *columns).where(c.run_key == run_key))
+    }
 
 
 def staged_run(conn: Connection, run_key: str) -> Row | None:
@@ -76,6 +106,22 @@ def stage_credits(
     with engine.begin() as conn:
         conn.execute(delete(staged_credits).where(c.run_key == run_key, same))
         bulk_insert(conn, staged_credits, rows)
+
+
+def stage_left(engine: Engine, run_key: str, batch_id: int, conv_ids: list[str]) -> None:
+    """Replace the batch's journeys left to other runs (``staged_left``) with ``conv_ids``."""
+    rows = pl.DataFrame({"conv_id": conv_ids}, schema={"conv_id": pl.String})
+    with engine.begin() as conn:
+        conn.execute(
+            delete(staged_left).where(staged_left.c.run_key == run_key, staged_left.c.batch_id == batch_id)
+        )
+        bulk_insert(conn, staged_left, rows.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id)))
+
+
+def left_count(conn: Connection, run_key: str) -> int:
+    """How many of the run's journeys were left to other runs."""
+    c = staged_left.c
+    return conn.scalar(select(func.count(c.conv_id.distinct())).where(c.run_key == run_key)) or 0
 
 
 def credit_totals(conn: Connection, run_key: str) -> tuple[int, float]:

@@ -206,21 +206,26 @@ function drawCharts(channels, days) {
   lineChart(document.getElementById("chart-trend"), days.map((day) => day.date), trend, DATA.incomplete);
 }
 
-/** Each channel's orders under each stored model (not filtered by date: that credit has no dates). */
-function drawModels() {
+/** Each channel's orders under each stored model, over the selected dates. ``DATA.byModel`` names the models
+ * and channels once and holds, per model and channel, its credit on each of DATES (null: none). */
+function drawModels(from, to) {
   const svg = document.getElementById("chart-models");
   if (!svg) return;
-  const credit = new Map(DATA.byModel.map(([channel, model, ihc]) => [`${model}\u0000${channel}`, ihc]));
-  const models = [...new Set(DATA.byModel.map(([, model]) => model))].sort(compareText);
-  const totals = new Map();
-  DATA.byModel.forEach(([channel, , ihc]) => totals.set(channel, (totals.get(channel) || 0) + ihc));
-  const channels = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || compareText(a, b));
+  const { models, channels: names, credit } = DATA.byModel;
+  const days = DATES.flatMap((day, d) => (day >= from && day <= to ? [d] : []));
+  const sums = credit.map((perChannel) => perChannel.map((values) => {
+    const given = days.map((d) => values[d]).filter((value) => value !== null);
+    return given.length ? given.reduce((total, value) => total + value, 0) : null;
+  }));
+  const total = (c) => sums.reduce((all, perChannel) => all + (perChannel[c] ?? 0), 0);
+  const channels = names.flatMap((_, c) => (sums.some((perChannel) => perChannel[c] !== null) ? [c] : []))
+    .sort((a, b) => total(b) - total(a) || compareText(names[a], names[b]));
   const series = models.map((model, m) => ({
     key: model, name: model, colour: COLOURS.models[m % COLOURS.models.length], format: orders, why: () => "no credit",
-    values: channels.map((channel) => credit.get(`${model}\u0000${channel}`) ?? null),
+    values: channels.map((c) => sums[m][c]),
   }));
   legend("legend-models", series);
-  barChart(svg, channels, [{ series }]);
+  barChart(svg, channels.map((c) => names[c]), [{ series }]);
 }
 
 // Tables
@@ -331,6 +336,7 @@ function draw() {
   const channels = channelTotals(rows);
   drawHeadline(headline(channels));
   drawCharts(channels, daily(rows, days));
+  drawModels(from, to);
   drawTable("totals", channels);
   drawTable("report", rows.map((row) => withRatios({ ...row })));
   document.getElementById("shown-dates").textContent = DATES.length
@@ -359,6 +365,5 @@ for (const input of [FROM, TO]) {
 document.getElementById("date-all").addEventListener("click", allDates);
 document.getElementById("download").addEventListener("click", downloadCsv);
 edgeNote();
-drawModels();
 allDates();
 document.getElementById("report").dataset.ready = "";

@@ -12,6 +12,7 @@ from contextlib import contextmanager, nullcontext
 
 import polars as pl
 from sqlalchemy import Connection, CursorResult, Engine, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 from attribution.warehouse.dialects import profile_of
 
@@ -71,10 +72,17 @@ def stream_frames(
 
 
 def _driver_parts(result: CursorResult, rows: int) -> Iterator[list[tuple]]:
-    """A result's rows straight from its DBAPI cursor, ``rows`` at a time; the result closed at the end."""
+    """A result's rows straight from its DBAPI cursor, ``rows`` at a time; the result closed at the end. A
+    driver's error while fetching (SQLite's ``integer overflow`` of a ``SUM``, say) is wrapped as
+    SQLAlchemy wraps it, so callers see one kind of error whichever way the rows came."""
+    dbapi_error = result.context.dialect.loaded_dbapi.Error
     with result:
-        while part := result.cursor.fetchmany(rows):
-            yield part
+        try:
+            while part := result.cursor.fetchmany(rows):
+                yield part
+        except dbapi_error as error:
+            context = result.context
+            raise DBAPIError.instance(context.statement, context.parameters, error, dbapi_error) from error
 
 
 @contextmanager
@@ -100,6 +108,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if frame.is_empty():
         return
     columns = [column.name for column in table.columns]
+    # In key order, the key's B-tree grows at one end instead of at random pages (hashed ids): a first
+    # run's 370,000 credit rows went in twice as fast on SQLite.
+    if key := [column.name for column in table.primary_key.columns]:
+        frame = frame.sort(key)
     load = profile_of(conn).bulk_load
     staged_copy = conn.get_execution_options().get("staged_copy")
     if load == "insert" and staged_copy is not None:

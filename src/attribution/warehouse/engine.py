@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, InputError
-from attribution.redaction import HIDDEN, is_secret_name
+from attribution.redaction import HIDDEN, has_unencoded_at, is_secret_name
 from attribution.warehouse.dialects import profile_named
 from attribution.warehouse.source_mapping import SOURCES_OPTION, SourceMapping
 
@@ -47,7 +47,9 @@ def database_url(db: str) -> str:
 
 def redact_url(db: str) -> str:
     """The URL as it may be printed: the password hidden, and so is any secret query parameter (drivers
-    accept ``?password=`` too)."""
+    accept ``?password=`` too); of a URL with an unencoded ``@`` (``has_unencoded_at``), only its scheme."""
+    if has_unencoded_at(db):
+        return f"{db.partition('://')[0]}://{HIDDEN}"
     try:
         url = make_url(database_url(db))
     except (ArgumentError, ValueError):
@@ -72,6 +74,11 @@ def connect(
     are (``warehouse.sources``; default: the challenge's names).
     """
     url_text = database_url(db)
+    if has_unencoded_at(url_text):
+        raise ConfigError(
+            f"The database URL {redact_url(db)} holds more than one '@': write each '@' of its user name, "
+            "password or database as %40 (postgresql://user:p%40ss@host/db)"
+        )
     try:
         url = make_url(url_text)
     except (ArgumentError, ValueError):

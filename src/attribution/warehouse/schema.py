@@ -9,7 +9,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import (
+    Column,
     Connection,
+    Dialect,
     Engine,
     Index,
     MetaData,
@@ -106,8 +108,7 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
                 _check_required(table, present)
             added = [c for c in table.columns if c.name not in present and c.nullable]
             for column in added:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+                conn.execute(text(add_column_sql(column, engine.dialect)))
             if table is attribution_customer_journey:
                 if added:
                     _backfill_credited_sessions(conn)
@@ -116,6 +117,11 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
             if profile_of(conn).indexes:
                 for ix in table.indexes:
                     conn.execute(CreateIndex(ix, if_not_exists=True))
+
+
+def add_column_sql(column: Column, dialect: Dialect) -> str:
+    """The statement that adds a nullable ``column`` to its table made by an earlier version."""
+    return f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} {column.type.compile(dialect=dialect)}"
 
 
 def _check_required(table: Table, present: set[str]) -> None:

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import VARCHAR, Column, Float, Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text
+from sqlalchemy import (
+    VARCHAR,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
@@ -115,6 +126,31 @@ channel_reporting = Table(
     PrimaryKeyConstraint("channel_name", "date"),
 )
 
+INPUT_COUNTS = ("sessions", "cost_rows", "cost_micros", "conversions", "revenue_micros", "journey_sessions")
+"""A report date's inputs as whole numbers (``reporting.report_inputs``): its sessions, their cost rows and
+cost in millionths, its conversions and their revenue in millionths, and the sessions of those conversions'
+journeys."""
+INPUT_IDS = ("last_session", "last_journey_session")
+"""The greatest session id of a report date, and of its conversions' journeys (NULL: none)."""
+
+
+def _fingerprint() -> list[Column]:
+    """The fingerprint of a report date's inputs: ``INPUT_COUNTS``, ``INPUT_IDS``."""
+    return [*_required(BigInteger, *INPUT_COUNTS), *(Column(name, Text) for name in INPUT_IDS)]
+
+
+channel_reporting_inputs = Table(
+    "channel_reporting_inputs",
+    metadata,
+    *_key("date"),
+    *_fingerprint(),
+    # what made the date's credit: the label, and a digest of the model's options and parameters and of the
+    # journeys' cut (``pipeline.window.credit_stamp``)
+    *_required(Text, *LABEL_COLUMNS, "made_by"),
+)
+"""What the report rows of each date were last built from, written with them: a run with a restatement window
+redoes the dates whose inputs differ now (``reporting.report_inputs``)."""
+
 attribution_runs = Table(
     "attribution_runs",
     metadata,
@@ -126,6 +162,10 @@ attribution_runs = Table(
     Column("summary", LongText),
     Column("host", Text),
     Column("pid", Integer),
+    # The run's lease (``store.runs``): its owner's last sign of life and how long that counts. Nullable, so
+    # a table made by an earlier version gets them added (its records then count from ``started_at``).
+    Column("heartbeat_at", Text),
+    Column("lease_seconds", Integer),
 )
 
 attribution_failures = Table(
@@ -169,7 +209,12 @@ def _run_and_batch() -> tuple[Column, ...]:
 # Staging of scheduled runs: a scheduler runs every step as its own process, so journeys and credit between
 # steps live here, keyed by run (two runs never read or delete each other's rows).
 staged_runs = Table(
-    "attribution_staged_runs", metadata, *_key("run_key"), *_required(Integer, "batches", *STAGED_COUNTS)
+    "attribution_staged_runs",
+    metadata,
+    *_key("run_key"),
+    *_required(Integer, "batches", *STAGED_COUNTS),
+    # the days of its restatement window the run redoes (NULL: no window): finishing it replaces their credit
+    Column("redo_days", Integer),
 )
 staged_journeys = Table(
     "attribution_staged_journeys",
@@ -190,7 +235,12 @@ staged_credits = Table(
     *(Column(name, Text) for name in LABEL_COLUMNS),
     *_credit_detail(),
 )
-STAGING_TABLES = (staged_runs, staged_journeys, staged_credits)
+staged_left = Table("attribution_staged_left", metadata, *_run_and_batch(), *_key("conv_id"))
+"""The IHC API journeys of a batch that another run at the same time had claimed or credited: that run sends
+them (``store.claims``), and the run's summary counts them apart from those left unattributed."""
+staged_inputs = Table("attribution_staged_inputs", metadata, *_key("run_key", "date"), *_fingerprint())
+"""The inputs of a run's dates as its journeys were staged, recorded with its report when it finishes."""
+STAGING_TABLES = (staged_runs, staged_journeys, staged_credits, staged_left, staged_inputs)
 CREDIT_COLUMNS = tuple(column.name for column in attribution_customer_journey.columns)
 """The credit table's columns, in order: what a credit frame holds once labelled (``pipeline.steps.labelled``)."""
 
@@ -198,6 +248,7 @@ INPUT_TABLES = (session_sources, conversions, session_costs)
 OUTPUT_TABLES = (
     attribution_customer_journey,
     channel_reporting,
+    channel_reporting_inputs,
     attribution_runs,
     attribution_failures,
     ihc_parameters,

@@ -6,6 +6,7 @@ CREATE TABLE attribution_staged_runs (
 	sessions INTEGER NOT NULL, 
 	without_sessions INTEGER NOT NULL, 
 	skipped INTEGER NOT NULL, 
+	redo_days INTEGER, 
 	PRIMARY KEY (run_key)
 );
 
@@ -39,4 +40,25 @@ CREATE TABLE attribution_staged_credits (
 	event_date TEXT, 
 	channel_name TEXT, 
 	PRIMARY KEY (run_key, batch_id, conv_id, session_id)
+);
+
+CREATE TABLE attribution_staged_left (
+	run_key TEXT NOT NULL, 
+	batch_id INTEGER NOT NULL, 
+	conv_id TEXT NOT NULL, 
+	PRIMARY KEY (run_key, batch_id, conv_id)
+);
+
+CREATE TABLE attribution_staged_inputs (
+	run_key TEXT NOT NULL, 
+	date TEXT NOT NULL, 
+	sessions BIGINT NOT NULL, 
+	cost_rows BIGINT NOT NULL, 
+	cost_micros BIGINT NOT NULL, 
+	conversions BIGINT NOT NULL, 
+	revenue_micros BIGINT NOT NULL, 
+	journey_sessions BIGINT NOT NULL, 
+	last_session TEXT, 
+	last_journey_session TEXT, 
+	PRIMARY KEY (run_key, date)
 );
