@@ -237,6 +237,8 @@ def _run_settings() -> dict[str, Any]:
     }
     if formats := Variable.get("attribution_formats", default=None):
         explicit["formats"] = [name.strip() for name in formats.split(",") if name.strip()]
+    if mapping := Variable.get("attribution_source_mapping", default=None):
+        explicit["source_mapping_toml"] = mapping  # the TOML text: every task reads the same mapping
     model = load_settings(**explicit).model  # a bad range, format or option fails here, before any work
     run_key = f"{dag_run.dag_id}/{dag_run.run_id}"
     return {**explicit, "model": model, "run_key": run_key, "batch_journeys": params["batch_journeys"]}

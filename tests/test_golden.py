@@ -21,6 +21,7 @@ from attribution.reporting.channel_report import cost_sql, credit_sql
 from attribution.reporting.report_inputs import inputs_sql
 from attribution.warehouse.dialects import PROFILES
 from attribution.warehouse.schema import add_column_sql
+from attribution.warehouse.sources import Sources
 from attribution.warehouse.tables import STAGING_TABLES, attribution_runs
 from tests.cases import PAID
 
@@ -56,13 +57,15 @@ def assert_golden(name: str, text: str) -> None:
 def sql_cases() -> list[tuple[str, str]]:
     cases = []
     for dialect, profile in PROFILES.items():
+        sources = Sources.canonical(profile)  # the challenge's tables, as a warehouse without a mapping
         for label, options in OPTIONS.items():
-            cases.append((f"sql/{dialect}/journeys-{label}.sql", journey_sql(profile, options)))
-            cases.append((f"sql/{dialect}/null-paths-{label}.sql", null_paths_sql(profile, options)))
-            cases.append((f"sql/{dialect}/report-inputs-{label}.sql", inputs_sql(profile, options)))
+            cases.append((f"sql/{dialect}/journeys-{label}.sql", journey_sql(sources, options)))
+            cases.append((f"sql/{dialect}/null-paths-{label}.sql", null_paths_sql(sources, options)))
+            cases.append((f"sql/{dialect}/report-inputs-{label}.sql", inputs_sql(sources, options)))
+    sources = Sources.canonical(PROFILES["sqlite"])
     for dated in (False, True):
-        cases.append((f"sql/report-credit{'-dated' if dated else ''}.sql", credit_sql(dated=dated)))
-    cases.append(("sql/report-cost-dated.sql", cost_sql()))
+        cases.append((f"sql/report-credit{'-dated' if dated else ''}.sql", credit_sql(sources, dated=dated)))
+    cases.append(("sql/report-cost-dated.sql", cost_sql(sources)))
     return cases
 
 

@@ -70,6 +70,14 @@ Out = Annotated[
         "object store credentials from the environment (AWS_*), never a flag.",
     ),
 ]
+SourceMappingFile = Annotated[
+    str | None,
+    typer.Option(
+        "--source-mapping",
+        help="TOML file naming the inputs' schema, tables, columns and time zones (env "
+        "ATTRIBUTION_SOURCE_MAPPING; default: the challenge's names; docs/data.md).",
+    ),
+]
 CreateIndexes = Annotated[
     bool | None,
     typer.Option(
@@ -78,9 +86,17 @@ CreateIndexes = Annotated[
     ),
 ]
 Start = Annotated[
-    str | None, typer.Option(help="First conversion time included: ISO date or timestamp (UTC).")
+    str | None,
+    typer.Option(
+        help="First conversion time included: ISO date or timestamp (UTC, or the report time zone)."
+    ),
 ]
-End = Annotated[str | None, typer.Option(help="First conversion time excluded: ISO date or timestamp (UTC).")]
+End = Annotated[
+    str | None,
+    typer.Option(
+        help="First conversion time excluded: ISO date or timestamp (UTC, or the report time zone)."
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),
@@ -270,6 +286,7 @@ def _print_summary(summary: RunSummary) -> None:
 @app.command("run")
 def run_command(
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     create_indexes: CreateIndexes = None,
     start: Start = None,
     end: End = None,
@@ -306,6 +323,7 @@ def run_command(
     """
     source = {
         "db": db,
+        "source_mapping": source_mapping,
         "create_indexes": create_indexes,
         "out": out,
         "formats": tuple(formats) if formats else None,
@@ -437,6 +455,7 @@ def _numbers(text: str | None, what: str) -> tuple[float, ...] | None:
 def train_ihc_command(
     conv_type_id: Annotated[str, typer.Option(help="Name to store the trained parameters under.")],
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     start: Start = None,
     end: End = None,
     lookback_days: Lookback = None,
@@ -445,7 +464,12 @@ def train_ihc_command(
     from attribution.pipeline.training import train_conversion_type
 
     settings = _load_settings(
-        db=db, start=start, end=end, lookback_days=lookback_days, conv_type_id=conv_type_id
+        db=db,
+        source_mapping=source_mapping,
+        start=start,
+        end=end,
+        lookback_days=lookback_days,
+        conv_type_id=conv_type_id,
     )
     with _progress() as progress:
         progress.add_task("training", total=None)
@@ -500,6 +524,7 @@ def compare_command(
         list[str] | None, typer.Option("--model", help="A model to compare (repeatable).")
     ] = None,
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     start: Start = None,
     end: End = None,
     value: Annotated[str, typer.Option(help="credit or revenue.")] = "credit",
@@ -508,7 +533,7 @@ def compare_command(
     from attribution.pipeline.training import compare_stored_models
 
     chosen = models or ["last-touch", "linear", "time-decay", "position-based", "ihc"]
-    settings = _load_settings(db=db, start=start, end=end)
+    settings = _load_settings(db=db, source_mapping=source_mapping, start=start, end=end)
     with _progress() as progress:
         progress.add_task(f"attributing with {len(chosen)} models", total=None)
         wide = compare_stored_models(settings, chosen, value)
@@ -548,16 +573,15 @@ def copy_db_command(
 
 
 @app.command("check")
-def check_command(db: Db = None) -> None:
+def check_command(db: Db = None, source_mapping: SourceMappingFile = None) -> None:
     """Run every input check over the whole database and print, per check, its table, how many rows (or
     repeated ids) break it and the first of them. Exits with 1 when any check fails."""
-    from attribution.warehouse.engine import open_engine
     from attribution.warehouse.freshness import find_stale, last_week
     from attribution.warehouse.input_checks import run_checks
     from attribution.warehouse.schema import validate_inputs
 
-    settings = _load_settings(db=db)
-    with open_engine(settings.db) as engine:
+    settings = _load_settings(db=db, source_mapping=source_mapping)
+    with settings.warehouse() as engine:
         validate_inputs(engine)
         results = run_checks(engine)
         week = last_week(engine)
@@ -593,6 +617,7 @@ def _print_freshness(week: TimeRange, stale: list[Stale]) -> None:
 @app.command("report")
 def report_command(
     db: Db = None,
+    source_mapping: SourceMappingFile = None,
     out: Out = None,
     formats: Formats = None,
     html: Annotated[bool, typer.Option("--html", help="Also write the HTML dashboard.")] = False,
@@ -613,11 +638,12 @@ def report_command(
     """Export the stored channel report and print totals per channel (default: CSV only)."""
     from attribution.pipeline.steps import report_context, switch_report
     from attribution.reporting.files import export_all
-    from attribution.warehouse.engine import open_engine
 
     chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
-    settings = _load_settings(db=db, out=out, formats=tuple(chosen), report_model=report_model)
-    with open_engine(settings.db) as engine:
+    settings = _load_settings(
+        db=db, source_mapping=source_mapping, out=out, formats=tuple(chosen), report_model=report_model
+    )
+    with settings.warehouse() as engine:
         if compare_models:
             with engine.connect() as conn:
                 _print_comparison(conn)

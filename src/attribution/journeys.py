@@ -17,9 +17,9 @@ from attribution.errors import ConfigError
 from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
-from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.input_checks import skip_filters
 from attribution.warehouse.schema import indexed_by_user
+from attribution.warehouse.sources import Sources, sources_of
 
 DEFAULT_CHUNK_CONVERSIONS = 20_000
 MAX_CHUNK_CONVERSIONS = 10_000_000
@@ -61,7 +61,7 @@ class JourneyChunk:
 _CHUNK_SQL = """
 WITH conv AS (
     SELECT conv_id, user_id, conv_date, conv_time, revenue
-    FROM conversions
+    FROM {conversions}
     WHERE conv_date || ' ' || conv_time >= :range_start
       AND conv_date || ' ' || conv_time < :range_end
       AND {after_last}
@@ -69,11 +69,11 @@ WITH conv AS (
     ORDER BY conv_date, conv_time, conv_id
     LIMIT :chunk
 )
-SELECT c.conv_id, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
-       s.session_id, s.event_date || ' ' || s.event_time AS timestamp, s.channel_name,
+SELECT {conv_id}, c.conv_date || ' ' || c.conv_time AS conv_ts, c.revenue,
+       {session_id}, s.event_date || ' ' || s.event_time AS timestamp, s.channel_name,
        s.holder_engagement, s.closer_engagement, s.impression_interaction
 FROM conv c
-LEFT JOIN session_sources s
+LEFT JOIN {sessions}
        ON {journey_sessions}
 ORDER BY c.conv_date, c.conv_time, c.conv_id, s.event_date, s.event_time, s.session_id
 """
@@ -89,11 +89,16 @@ _JOURNEY_SESSIONS = """s.user_id = c.user_id
       {lookback}{impressions}{skip_sessions}"""
 
 
-def journey_sql(profile: Profile, options: JourneyOptions) -> str:
-    """The chunk query for a warehouse; only fixed fragments are inserted, every value is bound."""
-    journey_sessions, skip_conversions = journey_cut(profile, options)
+def journey_sql(sources: Sources, options: JourneyOptions) -> str:
+    """The chunk query for a warehouse's inputs; only fixed fragments and quoted names are inserted, every
+    value is bound."""
+    journey_sessions, skip_conversions = journey_cut(sources, options)
     return _CHUNK_SQL.format(
-        after_last=profile.compare(
+        conversions=sources.relation("conversions"),
+        sessions=sources.relation("session_sources", "s"),
+        conv_id=sources.text_item("conversions", "conv_id", "c"),
+        session_id=sources.text_item("session_sources", "session_id", "s"),
+        after_last=sources.profile.compare(
             ">", ("conv_date", "conv_time", "conv_id"), (":after_date", ":after_time", ":after_id")
         ),
         unattributed=_UNATTRIBUTED if options.only_unattributed else "",
@@ -102,18 +107,18 @@ def journey_sql(profile: Profile, options: JourneyOptions) -> str:
     )
 
 
-def journey_cut(profile: Profile, options: JourneyOptions) -> tuple[str, str]:
+def journey_cut(sources: Sources, options: JourneyOptions) -> tuple[str, str]:
     """How ``options`` cut journeys, as two SQL fragments: the join condition of a conversion ``c``'s
     sessions ``s``, and an ``AND`` filter of the table ``conversions`` (the bad rows ``skip`` leaves out;
     it binds ``:range_start`` and ``:range_end``). Shared with the fingerprint of a date's journeys
     (``reporting.report_inputs``), so both read the same sessions."""
-    conv_ts = "c.conv_date || ' ' || c.conv_time"
+    profile, conv_ts = sources.profile, "c.conv_date || ' ' || c.conv_time"
     lookback = (
         f"AND s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, options.lookback_days)}"
         if options.lookback_days
         else ""
     )
-    skip_conversions, skip_sessions = skip_filters(profile) if options.skip_bad_rows else ("", "")
+    skip_conversions, skip_sessions = skip_filters(sources) if options.skip_bad_rows else ("", "")
     journey_sessions = _JOURNEY_SESSIONS.format(
         before_conversion=profile.compare(
             "<", ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
@@ -136,7 +141,7 @@ def build_journeys(
     Rows are ordered by conversion time and id, then session time and id; ``conversion`` is 1 on the
     last session of each journey. Conversions without an earlier session are counted, not yielded.
     """
-    statement = text(journey_sql(profile_of(engine), options))
+    statement = text(journey_sql(sources_of(engine), options))
     hash_joins = not indexed_by_user(engine)
     range_start, range_end = time_range.sql_bounds()
     params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_conversions}

@@ -1,6 +1,6 @@
 """The half-open time range ``[start, end)`` a run covers, in the database's own text format.
 
-Why text: the tables store UTC date and time as text, and fixed-width ``YYYY-MM-DD HH:MM:SS`` strings
+Why text: the pipeline reads date and time as text (UTC, or the report's time zone: ``warehouse.sources``), and fixed-width ``YYYY-MM-DD HH:MM:SS`` strings
 compare in time order, so the range can be pushed into SQL as plain bound values on every dialect. A bound
 keeps its fraction of a second (``10:00:00.5``): as text it sorts after ``10:00:00`` and before
 ``10:00:01``, as the time does.
@@ -9,13 +9,19 @@ keeps its fraction of a second (``10:00:00.5``): as text it sorts after ``10:00:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from attribution.errors import ConfigError
 
 
-def parse_bound(value: str | date | datetime | None, name: str) -> datetime | None:
-    """Read an ISO date or timestamp (naive means UTC; an offset is converted to UTC)."""
+def zone_info(zone: str) -> tzinfo:
+    """A zone by its IANA name (``UTC`` without a time zone database)."""
+    return UTC if zone == "UTC" else ZoneInfo(zone)
+
+
+def parse_bound(value: str | date | datetime | None, name: str, zone: str = "UTC") -> datetime | None:
+    """Read an ISO date or timestamp (naive: in ``zone``, the report's; an offset is converted to it)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -30,7 +36,7 @@ def parse_bound(value: str | date | datetime | None, name: str) -> datetime | No
                 f"Bad {name} {value!r}: expected an ISO date (2023-09-01) or timestamp (2023-09-01 10:00:00)"
             ) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = moment.astimezone(zone_info(zone)).replace(tzinfo=None)
     return moment
 
 
@@ -46,9 +52,12 @@ class TimeRange:
             raise ConfigError(f"Bad range: start {self.start_text} is not before end {self.end_text}")
 
     @classmethod
-    def parse(cls, start: str | date | datetime | None, end: str | date | datetime | None) -> TimeRange:
-        """Build a range from user input, with one-line errors for bad dates or a reversed range."""
-        return cls(parse_bound(start, "start"), parse_bound(end, "end"))
+    def parse(
+        cls, start: str | date | datetime | None, end: str | date | datetime | None, zone: str = "UTC"
+    ) -> TimeRange:
+        """Build a range from user input, with one-line errors for bad dates or a reversed range; naive bounds
+        are in ``zone`` (the report's time zone), bounds with an offset are converted to it."""
+        return cls(parse_bound(start, "start", zone), parse_bound(end, "end", zone))
 
     @property
     def is_bounded(self) -> bool:

@@ -143,6 +143,20 @@ def test_variables_set_a_manual_runs_range_model_and_formats_and_params_win(
     assert [path.name for path in reports_of(db).iterdir()] == ["channel_reporting.csv"]
 
 
+def test_the_source_mapping_variable_points_every_task_at_the_users_own_names(
+    pipeline_dag, warehouse, source_db, tmp_path, monkeypatch
+):
+    db = warehouse()
+    with closing(sqlite3.connect(db)) as con, con:
+        con.execute('ALTER TABLE session_sources RENAME TO "Web Sessions"')
+        con.execute('ALTER TABLE "Web Sessions" RENAME COLUMN channel_name TO "Channel"')
+    mapping = '[session_sources]\ntable = "Web Sessions"\nchannel_name = "Channel"\n'
+    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_SOURCE_MAPPING", mapping)
+    assert run_dag(pipeline_dag, **WHOLE_RANGE, batch_journeys=100).state == "success"
+    twin = pipeline_twin(source_db, tmp_path, **WHOLE_RANGE)
+    assert read_tables(str(db)) == read_tables(str(twin))
+
+
 def test_two_daily_runs_equal_one_two_day_run(pipeline_dag, warehouse, monkeypatch):
     daily, longer = warehouse("daily"), warehouse("two-days")
     use_warehouse(monkeypatch, daily)

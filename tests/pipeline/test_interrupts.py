@@ -76,11 +76,12 @@ def statuses(db: str) -> list[tuple[str, str]]:
 PARENT = """
 import os, subprocess, sys
 from attribution.reporting import sqlite_scan
-scan = [sys.executable, "-m", sqlite_scan.__name__, sys.argv[1], "rowid", "100000", "30"]
+relations = ["session_sources", "rowid", "session_costs"]
+scan = [sys.executable, "-m", sqlite_scan.__name__, sys.argv[1], *relations, "100000", "30"]
 subprocess.run(scan, env={**os.environ, sqlite_scan.PARENT_VARIABLE: str(os.getpid())})
 """
-"""A process that starts the cost scan as ``channel_report`` does (its arguments: the file, the name of the
-rowid, rows per read, seconds to wait for a locked file)."""
+"""A process that starts the cost scan as ``channel_report`` does (its arguments: the file, the sessions, the
+name of their rowid, the costs, rows per read, seconds to wait for a locked file)."""
 
 
 def test_a_parent_killed_outright_takes_its_cost_scan_with_it(db):

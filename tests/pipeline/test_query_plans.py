@@ -9,15 +9,20 @@ the skip filters' row estimate of 1 made the journey join rescan ``session_sourc
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from attribution import load_settings, run
 from attribution.pipeline import staged
 from attribution.warehouse.copy_db import copy_inputs
+from attribution.warehouse.engine import connect
 from attribution.warehouse.generate import generate_database
+from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.plans import recorded_plans
+from tests.retyped import read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
 
@@ -93,3 +98,69 @@ def test_a_daily_run_with_a_restatement_window_never_scans_inside_a_loop(
             run(load_settings(db=db, out=str(tmp_path / "out"), model="linear", lookback_days=30, **options))
         assert_no_loop_scans(recorded)
         assert any("parts AS" in statement for statement in recorded.statements)
+
+
+@pytest.mark.parametrize("bounds", [(None, None), DAY], ids=["open", "day"])
+def test_sqlite_typed_inputs_under_other_names_never_scan_inside_a_loop(generated, tmp_path, bounds):
+    """Integer ids, BOOLEAN flags, NUMERIC money and one text timestamp under the user's own names, read
+    through a source mapping. Before: ids read as text were compared as casts, which SQLite matches to no
+    index on the right of a LEFT JOIN, so every conversion's sessions and every session's cost were scans."""
+    db = str(tmp_path / "users.db")
+    ids = dict.fromkeys(("session_id", "user_id", "conv_id"), ("INTEGER", int))
+    write_form(db, renumbered(read_rows(generated)), users_form(None, "TEXT", str, **ids))
+    (tmp_path / "sources.toml").write_text(mapping_toml(None, {}))
+    start, end = bounds
+    settings = load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="markov",
+        on_bad_rows="skip",
+        start=start,
+        end=end,
+        formats=("csv",),
+        source_mapping=str(tmp_path / "sources.toml"),
+    )
+    with recorded_plans() as recorded:
+        run(settings)
+    assert_no_loop_scans(recorded)
+
+
+@pytest.mark.parametrize("indexes", [False, True], ids=["without-indexes", "with-indexes"])
+@pytest.mark.parametrize("bounds", [(None, None), DAY], ids=["open", "day"])
+def test_postgresql_typed_inputs_in_another_schema_never_scan_inside_a_loop(
+    generated, postgres_url, tmp_path, indexes, bounds, request
+):
+    """One timestamp column, BOOLEAN flags, NUMERIC money and BIGINT ids under the user's own names, read
+    through a source mapping, analysed as a loaded warehouse is."""
+    schema = f"plans_{tmp_path.name[-12:].lower()}"
+    request.addfinalizer(lambda: _drop_schema(postgres_url, schema))
+    ids = dict.fromkeys(("session_id", "user_id", "conv_id"), ("BIGINT", int))
+    form = users_form(schema, "TIMESTAMP", datetime.fromisoformat, **ids)
+    write_form(postgres_url, renumbered(read_rows(generated)), form)
+    analyse = connect(postgres_url)
+    with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
+    analyse.dispose()
+    (tmp_path / "sources.toml").write_text(mapping_toml(schema, {}))
+    start, end = bounds
+    settings = load_settings(
+        db=postgres_url,
+        out=str(tmp_path / "out"),
+        model="markov",
+        on_bad_rows="skip",
+        start=start,
+        end=end,
+        create_indexes=indexes,
+        formats=("csv",),
+        source_mapping=str(tmp_path / "sources.toml"),
+    )
+    with recorded_plans() as recorded:
+        run(settings)
+    assert_no_loop_scans(recorded)
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    engine = connect(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()

@@ -17,6 +17,9 @@ from attribution.warehouse.engine import connect
 from tests.builders import write_case
 from tests.cases import PAID
 
+SCAN_RELATIONS = ("session_sources", "rowid", "session_costs")
+"""The scan's relations and rowid for the challenge's tables (``channel_report`` passes them so)."""
+
 SQL_TOTALS = """
 SELECT s.channel_name, s.event_date, SUM(COALESCE(c.cost, 0.0))
 FROM session_sources s LEFT JOIN session_costs c ON c.session_id = s.session_id
@@ -86,7 +89,7 @@ def test_the_cost_scan_waits_for_a_writer_that_locks_the_file(make_sqlite):
     hold += "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(6)"
     with subprocess.Popen([sys.executable, "-c", hold, db], stdout=subprocess.PIPE, text=True) as writer:
         assert writer.stdout.readline() == "locked\n"
-        scan = [sys.executable, "-m", sqlite_scan.__name__, db, "rowid", "1000", "30"]
+        scan = [sys.executable, "-m", sqlite_scan.__name__, db, *SCAN_RELATIONS, "1000", "30"]
         child = subprocess.run(scan, capture_output=True, check=False)
     assert child.returncode == 0, child.stderr.decode()
     frame = pl.read_ipc(io.BytesIO(child.stdout)).sort("date", "channel_name")

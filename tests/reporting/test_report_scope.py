@@ -21,6 +21,7 @@ from attribution.reporting.channel_report import (
 )
 from attribution.warehouse.engine import connect
 from attribution.warehouse.schema import create_output_tables
+from attribution.warehouse.sources import sources_of
 from attribution.warehouse.tables import CreditLabel, channel_reporting, conversions
 from attribution.warehouse.tables import attribution_customer_journey as acj
 from tests.builders import Case, Session
@@ -94,8 +95,8 @@ def test_a_dated_report_reads_only_its_dates_through_the_indexes(make_sqlite, tm
                 for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"), {"dates": "x", **LABEL._asdict()})
             )
             for name, sql in (
-                ("cost", cost_sql().replace("IN :dates", "= :dates")),
-                ("credit", credit_sql(dated=True).replace("IN :dates", "= :dates")),
+                ("cost", cost_sql(sources_of(conn)).replace("IN :dates", "= :dates")),
+                ("credit", credit_sql(sources_of(conn), dated=True).replace("IN :dates", "= :dates")),
             )
         }
     engine.dispose()

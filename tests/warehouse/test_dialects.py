@@ -22,12 +22,13 @@ from attribution.journeys import JourneyOptions, journey_sql
 from attribution.pipeline.paths import null_paths_sql
 from attribution.warehouse.dialects import PROFILES, profile_named, profile_of
 from attribution.warehouse.engine import connect
-from attribution.warehouse.input_checks import valid_time
 from attribution.warehouse.schema import prepare
+from attribution.warehouse.sources import Sources
 from attribution.warehouse.tables import INPUT_INDEXES, INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES
 from tests.builders import Case
 
 REDSHIFT = PROFILES["redshift"]
+REDSHIFT_SOURCES = Sources.canonical(REDSHIFT)
 ROW_VALUE = re.compile(r"\)\s*[<>]=?\s*\(")
 """A tuple compared with a tuple: ``(a, b) < (x, y)``."""
 POSTGRESQL_ONLY = ("ON CONFLICT", "::", "pg_advisory", "FROM STDIN", "RETURNING", "ILIKE", "DISTINCT ON")
@@ -40,14 +41,14 @@ ALL_OPTIONS = [
 
 @pytest.mark.parametrize("options", ALL_OPTIONS)
 def test_the_redshift_journey_and_path_sql_has_no_row_values_or_postgresql_only_syntax(options):
-    for sql in (journey_sql(REDSHIFT, options), null_paths_sql(REDSHIFT, options)):
+    for sql in (journey_sql(REDSHIFT_SOURCES, options), null_paths_sql(REDSHIFT_SOURCES, options)):
         assert not ROW_VALUE.search(sql), sql
         assert not [word for word in POSTGRESQL_ONLY if word.lower() in sql.lower()]
 
 
 def test_sqlite_and_postgresql_keep_row_values_for_the_keyset():
     for name in ("sqlite", "postgresql"):
-        assert ROW_VALUE.search(journey_sql(PROFILES[name], JourneyOptions()))
+        assert ROW_VALUE.search(journey_sql(Sources.canonical(PROFILES[name]), JourneyOptions()))
 
 
 values = st.tuples(st.integers(0, 3), st.sampled_from(["", "a", "b"]), st.integers(0, 3))
@@ -129,7 +130,7 @@ def test_the_date_and_time_rules_agree_with_the_calendar(warehouse, tmp_path, po
     profile = profile_of(engine)
     rules = (
         f"CASE WHEN {profile.is_date('v')} THEN 1 ELSE 0 END, "
-        f"CASE WHEN {valid_time(profile, 'v')} THEN 1 ELSE 0 END"
+        f"CASE WHEN {profile.is_time('v')} THEN 1 ELSE 0 END"
     )
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE rule_values (v TEXT)"))

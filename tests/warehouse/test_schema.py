@@ -179,7 +179,9 @@ def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its
 
 def _day_cost_plan(engine) -> str:
     """SQLite's plan for a day's session cost (the report's read of a bounded run)."""
-    day = SESSION_COST_SQL.format(where="WHERE s.event_date IN ('2023-09-01')")
+    day = SESSION_COST_SQL.format(
+        sessions="session_sources s", costs="session_costs c", where="WHERE s.event_date IN ('2023-09-01')"
+    )
     with engine.connect() as conn:
         return " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {day}"))
 

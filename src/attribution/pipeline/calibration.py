@@ -19,7 +19,6 @@ from attribution.models.ihc_calibration import Fidelity, calibrate, cross_valida
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.training import StoredType, check_storable, store_conversion_type
 from attribution.store.credit import stored_answers
-from attribution.warehouse.engine import open_engine
 from attribution.warehouse.schema import create_output_tables
 
 
@@ -50,7 +49,7 @@ def read_answers(path: Path) -> pl.DataFrame:
 def stored_api_answers(settings: Settings, conv_type_id: str) -> pl.DataFrame:
     """The answers earlier ``--model ihc-api`` runs stored for ``conv_type_id``, as an answers frame: the
     last session of each journey is its conversion session (the request marked it so)."""
-    with open_engine(settings.db) as engine:
+    with settings.warehouse() as engine:
         create_output_tables(engine)  # a database no run has written to yet holds no answers
         with engine.connect() as conn:
             answers = stored_answers(conn, IHCApiAttributor.name, conv_type_id)

@@ -34,7 +34,6 @@ from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import Heartbeat, RunSummary, record_end, record_failure, record_start
-from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
 
@@ -59,7 +58,7 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
     progress = on_progress or (lambda _step, _done, _total: None)
     with (
-        open_engine(settings.db, staged_copy=settings.staged_copy) as engine,
+        settings.warehouse() as engine,
         ThreadPoolExecutor(max_workers=1) as background,
     ):
         costs = _cost_scan(settings, engine, background)
@@ -183,7 +182,9 @@ def _attribute_range(
     remote API's is committed request by request, so a killed run resumes where it stopped. The run's lease
     is renewed between chunks (``Heartbeat``)."""
     with engine.connect() as conn:
-        total = conn.scalar(select(func.count()).select_from(conversions_in(settings.time_range).subquery()))
+        total = conn.scalar(
+            select(func.count()).select_from(conversions_in(conn, settings.time_range).subquery())
+        )
         summary.notes.extend(steps.empty_range_notes(conn, settings, total))
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
     if isinstance(model, PathModel) and model.learns_from_journeys:

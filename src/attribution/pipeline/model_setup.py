@@ -16,7 +16,6 @@ from attribution.models import IHC, Attributor, Markov, Shapley, check_model_nam
 from attribution.pipeline.paths import build_conversion_paths, build_null_paths
 from attribution.pipeline.settings import Settings, config_error
 from attribution.store.parameters import load_parameters
-from attribution.warehouse.engine import open_engine
 
 
 def build_model(
@@ -33,7 +32,7 @@ def build_model(
         return _api_client(settings)
     check_model_name(settings.model)
     if engine is None:
-        with open_engine(settings.db) as owned:
+        with settings.warehouse() as owned:
             return build_model(settings, owned, conversion_paths=conversion_paths)
     learned = _learned_options(settings, engine, conversion_paths)
     return get_model(settings.model, **settings.model_options(), **learned)

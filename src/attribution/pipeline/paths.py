@@ -21,16 +21,16 @@ from attribution.journeys import JourneyOptions, build_journeys
 from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
-from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.input_checks import skip_filters
+from attribution.warehouse.sources import Sources, sources_of
 
 _NULL_PATHS_SQL = """
 WITH buyers AS (
-    SELECT DISTINCT user_id FROM conversions WHERE user_id IS NOT NULL
+    SELECT DISTINCT user_id FROM {conversions} WHERE user_id IS NOT NULL
 ),
 sessions AS (
-    SELECT s.user_id AS path_id, s.event_date || ' ' || s.event_time AS timestamp, s.session_id, s.channel_name
-    FROM session_sources s
+    SELECT {user_id} AS path_id, s.event_date || ' ' || s.event_time AS timestamp, {session_id}, s.channel_name
+    FROM {sessions}
     LEFT JOIN buyers b ON b.user_id = s.user_id
     WHERE b.user_id IS NULL AND s.user_id IS NOT NULL {filters}
 ){paths}
@@ -49,18 +49,27 @@ WHERE timestamp >= {since}"""
 _FILTERS = "AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end"
 
 
-def null_paths_sql(profile: Profile, options: JourneyOptions) -> str:
-    """The query for a warehouse; only fixed fragments are inserted, every value is bound. Unordered: the
-    rows are sorted once they are read (``build_null_paths``), where sorting costs far less than in SQL."""
+def null_paths_sql(sources: Sources, options: JourneyOptions) -> str:
+    """The query for a warehouse's inputs; only fixed fragments and quoted names are inserted, every value
+    is bound. Unordered: the rows are sorted once they are read (``build_null_paths``), where sorting costs
+    far less than in SQL."""
+    profile = sources.profile
     filters = _FILTERS + (" AND s.impression_interaction = 0" if options.drop_impressions else "")
     if options.skip_bad_rows:
-        filters += skip_filters(profile)[1]
+        filters += skip_filters(sources)[1]
     paths = (
         _LAST_DAYS.format(since=profile.days_before("last_ts", options.lookback_days))
         if options.lookback_days
         else _ALL_SESSIONS
     )
-    return _NULL_PATHS_SQL.format(filters=filters, paths=paths)
+    return _NULL_PATHS_SQL.format(
+        conversions=sources.relation("conversions"),
+        sessions=sources.relation("session_sources", "s"),
+        user_id=sources.text_of("session_sources", "user_id", "s"),
+        session_id=sources.text_item("session_sources", "session_id", "s"),
+        filters=filters,
+        paths=paths,
+    )
 
 
 def build_null_paths(
@@ -70,7 +79,7 @@ def build_null_paths(
 ) -> pl.DataFrame:
     """Every null path (see the module docstring) as one frame (``PATH_SCHEMA``, ``path_id`` = user id),
     ordered by user, time and session id."""
-    statement = text(null_paths_sql(profile_of(engine), options))
+    statement = text(null_paths_sql(sources_of(engine), options))
     range_start, range_end = time_range.sql_bounds()
     params = {"range_start": range_start, "range_end": range_end}
     paths = fetch_frame(engine, statement, params, PATH_SCHEMA, hash_joins=True)  # reads every such session

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
 
 from attribution.errors import ConfigError
 from attribution.ihc_api.config import (
@@ -54,9 +56,10 @@ from attribution.reporting.tableau import TableauTarget
 from attribution.store.runs import DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS
 from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
-from attribution.warehouse.engine import redact_url
+from attribution.warehouse.engine import open_engine, redact_url
 from attribution.warehouse.freshness import StalePolicy
 from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.source_mapping import SourceMapping, load_source_mapping, parse_source_mapping
 from attribution.warehouse.tables import NO_CONV_TYPE, CreditLabel
 
 DEFAULT_IHC_URL = "https://api.ihc-attribution.com"
@@ -100,6 +103,14 @@ class Settings(BaseSettings):
     )
 
     db: str = Field(DEFAULT_DB, description="SQLite file path or SQLAlchemy URL")
+    source_mapping: str | None = Field(
+        None,
+        description="TOML file naming the inputs' schema, tables, columns and time zones (docs/data.md)",
+    )
+    source_mapping_toml: str | None = Field(
+        None,
+        description="the source mapping itself, as TOML text (the DAG's Variable attribution_source_mapping)",
+    )
     create_indexes: bool | None = Field(
         None, description="add the journey indexes to the input tables (default: on SQLite only)"
     )
@@ -224,7 +235,7 @@ class Settings(BaseSettings):
     @property
     def asked_range(self) -> TimeRange:
         """``[start, end)`` as given, without the restatement window."""
-        return TimeRange.parse(self.start, self.end)
+        return TimeRange.parse(self.start, self.end, self.sources.report_time_zone)
 
     @property
     def restated_dates(self) -> list[str]:
@@ -328,6 +339,20 @@ class Settings(BaseSettings):
         )
 
     @property
+    def sources(self) -> SourceMapping:
+        """Where the inputs are and how their timestamps read: ``source_mapping``'s file (or the mapping given
+        as text), else the challenge's names."""
+        if self.source_mapping_toml is None:
+            return load_source_mapping(self.source_mapping)
+        if self.source_mapping:
+            raise ConfigError("Give source_mapping (a file) or source_mapping_toml (its text), not both")
+        return parse_source_mapping(self.source_mapping_toml, "(source_mapping_toml)")
+
+    def warehouse(self) -> AbstractContextManager[Engine]:
+        """The run's warehouse (``open_engine``), with its Redshift staging and source mapping."""
+        return open_engine(self.db, staged_copy=self.staged_copy, sources=self.sources)
+
+    @property
     def safe_db(self) -> str:
         """The database as it may be shown: any password hidden."""
         return redact_url(self.db)
@@ -391,5 +416,6 @@ def load_settings(**explicit: object) -> Settings:
         raise config_error(exc, "setting") from None
     settings.time_range  # noqa: B018 - validate the range and the staging now, not half-way through a run
     settings.staged_copy  # noqa: B018
+    settings.sources  # noqa: B018
     check_formats(settings.formats)
     return settings

@@ -34,7 +34,6 @@ from attribution.store import claims, staging
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
 from attribution.warehouse.bad_rows import skipped_rows
-from attribution.warehouse.engine import open_engine
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import STAGED_COUNTS
 
@@ -61,7 +60,7 @@ class BatchUnsettledError(TransientError):
 
 
 def _engine(settings: Settings) -> AbstractContextManager[Engine]:
-    return open_engine(settings.db, staged_copy=settings.staged_copy)
+    return settings.warehouse()
 
 
 def prepare_run(settings: Settings) -> list[str]:

@@ -21,7 +21,6 @@ from attribution.pipeline.model_setup import build_model, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.store.parameters import BUILTIN_CONV_TYPE, save_parameters
 from attribution.warehouse.bad_rows import enforce
-from attribution.warehouse.engine import open_engine
 from attribution.warehouse.schema import create_output_tables, prepare
 
 
@@ -48,7 +47,7 @@ def store_conversion_type(
     settings: Settings, parameters: IHCParameters, journeys: int, notes: list[str] | None = None
 ) -> StoredType:
     """Store ``parameters`` as the next version of the settings' conversion type."""
-    with open_engine(settings.db) as engine:
+    with settings.warehouse() as engine:
         create_output_tables(engine)
         version = save_parameters(engine, settings.conv_type_id, parameters, journeys=journeys)
     weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
@@ -63,7 +62,7 @@ def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFr
 
     Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
     """
-    with open_engine(settings.db) as engine:
+    with settings.warehouse() as engine:
         prepare(engine, settings.create_indexes)
         enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
         chunks = build_journeys(
@@ -94,6 +93,6 @@ def compare_stored_models(settings: Settings, names: list[str], value: str = "cr
     if value not in ("credit", "revenue"):
         raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
     journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
-    with open_engine(settings.db) as engine:
+    with settings.warehouse() as engine:
         models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
     return wide_comparison(compare_models(journeys, models), value)

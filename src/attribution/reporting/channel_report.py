@@ -42,6 +42,7 @@ from attribution.warehouse.bulk import bulk_insert, fetch_frame
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
 from attribution.warehouse.locks import schema_transaction
 from attribution.warehouse.schema import input_kinds, sqlite_rowid
+from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import LABEL_COLUMNS, CreditLabel, channel_reporting
 
 CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
@@ -65,7 +66,7 @@ REPORT_VIEW = "channel_reporting_ratios"
 _CREDIT_SQL = """
 SELECT a.channel_name, a.event_date AS date, a.ihc, a.ihc * v.revenue AS ihc_revenue
 FROM attribution_customer_journey a
-JOIN conversions v ON v.conv_id = a.conv_id
+JOIN {conversions} ON v.conv_id = a.conv_id
 WHERE a.model = :model AND a.conv_type_id = :conv_type_id AND {where}
 """
 _DATES = "IN :dates"
@@ -105,13 +106,19 @@ def aggregate_session_costs(engine: Engine) -> pl.DataFrame:
     """Total session cost per channel and date over the whole session table (the columnar scan where the
     sessions are a SQLite table with a rowid, which it reads them by; SQLite's own join for a view or a
     ``WITHOUT ROWID`` table)."""
-    if engine.dialect.name == "sqlite" and (rowid := sqlite_rowid(engine, "session_sources")):
-        return _aggregate_sqlite_costs(engine, rowid)
+    sources = sources_of(engine)
+    sessions = sources.relations["session_sources"]
+    if (
+        engine.dialect.name == "sqlite"
+        and not sessions.view
+        and (rowid := sqlite_rowid(engine, sessions.table))
+    ):
+        return _aggregate_sqlite_costs(engine, sources, rowid)
     with engine.connect() as conn:
-        return _summed_costs(conn, lambda _spanned: SESSION_COST_SQL.format(where=""), None)
+        return _summed_costs(conn, lambda _spanned: _session_cost_sql(sources, ""), None)
 
 
-def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
+def _aggregate_sqlite_costs(engine: Engine, sources: Sources, rowid: str) -> pl.DataFrame:
     """The columnar scan, in a process of its own, reading the sessions by the rowid named ``rowid``.
 
     Why: connectorx carries its own SQLite library, and closing its connection releases every POSIX lock
@@ -120,12 +127,16 @@ def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
     error", one run's credit overwritten by the other's). A child process's locks are its own.
     """
     path = str(Path(engine.url.database).resolve())
+    bare = sources.is_bare("session_sources")
+    sessions = sources.relation("session_sources", rowid=None if bare else rowid)
     command = [
         sys.executable,
         "-m",
         scan_module.__name__,
         path,
-        rowid,
+        sessions,
+        rowid if bare else "scan_rowid",
+        sources.relation("session_costs"),
         str(SCAN_ROWS),
         str(SQLITE_BUSY_SECONDS),
     ]
@@ -137,19 +148,26 @@ def _aggregate_sqlite_costs(engine: Engine, rowid: str) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(child.stdout))
 
 
-def credit_sql(*, dated: bool, span: bool = False) -> str:
+def _session_cost_sql(sources: Sources, where: str) -> str:
+    """``SESSION_COST_SQL`` over the inputs as ``sources`` reads them."""
+    sessions, costs = sources.relation("session_sources", "s"), sources.relation("session_costs", "c")
+    return SESSION_COST_SQL.format(sessions=sessions, costs=costs, where=where)
+
+
+def credit_sql(sources: Sources, *, dated: bool, span: bool = False) -> str:
     """The credit rows of the dates bound as ``:dates`` when ``dated`` (with ``span``: of the days between
     ``:first_date`` and ``:last_date``), an index range per date where the warehouse has indexes, with their
     revenue."""
     where = f"a.event_date {_SPAN if span else _DATES}" if dated else "a.event_date IS NOT NULL"
-    return _CREDIT_SQL.format(where=where)
+    return _CREDIT_SQL.format(conversions=sources.relation("conversions", "v"), where=where)
 
 
-def cost_sql(*, span: bool = False) -> str:
+def cost_sql(sources: Sources, *, span: bool = False) -> str:
     """The session cost of the dates bound as ``:dates`` (with ``span``: of the days between ``:first_date``
     and ``:last_date``): the sessions of those dates by the date index, each session's cost looked up by its
     id, in key order within each channel and date."""
-    return SESSION_COST_SQL.format(where=f"WHERE s.event_date {_SPAN if span else _DATES}")
+    day_range = sources.day_range("session_sources", "s", ":first_date", ":last_date") if span else ""
+    return _session_cost_sql(sources, f"WHERE s.event_date {_SPAN if span else _DATES}{day_range}")
 
 
 def _by_dates(
@@ -172,10 +190,6 @@ def _by_dates(
     return pl.concat(frames)
 
 
-def _dated_credit_sql(span: bool) -> str:
-    return credit_sql(dated=True, span=span)
-
-
 def credit_by_channel_date(
     conn: Connection, dates: frozenset[str] | None, span: tuple[str, str] | None, label: CreditLabel
 ) -> pl.DataFrame:
@@ -187,10 +201,15 @@ def credit_by_channel_date(
     bit decides the printed digit. An exact sum is the same in any row order, on any warehouse, after any
     sequence of runs.
     """
+    sources = sources_of(conn)
     if dates is None:
-        rows = fetch_frame(conn, text(credit_sql(dated=False)), label._asdict(), CREDIT_SCHEMA)
+        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SCHEMA)
     else:
-        rows = _by_dates(conn, _dated_credit_sql, dates, span, CREDIT_SCHEMA, **label._asdict())
+
+        def dated(spanned: bool) -> str:
+            return credit_sql(sources, dated=True, span=spanned)
+
+        rows = _by_dates(conn, dated, dates, span, CREDIT_SCHEMA, **label._asdict())
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
@@ -203,7 +222,8 @@ def session_costs_on(
 ) -> pl.DataFrame:
     """Session cost per channel for each of ``dates`` and of the days of ``span``, reading only those dates'
     sessions."""
-    return _summed_costs(conn, lambda spanned: cost_sql(span=spanned), (dates, span))
+    sources = sources_of(conn)
+    return _summed_costs(conn, lambda spanned: cost_sql(sources, span=spanned), (dates, span))
 
 
 def _summed_costs(

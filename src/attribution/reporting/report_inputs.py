@@ -30,8 +30,8 @@ from attribution.reporting.channel_report import OVERFLOWS
 from attribution.reporting.sqlite_scan import MICROS
 from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import fetch_frame
-from attribution.warehouse.dialects import Profile, profile_of
 from attribution.warehouse.schema import indexed_by_user
+from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import INPUT_COUNTS, INPUT_IDS, LABEL_COLUMNS, channel_reporting_inputs
 
 
@@ -91,25 +91,25 @@ def _micros(expression: str) -> str:
 _INPUTS_SQL = f"""
 WITH conv AS (
     SELECT conv_id, user_id, conv_date, conv_time, revenue
-    FROM conversions
-    WHERE conv_date BETWEEN :first_date AND :last_date{{skip_conversions}}
+    FROM {{conversions}}
+    WHERE conv_date BETWEEN :first_date AND :last_date{{conversion_dates}}{{skip_conversions}}
 ),
 parts AS (
     SELECT s.event_date AS date, COUNT(*) AS sessions, COUNT(k.session_id) AS cost_rows,
            SUM({_micros("COALESCE(k.cost, 0.0)")}) AS cost_micros, 0 AS conversions, 0 AS revenue_micros,
-           0 AS journey_sessions, MAX(s.session_id) AS last_session, NULL AS last_journey_session
-    FROM session_sources s
-    LEFT JOIN session_costs k ON k.session_id = s.session_id
-    WHERE s.event_date BETWEEN :first_date AND :last_date
+           0 AS journey_sessions, MAX({{session_id}}) AS last_session, NULL AS last_journey_session
+    FROM {{sessions}}
+    LEFT JOIN {{costs}} ON k.session_id = s.session_id
+    WHERE s.event_date BETWEEN :first_date AND :last_date{{session_dates}}
     GROUP BY s.event_date
     UNION ALL
     SELECT conv_date, 0, 0, 0, COUNT(*), SUM({_micros("revenue")}), 0, NULL, NULL
     FROM conv
     GROUP BY conv_date
     UNION ALL
-    SELECT c.conv_date, 0, 0, 0, 0, 0, COUNT(*), NULL, MAX(s.session_id)
+    SELECT c.conv_date, 0, 0, 0, 0, 0, COUNT(*), NULL, MAX({{session_id}})
     FROM conv c
-    JOIN session_sources s
+    JOIN {{sessions}}
       ON {{journey_sessions}}
     GROUP BY c.conv_date
 )
@@ -120,11 +120,21 @@ GROUP BY date
 """
 
 
-def inputs_sql(profile: Profile, options: JourneyOptions) -> str:
+def inputs_sql(sources: Sources, options: JourneyOptions) -> str:
     """The one grouped query of the fingerprints of the dates from ``:first_date`` to ``:last_date``, with
-    journeys cut by ``options`` (``journeys.journey_cut``); only fixed fragments are inserted."""
-    journey_sessions, skip_conversions = journey_cut(profile, options)
-    return _INPUTS_SQL.format(journey_sessions=journey_sessions, skip_conversions=skip_conversions)
+    journeys cut by ``options`` (``journeys.journey_cut``), over the inputs as ``sources`` reads them; only
+    fixed fragments and quoted names are inserted."""
+    journey_sessions, skip_conversions = journey_cut(sources, options)
+    return _INPUTS_SQL.format(
+        conversions=sources.relation("conversions"),
+        sessions=sources.relation("session_sources", "s"),
+        costs=sources.relation("session_costs", "k"),
+        session_id=sources.text_of("session_sources", "session_id", "s"),
+        conversion_dates=sources.day_range("conversions", "conversions", ":first_date", ":last_date"),
+        session_dates=sources.day_range("session_sources", "s", ":first_date", ":last_date"),
+        journey_sessions=journey_sessions,
+        skip_conversions=skip_conversions,
+    )
 
 
 def input_fingerprints(
@@ -135,7 +145,7 @@ def input_fingerprints(
     bounds = {"first_date": first, "last_date": last}
     if options.skip_bad_rows:  # the skipped rows' checks read the range as the journey query binds it
         bounds |= {"range_start": f"{first} 00:00:00", "range_end": f"{last} 99:99:99"}
-    statement = text(inputs_sql(profile_of(conn), options))
+    statement = text(inputs_sql(sources_of(conn), options))
     try:
         rows = fetch_frame(conn, statement, bounds, FINGERPRINT_SCHEMA, hash_joins=not indexed_by_user(conn))
     except DBAPIError as error:

@@ -29,25 +29,31 @@ LARGEST_MICROS = 2**63 - 1
 SESSION_COST_SQL = f"""
 SELECT s.channel_name, s.event_date AS date,
        CAST(SUM(CAST(ROUND(COALESCE(c.cost, 0.0) * {MICROS}) AS BIGINT)) AS DOUBLE PRECISION) / {MICROS} AS cost
-FROM session_sources s
-LEFT JOIN session_costs c ON c.session_id = s.session_id
+FROM {{sessions}}
+LEFT JOIN {{costs}} ON c.session_id = s.session_id
 {{where}}
 GROUP BY s.event_date, s.channel_name
 """
 # Every column aliased: SQLite names a bare column as the table declares it (``Session_ID``), whatever case
-# the query spells it in, and the frames are joined by name.
-COSTS_SQL = "SELECT session_id AS session_id, cost AS cost FROM session_costs"
+# the query spells it in, and the frames are joined by name. Ids as text: a SQLite table may store them as
+# numbers (warehouse.sources compares them as stored), and a hash of 7 is not a hash of '7'.
+COSTS_SQL = "SELECT CAST(session_id AS TEXT) AS session_id, cost AS cost FROM {costs}"
+# A chunk is a subquery: connectorx probes a query's columns with LIMIT 1, appended as text to a query it cannot
+# parse (a relation of the source mapping: GLOB, deep CASEs), which must then end without a LIMIT of its own.
 SESSIONS_SQL = (
-    "SELECT {rowid} AS scan_rowid, session_id AS session_id, channel_name AS channel_name, event_date AS date "
-    "FROM session_sources {after} ORDER BY {rowid} LIMIT {rows}"
+    "SELECT * FROM (SELECT {rowid} AS scan_rowid, CAST(session_id AS TEXT) AS session_id, channel_name AS channel_name, "
+    "event_date AS date FROM {sessions} {after} ORDER BY {rowid} LIMIT {rows}) chunk"
 )
 
 
-def scan_sqlite_costs(path: str, rowid: str, scan_rows: int, busy_seconds: float) -> pl.DataFrame:
+def scan_sqlite_costs(
+    path: str, sessions: str, rowid: str, costs: str, scan_rows: int, busy_seconds: float
+) -> pl.DataFrame:
     """Session cost per channel and date of a SQLite file, by a hash join of columnar reads (connectorx):
-    every cost row once, then the sessions in chunks of ``scan_rows`` (``_session_chunks``, by the rowid
-    read as ``rowid``) joined to them and summed by Polars; run it in a process that holds no lock on the
-    file. A read that finds the file locked by a writer is tried again for up to ``busy_seconds``, as the
+    every cost row of the relation ``costs`` once, then the sessions of the relation ``sessions`` in chunks
+    of ``scan_rows`` (``_session_chunks``, by the rowid read as ``rowid``) joined to them and summed by
+    Polars; run it in a process that holds no lock on the file. The relations are FROM items
+    (``warehouse.sources``). A read that finds the file locked by a writer is tried again for up to ``busy_seconds``, as the
     pipeline's own connections wait.
 
     Why not SQLite's join: it looks each session's cost up by id, and real tables store sessions in arrival
@@ -55,10 +61,10 @@ def scan_sqlite_costs(path: str, rowid: str, scan_rows: int, busy_seconds: float
     once, in whatever order they lie.
     """
     uri = f"sqlite://{quote(path)}"
-    costs = _keyed(pl.from_arrow(_read(uri, COSTS_SQL, busy_seconds)))
+    cost_rows = _keyed(pl.from_arrow(_read(uri, COSTS_SQL.format(costs=costs), busy_seconds)))
     parts = [
-        _sum_costs(_priced(_keyed(sessions), costs))
-        for sessions in _session_chunks(uri, rowid, scan_rows, busy_seconds)
+        _sum_costs(_priced(_keyed(chunk), cost_rows))
+        for chunk in _session_chunks(uri, sessions, rowid, scan_rows, busy_seconds)
     ]
     if not parts:
         return pl.DataFrame(schema=COST_SCHEMA)
@@ -89,8 +95,10 @@ def _within_64_bits(totals: pl.DataFrame) -> pl.DataFrame:
     return totals.with_columns(pl.col("cost").cast(pl.Int64))
 
 
-def _session_chunks(uri: str, rowid: str, scan_rows: int, busy_seconds: float) -> Iterator[pl.DataFrame]:
-    """The sessions in chunks of ``scan_rows``, in rowid order, each read from just after the last rowid of
+def _session_chunks(
+    uri: str, sessions: str, rowid: str, scan_rows: int, busy_seconds: float
+) -> Iterator[pl.DataFrame]:
+    """The sessions in chunks of ``scan_rows``, in rowid order, each read from just after the largest rowid of
     the one before (a keyset: one seek in the table's b-tree, then its rows in stored order).
 
     Why not fixed windows of rowids: rowids are any signed 64-bit integers (negative after an update, a
@@ -99,13 +107,13 @@ def _session_chunks(uri: str, rowid: str, scan_rows: int, busy_seconds: float) -
     """
     after = ""
     while True:
-        sql = SESSIONS_SQL.format(rowid=rowid, after=after, rows=scan_rows)
+        sql = SESSIONS_SQL.format(sessions=sessions, rowid=rowid, after=after, rows=scan_rows)
         chunk = pl.from_arrow(_read(uri, sql, busy_seconds))
         if chunk.height:
             yield chunk
         if chunk.height < scan_rows:
             return
-        after = f"WHERE {rowid} > {chunk['scan_rowid'][-1]}"
+        after = f"WHERE {rowid} > {chunk['scan_rowid'].max()}"
 
 
 def _read(uri: str, sql: str, busy_seconds: float) -> object:
@@ -160,15 +168,16 @@ def die_with_parent() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m attribution.reporting.sqlite_scan PATH ROWID SCAN_ROWS BUSY_SECONDS`` (``ROWID``: the
-    name that reads the session table's rowid): the costs as Arrow IPC on standard output."""
+    """``python -m attribution.reporting.sqlite_scan PATH SESSIONS ROWID COSTS SCAN_ROWS BUSY_SECONDS``
+    (``SESSIONS``, ``COSTS``: the relations as FROM items; ``ROWID``: the name that reads the sessions'
+    rowid): the costs as Arrow IPC on standard output."""
     die_with_parent()
-    path, rowid, scan_rows, busy_seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
+    path, sessions, rowid, costs = argv[:4]
     try:
-        costs = scan_sqlite_costs(path, rowid, scan_rows, busy_seconds)
+        totals = scan_sqlite_costs(path, sessions, rowid, costs, int(argv[4]), float(argv[5]))
     except SumOverflow as error:
         sys.exit(str(error))  # one line, no traceback: the caller shows the last line
-    costs.write_ipc(sys.stdout.buffer)
+    totals.write_ipc(sys.stdout.buffer)
 
 
 if __name__ == "__main__":

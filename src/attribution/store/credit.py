@@ -32,33 +32,32 @@ from attribution.timerange import TimeRange
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.sources import sources_of
 from attribution.warehouse.tables import (
     LABEL_COLUMNS,
     CreditLabel,
     attribution_failures,
-    conversions,
-    session_sources,
 )
 from attribution.warehouse.tables import attribution_customer_journey as acj
 
-_conv_ts = conversions.c.conv_date + " " + conversions.c.conv_time
 
-
-def conversions_in(time_range: TimeRange) -> Select:
+def conversions_in(conn: Connection, time_range: TimeRange) -> Select:
     """A subquery of the ids of the conversions whose timestamp lies in the range."""
-    query = select(conversions.c.conv_id)
+    conversions = sources_of(conn).selectable("conversions").c
+    query, timestamp = select(conversions.conv_id), conversions.conv_date + " " + conversions.conv_time
     if time_range.start is not None:
-        query = query.where(_conv_ts >= time_range.start_text)
+        query = query.where(timestamp >= time_range.start_text)
     if time_range.end is not None:
-        query = query.where(_conv_ts < time_range.end_text)
+        query = query.where(timestamp < time_range.end_text)
     return query
 
 
 def conversion_dates(conn: Connection) -> tuple[str, str] | None:
     """The first and last conversion date in the warehouse (``None``: no conversion). Two queries, as one
     index lookup each where ``conv_date`` leads an index (one query with both would scan the table)."""
-    first = conn.scalar(select(func.min(conversions.c.conv_date)))
-    return None if first is None else (first, conn.scalar(select(func.max(conversions.c.conv_date))))
+    conv_date = sources_of(conn).selectable("conversions").c.conv_date
+    first = conn.scalar(select(func.min(conv_date)))
+    return None if first is None else (first, conn.scalar(select(func.max(conv_date))))
 
 
 def labelled_as(label: CreditLabel) -> ColumnElement[bool]:
@@ -69,7 +68,7 @@ def labelled_as(label: CreditLabel) -> ColumnElement[bool]:
 def credited_dates(conn: Connection, time_range: TimeRange, label: CreditLabel) -> set[str]:
     """Dates of the sessions that hold ``label``'s credit of the range's conversions (they change when it is
     replaced)."""
-    range_credit = and_(labelled_as(label), acj.c.conv_id.in_(conversions_in(time_range)))
+    range_credit = and_(labelled_as(label), acj.c.conv_id.in_(conversions_in(conn, time_range)))
     return set(conn.scalars(select(acj.c.event_date).distinct().where(range_credit))) - {None}
 
 
@@ -106,7 +105,9 @@ def replace_credit(
 def _delete_range(conn: Connection, time_range: TimeRange, label: CreditLabel) -> None:
     """Remove ``label``'s stored credit of the range's conversions (all of it for an unbounded range)."""
     if time_range.start is not None or time_range.end is not None:
-        conn.execute(delete(acj).where(labelled_as(label), acj.c.conv_id.in_(conversions_in(time_range))))
+        conn.execute(
+            delete(acj).where(labelled_as(label), acj.c.conv_id.in_(conversions_in(conn, time_range)))
+        )
     elif profile_of(conn).transactional_truncate and holds_only(conn, label):  # no dead row per credit row
         conn.execute(text(f"TRUNCATE {acj.name}"))
     else:
@@ -171,7 +172,8 @@ def stored_answers(conn: Connection, model: str, conv_type_id: str) -> pl.DataFr
     """The stored credit of ``model`` for a conversion type that holds the IHC phases, as the request rows
     that earned it (``conversion_id``, ``session_id``, ``timestamp``, ``channel_label``, the engagement flags)
     beside the answer (``initializer``, ``holder``, ``closer``, ``ihc``), in journey order."""
-    s = session_sources.c
+    sessions = sources_of(conn).selectable("session_sources")
+    s = sessions.c
     query = (
         select(
             acj.c.conv_id.label("conversion_id"),
@@ -183,7 +185,7 @@ def stored_answers(conn: Connection, model: str, conv_type_id: str) -> pl.DataFr
             s.impression_interaction,
             *(acj.c[name] for name in ("initializer", "holder", "closer", "ihc")),
         )
-        .join(session_sources, s.session_id == acj.c.session_id)
+        .join(sessions, s.session_id == acj.c.session_id)
         .where(acj.c.model == model, acj.c.conv_type_id == conv_type_id, acj.c.initializer.is_not(None))
     )
     rows = conn.execute(query)

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine, text
 
 from attribution.errors import BadRowsError
 from attribution.timerange import TimeRange
-from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.input_checks import (
     CheckResult,
     connection,
@@ -24,6 +23,7 @@ from attribution.warehouse.input_checks import (
     run_checks,
     skip_filters,
 )
+from attribution.warehouse.sources import sources_of
 
 Policy = Literal["error", "skip"]
 
@@ -66,13 +66,14 @@ def _refusal(refused: list[CheckResult]) -> str:
 
 def skipped_rows(bind: Engine | Connection, time_range: TimeRange) -> tuple[int, int]:
     """How many of the range's conversions and of their users' sessions ``skip_filters`` leaves out."""
-    profile, params = profile_of(bind), range_params(time_range)
-    conversion_filter, session_filter = skip_filters(profile)
-    in_range = conversions_in_range("conversions")
-    users = f"SELECT conversions.user_id FROM conversions WHERE {in_range}"
-    conversions = f"SELECT COUNT(*) FROM conversions WHERE {in_range} AND NOT (1 = 1{conversion_filter})"
+    sources, params = sources_of(bind), range_params(time_range)
+    conversion_filter, session_filter = skip_filters(sources)
+    in_range, relation = conversions_in_range("conversions"), sources.relation("conversions")
+    users = f"SELECT conversions.user_id FROM {relation} WHERE {in_range}"
+    conversions = f"SELECT COUNT(*) FROM {relation} WHERE {in_range} AND NOT (1 = 1{conversion_filter})"
     sessions = (
-        f"SELECT COUNT(*) FROM session_sources s WHERE s.user_id IN ({users}) AND NOT (1 = 1{session_filter})"
+        f"SELECT COUNT(*) FROM {sources.relation('session_sources', 's')} "
+        f"WHERE s.user_id IN ({users}) AND NOT (1 = 1{session_filter})"
     )
     with connection(bind) as conn:
         left_out = [int(conn.scalar(text(sql), params) or 0) for sql in (conversions, sessions)]

@@ -54,7 +54,7 @@ def copy_inputs(
         except BaseException:
             _drop_inputs(target)  # the target as it was, so the next copy-db starts clean
             raise
-        refresh_statistics(target, INPUT_TABLES)
+        refresh_statistics(target, [table.name for table in INPUT_TABLES])
         return copied
 
 

@@ -16,9 +16,13 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from attribution.errors import ConfigError
+from attribution.warehouse import time_zones
 
 BulkLoad = Literal["executemany", "copy", "insert"]
 WriteLock = Literal["advisory", "first-write", "table"]
+TIME_PATTERN = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+_TEXT_FORMAT = "'YYYY-MM-DD HH24:MI:SS'"
+"""``to_char``'s spelling of the pipeline's text timestamp."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,48 @@ class Profile:
         return (
             f"CASE WHEN {self.matches(expression, '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]')} "
             f"THEN {month} BETWEEN '01' AND '12' AND {day} BETWEEN '01' AND {last} ELSE FALSE END"
+        )
+
+    def is_time(self, expression: str) -> str:
+        """Whether the text ``expression`` is ``HH:MM:SS`` within a day, without a fraction or an offset: the
+        pattern bounds minutes and seconds, and a text below ``'24'`` the hour."""
+        return f"({self.matches(expression, TIME_PATTERN)} AND {expression} < '24')"
+
+    def day_text(self, day: str, days: int) -> str:
+        """The ``YYYY-MM-DD`` text ``days`` days after the text date ``day`` (a bound value)."""
+        days = int(days)
+        if self.name == "sqlite":
+            return f"date({day}, '{days:+d} days')"
+        return f"to_char(CAST({day} AS DATE) + {days}, 'YYYY-MM-DD')"
+
+    def typed_text(self, expression: str, kind: Literal["date", "time", "timestamp"]) -> str:
+        """A typed ``DATE``, ``TIME`` or ``TIMESTAMP`` value as the pipeline's text (to the second); a date
+        as a ``TIMESTAMP`` first (``to_char`` would otherwise take it as a time in the session's zone)."""
+        if kind == "date":
+            return f"to_char(CAST({expression} AS TIMESTAMP), 'YYYY-MM-DD')"
+        pattern = "'HH24:MI:SS'" if kind == "time" else _TEXT_FORMAT
+        return f"to_char({expression}, {pattern})"
+
+    def moved(self, timestamp: str, source: str, target: str, *, typed: str | None = None) -> str:
+        """The text timestamp ``timestamp`` (``YYYY-MM-DD HH:MM:SS``, naive in zone ``source``) as the naive
+        text timestamp of the same instant in zone ``target``; ``typed`` (``timestamp`` or ``timestamptz``):
+        ``timestamp`` is a typed value instead (a ``timestamptz`` knows its instant: ``source`` is unused).
+        SQLite searches the zones' transitions (``time_zones``), the others convert ``AT TIME ZONE``."""
+        if self.name == "sqlite":
+            utc = timestamp if source == time_zones.UTC_NAME else time_zones.sqlite_to_utc(timestamp, source)
+            return utc if target == time_zones.UTC_NAME else time_zones.sqlite_from_utc(utc, target)
+        value = timestamp if typed else f"CAST({timestamp} AS TIMESTAMP)"
+        instant = value if typed == "timestamptz" else f"{value} AT TIME ZONE {time_zones.literal(source)}"
+        return f"to_char({instant} AT TIME ZONE {time_zones.literal(target)}, {_TEXT_FORMAT})"
+
+    def with_offset(self, timestamp: str, target: str) -> str:
+        """The text timestamp with a ``+HH:MM`` offset ``timestamp`` as the naive text timestamp of the same
+        instant in zone ``target`` (SQLite's ``datetime`` reads the offset, and gives UTC)."""
+        if self.name == "sqlite":
+            utc = f"datetime({timestamp})"
+            return utc if target == time_zones.UTC_NAME else time_zones.sqlite_from_utc(utc, target)
+        return self.moved(
+            f"CAST({timestamp} AS TIMESTAMPTZ)", time_zones.UTC_NAME, target, typed="timestamptz"
         )
 
     def is_number(self, expression: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from attribution.errors import ConfigError, DatabaseNotFoundError, InputError
 from attribution.redaction import HIDDEN, has_unencoded_at, is_secret_name
 from attribution.warehouse.dialects import profile_named
+from attribution.warehouse.source_mapping import SOURCES_OPTION, SourceMapping
 
 if TYPE_CHECKING:
     from attribution.warehouse.redshift_copy import StagedCopy
@@ -58,12 +59,19 @@ def redact_url(db: str) -> str:
     return hidden.render_as_string(hide_password=True).replace(f"={placeholder}", f"={HIDDEN}")
 
 
-def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None) -> Engine:
+def connect(
+    db: str,
+    *,
+    must_exist: bool = True,
+    staged_copy: StagedCopy | None = None,
+    sources: SourceMapping | None = None,
+) -> Engine:
     """Open the warehouse named by ``db``.
 
     A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
     pipeline at a wrong path must not silently create an empty database. ``staged_copy`` makes Redshift
-    load result rows by ``COPY`` from object storage instead of inserts.
+    load result rows by ``COPY`` from object storage instead of inserts. ``sources`` says where the inputs
+    are (``warehouse.sources``; default: the challenge's names).
     """
     url_text = database_url(db)
     if has_unencoded_at(url_text):
@@ -87,12 +95,11 @@ def connect(db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None 
             )
         _check_sqlite_file(path)
     profile_named(url.get_backend_name())
+    options: dict[str, object] = {"staged_copy": staged_copy} if staged_copy else {}
+    if sources is not None:
+        options[SOURCES_OPTION] = sources
     try:
-        engine = create_engine(
-            url,
-            connect_args=_connect_args(url),
-            execution_options={"staged_copy": staged_copy} if staged_copy else {},
-        )
+        engine = create_engine(url, connect_args=_connect_args(url), execution_options=options)
     except NoSuchModuleError:
         raise ConfigError(
             f"Unsupported database URL scheme '{url.drivername}' in {redact_url(db)}{_extra_hint(url)}"
@@ -151,10 +158,14 @@ def _tune_session(dbapi_connection, _record, settings: tuple[str, ...]) -> None:
 
 @contextmanager
 def open_engine(
-    db: str, *, must_exist: bool = True, staged_copy: StagedCopy | None = None
+    db: str,
+    *,
+    must_exist: bool = True,
+    staged_copy: StagedCopy | None = None,
+    sources: SourceMapping | None = None,
 ) -> Iterator[Engine]:
     """``connect``, disposed of when the block ends, however it ends."""
-    engine = connect(db, must_exist=must_exist, staged_copy=staged_copy)
+    engine = connect(db, must_exist=must_exist, staged_copy=staged_copy, sources=sources)
     try:
         yield engine
     finally:

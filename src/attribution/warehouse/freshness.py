@@ -18,15 +18,16 @@ The rules, per date of a bounded run (an open range recomputes whatever has land
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
 
 from attribution.errors import StaleInputError
-from attribution.timerange import TimeRange
+from attribution.timerange import TimeRange, zone_info
 from attribution.warehouse.input_checks import connection
 from attribution.warehouse.schema import input_kinds
+from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import channel_reporting
 
 StalePolicy = Literal["error", "warn"]
@@ -39,19 +40,34 @@ PAID_HISTORY_DAYS = 7
 _SESSIONS_AND_COST = """
 SELECT s.event_date, s.channel_name, COUNT(*) AS sessions, COUNT(c.session_id) AS costed,
        SUM(CASE WHEN c.cost > 0 THEN 1 ELSE 0 END) AS paid
-FROM session_sources s
-LEFT JOIN session_costs c ON c.session_id = s.session_id
-WHERE s.event_date >= :first AND s.event_date <= :last
+FROM {sessions}
+LEFT JOIN {costs} ON c.session_id = s.session_id
+WHERE s.event_date >= :first AND s.event_date <= :last{dates}
 GROUP BY s.event_date, s.channel_name
 """
 _PAID_BEFORE = """
 SELECT DISTINCT channel_name FROM channel_reporting WHERE date >= :since AND date < :first AND cost > 0
 """
 _NEWEST_SESSION = """
-SELECT MAX(event_date || ' ' || event_time) FROM session_sources
-WHERE event_date = (SELECT MAX(event_date) FROM session_sources)
+SELECT MAX(event_date || ' ' || event_time) FROM {sessions}
+WHERE event_date = (SELECT MAX(event_date) FROM {sessions})
 """
-_CONVERSIONS = "SELECT COUNT(*) FROM conversions WHERE conv_date >= :first AND conv_date <= :last"
+_CONVERSIONS = "SELECT COUNT(*) FROM {conversions} WHERE conv_date >= :first AND conv_date <= :last{dates}"
+
+
+def _sessions_and_cost(sources: Sources) -> str:
+    day_range = sources.day_range("session_sources", "s", ":first", ":last")
+    sessions, costs = sources.relation("session_sources", "s"), sources.relation("session_costs", "c")
+    return _SESSIONS_AND_COST.format(sessions=sessions, costs=costs, dates=day_range)
+
+
+def _newest_session(sources: Sources) -> str:
+    return _NEWEST_SESSION.format(sessions=sources.relation("session_sources"))
+
+
+def _conversions(sources: Sources) -> str:
+    day_range = sources.day_range("conversions", "conversions", ":first", ":last")
+    return _CONVERSIONS.format(conversions=sources.relation("conversions"), dates=day_range)
 
 
 @dataclass(frozen=True)
@@ -72,19 +88,20 @@ def find_stale(bind: Engine | Connection, time_range: TimeRange) -> list[Stale]:
     if span is None:
         return []
     first, last = span
+    sources = sources_of(bind)
     with connection(bind) as conn:
-        newest = conn.scalar(text(_NEWEST_SESSION))
+        newest = conn.scalar(text(_newest_session(sources)))
         if newest is None:
             return []
-        rows = conn.execute(text(_SESSIONS_AND_COST), {"first": first, "last": last}).all()
+        rows = conn.execute(text(_sessions_and_cost(sources)), {"first": first, "last": last}).all()
         paid = {channel for _date, channel, _s, _c, priced in rows if priced} | _paid_before(conn, first)
         found = [
             Stale(day, f"{channel} has {sessions:,} sessions and no cost rows (a paid channel)")
             for day, channel, sessions, costed, _priced in rows
             if channel in paid and sessions and not costed
         ]
-        found += _sessions_missing(newest, time_range)
-        if rows and not conn.scalar(text(_CONVERSIONS), {"first": first, "last": last}):
+        found += _sessions_missing(newest, time_range, sources.report_zone)
+        if rows and not conn.scalar(text(_conversions(sources)), {"first": first, "last": last}):
             found.append(Stale(last, f"no conversions from {first} to {last}, although sessions have landed"))
     return sorted(found, key=lambda stale: stale.date)
 
@@ -97,11 +114,12 @@ def _paid_before(conn: Connection, first: str) -> set[str]:
     return set(conn.execute(text(_PAID_BEFORE), {"since": since, "first": first}).scalars())
 
 
-def _sessions_missing(newest: str, time_range: TimeRange) -> list[Stale]:
-    """The range's last hours without any session, when the range has ended (now, in UTC)."""
+def _sessions_missing(newest: str, time_range: TimeRange, zone: str) -> list[Stale]:
+    """The range's last hours without any session, when the range has ended (now, in the report's ``zone``,
+    as the pipeline's timestamps are)."""
     if time_range.end is None:
         return []
-    end = min(time_range.end.replace(tzinfo=None), datetime.now(UTC).replace(tzinfo=None))
+    end = min(time_range.end.replace(tzinfo=None), datetime.now(zone_info(zone)).replace(tzinfo=None))
     if newest >= (end - timedelta(hours=SESSION_GAP_HOURS)).isoformat(sep=" "):  # as the SQL compares them
         return []
     return [
@@ -115,7 +133,7 @@ def _sessions_missing(newest: str, time_range: TimeRange) -> list[Stale]:
 def last_week(bind: Engine | Connection) -> TimeRange:
     """The last ``PAID_HISTORY_DAYS`` dates the sessions reach (what ``attribution check`` looks at)."""
     with connection(bind) as conn:
-        newest = conn.scalar(text(_NEWEST_SESSION))
+        newest = conn.scalar(text(_newest_session(sources_of(bind))))
     if newest is None:
         return TimeRange()
     end = datetime.fromisoformat(newest[:10]) + timedelta(days=1)

@@ -1,5 +1,6 @@
 """Input checks: named SQL queries that find the input rows a run cannot use, each with a count and the
-first ids, on every warehouse (the few non-portable fragments come from the dialect's ``Profile``).
+first ids, on every warehouse (the few non-portable fragments come from the dialect's ``Profile``), over the
+inputs as ``warehouse.sources`` finds them: each check tests what the column's type can hold wrongly.
 
 Why named rows: a duplicate or a malformed timestamp used to surface far from its cause ("Model returned
 884 credit rows for 884 journey sessions", a Polars or driver traceback) or not at all (a report cost
@@ -20,13 +21,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, text
 
 from attribution.timerange import TimeRange
-from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.sources import Sources, sources_of, valid_timestamp
 
-Predicate = Callable[[Profile, str], str]
-"""A check's SQL, true for a bad row of the table aliased as the given name."""
+Predicate = Callable[[Sources, str, str], str | None]
+"""A check's SQL over an input (``Sources``, the input's name, its alias), true for a bad row; ``None`` where
+the input's column types cannot hold a bad value (a typed ``DATE`` is always a day)."""
 
 FIRST_IDS = 5
 MAX_MONEY = 10**12
@@ -38,45 +40,93 @@ realistic ones (below a million each) by the million. The same bound keeps reven
 its exact sums (``math.fsum``) overflow in; infinities and NaN are beyond it."""
 CHECK_THREADS = 2
 """Check queries run at once on an engine: the two scans of the session table, on a laptop's two cores."""
-TIME_PATTERN = "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
 FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
 
 
-def valid_time(profile: Profile, column: str) -> str:
-    """``HH:MM:SS`` within a day, without a fraction or an offset: the pattern bounds minutes and seconds,
-    and a text below ``'24'`` the hour."""
-    return f"({profile.matches(column, TIME_PATTERN)} AND {column} < '24')"
+def _any(terms: list[str | None]) -> str | None:
+    """The terms joined by ``OR`` (``None`` where none applies)."""
+    found = [term for term in terms if term]
+    return " OR ".join(found) if found else None
 
 
-def _nulls(*columns: str) -> Predicate:
-    return lambda _profile, t: " OR ".join(f"{t}.{column} IS NULL" for column in columns)
-
-
-def _malformed(valid: Callable[[Profile, str], str], *columns: str) -> Predicate:
-    return lambda profile, t: " OR ".join(
-        f"({t}.{column} IS NOT NULL AND NOT ({valid(profile, f'{t}.{column}')}))" for column in columns
+def _nulls(*keys: str) -> Predicate:
+    """A NULL in the stored column of any of ``keys`` (a single timestamp once, for its date and time)."""
+    return lambda sources, table, t: " OR ".join(
+        f"{value} IS NULL" for value in dict.fromkeys(sources.value(table, key, t) for key in keys)
     )
 
 
-def _not_number(column: str) -> Predicate:
-    return lambda profile, t: f"({t}.{column} IS NOT NULL AND NOT ({profile.is_number(f'{t}.{column}')}))"
+def _malformed(key: str, kind: str) -> Predicate:
+    """Text in the column of ``key`` that is no ``YYYY-MM-DD`` date (``kind`` ``date``) or ``HH:MM:SS``
+    time (``time``); where the input has a single timestamp instead, text that is no timestamp (under the
+    date's check, leaving the time's none). A typed column holds no malformed value."""
+
+    def bad(sources: Sources, table: str, t: str) -> str | None:
+        profile, text_only = sources.profile, sources.profile.name == "sqlite"
+        if timestamp := sources.timestamp_key(table):
+            if kind == "time" or not (text_only or sources.kind(table, timestamp) == "text"):
+                return None
+            value = sources.value(table, timestamp, t)
+            return f"({value} IS NOT NULL AND NOT {valid_timestamp(profile, value, sources.offsets(table))})"
+        if not text_only and sources.kind(table, key) == kind:
+            return None
+        valid, value = profile.is_date if kind == "date" else profile.is_time, sources.value(table, key, t)
+        return f"({value} IS NOT NULL AND NOT ({valid(value)}))"
+
+    return bad
 
 
-def _beyond_money(column: str) -> Predicate:
+def _not_number(key: str) -> Predicate:
+    """A money value that is not a number: SQLite keeps text typed into a numeric column as text; a server's
+    float or text column is matched as the text it casts to; a NUMERIC or integer one holds only numbers."""
+
+    def bad(sources: Sources, table: str, t: str) -> str | None:
+        if sources.profile.name != "sqlite" and sources.kind(table, key) in ("numeric", "integer"):
+            return None
+        value = sources.value(table, key, t)
+        return f"({value} IS NOT NULL AND NOT ({sources.profile.is_number(value)}))"
+
+    return bad
+
+
+def _beyond_money(key: str) -> Predicate:
     """A number (so text is left to ``_not_number``) whose size is not within ``MAX_MONEY``: infinite or NaN
     too (NaN is within no bound)."""
-    return lambda profile, t: (
-        f"CASE WHEN {profile.is_number(f'{t}.{column}')} "
-        f"THEN NOT (ABS(CAST({t}.{column} AS DOUBLE PRECISION)) <= {MAX_MONEY}) ELSE FALSE END"
-    )
+
+    def bad(sources: Sources, table: str, t: str) -> str | None:
+        profile, value = sources.profile, sources.value(table, key, t)
+        if profile.name != "sqlite" and sources.kind(table, key) in ("numeric", "integer"):
+            return f"NOT (ABS({value}) <= {MAX_MONEY})"
+        return (
+            f"CASE WHEN {profile.is_number(value)} "
+            f"THEN NOT (ABS(CAST({value} AS DOUBLE PRECISION)) <= {MAX_MONEY}) ELSE FALSE END"
+        )
+
+    return bad
 
 
-def _not_flags(*columns: str) -> Predicate:
-    return lambda _profile, t: " OR ".join(f"CAST({t}.{c} AS VARCHAR) NOT IN ('0', '1')" for c in columns)
+def _not_flags(*keys: str) -> Predicate:
+    """A flag other than 0 or 1, as its column holds it: an integer (or text) as the text it casts to, a
+    float or decimal by value (1.0), a SQLite value of any type either way; a ``BOOLEAN`` is always one."""
+
+    def flag(sources: Sources, table: str, key: str, t: str) -> str | None:
+        kind, value = sources.kind(table, key), sources.value(table, key, t)
+        as_text = f"CAST({value} AS VARCHAR) NOT IN ('0', '1')"
+        if kind == "boolean":
+            return None
+        if kind == "integer" or (kind == "text" and sources.profile.name != "sqlite"):
+            return as_text
+        if sources.profile.name == "sqlite":
+            return f"NOT ({value} IN (0, 1) OR CAST({value} AS VARCHAR) IN ('0', '1'))"
+        return f"{value} NOT IN (0, 1)"
+
+    return lambda sources, table, t: _any([flag(sources, table, key, t) for key in keys])
 
 
 def _either(*predicates: Predicate) -> Predicate:
-    return lambda profile, t: " OR ".join(f"({predicate(profile, t)})" for predicate in predicates)
+    return lambda sources, table, t: _any(
+        [f"({found})" for predicate in predicates if (found := predicate(sources, table, t))]
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +145,10 @@ class Check:
     skippable: bool
     bad: Predicate | None = None
 
+    def bad_rows(self, sources: Sources, t: str) -> str | None:
+        """SQL true for a bad row of the input aliased ``t`` (``None``: its types hold none)."""
+        return None if self.bad is None else self.bad(sources, self.table, t)
+
 
 CHECKS: tuple[Check, ...] = (
     Check("duplicate-conv-id", "conversions", "conv_id", "appears more than once", True),
@@ -112,7 +166,7 @@ CHECKS: tuple[Check, ...] = (
         "conv_id",
         "a conv_date not YYYY-MM-DD or a conv_time not HH:MM:SS (UTC, no fraction or offset)",
         True,
-        _either(_malformed(Profile.is_date, "conv_date"), _malformed(valid_time, "conv_time")),
+        _either(_malformed("conv_date", "date"), _malformed("conv_time", "time")),
     ),
     Check(
         "non-numeric-revenue",
@@ -153,7 +207,7 @@ CHECKS: tuple[Check, ...] = (
         "session_id",
         "an event_date not YYYY-MM-DD",
         False,
-        _malformed(Profile.is_date, "event_date"),
+        _malformed("event_date", "date"),
     ),
     Check(
         "bad-session-time",
@@ -161,7 +215,7 @@ CHECKS: tuple[Check, ...] = (
         "session_id",
         "an event_time not HH:MM:SS (UTC, no fraction or offset)",
         True,
-        _malformed(valid_time, "event_time"),
+        _malformed("event_time", "time"),
     ),
     Check(
         "bad-engagement-flag",
@@ -220,23 +274,30 @@ def conversions_in_range(t: str) -> str:
     return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
 
 
-def _scope(table: str, t: str, time_range: TimeRange, *, journeys_only: bool = False) -> str:
+def _scope(
+    sources: Sources, table: str, t: str, time_range: TimeRange, *, journeys_only: bool = False
+) -> str:
     """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads: the journeys read the range's
     conversions and their users' sessions (the user index, index-only); the report also reads the sessions
     of the range's dates (the date index) and their costs (the dates before keep their reported cost).
     ``journeys_only`` leaves out what only the report reads: a check of what journeys alone read (the
-    skippable session checks) never looks a session up in the table."""
+    skippable session checks) never looks a session up in the table. A typed date or timestamp column is
+    also compared with typed bounds (``Sources.day_range``), which its index serves."""
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
-        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {conversions_in_range(t)}"
+        hint = sources.day_range("conversions", t, ":first_date", ":last_date")
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date{hint} AND {conversions_in_range(t)}"
     if table == "session_sources":
-        users = f"SELECT v.user_id FROM conversions v WHERE {_scope('conversions', 'v', time_range)}"
+        conversions = sources.relation("conversions", "v")
+        users = f"SELECT v.user_id FROM {conversions} WHERE {_scope(sources, 'conversions', 'v', time_range)}"
         dates = f"{t}.event_date >= :first_date AND {t}.event_date <= :last_date"
+        dates += sources.day_range("session_sources", t, ":first_date", ":last_date")
         return f"{t}.user_id IN ({users})" if journeys_only else f"({t}.user_id IN ({users}) OR ({dates}))"
     # a bounded run reads the cost of its own dates' sessions only (the dates before keep their reported cost)
     dates = "s.event_date >= :first_date AND s.event_date <= :last_date"
-    return f"{t}.session_id IN (SELECT s.session_id FROM session_sources s WHERE {dates})"
+    dates += sources.day_range("session_sources", "s", ":first_date", ":last_date")
+    return f"{t}.session_id IN (SELECT s.session_id FROM {sources.relation('session_sources', 's')} WHERE {dates})"
 
 
 def range_params(time_range: TimeRange) -> dict[str, str]:
@@ -251,11 +312,11 @@ def range_params(time_range: TimeRange) -> dict[str, str]:
     }
 
 
-def duplicates_sql(check: Check, where: str) -> str:
+def duplicates_sql(sources: Sources, check: Check, where: str) -> str:
     """The ids of ``check.key`` that repeat among the rows of ``where``."""
     key = f"t.{check.key}"
     return (
-        f"SELECT {key} AS id FROM {check.table} t WHERE {where} AND {key} IS NOT NULL "
+        f"SELECT {key} AS id FROM {sources.relation(check.table, 't')} WHERE {where} AND {key} IS NOT NULL "
         f"GROUP BY {key} HAVING COUNT(*) > 1"
     )
 
@@ -268,23 +329,27 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
     order; ``null_paths``: the run's model also reads every session of the range's dates (Markov, Shapley).
-    A key the table declares unique cannot repeat: its duplicate check reads nothing."""
-    profile, params, unique = profile_of(bind), range_params(time_range), _declared_keys(bind)
+    A key the table declares unique cannot repeat: its duplicate check reads nothing; nor does a check whose
+    columns' types hold no bad value."""
+    sources, params = sources_of(bind), range_params(time_range)
+    unique = sources.declared_keys(bind)
     reads: list[Callable[[Connection], dict[str, CheckResult]]] = []
     for check in CHECKS:
         if check.bad is None and (check.table, check.key) not in unique:
-            where = _scope(check.table, "t", time_range)
-            reads.append(partial(_duplicates, check=check, where=where, params=params))
+            where = _scope(sources, check.table, "t", time_range)
+            reads.append(
+                partial(_duplicates, sql=duplicates_sql(sources, check, where), check=check, params=params)
+            )
     for table in dict.fromkeys(check.table for check in CHECKS):
         for journeys_only in (False, True):
-            checks = [c for c in CHECKS if c.table == table and c.bad and _journeys_only(c) == journeys_only]
-            where = _scope(table, "t", time_range, journeys_only=journeys_only and not null_paths)
+            checks = [
+                c
+                for c in CHECKS
+                if c.table == table and c.bad_rows(sources, "t") and _journeys_only(c) == journeys_only
+            ]
+            where = _scope(sources, table, "t", time_range, journeys_only=journeys_only and not null_paths)
             if checks:
-                reads.append(
-                    partial(
-                        _row_checks, profile=profile, table=table, where=where, checks=checks, params=params
-                    )
-                )
+                reads.append(partial(_row_checks, sources=sources, where=where, checks=checks, params=params))
     results = {check.name: CheckResult(check, 0) for check in CHECKS}
     for found in _concurrently(bind, reads):
         results |= found
@@ -309,21 +374,22 @@ def _concurrently(
         yield from pool.map(on_own_connection, reads)
 
 
-def _duplicates(conn: Connection, *, check: Check, where: str, params: dict) -> dict[str, CheckResult]:
-    """A duplicate-key check over one scope."""
-    return {check.name: _found(conn, f"SELECT id FROM ({duplicates_sql(check, where)}) d", params, check)}
+def _duplicates(conn: Connection, *, sql: str, check: Check, params: dict) -> dict[str, CheckResult]:
+    """A duplicate-key check over one scope (``sql``: ``duplicates_sql``)."""
+    return {check.name: _found(conn, f"SELECT id FROM ({sql}) d", params, check)}
 
 
 def _row_checks(
-    conn: Connection, *, profile: Profile, table: str, where: str, checks: list[Check], params: dict
+    conn: Connection, *, sources: Sources, where: str, checks: list[Check], params: dict
 ) -> dict[str, CheckResult]:
     """The row checks of one table over one scope: their counts in one read, the ids of those that fail."""
-    sums = ", ".join(f"SUM(CASE WHEN {check.bad(profile, 't')} THEN 1 ELSE 0 END)" for check in checks)
-    counts = conn.execute(text(f"SELECT {sums} FROM {table} t WHERE {where}"), params).one()
+    bad = {check.name: check.bad_rows(sources, "t") for check in checks}
+    relation = sources.relation(checks[0].table, "t")
+    sums = ", ".join(f"SUM(CASE WHEN {bad[check.name]} THEN 1 ELSE 0 END)" for check in checks)
+    counts = conn.execute(text(f"SELECT {sums} FROM {relation} WHERE {where}"), params).one()
     results = {}
     for check, count in zip(checks, counts, strict=True):
-        bad = f"{where} AND ({check.bad(profile, 't')})"
-        ids = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {table} t WHERE {bad}"
+        ids = f"SELECT COALESCE(t.{check.key}, '(null)') AS id FROM {relation} WHERE {where} AND ({bad[check.name]})"
         results[check.name] = _found(conn, ids, params, check, int(count)) if count else CheckResult(check, 0)
     return results
 
@@ -349,32 +415,18 @@ def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
     return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
 
 
-def _declared_keys(bind: Engine | Connection) -> set[tuple[str, str]]:
-    """(table, column) pairs that a primary key or a unique constraint of one column keeps unique (a view
-    declares none), by the names the checks use."""
-    inspector, fold, keys = inspect(bind), profile_of(bind).fold, set()
-    tables = {fold(name): name for name in inspector.get_table_names()}
-    for table in dict.fromkeys(check.table for check in CHECKS):
-        if table not in tables:
-            continue
-        primary = inspector.get_pk_constraint(tables[table]).get("constrained_columns") or []
-        uniques = [u["column_names"] for u in inspector.get_unique_constraints(tables[table])]
-        keys |= {(table, fold(columns[0])) for columns in (primary, *uniques) if len(columns) == 1}
-    return keys
-
-
-def skip_filters(profile: Profile) -> tuple[str, str]:
+def skip_filters(sources: Sources) -> tuple[str, str]:
     """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
     over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
     conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
     sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
     duplicated = [
-        f"conversions.{check.key} NOT IN ({duplicates_sql(check, conversions_in_range('t'))})"
+        f"conversions.{check.key} NOT IN ({duplicates_sql(sources, check, conversions_in_range('t'))})"
         for check in conversions
         if check.bad is None
     ]
-    bad_conversions = [check.bad(profile, "conversions") for check in conversions if check.bad is not None]
-    bad_sessions = [check.bad(profile, "s") for check in sessions if check.bad is not None]
+    bad_conversions = [bad for check in conversions if (bad := check.bad_rows(sources, "conversions"))]
+    bad_sessions = [bad for check in sessions if (bad := check.bad_rows(sources, "s"))]
     return (
         f" AND NOT ({' OR '.join(bad_conversions)}) AND {' AND '.join(duplicated)}",
         f" AND NOT ({' OR '.join(bad_sessions)})",

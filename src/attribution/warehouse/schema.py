@@ -30,8 +30,9 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from attribution.errors import SchemaError
 from attribution.warehouse.dialects import profile_of
-from attribution.warehouse.engine import redact_url
+from attribution.warehouse.input_checks import connection
 from attribution.warehouse.locks import schema_transaction, write_transaction
+from attribution.warehouse.sources import sources_of
 from attribution.warehouse.tables import (
     INPUT_TABLES,
     JOURNEY_INDEXES,
@@ -64,33 +65,21 @@ def input_kinds(engine: Engine | Connection) -> dict[str, str]:
     return kinds
 
 
-def sqlite_rowid(engine: Engine, table: str) -> str | None:
-    """The name that reads the rowid of a SQLite input table, or ``None`` where there is none to read: a view,
-    a ``WITHOUT ROWID`` table, or a table that declares columns of all three of SQLite's names for it (each
-    then reads the column)."""
+def sqlite_rowid(engine: Engine, table: str, schema: str | None = None) -> str | None:
+    """The name that reads the rowid of the SQLite table ``table`` (as the file spells it), or ``None`` where
+    there is none to read: a ``WITHOUT ROWID`` table, or a table that declares columns of all three of
+    SQLite's names for it (each then reads the column)."""
     inspector = inspect(engine)
-    names = {name.lower(): name for name in inspector.get_table_names()}
-    if table not in names:  # a view
+    if not inspector.get_table_options(table, schema).get("sqlite_with_rowid", True):
         return None
-    if not inspector.get_table_options(names[table]).get("sqlite_with_rowid", True):
-        return None
-    declared = {column["name"].lower() for column in inspector.get_columns(names[table])}
+    declared = {column["name"].lower() for column in inspector.get_columns(table, schema)}
     return next((name for name in ROWID_NAMES if name not in declared), None)
 
 
 def validate_inputs(engine: Engine) -> None:
-    """Fail with one line naming the first missing input table or column."""
-    inspector, fold, kinds = inspect(engine), profile_of(engine).fold, input_kinds(engine)
-    for table in INPUT_TABLES:
-        if table.name not in kinds:
-            raise SchemaError(f"Input table '{table.name}' is missing from {redact_url(str(engine.url))}")
-        columns = {fold(c["name"]) for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in columns:
-                raise SchemaError(
-                    f"Input table '{table.name}' has no column '{column.name}' "
-                    f"(expected: {', '.join(c.name for c in table.columns)})"
-                )
+    """Fail with one line naming the first missing input table or column, or a column whose type cannot
+    hold what the pipeline reads from it (``warehouse.sources``)."""
+    sources_of(engine)
 
 
 def create_output_tables(engine: Engine) -> None:
@@ -176,7 +165,7 @@ def _backfill_credited_sessions(conn: Connection) -> None:
     """Give credit stored by an earlier version its session's date and channel, which the report reads from
     the credit table; credit of a session no longer in the input keeps NULL (and no report row counts it,
     as before)."""
-    acj, s = attribution_customer_journey, session_sources
+    acj, s = attribution_customer_journey, sources_of(conn).selectable("session_sources")
     session = s.c.session_id == acj.c.session_id
     conn.execute(
         update(acj)
@@ -204,20 +193,32 @@ def _indexes(engine: Engine, bounded: bool) -> tuple[list[Index], list[Index]]:
     """The indexes a run reads through that the warehouse has, and those it lacks (``missing_indexes``)."""
     if not profile_of(engine).indexes:
         return [], []
-    inspector, kinds = inspect(engine), input_kinds(engine)
-    tables = [t.name for t in INPUT_TABLES if kinds.get(t.name) == "table"]
-    existing = {ix["name"] for name in tables for ix in inspector.get_indexes(name)}
-    wanted = [ix for ix in input_indexes(bounded) if ix.table.name in tables]
+    wanted = sources_of(engine).indexes(input_indexes(bounded))
+    tables = {(ix.table.name, ix.table.schema) for ix in wanted}
+    existing = {name for table, schema in tables for name in index_names(engine, table, schema)}
     return [ix for ix in wanted if ix.name in existing], [ix for ix in wanted if ix.name not in existing]
 
 
 def indexed_by_user(bind: Engine | Connection) -> bool:
     """Whether the journey join finds a user's sessions through the pipeline's user index (not on a view,
     nor on Redshift, nor where it was not allowed): without it the join must hash, never loop."""
-    if not profile_of(bind).indexes or input_kinds(bind).get(session_sources.name) != "table":
+    sessions = sources_of(bind).relations[session_sources.name]
+    if not profile_of(bind).indexes or sessions.view:
         return False
-    inspector, user_index = inspect(bind), JOURNEY_INDEXES[0].name
-    return any(ix["name"] == user_index for ix in inspector.get_indexes(session_sources.name))
+    return JOURNEY_INDEXES[0].name in index_names(bind, sessions.table, sessions.schema)
+
+
+def index_names(bind: Engine | Connection, table: str, schema: str | None = None) -> set[str]:
+    """The names of ``table``'s indexes. On SQLite read from its catalogue: SQLAlchemy's reflection leaves out
+    an index on expressions (the pipeline's, on a source mapping's ids read as text)."""
+    if bind.dialect.name != "sqlite":
+        return {ix["name"] for ix in inspect(bind).get_indexes(table, schema)}
+    catalogue = (
+        f"{bind.dialect.identifier_preparer.quote(schema)}.sqlite_master" if schema else "sqlite_master"
+    )
+    query = text(f"SELECT name FROM {catalogue} WHERE type = 'index' AND tbl_name = :table")
+    with connection(bind) as conn:
+        return set(conn.execute(query, {"table": table}).scalars())
 
 
 def ensure_indexes(engine: Engine, bounded: bool = False) -> None:
@@ -235,7 +236,7 @@ def ensure_indexes(engine: Engine, bounded: bool = False) -> None:
         if conn.dialect.name == "sqlite":
             _sample_statistics(conn, [*missing, *unsampled])
     if missing:
-        refresh_statistics(engine, INPUT_TABLES)
+        refresh_statistics(engine, sources_of(engine).tables())
 
 
 def _without_statistics(engine: Engine, indexes: list[Index]) -> list[Index]:
@@ -275,8 +276,9 @@ def _sqlite_pragmas(conn: Connection, **values: int) -> Iterator[None]:
             conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
 
 
-def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
-    """``VACUUM (ANALYZE)`` freshly loaded or indexed tables where the profile asks for it (PostgreSQL).
+def refresh_statistics(engine: Engine, tables: Iterable[str]) -> None:
+    """``VACUUM (ANALYZE)`` freshly loaded or indexed tables (their SQL names, quoted where needed) where the
+    profile asks for it (PostgreSQL).
 
     Why: without statistics the planner guesses millions of rows per journey chunk, picks a bitmap or
     sequential scan and compiles the query with JIT; without a visibility map no scan is index-only.
@@ -286,7 +288,7 @@ def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:
-            conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
+            conn.execute(text(f"VACUUM (ANALYZE) {table}"))
 
 
 def prepare(engine: Engine, create_indexes: bool | None = None, *, bounded: bool = False) -> list[str]:
@@ -306,8 +308,8 @@ def index_inputs(engine: Engine, create_indexes: bool | None = None, *, bounded:
     Why apart from the output tables: every query that reads through an index runs after this (a bounded
     run's input checks, the journeys, the paths Markov and Shapley learn from), while a run refused by its
     input checks still leaves no output table behind."""
-    kinds = input_kinds(engine)
-    views = [t.name for t in INPUT_TABLES if kinds[t.name] == "view"]
+    sources = sources_of(engine)
+    views = [relation.table for relation in sources.relations.values() if relation.view]
     notes = [f"Inputs read from views, without the pipeline's indexes: {', '.join(views)}"] if views else []
     if builds_indexes(engine, create_indexes):
         ensure_indexes(engine, bounded)

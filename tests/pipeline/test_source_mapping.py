@@ -1,0 +1,260 @@
+"""The source mapping: a generated warehouse renamed, retyped and moved into another schema, read through a
+mapping file, gives the tables and the CSV of the original; time zones and offsets are read as the mapping
+says; a bad mapping is one line naming its key.
+
+Before: the pipeline read only the challenge's names in the default schema (hand-written views were the only
+way), and refused timestamps with offsets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from attribution import load_settings, run
+from attribution.errors import ConfigError, SchemaError
+from attribution.timerange import TimeRange
+from attribution.warehouse.generate import generate_database
+from tests.builders import Case
+from tests.commands import attribution
+from tests.conftest import POSTGRES_URL
+from tests.oracle import read_tables
+from tests.retyped import (
+    Form,
+    Rows,
+    challenge_form,
+    in_zone,
+    read_rows,
+    renamed,
+    retyped,
+    single_timestamp,
+    to_decimal,
+    with_offset,
+    write_form,
+)
+
+DAY = ("2023-08-31", "2023-09-01")
+TABLES = {"session_sources": "Web Sessions", "conversions": "Orders", "session_costs": "AdSpend"}
+COLUMNS = {
+    "session_id": "SessionKey",
+    "user_id": "VisitorID",
+    "channel_name": "Channel",
+    "holder_engagement": "IsHolder",
+    "closer_engagement": "IsCloser",
+    "impression_interaction": "WasImpression",
+    "event_timestamp": "Started At",
+    "conv_id": "OrderID",
+    "conv_timestamp": "Ordered At",
+    "revenue": "Revenue",
+    "cost": "Spend",
+}
+"""The user's own names: mixed case, a space, one name for the same column of two tables (``VisitorID``)."""
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory: pytest.TempPathFactory) -> Rows:
+    path = tmp_path_factory.mktemp("mapped") / "generated.db"
+    generate_database(path, sessions=1_500, conversions=80, days=4, seed=9)
+    return read_rows(path)
+
+
+@pytest.fixture
+def other_schema(backend: Callable[[], str], request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A schema other than the connection's default on PostgreSQL (dropped after the test); ``None`` on
+    SQLite, whose file has one."""
+    if request.node.callspec.params["backend"] == "sqlite":
+        yield None
+        return
+    name = f"Marketing {uuid.uuid4().hex[:8]}"
+    yield name
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    admin.dispose()
+
+
+def mapping_toml(schema: str | None, keys: dict[str, dict[str, object]]) -> str:
+    """A mapping file naming ``TABLES`` and ``COLUMNS`` (in ``schema``), with more ``keys`` per input."""
+    lines = []
+    for name, table in TABLES.items():
+        lines.append(f"[{name}]")
+        if schema:
+            lines.append(f'schema = "{schema}"')
+        lines.append(f'table = "{table}"')
+        for key, value in keys.get(name, {}).items():
+            lines.append(f"{key} = {value!r}".replace("'", '"').replace("True", "true"))
+        lines += [f'{key} = "{column}"' for key, column in COLUMNS.items() if key in KEYS[name]]
+    return "\n".join(lines) + "\n"
+
+
+KEYS = {
+    "session_sources": {
+        "session_id",
+        "user_id",
+        "channel_name",
+        "event_timestamp",
+        "holder_engagement",
+        "closer_engagement",
+        "impression_interaction",
+    },
+    "conversions": {"conv_id", "user_id", "conv_timestamp", "revenue"},
+    "session_costs": {"session_id", "cost"},
+}
+
+
+def users_form(
+    schema: str | None, timestamps: str, value: Callable[[str], object], **more: tuple[str, Callable]
+) -> Form:
+    """The challenge form renamed to the user's names (in ``schema``), flags as booleans, money as
+    decimals, and one timestamp column per input (SQL type ``timestamps``, made by ``value``); ``more``
+    columns retyped as ``retyped`` does."""
+    form = retyped(
+        challenge_form(),
+        holder_engagement=("BOOLEAN", bool),
+        closer_engagement=("BOOLEAN", bool),
+        impression_interaction=("BOOLEAN", bool),
+        revenue=("NUMERIC", to_decimal),
+        cost=("NUMERIC", to_decimal),
+        **more,
+    )
+    return renamed(single_timestamp(form, timestamps, value), TABLES, COLUMNS, schema)
+
+
+def tables_and_csv(db: str, tmp_path: Path, name: str, **options: object) -> list:
+    """The tables and CSV after a run over every date, then after a run over one day with a restatement
+    window of a day before it (its inputs' fingerprints read through the mapping too)."""
+    out, found = tmp_path / name, []
+    for start, end, restate_days in ((None, None, 0), (*DAY, 1)):
+        window = {"start": start, "end": end, "restate_days": restate_days}
+        run(load_settings(db=db, out=str(out), model="linear", formats=("csv",), **window, **options))
+        found.append((read_tables(db), (out / "channel_reporting.csv").read_bytes()))
+    return found
+
+
+def original(backend: Callable[[], str], rows: Rows, tmp_path: Path) -> list:
+    db = backend()
+    write_form(db, rows, challenge_form())
+    return tables_and_csv(db, tmp_path, "original")
+
+
+def mapped(
+    backend: Callable[[], str], rows: Rows, tmp_path: Path, form: Form, toml: str, **options: object
+) -> list:
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, rows, form)
+    path.write_text(toml)
+    return tables_and_csv(db, tmp_path, "mapped", source_mapping=str(path), **options)
+
+
+def local_text(zone: str) -> Callable[[str], str]:
+    """A UTC text timestamp as the naive text timestamp of the same instant in ``zone``."""
+    return lambda value: (
+        datetime.fromisoformat(value)
+        .replace(tzinfo=UTC)
+        .astimezone(ZoneInfo(zone))
+        .strftime("%Y-%m-%d %H:%M:%S")
+    )
+
+
+def test_a_renamed_retyped_copy_in_another_schema_read_through_a_mapping_is_the_original(
+    backend, other_schema, rows, tmp_path
+):
+    form = users_form(other_schema, "TIMESTAMP", datetime.fromisoformat)
+    assert mapped(backend, rows, tmp_path, form, mapping_toml(other_schema, {})) == original(
+        backend, rows, tmp_path
+    )
+
+
+def test_text_timestamps_with_offsets_are_read_as_utc(backend, other_schema, rows, tmp_path):
+    form = users_form(other_schema, "TEXT", with_offset)
+    toml = mapping_toml(
+        other_schema, {"session_sources": {"offsets": True}, "conversions": {"offsets": True}}
+    )
+    assert mapped(backend, rows, tmp_path, form, toml) == original(backend, rows, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["TEXT", "TIMESTAMP"])
+def test_naive_timestamps_are_read_in_the_mapping_s_time_zone(
+    backend, other_schema, rows, tmp_path, kind, request
+):
+    if kind == "TIMESTAMP" and request.node.callspec.params["backend"] == "sqlite":
+        pytest.skip("SQLite stores a TIMESTAMP as its text: the TEXT case")
+    form = users_form(other_schema, kind, local_text("America/New_York"))
+    toml = 'time_zone = "America/New_York"\n' + mapping_toml(other_schema, {})
+    assert mapped(backend, rows, tmp_path, form, toml) == original(backend, rows, tmp_path)
+
+
+def test_a_report_time_zone_dates_the_report_and_reads_the_range_in_that_zone(backend, rows, tmp_path):
+    """Stored in UTC, reported in Kolkata's dates: the report of a copy whose text holds Kolkata's local
+    times (without a mapping), a day run's naive bounds read in Kolkata too."""
+    zone = "Asia/Kolkata"
+    local_copy = backend()
+    write_form(local_copy, in_zone(rows, zone), challenge_form())
+    reference = tables_and_csv(local_copy, tmp_path, "local")
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, rows, challenge_form())
+    path.write_text(f'report_time_zone = "{zone}"\n')
+    assert tables_and_csv(db, tmp_path, "reported", source_mapping=str(path)) == reference
+
+
+def test_range_bounds_with_an_offset_are_read_in_the_report_time_zone():
+    bounds = TimeRange.parse("2023-09-01T00:00:00+00:00", "2023-09-02", "Asia/Kolkata")
+    assert (bounds.start, bounds.end) == (datetime(2023, 9, 1, 5, 30), datetime(2023, 9, 2))
+
+
+# -- a bad mapping, one line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            "[session_sources]\nevnt_date = 'x'\n",
+            r"session_sources\.evnt_date: Extra inputs are not permitted",
+        ),
+        ("time_zone = 'Mars/Olympus'\n", r"time_zone: unknown time zone 'Mars/Olympus'"),
+        ("[conversions]\ntable = ''\n", r"conversions\.table: String should have at least 1 character"),
+        (
+            "[conversions]\nconv_timestamp = 'a'\nconv_date = 'b'\n",
+            r"conversions\.conv_timestamp: give it or",
+        ),
+        ("[session_costs\n", r"not TOML"),
+        ("[session_costs]\noffsets = 'maybe'\n", r"session_costs\.offsets: Input should be a valid boolean"),
+    ],
+)
+def test_a_bad_mapping_is_one_line_naming_its_key(tmp_path, toml, message):
+    path = tmp_path / "sources.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=rf"^Bad source mapping {path}: .*{message}") as refused:
+        load_settings(db=str(tmp_path / "x.db"), source_mapping=str(path))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_mapped_table_or_column_that_is_not_there_is_named(make_sqlite, tmp_path):
+    db, path = make_sqlite(Case()), tmp_path / "sources.toml"
+    path.write_text('[conversions]\ntable = "Orders"\n')
+    with pytest.raises(SchemaError, match=r"^Input table 'Orders' is missing from "):
+        run(load_settings(db=db, out=str(tmp_path), source_mapping=str(path)))
+    path.write_text('[conversions]\nrevenue = "Amount"\n')
+    with pytest.raises(
+        SchemaError, match=r"^Input table 'conversions' has no column 'Amount' \(expected: .*Amount"
+    ):
+        run(load_settings(db=db, out=str(tmp_path), source_mapping=str(path)))
+
+
+def test_the_environment_and_the_flag_name_the_mapping_file(tmp_path, rows, monkeypatch):
+    db, path = str(tmp_path / "users.db"), tmp_path / "sources.toml"
+    write_form(db, rows, users_form(None, "TEXT", str))
+    path.write_text(mapping_toml(None, {}))
+    monkeypatch.setenv("ATTRIBUTION_SOURCE_MAPPING", str(path))
+    assert load_settings(db=db).sources.session_sources.table == "Web Sessions"
+    monkeypatch.delenv("ATTRIBUTION_SOURCE_MAPPING")
+    checked = attribution("check", "--db", db, "--source-mapping", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert "bad-engagement-flag" in checked.stdout
