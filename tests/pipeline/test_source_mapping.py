@@ -179,12 +179,14 @@ def test_text_timestamps_with_offsets_are_read_as_utc(backend, other_schema, row
     assert mapped(backend, rows, tmp_path, form, toml) == original(backend, rows, tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["TEXT", "TIMESTAMP"])
-def test_naive_timestamps_are_read_in_the_mapping_s_time_zone(
-    backend, other_schema, rows, tmp_path, kind, request
-):
-    if kind == "TIMESTAMP" and request.node.callspec.params["backend"] == "sqlite":
-        pytest.skip("SQLite stores a TIMESTAMP as its text: the TEXT case")
+@pytest.mark.parametrize(
+    ("backend", "kind"),
+    # SQLite stores a TIMESTAMP as its text: the TEXT case is its case
+    [(name, "TEXT") for name in ("sqlite", "postgresql", "redshift-sql")]
+    + [(name, "TIMESTAMP") for name in ("postgresql", "redshift-sql")],
+    indirect=["backend"],
+)
+def test_naive_timestamps_are_read_in_the_mapping_s_time_zone(backend, other_schema, rows, tmp_path, kind):
     form = users_form(other_schema, kind, local_text("America/New_York"))
     toml = 'time_zone = "America/New_York"\n' + mapping_toml(other_schema, {})
     assert mapped(backend, rows, tmp_path, form, toml) == original(backend, rows, tmp_path)
