@@ -159,15 +159,16 @@ def test_a_postgresql_connection_cut_during_the_export_leaves_the_previous_table
     out = tmp_path / "reports"
     run(load_settings(db=postgres_url, out=str(out), formats=FORMATS))
     before, files = read_tables(postgres_url), {name: (out / name).read_bytes() for name in NAMES}
-    paused = markov_run(postgres_url, out, f"after:*{CSV}", tmp_path / "run.log")
+    name = f"paused-{tmp_path.name}"  # only the paused run's connections are cut, not another suite's
+    paused = markov_run(f"{postgres_url}&application_name={name}", out, f"after:*{CSV}", tmp_path / "run.log")
     admin = create_engine(postgres_url)
     with admin.begin() as conn:
         cut = conn.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                "AND state LIKE 'idle in transaction%'"
-            )
+                "WHERE application_name = :name AND state LIKE 'idle in transaction%'"
+            ),
+            {"name": name},
         ).all()
     admin.dispose()
     assert cut, "the paused run held no open transaction"
