@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench bench-warehouses
+.PHONY: setup demo test lint bench bench-warehouses bench-peers
 
 setup: $(STAMP)
 
@@ -32,3 +32,8 @@ bench: $(STAMP)  ## the pipeline benchmark at the default size and at 10 million
 
 bench-warehouses: $(STAMP)  ## SQLite versus the local PostgreSQL server at 10 million sessions, per step
 	$(BIN)/python benchmarks/warehouses.py
+
+bench-peers: $(STAMP)  ## path models beside ChannelAttribution and MAM (installs benchmarks/peers.lock into the venv)
+	$(BIN)/python -m pip install --quiet --require-hashes -r benchmarks/peers.lock
+	$(BIN)/python benchmarks/models.py --scenarios paths-markov-1 ca-markov-1 paths-markov-2 ca-markov-2 \
+		paths-markov-3 ca-markov-3 paths-markov-3-30ch ca-markov-3-30ch paths-shapley mam-shapley

@@ -40,7 +40,7 @@ import polars as pl
 from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
 from attribution.models.markov import global_credit
-from attribution.models.path_model import journey_paths
+from attribution.models.path_model import code_paths, indexed_paths, journey_paths
 from attribution.warehouse.generate import CHANNELS
 
 HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 1.0
@@ -75,24 +75,33 @@ def learn_with(name: str, **options: object) -> Callable[[pl.DataFrame, pl.DataF
     return prepare
 
 
-def channel_attribution(order: int) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
-    """ChannelAttribution's markov_model on the distinct paths with their counts, as it is meant to be fed."""
+def on_distinct_paths(name: str, **options: object) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
+    """A path model's step on the distinct paths already counted (``CodedPaths``), as ChannelAttribution is
+    fed: only the chain or the coalitions and the scores are timed; it returns their global split."""
 
     def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+        model = get_model(name, **options)
+        coded = code_paths(indexed_paths(journey_paths(journeys)), indexed_paths(nulls))
+        conversions = journeys["conv_id"].n_unique()
+
+        def timed() -> dict[str, float]:
+            scores = dict(zip(coded.channels, model.score_channels(coded).tolist(), strict=True))
+            return global_credit(scores, conversions)
+
+        return timed
+
+    return prepare
+
+
+def channel_attribution(order: int) -> Callable[[pl.DataFrame, pl.DataFrame], Timed]:
+    """ChannelAttribution's markov_model on the distinct paths with their counts, as it is meant to be fed;
+    ``seed``: its simulation's (``noise_runs`` repeats it over several, for its seed-to-seed noise)."""
+
+    def prepare(journeys: pl.DataFrame, nulls: pl.DataFrame, seed: int = 0) -> Timed:
         import ChannelAttribution
 
-        counted = (
-            pl.concat(
-                [
-                    _path_texts(journeys.rename({"conv_id": "path_id"})).with_columns(conversions=1, nulls=0),
-                    _path_texts(nulls).with_columns(conversions=0, nulls=1),
-                ]
-            )
-            .group_by("path")
-            .agg(pl.col("conversions", "nulls").sum())
-        )
-        frame = counted.to_pandas()
-        options = {"order": order, "verbose": False, "flg_pro": False}
+        frame = counted_paths(journeys, nulls).to_pandas()
+        options = {"order": order, "verbose": False, "flg_pro": False, "seed": seed}
 
         def timed() -> dict[str, float]:
             result = ChannelAttribution.markov_model(
@@ -103,6 +112,41 @@ def channel_attribution(order: int) -> Callable[[pl.DataFrame, pl.DataFrame], Ti
         return timed
 
     return prepare
+
+
+def mam_shapley(journeys: pl.DataFrame, nulls: pl.DataFrame) -> Timed:
+    """DP6's marketing-attribution-models (MAM 2.x) Shapley on the same distinct paths, in its grouped format
+    (one row per path and outcome with its count); its own preprocessing is part of what is timed."""
+    from mam import MAM
+
+    counted = counted_paths(journeys, nulls)
+    grouped = pl.concat(
+        [
+            counted.select("path", occurrences="conversions", converted=pl.lit(True)),
+            counted.select("path", occurrences="nulls", converted=pl.lit(False)),
+        ]
+    ).filter(pl.col("occurrences") > 0)
+
+    def timed() -> dict[str, float]:
+        mam = MAM(grouped, "grouped_journey", "path", "converted", occurrences_colname="occurrences")
+        shares = mam.run_shapley().to_polars()
+        return dict(zip(shares["channels"], shares["attribution"], strict=True))
+
+    return timed
+
+
+def counted_paths(journeys: pl.DataFrame, nulls: pl.DataFrame) -> pl.DataFrame:
+    """Each distinct channel sequence ("A > B") with how many journeys and null paths follow it."""
+    return (
+        pl.concat(
+            [
+                _path_texts(journeys.rename({"conv_id": "path_id"})).with_columns(conversions=1, nulls=0),
+                _path_texts(nulls).with_columns(conversions=0, nulls=1),
+            ]
+        )
+        .group_by("path")
+        .agg(pl.col("conversions", "nulls").sum())
+    )
 
 
 def _path_texts(paths: pl.DataFrame) -> pl.DataFrame:
@@ -133,12 +177,16 @@ SCENARIOS: dict[str, tuple[float | None, Callable[[pl.DataFrame, pl.DataFrame], 
     **{f"learn-markov-{order}": (None, learn_with("markov", order=order)) for order in (1, 2, 3)},
     "learn-shapley": (None, learn_with("shapley")),
     "learn-markov-3-30ch": (None, learn_with("markov", order=3)),
+    **{f"paths-markov-{order}": (None, on_distinct_paths("markov", order=order)) for order in (1, 2, 3)},
+    "paths-markov-3-30ch": (None, on_distinct_paths("markov", order=3)),
+    "paths-shapley": (None, on_distinct_paths("shapley")),
     **(
         {f"ca-markov-{order}": (None, channel_attribution(order)) for order in (1, 2, 3)}
         | {"ca-markov-3-30ch": (None, channel_attribution(3))}
         if importlib.util.find_spec("ChannelAttribution")
         else {}
     ),
+    **({"mam-shapley": (None, mam_shapley)} if importlib.util.find_spec("mam") else {}),
 }
 """Scenario name: (target seconds, or None without one, what to time)."""
 
@@ -195,11 +243,14 @@ def _memory_kib(field: str) -> int:
     return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
 
 
-def child(scenario: str, data: Path) -> None:
-    """Run one scenario on the saved data and print its figures as one JSON line."""
+def child(scenario: str, data: Path, seeds: int) -> None:
+    """Run one scenario on the saved data and print its figures as one JSON line; ChannelAttribution's
+    also with ``seeds`` - 1 more seeds (not timed), for its seed-to-seed noise."""
     wide = "-30ch" if scenario.endswith("-30ch") else ""
     journeys = pl.read_parquet(data / f"journeys{wide}.parquet")
-    timed = SCENARIOS[scenario][1](journeys, pl.read_parquet(data / f"nulls{wide}.parquet"))
+    nulls = pl.read_parquet(data / f"nulls{wide}.parquet")
+    prepare = SCENARIOS[scenario][1]
+    timed = prepare(journeys, nulls)
     Path("/proc/self/clear_refs").write_text("5")
     before = _memory_kib("VmRSS")
     began = time.perf_counter()
@@ -214,15 +265,19 @@ def child(scenario: str, data: Path) -> None:
     warm = time.perf_counter() - began
     figures = {"scenario": scenario, "seconds": seconds, "warm_seconds": warm, "peak_mib": peak, "rows": rows}
     figures["channel_conversions"] = shares
+    if scenario.startswith("ca-"):
+        figures["seed_conversions"] = [shares] + [
+            prepare(journeys, nulls, seed)() for seed in range(1, seeds)
+        ]
     print(json.dumps(figures))
 
 
-def run_scenario(scenario: str, data: Path, repeat: int) -> dict:
+def run_scenario(scenario: str, data: Path, repeat: int, seeds: int) -> dict:
     """The scenario's run with the best cold time over ``repeat`` child processes."""
     runs = []
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", scenario, "--data", str(data)],
+            [sys.executable, __file__, "--child", scenario, "--data", str(data), "--ca-seeds", str(seeds)],
             capture_output=True,
             text=True,
             check=True,
@@ -232,7 +287,7 @@ def run_scenario(scenario: str, data: Path, repeat: int) -> dict:
     return {**best, "target": SCENARIOS[scenario][0]}
 
 
-def bench(journeys: int, scenarios: list[str], repeat: int, show: Callable[[dict], None]) -> dict:
+def bench(journeys: int, scenarios: list[str], repeat: int, seeds: int, show: Callable[[dict], None]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         frame = build_paths(journeys, seed=1, converting=True)
@@ -246,20 +301,41 @@ def bench(journeys: int, scenarios: list[str], repeat: int, show: Callable[[dict
         print(f"{'scenario':<16}{'cold s':>8}{'warm s':>8}{'target':>8}{'peak MiB':>10}")
         runs = []
         for scenario in scenarios:
-            runs.append(run_scenario(scenario, data, repeat))
+            runs.append(run_scenario(scenario, data, repeat, seeds))
             show(runs[-1])
     show_against_channel_attribution(runs)
     return {**header, "repeat": repeat, "runs": runs}
 
 
+NOISE_LIMIT = 3.0
+"""A channel's global split is within ChannelAttribution's noise when it is at most this many standard
+deviations of CA's seed-to-seed results from their mean (CA estimates removal effects by simulation)."""
+
+
 def show_against_channel_attribution(runs: list[dict]) -> None:
-    """The largest difference between the project's global split and ChannelAttribution's, per pair run."""
-    by_name = {run["scenario"]: run["channel_conversions"] for run in runs}
-    for name, theirs in by_name.items():
-        ours = by_name.get(name.replace("ca-", "learn-", 1)) if name.startswith("ca-") else None
-        if ours and theirs:
-            gap = max(abs(ours[channel] - theirs.get(channel, 0.0)) for channel in ours)
-            print(f"{name}: largest channel difference from the global split {gap:,.1f} conversions")
+    """Per ChannelAttribution scenario, how far the project's global split (from its "paths-" run, else its
+    "learn-" run) is from CA's conversions, in conversions and in CA's own seed-to-seed deviations."""
+    by_name = {run["scenario"]: run for run in runs}
+    for name, run in by_name.items():
+        if not name.startswith("ca-"):
+            continue
+        counterpart = by_name.get(name.replace("ca-", "paths-", 1)) or by_name.get(
+            name.replace("ca-", "learn-", 1)
+        )
+        if counterpart is None:
+            continue
+        ours, seeds = counterpart["channel_conversions"], run["seed_conversions"]
+        theirs = np.array([[seed.get(channel, 0.0) for channel in ours] for seed in seeds])
+        gap = np.array(list(ours.values())) - theirs.mean(axis=0)
+        spread = theirs.std(axis=0, ddof=1) if len(seeds) > 1 else np.full(gap.size, np.nan)
+        worst = int(np.argmax(np.abs(gap)))
+        deviations = np.abs(gap) / spread
+        verdict = "within" if (deviations <= NOISE_LIMIT).all() else "NOT within"
+        print(
+            f"{name} ({len(seeds)} seeds) vs {counterpart['scenario']}: largest gap {gap[worst]:+,.1f} conversions"
+            f" ({list(ours)[worst]}); at most {np.nanmax(deviations):.1f} of CA's seed-to-seed deviations:"
+            f" {verdict} its noise ({NOISE_LIMIT:g})"
+        )
 
 
 def show_run(run: dict) -> None:
@@ -289,15 +365,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="child runs per scenario; the best is kept")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
+    parser.add_argument(
+        "--ca-seeds", type=int, default=5, help="ChannelAttribution runs per scenario (seeds 0, 1, ...)"
+    )
     parser.add_argument("--child", choices=list(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.data)
+        child(args.child, args.data, args.ca_seeds)
     elif args.compare:
         compare(*args.compare)
     else:
-        result = bench(args.journeys, args.scenarios, args.repeat, show_run)
+        result = bench(args.journeys, args.scenarios, args.repeat, args.ca_seeds, show_run)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(result, indent=2))
