@@ -18,9 +18,9 @@ from attribution.models.base import (
     JOURNEY,
     Attributor,
     credit_by_channel_score,
-    grouped_in_time_order,
     journey_frame,
 )
+from attribution.vocabulary import grouped_in_time_order
 
 PATH_SCHEMA: dict[str, pl.DataType] = {
     "path_id": pl.String(),

@@ -45,7 +45,12 @@ from attribution.warehouse.schema import input_kinds, sqlite_rowid
 from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import LABEL_COLUMNS, CreditLabel, channel_reporting
 
-CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
+CREDIT_SUM_SCHEMA = {
+    "channel_name": pl.String,
+    "date": pl.String,
+    "ihc": pl.Float64,
+    "ihc_revenue": pl.Float64,
+}
 SCAN_ROWS = 1_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
 
@@ -203,18 +208,18 @@ def credit_by_channel_date(
     """
     sources = sources_of(conn)
     if dates is None:
-        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SCHEMA)
+        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SUM_SCHEMA)
     else:
 
         def dated(spanned: bool) -> str:
             return credit_sql(sources, dated=True, span=spanned)
 
-        rows = _by_dates(conn, dated, dates, span, CREDIT_SCHEMA, **label._asdict())
+        rows = _by_dates(conn, dated, dates, span, CREDIT_SUM_SCHEMA, **label._asdict())
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
     ]
-    return pl.DataFrame(sums, schema=CREDIT_SCHEMA, orient="row")
+    return pl.DataFrame(sums, schema=CREDIT_SUM_SCHEMA, orient="row")
 
 
 def session_costs_on(

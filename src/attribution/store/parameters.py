@@ -23,8 +23,8 @@ from sqlalchemy import (
 )
 
 from attribution.errors import ConfigError
-from attribution.models.base import TIMESTAMP_FORMAT
 from attribution.models.ihc import IHCParameters
+from attribution.vocabulary import TIMESTAMP_FORMAT
 from attribution.warehouse.bulk import polars_schema
 from attribution.warehouse.tables import ihc_parameters
 

@@ -12,10 +12,9 @@ from typing import NamedTuple
 import polars as pl
 from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, select
 
-from attribution.journeys import JOURNEY_SCHEMA, in_journey_order
+from attribution.vocabulary import BUILT_JOURNEY_SCHEMA, STORED_CREDIT_SCHEMA, in_build_order
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import (
-    CREDIT_COLUMNS,
     INPUT_COUNTS,
     INPUT_IDS,
     STAGING_TABLES,
@@ -27,8 +26,6 @@ from attribution.warehouse.tables import (
     staged_left,
     staged_runs,
 )
-
-STAGED_SCHEMA = {**JOURNEY_SCHEMA, "conversion": pl.Int8()}
 
 
 def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
@@ -80,12 +77,14 @@ def staged_run(conn: Connection, run_key: str) -> Row | None:
 
 
 def read_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
-    """One batch's journeys, in journey order."""
+    """One batch's journeys, in the order ``build_journeys`` yields them."""
     c = staged_journeys.c
-    query = select(*(c[name] for name in STAGED_SCHEMA)).where(c.run_key == run_key, c.batch_id == batch_id)
+    query = select(*(c[name] for name in BUILT_JOURNEY_SCHEMA)).where(
+        c.run_key == run_key, c.batch_id == batch_id
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
-    return in_journey_order(pl.DataFrame(rows, schema=STAGED_SCHEMA, orient="row"))
+    return in_build_order(pl.DataFrame(rows, schema=BUILT_JOURNEY_SCHEMA, orient="row"))
 
 
 def credited_in_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
@@ -145,7 +144,7 @@ def staged_dates(conn: Connection, run_key: str) -> set[str]:
 
 def copy_credits(conn: Connection, run_key: str) -> None:
     """Insert the run's staged credit rows into the credit table."""
-    rows = select(*(staged_credits.c[name] for name in CREDIT_COLUMNS)).where(
+    rows = select(*(staged_credits.c[name] for name in STORED_CREDIT_SCHEMA)).where(
         staged_credits.c.run_key == run_key
     )
-    conn.execute(insert(attribution_customer_journey).from_select(list(CREDIT_COLUMNS), rows))
+    conn.execute(insert(attribution_customer_journey).from_select(list(STORED_CREDIT_SCHEMA), rows))

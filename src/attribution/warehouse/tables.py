@@ -241,8 +241,6 @@ them (``store.claims``), and the run's summary counts them apart from those left
 staged_inputs = Table("attribution_staged_inputs", metadata, *_key("run_key", "date"), *_fingerprint())
 """The inputs of a run's dates as its journeys were staged, recorded with its report when it finishes."""
 STAGING_TABLES = (staged_runs, staged_journeys, staged_credits, staged_left, staged_inputs)
-CREDIT_COLUMNS = tuple(column.name for column in attribution_customer_journey.columns)
-"""The credit table's columns, in order: what a credit frame holds once labelled (``pipeline.steps.labelled``)."""
 
 INPUT_TABLES = (session_sources, conversions, session_costs)
 OUTPUT_TABLES = (
