@@ -69,6 +69,25 @@ def grouped_in_time_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     return frame.sort(key, "timestamp", "session_id")
 
 
+PATH_SCHEMA: dict[str, pl.DataType] = {
+    "path_id": pl.String(),
+    "timestamp": pl.String(),
+    "session_id": pl.String(),
+    "channel_name": pl.String(),
+}
+"""One row per session of a path (a journey, or a non-converting user's sessions)."""
+
+
+def empty_paths() -> pl.DataFrame:
+    """A paths frame without rows (no null paths known)."""
+    return pl.DataFrame(schema=PATH_SCHEMA)
+
+
+def journey_paths(journeys: pl.DataFrame) -> pl.DataFrame:
+    """The converting paths of a journeys frame: each journey's sessions."""
+    return journeys.select(pl.col("conv_id").alias("path_id"), "timestamp", "session_id", "channel_name")
+
+
 PHASES = ("initializer", "holder", "closer")
 """The IHC phases: each journey's initializer and closer values sum to 1, its holder values to 1 or 0."""
 

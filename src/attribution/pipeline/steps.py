@@ -51,7 +51,7 @@ from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.freshness import enforce_fresh
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
-from attribution.warehouse.tables import STAGING_TABLES
+from attribution.warehouse.tables import WORK_TABLES
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
@@ -120,7 +120,7 @@ def prepare(
     create_output_tables(engine)
     create_report_view(engine)
     if staging:
-        create_tables(engine, STAGING_TABLES)
+        create_tables(engine, WORK_TABLES)
     check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
     model = build_model(settings, engine, conversion_paths=conversion_paths)

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
-from attribution.reporting.metrics import RATIO_COLUMNS, ratio_view_sql, with_ratios
+from attribution.reporting.metrics import RATIOS, ratio_view_sql, with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
 from attribution.warehouse.bulk import bulk_insert, fetch_frame
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
@@ -63,7 +63,7 @@ REPORT_SCHEMA = {
     **dict.fromkeys(LABEL_COLUMNS, pl.String),
 }
 """``channel_reporting``'s columns, as a frame holds them."""
-REPORT_COLUMNS = (*list(REPORT_SCHEMA)[:5], *RATIO_COLUMNS, *LABEL_COLUMNS)
+REPORT_COLUMNS = (*list(REPORT_SCHEMA)[:5], *RATIOS, *LABEL_COLUMNS)
 """The columns of the report files: the label last, so columns read by position stay where they were."""
 REPORT_VIEW = "channel_reporting_ratios"
 """The view of ``channel_reporting`` with CPO and ROAS, for BI tools that read the warehouse directly."""

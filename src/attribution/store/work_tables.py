@@ -1,7 +1,8 @@
-"""Work in progress of a scheduled run, kept in the warehouse between its tasks, keyed by run.
+"""The work tables of a scheduled run: its journeys, credit and counts, kept in the warehouse between its
+tasks, keyed by run.
 
 Why keyed by run: two runs never read or delete each other's rows, and every task can run again with the
-same result: staging replaces the run's rows, a batch replaces its own credit.
+same result: forgetting the run first replaces its rows, a batch replaces its own credit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import (
     INPUT_COUNTS,
     INPUT_IDS,
-    STAGING_TABLES,
+    WORK_TABLES,
     attribution_customer_journey,
     attribution_runs,
     staged_credits,
@@ -30,13 +31,13 @@ from attribution.warehouse.tables import (
 
 def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
     """Drop a run's staged rows (and its run record with ``record``), so staging again starts clean."""
-    for table in STAGING_TABLES:
+    for table in WORK_TABLES:
         conn.execute(delete(table).where(table.c.run_key == run_key))
     if record:
         conn.execute(delete(attribution_runs).where(attribution_runs.c.run_id == run_key))
 
 
-def stage_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
+def append_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
     """Append journey rows, each with its ``batch`` (counted from ``first_batch``)."""
     ids = {"run_key": pl.lit(run_key), "batch_id": pl.col("batch") + first_batch}
     bulk_insert(conn, staged_journeys, rows.with_columns(**ids))
