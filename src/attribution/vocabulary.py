@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import polars as pl
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-"""Text timestamps as the warehouse stores them (UTC), the journeys frame holds them and the IHC API takes them."""
-
 JOURNEY_SCHEMA: dict[str, pl.DataType] = {
     "conv_id": pl.String(),
     "conv_ts": pl.String(),
@@ -27,6 +24,9 @@ JOURNEY_SCHEMA: dict[str, pl.DataType] = {
 
 BUILT_JOURNEY_SCHEMA: dict[str, pl.DataType] = {**JOURNEY_SCHEMA, "conversion": pl.Int8()}
 """A journeys frame as ``build_journeys`` yields it: ``conversion`` is 1 on each journey's last session."""
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""Text timestamps as the warehouse stores them (UTC), the journeys frame holds them and the IHC API takes them."""
 
 BUILD_ORDER = ("conv_ts", "conv_id", "timestamp", "session_id")
 """The order ``build_journeys`` yields rows in: journeys by conversion time, then sessions by time, each in
