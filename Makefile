@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks dags
 	$(BIN)/ruff format --check src tests benchmarks dags
 	$(BIN)/lint-imports --no-cache  # the layers contract: pyproject.toml [tool.importlinter]
+	$(BIN)/python scripts/check_dag_imports.py dags  # the DAG contract: no attribution import at parse time
 
 test: lint  ## lint, then every test (SQLite, the local PostgreSQL server, headless Chromium)
 	scripts/install-chromium.sh

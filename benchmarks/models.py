@@ -40,8 +40,9 @@ import polars as pl
 from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
 from attribution.models.markov import global_credit
-from attribution.models.path_model import code_paths, indexed_paths, journey_paths
-from attribution.warehouse.generate import CHANNELS
+from attribution.models.path_model import code_paths, indexed_paths
+from attribution.sample_data.generate import CHANNELS
+from attribution.vocabulary import journey_paths
 
 HEURISTIC_TARGET, PATH_MODEL_TARGET, TRAIN_TARGET, IHC_TARGET = 1.0, 2.0, 5.0, 1.0
 LENGTHS = np.arange(1, 41)

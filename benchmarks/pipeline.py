@@ -41,7 +41,7 @@ from itertools import product
 from pathlib import Path
 
 from attribution.reporting.files import CSV_NAME
-from attribution.warehouse.generate_options import DEFAULT_LAYOUT, LAYOUTS, Layout
+from attribution.sample_data.options import DEFAULT_LAYOUT, LAYOUTS, Layout
 
 HERE = Path(__file__).resolve().parent
 RUNS = ("first", "rerun", "first day", "day")
@@ -86,7 +86,7 @@ SCENARIOS = {
 
 def generate(scenario: Scenario, path: Path | None = None) -> tuple[Path, float]:
     """A fresh database for the scenario (the first run must find it without the pipeline's indexes)."""
-    from attribution.warehouse.generate import generate_database
+    from attribution.sample_data.generate import generate_database
 
     path = path or DATA / f"{scenario.stem}.db"
     path.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from attribution import load_settings, run
-from attribution.warehouse.generate import generate_database
+from attribution.sample_data.generate import generate_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent

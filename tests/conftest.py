@@ -20,8 +20,8 @@ from sqlalchemy.exc import OperationalError
 
 from attribution.ihc_api.local import LocalServer
 from attribution.models.ihc_answers import ANSWER_SCHEMA
+from attribution.sample_data.generate import generate_database
 from attribution.warehouse import dialects
-from attribution.warehouse.generate import generate_database
 from tests.builders import Case, write_case
 from tests.servers import API_KEY, FAULT_SCENARIOS
 

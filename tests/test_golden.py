@@ -1,4 +1,4 @@
-"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, report inputs, staging tables, run
+"""Golden files: the SQL every warehouse dialect gets (journeys, paths, report, report inputs, work tables, run
 records) and the CSV of a known case, so a change of either shows up in review as a diff of ``tests/golden/``.
 
 Refresh after an intended change with ``ATTRIBUTION_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and review
@@ -16,13 +16,13 @@ from sqlalchemy.schema import CreateTable
 
 from attribution import load_settings, run
 from attribution.journeys import JourneyOptions, journey_sql
-from attribution.pipeline.paths import null_paths_sql
+from attribution.paths import null_paths_sql
 from attribution.reporting.channel_report import cost_sql, credit_sql
 from attribution.reporting.report_inputs import inputs_sql
 from attribution.warehouse.dialects import PROFILES
 from attribution.warehouse.schema import add_column_sql
 from attribution.warehouse.sources import Sources
-from attribution.warehouse.tables import STAGING_TABLES, attribution_runs
+from attribution.warehouse.tables import WORK_TABLES, attribution_runs
 from tests.cases import PAID
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -78,7 +78,7 @@ def test_each_dialect_gets_the_reviewed_sql(name, text):
 def test_each_dialect_gets_the_reviewed_staging_tables(dialect):
     compiled = _dialects()[dialect]
     ddl = "\n".join(
-        str(CreateTable(table).compile(dialect=compiled)).strip() + ";\n" for table in STAGING_TABLES
+        str(CreateTable(table).compile(dialect=compiled)).strip() + ";\n" for table in WORK_TABLES
     )
     assert_golden(f"sql/{dialect}/staging-tables.sql", ddl)
 

@@ -34,7 +34,7 @@ from attribution.interrupts import exit_code, stopping_on_signals
 from attribution.models.names import MODEL_NAMES
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.redaction import one_line
-from attribution.warehouse import generate_options as gen
+from attribution.sample_data import options as gen
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `--help` stays fast
     from sqlalchemy import Connection
@@ -419,7 +419,7 @@ def generate_command(
     ] = gen.DEFAULT_LAYOUT,
 ) -> None:
     """Generate a challenge-like SQLite database for demos, tests and benchmarks."""
-    from attribution.warehouse.generate import generate_database
+    from attribution.sample_data.generate import generate_database
 
     with _progress() as progress:
         task = progress.add_task("generating sessions", total=sessions)
@@ -530,13 +530,13 @@ def compare_command(
     value: Annotated[str, typer.Option(help="credit or revenue.")] = "credit",
 ) -> None:
     """Channel credit (or attributed revenue) by model, side by side, without storing anything."""
-    from attribution.pipeline.training import compare_stored_models
+    from attribution.pipeline.comparison import compare_models_on_range
 
     chosen = models or ["last-touch", "linear", "time-decay", "position-based", "ihc"]
     settings = _load_settings(db=db, source_mapping=source_mapping, start=start, end=end)
     with _progress() as progress:
         progress.add_task(f"attributing with {len(chosen)} models", total=None)
-        wide = compare_stored_models(settings, chosen, value)
+        wide = compare_models_on_range(settings, chosen, value)
     table = Table(title=shown(f"Channel {value} by model · range {settings.time_range}"))
     for column in wide.columns:
         table.add_column(shown(column), justify="left" if column == "channel_name" else "right")
@@ -562,8 +562,8 @@ def copy_db_command(
         def show(table: str, done: int, total: int) -> None:
             progress.update(task, description=f"copying {table}", completed=done, total=total)
 
-        staged_copy = _load_settings().staged_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
-        copied = copy_inputs(source, target, on_progress=show, staged_copy=staged_copy)
+        copy = _load_settings().redshift_copy  # Redshift: ATTRIBUTION_REDSHIFT_COPY_URL and _IAM_ROLE
+        copied = copy_inputs(source, target, on_progress=show, redshift_copy=copy)
     console.print(
         shown(
             ", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items())

@@ -14,8 +14,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from attribution.errors import ConfigError
-from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.timerange import TimeRange
+from attribution.vocabulary import JOURNEY_SCHEMA, in_build_order
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.input_checks import skip_filters
 from attribution.warehouse.schema import indexed_by_user
@@ -161,20 +161,9 @@ def build_journeys(
         after = (last["conv_ts"][:10], last["conv_ts"][11:], last["conv_id"])
 
 
-JOURNEY_ORDER = ("conv_ts", "conv_id", "timestamp", "session_id")
-"""Journey rows in byte order of these columns, as SQLite sorts text: the warehouse's ORDER BY follows its
-collation (PostgreSQL's ``en_US`` puts ``a_b`` before ``aB``), which would change the order of sessions
-that share a timestamp, and with it which one a position-based model credits."""
-
-
-def in_journey_order(journeys: pl.DataFrame) -> pl.DataFrame:
-    """``journeys`` sorted by ``JOURNEY_ORDER``, whatever order the warehouse returned."""
-    return journeys.sort(JOURNEY_ORDER, nulls_last=False)
-
-
 def _to_chunk(rows: pl.DataFrame) -> JourneyChunk:
     conversions = rows["conv_id"].n_unique()
-    journeys = in_journey_order(rows.filter(pl.col("session_id").is_not_null())).with_columns(
+    journeys = in_build_order(rows.filter(pl.col("session_id").is_not_null())).with_columns(
         conversion=(pl.int_range(pl.len()).over("conv_id") == pl.len().over("conv_id") - 1).cast(pl.Int8)
     )
     return JourneyChunk(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from attribution.ihc_api.local import LocalServer
-from attribution.warehouse.generate import generate_database
+from attribution.sample_data.generate import generate_database
 from tests.servers import API_KEY
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.warehouse.copy_db import copy_inputs
-from attribution.warehouse.tables import STAGING_TABLES
+from attribution.warehouse.tables import WORK_TABLES
 from tests.dags.conftest import DAYS, reports_of, run_dag, task_states, use_ihc_server, use_warehouse
 from tests.oracle import assert_close, assert_same_tables, read_tables
 from tests.servers import API_KEY
@@ -61,7 +61,7 @@ def test_a_full_run_gives_the_pipeline_tables_and_files(pipeline_dag, warehouse,
     assert query(db, "SELECT status, model, range_start, range_end FROM attribution_runs") == [
         ("succeeded", "ihc", "2023-08-29 00:00:00", "2023-09-03 00:00:00")
     ]
-    for table in STAGING_TABLES:
+    for table in WORK_TABLES:
         assert query(db, f"SELECT COUNT(*) FROM {table.name}") == [(0,)]
 
 

@@ -14,7 +14,7 @@ from attribution.ihc_api import ClientConfig
 from attribution.ihc_api.contract import API_KEY_HEADER
 from attribution.ihc_api.local import LocalServer
 from attribution.ihc_api.server import STATS_PATH
-from attribution.journey_frame import JOURNEY_SCHEMA
+from attribution.vocabulary import JOURNEY_SCHEMA
 from tests.servers import API_KEY
 
 

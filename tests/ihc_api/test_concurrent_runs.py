@@ -21,9 +21,9 @@ from sqlalchemy import insert, select
 from attribution import load_settings, run
 from attribution.ihc_api.local import LocalServer
 from attribution.pipeline import staged
+from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import generate_database
 from attribution.warehouse.schema import create_output_tables
 from attribution.warehouse.tables import attribution_ihc_claims, attribution_runs
 from tests.commands import CommandProcess

@@ -16,8 +16,8 @@ from attribution.ihc_api.contract import (
     partial_failures,
     request_body,
 )
-from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models.redistribution import RedistributionParameter
+from attribution.vocabulary import JOURNEY_SCHEMA
 
 DOCUMENTED_REQUEST = {
     "customer_journeys": [

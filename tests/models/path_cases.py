@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from attribution.journey_frame import JOURNEY_SCHEMA
-from attribution.models.path_model import PATH_SCHEMA
+from attribution.vocabulary import JOURNEY_SCHEMA, PATH_SCHEMA
 
 
 def paths_frame(paths: dict[str, tuple[str, ...]]) -> pl.DataFrame:

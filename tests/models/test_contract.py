@@ -11,8 +11,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models import Attributor, validate_credits
+from attribution.vocabulary import JOURNEY_SCHEMA
 
 CHANNELS = ("Direct Traffic", "Paid Search Brand", "FB & IG Ads", "Referral")
 

@@ -8,9 +8,9 @@ import pytest
 
 from attribution.errors import InputError
 from attribution.models import IHC, IHCParameters
-from attribution.models.ihc import PHASES
 from attribution.models.ihc_answers import answer_journeys, check_answers
 from attribution.models.ihc_calibration import calibrate, cross_validate, fidelity, journey_folds
+from attribution.vocabulary import PHASES
 
 HELD_OUT_IHC, HELD_OUT_PHASE, DEFAULTS_IHC = 0.002, 0.004, 0.002
 """The issue's bounds on the mean absolute error (sessions of journeys of two or more sessions)."""

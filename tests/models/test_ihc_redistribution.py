@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.models import IHC, validate_credits
-from attribution.models.ihc import PHASES, redistribute
+from attribution.models.ihc import redistribute
 from attribution.models.redistribution import RedistributionParameter, RedistributionRule
+from attribution.vocabulary import PHASES
 from tests.models.test_contract import CHANNELS, CONTRACT, AttributorContract, journeys, one_journey
 from tests.models.test_ihc import renamed_weights
 

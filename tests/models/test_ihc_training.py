@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 
 from attribution.errors import InputError
-from attribution.journey_frame import JOURNEY_SCHEMA
 from attribution.models import IHC, IHCParameters
 from attribution.models.ihc_training import (
     PHASE_WEIGHT_BOUNDS,
@@ -18,6 +17,7 @@ from attribution.models.ihc_training import (
     train_ihc,
     training_sessions,
 )
+from attribution.vocabulary import JOURNEY_SCHEMA
 from tests.models.test_contract import CHANNELS, AttributorContract, one_journey
 
 CONVERTED_AT = np.datetime64("2024-06-01T00:00:00", "s")

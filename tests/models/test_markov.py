@@ -11,7 +11,7 @@ import pytest
 from attribution.errors import ConfigError
 from attribution.models import Markov, validate_credits
 from attribution.models.markov import global_credit
-from attribution.models.path_model import journey_paths
+from attribution.vocabulary import journey_paths
 from tests.models.path_cases import (
     CONTRACT_NULLS,
     CONVERSIONS,

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.models import Markov, Shapley
-from attribution.models.path_model import indexed_paths, journey_paths
+from attribution.models.path_model import indexed_paths
+from attribution.vocabulary import journey_paths
 from tests.models.path_cases import CONTRACT_NULLS, CONVERSIONS, NULLS, journeys_frame, paths_frame
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from attribution.errors import ConfigError
 from attribution.models import Shapley
-from attribution.models.path_model import journey_paths
+from attribution.vocabulary import journey_paths
 from tests.models.path_cases import (
     CONTRACT_NULLS,
     CONVERSIONS,

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from attribution import load_settings, run
 from attribution.models.ihc_calibration import calibrate
+from attribution.sample_data.generate import generate_database
 from attribution.store.parameters import list_conversion_types, load_parameters
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import generate_database
 from tests.cases import PAID
 from tests.commands import attribution
 from tests.servers import API_KEY

@@ -21,8 +21,8 @@ from sqlalchemy import inspect, text
 
 from attribution import load_settings, run
 from attribution.reporting.model_comparison import compare_stored_models
+from attribution.sample_data.generate import generate_database
 from attribution.warehouse.engine import open_engine
-from attribution.warehouse.generate import generate_database
 from tests.cases import PAID
 from tests.commands import attribution_in_process
 from tests.servers import API_KEY

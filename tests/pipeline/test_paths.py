@@ -7,9 +7,9 @@ import pytest
 
 from attribution import journeys, load_settings, run
 from attribution.journeys import JourneyOptions, build_journeys
-from attribution.models.path_model import journey_paths
-from attribution.pipeline.paths import build_conversion_paths, build_null_paths
+from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.timerange import TimeRange
+from attribution.vocabulary import journey_paths
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.engine import connect
 from tests.builders import Case, Conversion, Session

@@ -17,9 +17,9 @@ from sqlalchemy import text
 
 from attribution import load_settings, run
 from attribution.pipeline import staged
+from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import generate_database
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.plans import recorded_plans
 from tests.retyped import read_rows, renumbered, write_form

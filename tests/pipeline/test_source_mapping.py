@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 
 from attribution import load_settings, run
 from attribution.errors import ConfigError, SchemaError
+from attribution.sample_data.generate import generate_database
 from attribution.timerange import TimeRange
-from attribution.warehouse.generate import generate_database
 from tests.builders import Case
 from tests.commands import attribution
 from tests.conftest import POSTGRES_URL

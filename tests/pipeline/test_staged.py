@@ -18,7 +18,7 @@ from attribution.warehouse.engine import connect
 from attribution.warehouse.locks import lock_writes
 from attribution.warehouse.schema import create_output_tables
 from attribution.warehouse.tables import (
-    STAGING_TABLES,
+    WORK_TABLES,
     attribution_runs,
     staged_journeys,
     staged_runs,
@@ -89,7 +89,7 @@ def test_every_step_run_twice_gives_the_pipeline_tables_and_a_byte_identical_csv
     csv = "reports/channel_reporting.csv"
     assert (tmp_path / csv).read_bytes() == (tmp_path / "twin" / csv).read_bytes()
     check_invariants(PAID, db, settings.time_range)
-    assert all(count(db, table) == 0 for table in STAGING_TABLES)
+    assert all(count(db, table) == 0 for table in WORK_TABLES)
     assert count(db, attribution_runs, run_id="run-1", status="succeeded") == 1
 
 

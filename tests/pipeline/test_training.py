@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from attribution import ConfigError, load_settings, run
-from attribution.pipeline.training import compare_stored_models, train_conversion_type
+from attribution.pipeline.comparison import compare_models_on_range
+from attribution.pipeline.training import train_conversion_type
+from attribution.sample_data.generate import generate_database
 from attribution.store.parameters import list_conversion_types
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import generate_database
 from tests.cases import PAID
 from tests.commands import attribution
 from tests.oracle import check_invariants
@@ -62,7 +63,7 @@ def test_model_options_reach_their_model_and_are_refused_by_others(make_sqlite, 
 
 
 def test_compare_puts_models_side_by_side_with_equal_totals(generated):
-    wide = compare_stored_models(load_settings(db=generated), ["last-touch", "linear", "markov"])
+    wide = compare_models_on_range(load_settings(db=generated), ["last-touch", "linear", "markov"])
     assert wide.columns == ["channel_name", "last-touch", "linear", "markov"]
     totals = [wide[column].sum() for column in wide.columns[1:]]
     assert totals == pytest.approx([totals[0]] * 3)

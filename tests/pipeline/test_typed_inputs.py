@@ -15,7 +15,7 @@ import pytest
 
 from attribution import load_settings, run
 from attribution.errors import BadRowsError, SchemaError
-from attribution.warehouse.generate import generate_database
+from attribution.sample_data.generate import generate_database
 from tests.oracle import read_tables
 from tests.retyped import (
     Form,

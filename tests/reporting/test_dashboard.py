@@ -27,8 +27,8 @@ from attribution.reporting.dashboard import DashboardContext, latest_run_context
 from attribution.reporting.files import write_csv
 from attribution.reporting.metrics import with_ratios
 from attribution.reporting.model_comparison import stored_credit_by_date
+from attribution.sample_data.generate import PAID_CHANNELS, generate_database
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import PAID_CHANNELS, generate_database
 from tests.cases import PAID
 from tests.commands import attribution_in_process
 

@@ -10,11 +10,9 @@ from sqlalchemy import Engine
 from attribution.errors import ConfigError
 from attribution.models import IHCParameters
 from attribution.store.parameters import (
-    export_parameters,
     ihc_parameters,
     list_conversion_types,
     load_parameters,
-    read_exported,
     save_parameters,
 )
 from attribution.warehouse.engine import connect
@@ -81,14 +79,6 @@ def test_without_the_table_only_the_built_in_type_is_known(backend):
     with pytest.raises(ConfigError, match="Known conversion types: default "):
         load_parameters(bare, "all_markets")
     bare.dispose()
-
-
-def test_an_export_gives_the_servers_conversion_types(engine, tmp_path):
-    save_parameters(engine, "all_markets", FIRST, journeys=1)
-    save_parameters(engine, "all_markets", SECOND, journeys=2)
-    save_parameters(engine, "new_customers", FIRST, journeys=3)
-    path = export_parameters(engine, tmp_path / "ihc.json")
-    assert read_exported(path) == {"all_markets": SECOND, "new_customers": FIRST}
 
 
 def test_parameters_stored_by_an_earlier_form_of_the_engine_are_refused_saying_what_to_do(engine):

@@ -11,9 +11,9 @@ from sqlalchemy import inspect, text
 
 from attribution import load_settings, run
 from attribution.errors import ConfigError, InputError
+from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
-from attribution.warehouse.generate import generate_database
 from attribution.warehouse.schema import create_output_tables
 from tests.builders import Case, Conversion, Session, write_case
 from tests.cases import PAID

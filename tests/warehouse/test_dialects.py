@@ -19,10 +19,10 @@ from sqlalchemy.schema import CreateTable
 
 from attribution.errors import ConfigError
 from attribution.journeys import JourneyOptions, journey_sql
-from attribution.pipeline.paths import null_paths_sql
+from attribution.paths import null_paths_sql
 from attribution.warehouse.dialects import PROFILES, profile_named, profile_of
 from attribution.warehouse.engine import connect
-from attribution.warehouse.schema import prepare
+from attribution.warehouse.schema import prepare_warehouse
 from attribution.warehouse.sources import Sources
 from attribution.warehouse.tables import INPUT_INDEXES, INPUT_TABLES, JOURNEY_INDEXES, OUTPUT_TABLES
 from tests.builders import Case
@@ -185,19 +185,19 @@ def test_indexes_are_added_to_a_server_warehouse_only_when_allowed(make_db):
     engine = connect(make_db(Case()))
     journeys, wanted = ({ix.name for ix in indexes} for indexes in (JOURNEY_INDEXES, INPUT_INDEXES))
     if not profile_of(engine).indexes:  # Redshift: sort keys, never an index, never a note
-        assert prepare(engine, create_indexes=True, bounded=True) == []
+        assert prepare_warehouse(engine, create_indexes=True, bounded=True) == []
         assert not wanted & _index_names(engine)
         return
     if (
         engine.dialect.name == "sqlite"
     ):  # an open range reads through the journeys' only; a bounded run adds its own
-        assert prepare(engine) == [] and wanted & _index_names(engine) == journeys
-        assert prepare(engine, bounded=True) == [] and wanted <= _index_names(engine)
+        assert prepare_warehouse(engine) == [] and wanted & _index_names(engine) == journeys
+        assert prepare_warehouse(engine, bounded=True) == [] and wanted <= _index_names(engine)
         return
-    notes = prepare(engine, bounded=True)
+    notes = prepare_warehouse(engine, bounded=True)
     assert not wanted & _index_names(engine)
     assert len(notes) == 1 and "--create-indexes" in notes[0] and all(name in notes[0] for name in wanted)
-    assert prepare(engine, create_indexes=True, bounded=True) == []
+    assert prepare_warehouse(engine, create_indexes=True, bounded=True) == []
     assert wanted <= _index_names(engine)
-    assert prepare(engine, bounded=True) == []  # found now: nothing to say
+    assert prepare_warehouse(engine, bounded=True) == []  # found now: nothing to say
     engine.dispose()

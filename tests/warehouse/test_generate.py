@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from attribution.errors import ConfigError
-from attribution.warehouse.generate import CHANNELS, PAID_CHANNELS, GenerateSummary, generate_database
-from attribution.warehouse.generate_options import LAYOUTS, Layout
+from attribution.sample_data.generate import CHANNELS, PAID_CHANNELS, GenerateSummary, generate_database
+from attribution.sample_data.options import LAYOUTS, Layout
 from attribution.warehouse.tables import INPUT_TABLES
 
 SMALL = {"sessions": 5_000, "conversions": 100, "chunk_sessions": 2_000}

@@ -22,7 +22,7 @@ from attribution import load_settings, run
 from attribution.errors import ConfigError
 from attribution.warehouse import dialects
 from attribution.warehouse.engine import connect
-from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.tables import attribution_runs
 from tests.builders import write_case
 from tests.cases import PAID
@@ -151,7 +151,7 @@ def test_the_storage_secret_never_reaches_the_run_record(tmp_path: Path, redshif
 )
 def test_staging_values_that_would_break_out_of_the_statement_are_refused(url, role, message):
     with pytest.raises(ConfigError, match=message):
-        StagedCopy(url, role)
+        RedshiftCopy(url, role)
 
 
 def test_half_a_staging_configuration_is_refused():

@@ -12,16 +12,17 @@ from sqlalchemy.schema import CreateIndex
 
 from attribution.errors import ConfigError, DatabaseNotFoundError, SchemaError
 from attribution.reporting.sqlite_scan import SESSION_COST_SQL
+from attribution.vocabulary import STORED_CREDIT_SCHEMA
 from attribution.warehouse.bulk import stream_frames
 from attribution.warehouse.engine import connect, redact_url
 from attribution.warehouse.schema import (
     SORTER_CACHE_KIB,
     create_output_tables,
     ensure_indexes,
-    prepare,
+    prepare_warehouse,
     validate_inputs,
 )
-from attribution.warehouse.tables import CREDIT_COLUMNS, INPUT_INDEXES, OUTPUT_TABLES, session_sources
+from attribution.warehouse.tables import INPUT_INDEXES, OUTPUT_TABLES, session_sources
 from tests.builders import Case
 from tests.cases import TRAPS
 
@@ -164,12 +165,12 @@ def test_a_credit_table_of_an_earlier_version_gets_the_new_columns_and_keeps_its
             "INSERT INTO attribution_customer_journey VALUES (?, ?, 1.0)", [("old", "a1"), ("gone", "s")]
         )
     engine = connect(db)
-    prepare(engine)
+    prepare_warehouse(engine)
     engine.dispose()
     with closing(sqlite3.connect(db)) as con:
         columns = [row[1] for row in con.execute("PRAGMA table_info(attribution_customer_journey)")]
         rows = con.execute("SELECT * FROM attribution_customer_journey ORDER BY conv_id").fetchall()
-    assert columns == list(CREDIT_COLUMNS)
+    assert columns == list(STORED_CREDIT_SCHEMA)
     nothing, unlabelled = (None,) * 3, ("", "")
     assert rows == [
         ("gone", "s", 1.0, *unlabelled, *nothing, None, None),

@@ -12,15 +12,8 @@ from functools import reduce
 
 import polars as pl
 
-from attribution.ihc_api.contract import (
-    CREDIT_COLUMNS,
-    CREDIT_SCHEMA,
-    PHASES,
-    SUM_TOLERANCE,
-    ComputeResponse,
-    credit_frame,
-    partial_failures,
-)
+from attribution.ihc_api.contract import ComputeResponse, credit_frame, partial_failures
+from attribution.vocabulary import ANSWER_SUM_TOLERANCE, CREDIT_VALUES, IHC_CREDIT_SCHEMA, PHASES
 
 RETRIES_EXHAUSTED = "retries_exhausted"
 REJECTED = "rejected"
@@ -38,9 +31,9 @@ _KEYS = ["conv_id", "session_id"]
 
 @dataclass(frozen=True)
 class Settled:
-    """Where a set of journeys ended: credited (``CREDIT_SCHEMA``), failed (``FAILURE_SCHEMA``) or never sent."""
+    """Where a set of journeys ended: credited (``IHC_CREDIT_SCHEMA``), failed (``FAILURE_SCHEMA``) or never sent."""
 
-    credits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CREDIT_SCHEMA))
+    credits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=IHC_CREDIT_SCHEMA))
     failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FAILURE_SCHEMA))
     unsent: list[str] = field(default_factory=list)
 
@@ -109,12 +102,12 @@ def _problems(keys: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
         .agg(matched=pl.len())
     )
     outside = pl.any_horizontal(
-        ~pl.col(c).is_between(0, 1 + SUM_TOLERANCE).fill_null(False) for c in CREDIT_COLUMNS
+        ~pl.col(c).is_between(0, 1 + ANSWER_SUM_TOLERANCE).fill_null(False) for c in CREDIT_VALUES
     )
     totals = credits.group_by("conv_id").agg(
         rows=pl.len(),
         bad_value=outside.any(),
-        **{column: pl.col(column).sum() for column in CREDIT_COLUMNS},
+        **{column: pl.col(column).sum() for column in CREDIT_VALUES},
     )
     table = expected.join(matched, on="conv_id", how="left").join(totals, on="conv_id", how="left")
     return table.select("conv_id", "rows", problem=_first_problem())
@@ -122,7 +115,7 @@ def _problems(keys: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
 
 def _first_problem() -> pl.Expr:
     def off(column: str, target: float = 1.0) -> pl.Expr:
-        return (pl.col(column) - target).abs() > SUM_TOLERANCE
+        return (pl.col(column) - target).abs() > ANSWER_SUM_TOLERANCE
 
     def wrong_total(column: str) -> pl.Expr:
         return off(column) & off(column, 0.0) if column == "holder" else off(column)

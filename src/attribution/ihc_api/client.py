@@ -21,10 +21,11 @@ import polars as pl
 from attribution.errors import IncompleteAttributionError, InputError, ServiceUnreachableError
 from attribution.ihc_api.answers import PARTIAL_FAILURE, REJECTED, RETRIES_EXHAUSTED, Settled, check_answer
 from attribution.ihc_api.config import ClientConfig
-from attribution.ihc_api.contract import CREDIT_COLUMNS, CREDIT_SCHEMA, request_body
+from attribution.ihc_api.contract import request_body
 from attribution.ihc_api.packing import PackingPlan, pack_requests
 from attribution.ihc_api.sender import QuotaReached, Rejected, RetriesExhausted, Sender, Unreachable
 from attribution.models.base import Attributor
+from attribution.vocabulary import CREDIT_VALUES, IHC_CREDIT_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class IHCApiAttributor(Attributor):
         return IHCApiAttributor(self.config.model_copy(update={"max_requests": requests}))
 
     def attribute(self, journeys: pl.DataFrame) -> pl.DataFrame:
-        """All credit at once (``CREDIT_SCHEMA``); raises ``IncompleteAttributionError`` if any journey got none."""
+        """All credit at once (``IHC_CREDIT_SCHEMA``); raises ``IncompleteAttributionError`` if any journey got none."""
         outcomes: list[BatchOutcome] = []
         report = self.attribute_batches(journeys, outcomes.append)
         if not report.complete:
@@ -107,7 +108,7 @@ class IHCApiAttributor(Attributor):
                 f"The IHC API did not credit every journey: {report.summary()}. "
                 "attribute_batches keeps the credited ones and lists the failures."
             )
-        return pl.concat([pl.DataFrame(schema=CREDIT_SCHEMA), *(o.credits for o in outcomes)])
+        return pl.concat([pl.DataFrame(schema=IHC_CREDIT_SCHEMA), *(o.credits for o in outcomes)])
 
     def attribute_batches(
         self, journeys: pl.DataFrame, on_batch: Callable[[BatchOutcome], None]
@@ -231,8 +232,8 @@ def _with_cut_sessions(credits: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataF
     cut = dropped.join(credits.select("conv_id").unique(), on="conv_id", how="semi")
     if cut.is_empty():
         return credits
-    zeros = cut.with_columns(pl.lit(0.0).alias(column) for column in CREDIT_COLUMNS)
-    return pl.concat([credits, zeros.select(list(CREDIT_SCHEMA))])
+    zeros = cut.with_columns(pl.lit(0.0).alias(column) for column in CREDIT_VALUES)
+    return pl.concat([credits, zeros.select(list(IHC_CREDIT_SCHEMA))])
 
 
 def _unreachable(exc: Unreachable, where: str, left: int, journeys: int) -> ServiceUnreachableError:

@@ -16,6 +16,7 @@ from typing_extensions import TypedDict
 
 from attribution.models.redistribution import RedistributionParameter
 from attribution.redaction import one_line
+from attribution.vocabulary import IHC_CREDIT_SCHEMA, PHASES
 
 COMPUTE_PATH = "/v1/compute_ihc"
 API_KEY_HEADER = "x-api-key"
@@ -62,16 +63,9 @@ async def read_capped(parts: AsyncIterable[bytes], limit: int, declared: str | N
     return b"".join(received)
 
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIMESTAMP_FORMAT_WITH_OFFSET = "%Y-%m-%d %H:%M:%S %z"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}( [+-]\d{4})?$"
 """Either accepted format, digit for digit; the service drops rows whose timestamp matches neither."""
-
-SUM_TOLERANCE = 1e-4
-"""How far a journey's phase or ihc total may be from 1 (or holder from 0): values are rounded to 4 decimals."""
-
-PHASES = ("initializer", "holder", "closer")
-CREDIT_COLUMNS = ("ihc", *PHASES)
 
 Flag = Literal[0, 1]
 
@@ -131,13 +125,6 @@ REQUEST_ROW_SCHEMA: dict[str, pl.DataType] = {
     "impression_interaction": pl.Int8(),
 }
 
-CREDIT_SCHEMA: dict[str, pl.DataType] = {
-    "conv_id": pl.String(),
-    "session_id": pl.String(),
-    **{column: pl.Float64() for column in CREDIT_COLUMNS},
-}
-"""Credit as the client hands it on: the journeys frame's key names, ``ihc`` first."""
-
 _TO_REQUEST = {"conv_id": "conversion_id", "channel_name": "channel_label"}
 
 
@@ -169,12 +156,15 @@ def response_body(credits: pl.DataFrame, failures: list[dict[str, Any]], status:
 
 
 def credit_frame(response: ComputeResponse) -> pl.DataFrame:
-    """The response's ``value`` rows as a frame in the journeys frame's names (see ``CREDIT_SCHEMA``)."""
+    """The response's ``value`` rows as a frame in the journeys frame's names (see ``IHC_CREDIT_SCHEMA``)."""
     frame = pl.DataFrame(
         response.value,
-        schema={"conversion_id": pl.String(), **{k: v for k, v in CREDIT_SCHEMA.items() if k != "conv_id"}},
+        schema={
+            "conversion_id": pl.String(),
+            **{k: v for k, v in IHC_CREDIT_SCHEMA.items() if k != "conv_id"},
+        },
     )
-    return frame.rename({"conversion_id": "conv_id"}).select(list(CREDIT_SCHEMA))
+    return frame.rename({"conversion_id": "conv_id"}).select(list(IHC_CREDIT_SCHEMA))
 
 
 def partial_failures(response: ComputeResponse) -> tuple[dict[str, str], list[str]]:

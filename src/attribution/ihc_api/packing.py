@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
-from attribution.models.base import in_journey_order
+from attribution.vocabulary import in_journey_order
 
 LongJourneyPolicy = Literal["truncate", "skip"]
 
@@ -69,7 +69,7 @@ def pack_requests(
     """
     if long_journey_policy not in ("truncate", "skip"):
         raise ValueError(f"long_journey_policy must be 'truncate' or 'skip', not {long_journey_policy!r}")
-    rows = _in_journey_order(journeys)
+    rows = in_journey_order(journeys)
     lengths = np.bincount(rows["conv_id"].rle_id().to_numpy()).astype(np.int64)
     ends = np.cumsum(lengths)
     too_long = lengths > max_sessions
@@ -97,26 +97,6 @@ def _last_rows(ends: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Row indices of the last ``counts[k]`` rows before ``ends[k]``, journey after journey."""
     offsets = np.cumsum(counts) - counts
     return np.repeat(ends - counts - offsets, counts) + np.arange(int(counts.sum()))
-
-
-def _in_journey_order(journeys: pl.DataFrame) -> pl.DataFrame:
-    """The frame sorted by journey and time, or as it is when journeys are already contiguous and in time order.
-
-    Why the check: sorting millions of rows by three text columns costs far more than this test, and
-    ``build_journeys`` already yields journeys in that order.
-    """
-    same = pl.col("conv_id") == pl.col("conv_id").shift()
-    earlier = (pl.col("timestamp") < pl.col("timestamp").shift()) | (
-        (pl.col("timestamp") == pl.col("timestamp").shift())
-        & (pl.col("session_id") < pl.col("session_id").shift())
-    )
-    check = journeys.select(
-        runs=(~same.fill_null(False)).sum(),
-        journeys=pl.col("conv_id").n_unique(),
-        unordered=(same & earlier).any(),
-    )
-    runs, count, unordered = check.row(0)
-    return journeys if runs == count and not unordered else in_journey_order(journeys)
 
 
 def assign_bins(lengths: np.ndarray, max_journeys: int, max_sessions: int) -> np.ndarray:

@@ -13,14 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from attribution.ihc_api.contract import (
-    CREDIT_COLUMNS,
-    TIMESTAMP_FORMAT,
-    TIMESTAMP_FORMAT_WITH_OFFSET,
-    TIMESTAMP_PATTERN,
-)
+from attribution.ihc_api.contract import TIMESTAMP_FORMAT_WITH_OFFSET, TIMESTAMP_PATTERN
 from attribution.models.ihc import IHC, IHCParameters, redistribute
 from attribution.models.redistribution import RedistributionParameter
+from attribution.vocabulary import CREDIT_VALUES, TIMESTAMP_FORMAT
 
 DECIMALS = 4
 _UNITS = 10**DECIMALS
@@ -106,7 +102,7 @@ def rounded(credits: pl.DataFrame) -> pl.DataFrame:
 
     Largest remainder: floor every value, then give the missing units to the largest remainders.
     """
-    return credits.with_columns(_round_to_units(column) for column in CREDIT_COLUMNS)
+    return credits.with_columns(_round_to_units(column) for column in CREDIT_VALUES)
 
 
 def _round_to_units(column: str) -> pl.Expr:

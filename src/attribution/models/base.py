@@ -15,19 +15,14 @@ import numpy as np
 import polars as pl
 
 from attribution.errors import IntegrityError
+from attribution.vocabulary import TIMESTAMP_FORMAT, in_journey_order
 
 CREDIT_TOLERANCE = 1e-6
 """Largest allowed distance of a conversion's credit total from 1 (remote answers are rounded)."""
 
-CREDIT_SCHEMA: dict[str, pl.DataType] = {
-    "conv_id": pl.String(),
-    "session_id": pl.String(),
-    "ihc": pl.Float64(),
-}
-
 
 class Attributor(ABC):
-    """Turns a journeys frame (see ``attribution.journeys.JOURNEY_SCHEMA``) into per-session credit.
+    """Turns a journeys frame (see ``attribution.vocabulary.JOURNEY_SCHEMA``) into per-session credit.
 
     Implementations are pure: no I/O, the same input gives the same output whatever its row order.
     """
@@ -37,35 +32,6 @@ class Attributor(ABC):
     @abstractmethod
     def attribute(self, journeys: pl.DataFrame) -> pl.DataFrame:
         """Return one row per journey session: ``conv_id``, ``session_id``, ``ihc`` (extra columns allowed)."""
-
-
-def in_journey_order(journeys: pl.DataFrame) -> pl.DataFrame:
-    """Sessions grouped by conversion, by time then id within each journey, so models can use positions.
-
-    A frame already so (as ``build_journeys`` yields it) is returned as it is, whatever the order of its
-    journeys; any other is sorted by conversion, time and id.
-    """
-    return grouped_in_time_order(journeys, "conv_id")
-
-
-def grouped_in_time_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    """``frame`` with each ``key``'s rows together, ordered by ``timestamp`` then ``session_id``.
-
-    Why check before sorting: checking takes a few element-wise passes, while sorting a million journeys
-    by three text keys is most of a simple model's time, and frames usually arrive in this order. Keys are
-    counted by their hashes (four times faster than the texts): distinct hashes mean distinct keys, and a
-    collision only costs a needless sort.
-    """
-    same = pl.col(key) == pl.col(key).shift(1)
-    ts, session = pl.col("timestamp"), pl.col("session_id")
-    backwards = same & ((ts < ts.shift(1)) | ((ts == ts.shift(1)) & (session <= session.shift(1))))
-    heads = ~same.fill_null(False)
-    runs, groups, disordered = frame.select(
-        runs=heads.sum(), groups=pl.col(key).filter(heads).hash().n_unique(), disordered=backwards.any()
-    ).row(0)
-    if runs == groups and not disordered:
-        return frame
-    return frame.sort(key, "timestamp", "session_id")
 
 
 def position_columns(key: str = "conv_id") -> list[pl.Expr]:
@@ -102,8 +68,6 @@ def validate_credits(
         conv_id, total = bad.row(0)
         raise IntegrityError(f"Credit of conversion {conv_id} sums to {total:.6f}, not 1 ({bad.height} such)")
 
-
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 SCORE_FLOOR = 1e-12
 """Channel scores at or below this count as 0: equivalent float computations (e.g. on renamed channels)

@@ -43,10 +43,9 @@ from attribution.models.ihc_defaults import (
     INITIALIZER_WEIGHT,
 )
 from attribution.models.redistribution import MOVED_SCHEMA, RedistributionParameter, redistribute_phases
+from attribution.vocabulary import PHASES
 
 PositiveFloat = Annotated[float, Field(gt=0)]
-
-PHASES = ("initializer", "holder", "closer")
 
 
 class IHCParameters(BaseModel):

@@ -10,9 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from attribution.errors import InputError
-from attribution.journey_frame import JOURNEY_SCHEMA
-from attribution.models.base import TIMESTAMP_FORMAT
-from attribution.models.ihc import PHASES
+from attribution.vocabulary import ANSWER_SUM_TOLERANCE, BUILT_JOURNEY_SCHEMA, PHASES, TIMESTAMP_FORMAT
 
 FLAGS = ("holder_engagement", "closer_engagement", "conversion", "impression_interaction")
 ANSWER_SCHEMA: dict[str, pl.DataType] = {
@@ -25,9 +23,6 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "ihc": pl.Float64(),
 }
 """The columns of an answers frame: a request row of ``POST /v1/compute_ihc`` plus the service's answer."""
-
-SUM_TOLERANCE = 1e-3
-"""Largest distance of a journey's phase total from 1 (or the holder's from 0): answers are rounded."""
 
 
 def check_answers(answers: pl.DataFrame) -> pl.DataFrame:
@@ -83,9 +78,9 @@ def _check_sums(frame: pl.DataFrame) -> None:
     )
     for phase in PHASES:
         total = pl.col(phase)
-        off = (total - 1).abs() > SUM_TOLERANCE
+        off = (total - 1).abs() > ANSWER_SUM_TOLERANCE
         if phase == "holder":
-            off = off & (total.abs() > SUM_TOLERANCE)
+            off = off & (total.abs() > ANSWER_SUM_TOLERANCE)
         bad = totals.filter(off)
         if bad.height:
             conv_id, row, value = bad.select("conversion_id", "_row", phase).row(0)
@@ -97,7 +92,7 @@ def _check_sums(frame: pl.DataFrame) -> None:
 
 
 def answer_journeys(answers: pl.DataFrame) -> pl.DataFrame:
-    """The checked answers as the engine's journeys (``JOURNEY_SCHEMA`` + ``conversion``).
+    """The checked answers as the engine's journeys (``BUILT_JOURNEY_SCHEMA``).
 
     Why the last session converts: the service is told no conversion time, only (at best) which session
     converted, and the vendor's guidance is to send the last one as such; so the closer is measured up to
@@ -117,4 +112,4 @@ def answer_journeys(answers: pl.DataFrame) -> pl.DataFrame:
         closer_engagement="closer_engagement",
         impression_interaction="impression_interaction",
         conversion=is_last.cast(pl.Int8),
-    ).cast({**JOURNEY_SCHEMA, "conversion": pl.Int8})
+    ).cast(BUILT_JOURNEY_SCHEMA)

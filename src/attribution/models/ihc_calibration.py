@@ -18,7 +18,6 @@ import polars as pl
 from attribution.models.base import JOURNEY
 from attribution.models.ihc import (
     IHC,
-    PHASES,
     IHCParameters,
     holder_eligible,
     phase_values,
@@ -27,6 +26,7 @@ from attribution.models.ihc import (
 from attribution.models.ihc_answers import answer_journeys, check_answers
 from attribution.models.ihc_defaults import DIRECT_TRAFFIC
 from attribution.models.share_fit import ShareProblem, fit_shares
+from attribution.vocabulary import PHASES
 
 WEIGHTED_CHANNELS = (DIRECT_TRAFFIC,)
 """Channels given their own weight per phase by default: on the real answers only Direct Traffic's differs."""

@@ -21,7 +21,8 @@ import polars as pl
 from attribution.errors import ConfigError, InputError
 from attribution.models.base import JOURNEY, hours_between, parse_timestamp
 from attribution.models.curves import Surface, TimeCurve
-from attribution.models.ihc import PHASES, IHCParameters, phase_values, timed_sessions
+from attribution.models.ihc import IHCParameters, phase_values, timed_sessions
+from attribution.vocabulary import PHASES
 
 MAX_DAYS_BEFORE_CONVERSION = 120
 RECOMMENDED_JOURNEYS = 15_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from attribution.models.base import Attributor, in_journey_order, position_columns
+from attribution.models.base import Attributor, position_columns
+from attribution.vocabulary import in_journey_order
 
 
 class LastTouch(Attributor):

@@ -18,17 +18,9 @@ from attribution.models.base import (
     JOURNEY,
     Attributor,
     credit_by_channel_score,
-    grouped_in_time_order,
     journey_frame,
 )
-
-PATH_SCHEMA: dict[str, pl.DataType] = {
-    "path_id": pl.String(),
-    "timestamp": pl.String(),
-    "session_id": pl.String(),
-    "channel_name": pl.String(),
-}
-"""One row per session of a path (a journey, or a non-converting user's sessions)."""
+from attribution.vocabulary import PATH_SCHEMA, empty_paths, grouped_in_time_order
 
 
 @dataclass(frozen=True)
@@ -54,16 +46,6 @@ class CodedPaths:
     def is_last(self) -> np.ndarray:
         """Whether each session is the last of its path."""
         return np.r_[self.path[1:] != self.path[:-1], True]
-
-
-def empty_paths() -> pl.DataFrame:
-    """A paths frame without rows (no null paths known)."""
-    return pl.DataFrame(schema=PATH_SCHEMA)
-
-
-def journey_paths(journeys: pl.DataFrame) -> pl.DataFrame:
-    """The converting paths of a journeys frame: each journey's sessions."""
-    return journeys.select(pl.col("conv_id").alias("path_id"), "timestamp", "session_id", "channel_name")
 
 
 def indexed_paths(paths: pl.DataFrame) -> pl.DataFrame:

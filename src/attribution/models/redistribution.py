@@ -17,7 +17,8 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-PHASES = ("initializer", "holder", "closer")
+from attribution.vocabulary import PHASES
+
 Direction = Literal["earlier_sessions_only", "later_sessions_only", "any_session"]
 
 

@@ -4,7 +4,7 @@ Why this shape: the read steps compute everything (for an open range every sessi
 thread beside attribution); the write steps then share
 one short transaction under the write lock, with the run's record and its report files staged, so a
 failure anywhere leaves the previous tables and files untouched; the files are put in place after the
-commit (``reporting.file_set``). No staging tables: what one step hands the next stays in memory.
+commit (``reporting.file_set``). No work tables: what one step hands the next stays in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from attribution.ihc_api.client import IHCApiAttributor
 from attribution.interrupts import stopping_on_signals
 from attribution.journeys import JourneyChunk
 from attribution.models import Attributor
-from attribution.models.path_model import PathModel, empty_paths, journey_paths
+from attribution.models.path_model import PathModel
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.window import Window, plan_window
@@ -34,6 +34,7 @@ from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
 from attribution.store.runs import Heartbeat, RunSummary, record_end, record_failure, record_start
+from attribution.vocabulary import empty_paths, journey_paths
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
 

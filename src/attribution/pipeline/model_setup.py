@@ -13,7 +13,7 @@ from attribution.errors import ConfigError
 from attribution.ihc_api.client import IHCApiAttributor
 from attribution.ihc_api.config import ClientConfig
 from attribution.models import IHC, Attributor, Markov, Shapley, check_model_name, get_model
-from attribution.pipeline.paths import build_conversion_paths, build_null_paths
+from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.pipeline.settings import Settings, config_error
 from attribution.store.parameters import load_parameters
 

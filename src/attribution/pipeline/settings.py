@@ -58,7 +58,7 @@ from attribution.timerange import TimeRange
 from attribution.warehouse.bad_rows import Policy
 from attribution.warehouse.engine import open_engine, redact_url
 from attribution.warehouse.freshness import StalePolicy
-from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.source_mapping import SourceMapping, load_source_mapping, parse_source_mapping
 from attribution.warehouse.tables import NO_CONV_TYPE, CreditLabel
 
@@ -309,13 +309,13 @@ class Settings(BaseSettings):
         return {"base_url": self.ihc_url, "conv_type_id": self.conv_type_id, **given}
 
     @property
-    def staged_copy(self) -> StagedCopy | None:
+    def redshift_copy(self) -> RedshiftCopy | None:
         """How Redshift loads result rows from object storage, when both staging settings are given."""
         if not (self.redshift_copy_url or self.redshift_iam_role):
             return None
         if not (self.redshift_copy_url and self.redshift_iam_role):
             raise ConfigError("Set both redshift_copy_url and redshift_iam_role to load Redshift by COPY")
-        return StagedCopy(
+        return RedshiftCopy(
             self.redshift_copy_url, self.redshift_iam_role, self.storage_options.get_secret_value()
         )
 
@@ -350,7 +350,7 @@ class Settings(BaseSettings):
 
     def warehouse(self) -> AbstractContextManager[Engine]:
         """The run's warehouse (``open_engine``), with its Redshift staging and source mapping."""
-        return open_engine(self.db, staged_copy=self.staged_copy, sources=self.sources)
+        return open_engine(self.db, redshift_copy=self.redshift_copy, sources=self.sources)
 
     @property
     def safe_db(self) -> str:
@@ -415,7 +415,7 @@ def load_settings(**explicit: object) -> Settings:
     except ValidationError as exc:
         raise config_error(exc, "setting") from None
     settings.time_range  # noqa: B018 - validate the range and the staging now, not half-way through a run
-    settings.staged_copy  # noqa: B018
+    settings.redshift_copy  # noqa: B018
     settings.sources  # noqa: B018
     check_formats(settings.formats)
     return settings

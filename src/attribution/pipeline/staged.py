@@ -1,8 +1,8 @@
 """The staged runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
-run's journeys and credit kept in the warehouse's staging tables between tasks, keyed by run.
+run's journeys and credit kept in the warehouse's work tables (``store.work_tables``) between tasks, keyed by run.
 
 Why: a scheduler runs every task as its own process, perhaps on another machine, so nothing may stay in
-memory between steps, and every task can run again with the same result: staging replaces the run's rows,
+memory between steps, and every task can run again with the same result: staging journeys again replaces the run's rows,
 a batch replaces its own credit, and finishing a run that is already finished changes nothing. Nothing
 here imports Airflow.
 """
@@ -30,7 +30,7 @@ from attribution.pipeline.window import Window, credit_stamp, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
 from attribution.reporting.files import export_all
 from attribution.reporting.report_inputs import Fingerprint, Stamp
-from attribution.store import claims, staging
+from attribution.store import claims, work_tables
 from attribution.store.credit import write_batch
 from attribution.store.runs import RunSummary, record_end, record_failure, record_start, renew
 from attribution.warehouse.bad_rows import skipped_rows
@@ -64,7 +64,7 @@ def _engine(settings: Settings) -> AbstractContextManager[Engine]:
 
 
 def prepare_run(settings: Settings) -> list[str]:
-    """The prepare step, with the staging tables: notes for the user (a missing index)."""
+    """The prepare step, with the work tables: notes for the user (a missing index)."""
     steps.check(settings)
     with _engine(settings) as engine:
         return steps.prepare(settings, engine, staging=True).notes
@@ -92,7 +92,7 @@ def stage_journeys(
             for chunk in steps.journeys(settings, engine):
                 assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
                 with engine.begin() as conn:
-                    staging.stage_journeys(
+                    work_tables.append_journeys(
                         conn, run_key, batches, chunk.journeys.join(assignment, on="conv_id")
                     )
                 batches += int(assignment["batch"].max()) + 1 if assignment.height else 0
@@ -113,7 +113,7 @@ def stage_journeys(
         except BaseException:
             _forget(engine, run_key)
             raise
-        staging.mark_staged(engine, run_key, batches, counts, *_staged_window(window))
+        work_tables.mark_staged(engine, run_key, batches, counts, *_staged_window(window))
         record_start(
             engine,
             run_key,
@@ -138,13 +138,15 @@ def _window(
     """The window of a staged run as it was planned when its journeys were staged (``None``: none)."""
     if staged.redo_days is None or stamp is None:
         return None
-    inputs = {day: Fingerprint(*values) for day, values in staging.staged_inputs_of(conn, run_key).items()}
+    inputs = {
+        day: Fingerprint(*values) for day, values in work_tables.staged_inputs_of(conn, run_key).items()
+    }
     return Window(tuple(settings.restated_dates), staged.redo_days, inputs, stamp)
 
 
 def _forget(engine: Engine, run_key: str) -> None:
     with engine.begin() as conn:
-        staging.forget_run(conn, run_key, record=True)
+        work_tables.forget_run(conn, run_key, record=True)
 
 
 def _batches(journeys: pl.DataFrame, settings: Settings, batch_journeys: int) -> tuple[pl.DataFrame, int]:
@@ -172,7 +174,7 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
     model = build_model(settings)
     with _engine(settings) as engine:
         renew(engine, run_key)
-        journeys = staging.read_batch(engine, run_key, batch_id)
+        journeys = work_tables.read_batch(engine, run_key, batch_id)
         result = {
             "batch_id": batch_id,
             "journeys": journeys["conv_id"].n_unique(),
@@ -182,17 +184,19 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
         }
         if not isinstance(model, IHCApiAttributor):
             credits = steps.attribute(model, journeys, settings)
-            staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
+            work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
             return result
-        todo = journeys.join(staging.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
+        todo = journeys.join(
+            work_tables.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti"
+        )
         if todo.is_empty():
             return result
         todo, left = steps.claimed(engine, run_key, todo, settings)
-        staging.stage_left(engine, run_key, batch_id, left)
+        work_tables.stage_left(engine, run_key, batch_id, left)
         result["left_to_other_runs"] = len(left)
 
         def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-            staging.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
+            work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
             write_batch(engine, run_key, settings.credit_label, credits.clear(), failures)
 
         report = steps.attribute_remotely(model, todo, settings, commit)
@@ -209,14 +213,14 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
     began = time.perf_counter()
     with _engine(settings) as engine:
         with engine.connect() as conn:
-            if staging.staged_run(conn, run_key) is None:
+            if work_tables.staged_run(conn, run_key) is None:
                 return None
         renew(engine, run_key)  # the lock may be another writer's for a while
         # every session's cost only for an open range; it reads the input tables only: before the lock
         costs = aggregate_session_costs(engine) if steps.whole_report(settings) else None
         stamp = credit_stamp(settings, engine) if settings.restated_dates else None
         with write_transaction(engine) as conn:
-            if (staged := staging.staged_run(conn, run_key)) is None:
+            if (staged := work_tables.staged_run(conn, run_key)) is None:
                 return None
             window = _window(conn, settings, stamp, run_key, staged)
             settings = window.narrowed(settings) if window else settings  # the days it staged
@@ -224,13 +228,13 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
             dates = steps.store(
                 conn,
                 settings,
-                staging.staged_dates(conn, run_key),
-                staging.credited_conversions(run_key),
-                lambda conn: staging.copy_credits(conn, run_key),
+                work_tables.staged_dates(conn, run_key),
+                work_tables.credited_conversions(run_key),
+                lambda conn: work_tables.copy_credits(conn, run_key),
             )
             summary.report_rows, restated = steps.report(conn, settings, dates, costs, window)
             summary.notes.extend(restated)  # the task log shows each, as a warning
-            staging.forget_run(conn, run_key)
+            work_tables.forget_run(conn, run_key)
             claims.release(conn, run_key)
             summary.seconds["finish"] = time.perf_counter() - began
             record_end(conn, summary)
@@ -244,8 +248,8 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
     """The run's summary from its staged counts; a local model must have credited every staged journey."""
     counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
     summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
-    summary.attributed, summary.credit_total = staging.credit_totals(conn, run_key)
-    summary.left_to_other_runs = staging.left_count(conn, run_key)
+    summary.attributed, summary.credit_total = work_tables.credit_totals(conn, run_key)
+    summary.left_to_other_runs = work_tables.left_count(conn, run_key)
     summary.unattributed = summary.journeys - summary.attributed - summary.left_to_other_runs
     if summary.unattributed and not settings.remote:
         raise IntegrityError(f"Run {run_key}: {summary.unattributed} staged journeys have no credit")

@@ -21,7 +21,6 @@ from attribution.errors import ConfigError
 from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
-from attribution.models.redistribution import PHASES
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.window import Review, Window
@@ -47,11 +46,12 @@ from attribution.store.credit import (
     touched_dates,
 )
 from attribution.store.runs import RunSummary, committed
+from attribution.vocabulary import PHASES, STORED_CREDIT_SCHEMA
 from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.freshness import enforce_fresh
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
-from attribution.warehouse.tables import CREDIT_COLUMNS, STAGING_TABLES
+from attribution.warehouse.tables import WORK_TABLES
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""
@@ -120,7 +120,7 @@ def prepare(
     create_output_tables(engine)
     create_report_view(engine)
     if staging:
-        create_tables(engine, STAGING_TABLES)
+        create_tables(engine, WORK_TABLES)
     check_report_model(settings, engine)
     on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
     model = build_model(settings, engine, conversion_paths=conversion_paths)
@@ -223,7 +223,7 @@ def left_note(left: int) -> list[str]:
 
 
 def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """Credit as it is stored (``CREDIT_COLUMNS``): with the model and conversion type that made it, the IHC
+    """Credit as it is stored (``STORED_CREDIT_SCHEMA``): with the model and conversion type that made it, the IHC
     phases where the model gives them (null otherwise), and each session's date and channel from its
     journey."""
     details = {
@@ -238,7 +238,7 @@ def labelled(credits: pl.DataFrame, journeys: pl.DataFrame, settings: Settings) 
     return (
         credits.join(sessions, on=["conv_id", "session_id"], how="left")
         .with_columns(**details)
-        .select(CREDIT_COLUMNS)
+        .select(list(STORED_CREDIT_SCHEMA))
     )
 
 

@@ -1,8 +1,7 @@
-"""Work on a whole range's journeys outside a pipeline run: training the local IHC engine on the
-database, and comparing models side by side.
+"""Training the local IHC engine on a range's journeys, and storing a conversion type's parameters.
 
-Why not a runner: neither stores credit or touches the report; both read the range's journeys
-once and hand them to pure functions (``train_ihc``, ``compare_models``).
+Why not a runner: it stores no credit and touches no report; it reads the range's journeys once
+(``range_journeys``) and hands them to a pure function (``train_ihc``).
 """
 
 from __future__ import annotations
@@ -10,18 +9,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-import polars as pl
-
-from attribution.errors import ConfigError, InputError
-from attribution.journeys import build_journeys
-from attribution.models.comparison import compare_models, wide_comparison
+from attribution.errors import ConfigError
 from attribution.models.ihc import IHCParameters
 from attribution.models.ihc_training import train_ihc, training_sessions
-from attribution.pipeline.model_setup import build_model, reads_null_paths
+from attribution.pipeline.range_journeys import range_journeys
 from attribution.pipeline.settings import Settings
 from attribution.store.parameters import BUILTIN_CONV_TYPE, save_parameters
-from attribution.warehouse.bad_rows import enforce
-from attribution.warehouse.schema import create_output_tables, prepare
+from attribution.warehouse.schema import create_output_tables
 
 
 @dataclass(frozen=True)
@@ -55,28 +49,6 @@ def store_conversion_type(
     return StoredType(settings.conv_type_id, version, journeys, rounded, notes or [])
 
 
-def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFrame:
-    """Every journey of the settings' range, in one frame (training and comparison need them all), after
-    the input checks a run over that range makes (``null_paths``: a model also reads every session of the
-    range's dates), so a duplicate key stops here in one line, not inside a model.
-
-    Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
-    """
-    with settings.warehouse() as engine:
-        prepare(engine, settings.create_indexes)
-        enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
-        chunks = build_journeys(
-            engine, settings.time_range, settings.journey_options, settings.chunk_conversions
-        )
-        frames = [chunk.journeys for chunk in chunks if not chunk.journeys.is_empty()]
-    if not frames:
-        raise InputError(
-            f"No journeys in range {settings.time_range} of {settings.safe_db}: "
-            "no conversion there has an earlier session (check --start and --end)"
-        )
-    return pl.concat(frames)
-
-
 def train_conversion_type(settings: Settings) -> StoredType:
     """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
     check_storable(settings.conv_type_id)
@@ -86,13 +58,3 @@ def train_conversion_type(settings: Settings) -> StoredType:
         parameters = train_ihc(journeys)
     count = training_sessions(journeys)["conv_id"].n_unique()
     return store_conversion_type(settings, parameters, count, [str(w.message) for w in caught])
-
-
-def compare_stored_models(settings: Settings, names: list[str], value: str = "credit") -> pl.DataFrame:
-    """Channel ``value`` (credit or revenue) per model on the range's journeys: one column per model."""
-    if value not in ("credit", "revenue"):
-        raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
-    journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
-    with settings.warehouse() as engine:
-        models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
-    return wide_comparison(compare_models(journeys, models), value)

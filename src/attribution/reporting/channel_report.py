@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from attribution.errors import IntegrityError
 from attribution.reporting import sqlite_scan as scan_module
-from attribution.reporting.metrics import RATIO_COLUMNS, ratio_view_sql, with_ratios
+from attribution.reporting.metrics import RATIOS, ratio_view_sql, with_ratios
 from attribution.reporting.sqlite_scan import COST_SCHEMA, SESSION_COST_SQL, beyond_sum
 from attribution.warehouse.bulk import bulk_insert, fetch_frame
 from attribution.warehouse.engine import SQLITE_BUSY_SECONDS
@@ -45,7 +45,12 @@ from attribution.warehouse.schema import input_kinds, sqlite_rowid
 from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import LABEL_COLUMNS, CreditLabel, channel_reporting
 
-CREDIT_SCHEMA = {"channel_name": pl.String, "date": pl.String, "ihc": pl.Float64, "ihc_revenue": pl.Float64}
+CREDIT_SUM_SCHEMA = {
+    "channel_name": pl.String,
+    "date": pl.String,
+    "ihc": pl.Float64,
+    "ihc_revenue": pl.Float64,
+}
 SCAN_ROWS = 1_000_000
 """Sessions per columnar read on SQLite: bounds memory to a few hundred MB whatever the table size."""
 
@@ -58,7 +63,7 @@ REPORT_SCHEMA = {
     **dict.fromkeys(LABEL_COLUMNS, pl.String),
 }
 """``channel_reporting``'s columns, as a frame holds them."""
-REPORT_COLUMNS = (*list(REPORT_SCHEMA)[:5], *RATIO_COLUMNS, *LABEL_COLUMNS)
+REPORT_COLUMNS = (*list(REPORT_SCHEMA)[:5], *RATIOS, *LABEL_COLUMNS)
 """The columns of the report files: the label last, so columns read by position stay where they were."""
 REPORT_VIEW = "channel_reporting_ratios"
 """The view of ``channel_reporting`` with CPO and ROAS, for BI tools that read the warehouse directly."""
@@ -203,18 +208,18 @@ def credit_by_channel_date(
     """
     sources = sources_of(conn)
     if dates is None:
-        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SCHEMA)
+        rows = fetch_frame(conn, text(credit_sql(sources, dated=False)), label._asdict(), CREDIT_SUM_SCHEMA)
     else:
 
         def dated(spanned: bool) -> str:
             return credit_sql(sources, dated=True, span=spanned)
 
-        rows = _by_dates(conn, dated, dates, span, CREDIT_SCHEMA, **label._asdict())
+        rows = _by_dates(conn, dated, dates, span, CREDIT_SUM_SCHEMA, **label._asdict())
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
     ]
-    return pl.DataFrame(sums, schema=CREDIT_SCHEMA, orient="row")
+    return pl.DataFrame(sums, schema=CREDIT_SUM_SCHEMA, orient="row")
 
 
 def session_costs_on(

@@ -6,19 +6,19 @@ come at any moment. So a publisher, holding an exclusive ``flock`` on the folder
 interleave):
 
 1. finishes what a killed publisher left (``recover``);
-2. renders every file into a staging folder inside it (``.attribution-staging-*``), then writes the
+2. renders every file into a draft folder inside it (``.attribution-staging-*``), then writes the
    journal there (``.attribution-publish.json``: the run whose commit the files await, their names);
 3. lets the caller commit the database, the run's record in the same transaction;
-4. renames each file into place and removes the staging folder (``release``).
+4. renames each file into place and removes the draft folder (``release``).
 
-``recover`` removes a staging folder without a journal (rendering was cut) or whose run did not commit, and
+``recover`` removes a draft folder without a journal (rendering was cut) or whose run did not commit, and
 finishes the renames of one whose run did. Renames within one folder are atomic, so a reader sees each file
 whole; between two renames it may see one file of the new set beside one of the old for an instant.
 
 Why so wary: whatever is in the folder may have been planted. A journal may name only the plain names of
-the report files (``FILE_NAMES``), never a path; a staging folder is used only if it is a private folder of
+the report files (``FILE_NAMES``), never a path; a draft folder is used only if it is a private folder of
 this user (not a link); a link is never followed, to a journal or to a report file; a folder writable by
-others is refused. A staging folder whose journal cannot be trusted is set aside, saying so in one line.
+others is refused. A draft folder whose journal cannot be trusted is set aside, saying so in one line.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ FILE_NAMES = {
     "html": "dashboard.html",
 }
 """The file each export format writes in the output directory: the only names a set may hold."""
-STAGING_PREFIX = ".attribution-staging-"
+DRAFT_PREFIX = ".attribution-staging-"
+"""The draft folders' prefix, as older versions named it, so ``recover`` still finds what they left."""
 SET_ASIDE_PREFIX = ".attribution-set-aside-"
 JOURNAL = ".attribution-publish.json"
 JOURNAL_MAX_BYTES = 64 * 1024
@@ -62,11 +63,11 @@ Render = Callable[[Path], dict[str, Path]]
 
 
 @dataclass(frozen=True)
-class StagedSet:
-    """Files rendered and journalled in ``staging``, waiting to be renamed into ``folder``."""
+class DraftSet:
+    """Files rendered and journalled in ``draft``, waiting to be renamed into ``folder``."""
 
     folder: Path
-    staging: Path
+    draft: Path
     files: dict[str, str]
     """Each format's file name."""
 
@@ -108,7 +109,7 @@ def _check_destination(folder: Path, name: str) -> None:
 def locked(folder: Path, committed: Committed) -> Iterator[None]:
     """Hold the folder's exclusive lock, with what a killed publisher left finished first.
 
-    On an error in the block, a set still staged is settled at once by its run's commit (the database may
+    On an error in the block, a set still drafted is settled at once by its run's commit (the database may
     be what failed: then the next publisher settles it).
     """
     try:
@@ -153,59 +154,59 @@ def _try_lock(handle: int) -> bool:
     return True
 
 
-def stage(folder: Path, render: Render, awaits_commit: str | None) -> StagedSet:
-    """Render the files into a new staging folder and journal them; ``awaits_commit``: the run whose commit
+def render_draft(folder: Path, render: Render, awaits_commit: str | None) -> DraftSet:
+    """Render the files into a new draft folder and journal them; ``awaits_commit``: the run whose commit
     they wait for (``None``: they are made from committed tables)."""
     try:
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+        draft = Path(tempfile.mkdtemp(prefix=DRAFT_PREFIX, dir=folder))
     except OSError as exc:
         raise _os_error(folder, exc) from None
     try:
-        files = {name: path.name for name, path in render(staging).items()}
+        files = {name: path.name for name, path in render(draft).items()}
         check_folder(folder, files.values())  # again, under the lock: a rename after the commit must not fail
-        _write_journal(staging, {"awaits_commit": awaits_commit, "files": sorted(files.values())})
+        _write_journal(draft, {"awaits_commit": awaits_commit, "files": sorted(files.values())})
     except OSError as exc:  # a full disk, a file size limit: the previous files stay
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(draft, ignore_errors=True)
         raise _os_error(folder, exc, named=False) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(draft, ignore_errors=True)
         raise
-    return StagedSet(folder, staging, files)
+    return DraftSet(folder, draft, files)
 
 
-def release(staged: StagedSet) -> None:
-    """Rename the staged files into place and remove the staging folder."""
-    _finish(staged.folder, staged.staging, staged.files.values())
+def release(drafted: DraftSet) -> None:
+    """Rename the drafted files into place and remove the draft folder."""
+    _finish(drafted.folder, drafted.draft, drafted.files.values())
 
 
 def recover(folder: Path, committed: Committed) -> None:
-    """Finish or remove every staging folder a killed publisher left in ``folder`` (see the module); leave
+    """Finish or remove every draft folder a killed publisher left in ``folder`` (see the module); leave
     alone one that is not this user's private folder, and set aside one whose journal cannot be trusted,
     each with one line saying so."""
-    for staging in sorted(folder.glob(f"{STAGING_PREFIX}*")):
+    for draft in sorted(folder.glob(f"{DRAFT_PREFIX}*")):
         try:
-            _check_own(staging)
+            _check_own(draft)
         except _Untrusted as exc:
-            logger.warning("Left %s alone: %s", staging, exc)
+            logger.warning("Left %s alone: %s", draft, exc)
             continue
         try:
-            journal = _read_journal(staging)
+            journal = _read_journal(draft)
         except _Untrusted as exc:
-            _set_aside(folder, staging, str(exc))
+            _set_aside(folder, draft, str(exc))
             continue
         awaited = journal and journal["awaits_commit"]
         if journal is not None and (awaited is None or committed(awaited)):
-            _finish(folder, staging, journal["files"])
+            _finish(folder, draft, journal["files"])
         else:
-            shutil.rmtree(staging)
+            shutil.rmtree(draft)
 
 
 class _Untrusted(Exception):
     """What a publisher did not make: the reason, in a few words."""
 
 
-def _check_own(staging: Path) -> None:
-    status = staging.lstat()
+def _check_own(draft: Path) -> None:
+    status = draft.lstat()
     if stat.S_ISLNK(status.st_mode):
         raise _Untrusted("it is a symbolic link")
     if not stat.S_ISDIR(status.st_mode):
@@ -216,53 +217,53 @@ def _check_own(staging: Path) -> None:
         raise _Untrusted("it is writable by others")
 
 
-def _set_aside(folder: Path, staging: Path, cause: str) -> None:
-    aside = folder / (SET_ASIDE_PREFIX + staging.name.removeprefix(STAGING_PREFIX))
+def _set_aside(folder: Path, draft: Path, cause: str) -> None:
+    aside = folder / (SET_ASIDE_PREFIX + draft.name.removeprefix(DRAFT_PREFIX))
     try:
-        os.replace(staging, aside)
+        os.replace(draft, aside)
     except OSError as exc:
         raise _os_error(folder, exc) from None
-    logger.warning("Set aside %s as %s: its journal %s", staging, aside.name, cause)
+    logger.warning("Set aside %s as %s: its journal %s", draft, aside.name, cause)
 
 
-def _finish(folder: Path, staging: Path, names: Iterable[str]) -> None:
+def _finish(folder: Path, draft: Path, names: Iterable[str]) -> None:
     try:
         for name in names:
-            _move(staging, folder, name)
+            _move(draft, folder, name)
         _sync(folder)
     except OSError as exc:
         raise _os_error(folder, exc) from None
-    shutil.rmtree(staging)
+    shutil.rmtree(draft)
 
 
-def _move(staging: Path, folder: Path, name: str) -> None:
-    """Rename a staged file into place, unless a killed publisher did already; a link is never moved or
+def _move(draft: Path, folder: Path, name: str) -> None:
+    """Rename a drafted file into place, unless a killed publisher did already; a link is never moved or
     replaced."""
     try:
-        status = (staging / name).lstat()
+        status = (draft / name).lstat()
     except FileNotFoundError:
         return
     if not stat.S_ISREG(status.st_mode):
-        raise _refused(folder, f"{staging / name} is not a plain file")
+        raise _refused(folder, f"{draft / name} is not a plain file")
     _check_destination(folder, name)
-    os.replace(staging / name, folder / name)
+    os.replace(draft / name, folder / name)
 
 
-def _write_journal(staging: Path, journal: dict) -> None:
-    for path in staging.iterdir():
+def _write_journal(draft: Path, journal: dict) -> None:
+    for path in draft.iterdir():
         _sync(path)
-    written = staging / f"{JOURNAL}.new"
+    written = draft / f"{JOURNAL}.new"
     written.write_text(json.dumps(journal))
     _sync(written)
-    os.replace(written, staging / JOURNAL)  # the journal exists whole or not at all
-    _sync(staging)
+    os.replace(written, draft / JOURNAL)  # the journal exists whole or not at all
+    _sync(draft)
 
 
-def _read_journal(staging: Path) -> dict | None:
+def _read_journal(draft: Path) -> dict | None:
     """The journal, ``None`` if there is none (rendering was cut); ``_Untrusted`` if it is not one this
     module wrote: not JSON of its shape, or naming anything but report files."""
     try:
-        handle = os.open(staging / JOURNAL, os.O_RDONLY | os.O_NOFOLLOW)
+        handle = os.open(draft / JOURNAL, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as exc:

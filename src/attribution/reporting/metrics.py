@@ -15,7 +15,6 @@ from sqlalchemy import Dialect, Table, and_, case, select
 SPEND = "cost"
 RATIOS = {"CPO": ("cost", "ihc"), "ROAS": ("ihc_revenue", "cost")}
 """Each ratio's numerator and denominator; it is defined where spend and its denominator are positive."""
-RATIO_COLUMNS = tuple(RATIOS)
 
 
 def _ratio(numerator: str, denominator: str) -> pl.Expr:

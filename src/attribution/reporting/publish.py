@@ -20,7 +20,7 @@ from typing import Any
 from fsspec.core import split_protocol
 
 from attribution.objectstore import is_remote, open_store, upload
-from attribution.reporting.file_set import Committed, Render, check_folder, locked, release, stage
+from attribution.reporting.file_set import Committed, Render, check_folder, locked, release, render_draft
 
 
 @contextmanager
@@ -90,8 +90,8 @@ def publishing(
     with locked(folder, committed):
 
         def publish(render: Render, awaits_commit: str | None) -> Pending:
-            staged = stage(folder, render, awaits_commit)
-            return Pending(dict(staged.paths), lambda: release(staged))
+            drafted = render_draft(folder, render, awaits_commit)
+            return Pending(dict(drafted.paths), lambda: release(drafted))
 
         yield publish
 

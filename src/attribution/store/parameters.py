@@ -2,15 +2,13 @@
 
 Why versioned: retraining must not overwrite what earlier runs used; a run names a conversion type (and,
 to reproduce an old run, a version). The id ``default`` is built in: the engine's untrained defaults,
-never stored. Export writes the latest version of each type as JSON, in the shape the project's IHC
-server takes (``read_exported`` gives the ``conversion_types`` mapping of ``create_app``).
+never stored.
+The project's IHC server serves the latest version of each (``load_all_parameters``).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
@@ -23,8 +21,8 @@ from sqlalchemy import (
 )
 
 from attribution.errors import ConfigError
-from attribution.models.base import TIMESTAMP_FORMAT
 from attribution.models.ihc import IHCParameters
+from attribution.vocabulary import TIMESTAMP_FORMAT
 from attribution.warehouse.bulk import polars_schema
 from attribution.warehouse.tables import ihc_parameters
 
@@ -106,31 +104,6 @@ def list_conversion_types(engine: Engine, *, all_versions: bool = False) -> pl.D
         ).fetchall()
     frame = pl.DataFrame(rows, schema=_LISTING_SCHEMA, orient="row")
     return frame if all_versions else frame.group_by("conv_type_id", maintain_order=True).last()
-
-
-def export_parameters(engine: Engine, path: Path) -> Path:
-    """Write the latest parameters of every stored conversion type to ``path`` as JSON and return the path."""
-    exported = {
-        row["conv_type_id"]: {
-            "version": row["version"],
-            "trained_at": row["trained_at"],
-            "journeys": row["journeys"],
-            "parameters": load_parameters(engine, row["conv_type_id"], row["version"]).model_dump(
-                mode="json"
-            ),
-        }
-        for row in list_conversion_types(engine).iter_rows(named=True)
-    }
-    path.write_text(json.dumps(exported, indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def read_exported(path: Path) -> dict[str, IHCParameters]:
-    """The conversion types of an export, as the IHC server's ``conversion_types`` mapping."""
-    exported = json.loads(path.read_text())
-    return {
-        conv_type: IHCParameters.model_validate(entry["parameters"]) for conv_type, entry in exported.items()
-    }
 
 
 def load_all_parameters(engine: Engine) -> dict[str, IHCParameters]:

@@ -102,7 +102,7 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     """Append a frame's rows to ``table`` inside the caller's transaction, by the warehouse's fast path.
 
     SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; Redshift a ``COPY`` from
-    object storage when the engine was given a ``StagedCopy``; the rest multi-row inserts in batches.
+    object storage when the engine was given a ``RedshiftCopy``; the rest multi-row inserts in batches.
     Table and column names come from our own metadata, never from input.
     """
     if frame.is_empty():
@@ -113,9 +113,9 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if key := [column.name for column in table.primary_key.columns]:
         frame = frame.sort(key)
     load = profile_of(conn).bulk_load
-    staged_copy = conn.get_execution_options().get("staged_copy")
-    if load == "insert" and staged_copy is not None:
-        staged_copy.load(conn, table, frame)
+    redshift_copy = conn.get_execution_options().get("redshift_copy")
+    if load == "insert" and redshift_copy is not None:
+        redshift_copy.load(conn, table, frame)
         return
     driver = conn.connection.driver_connection
     names = ", ".join(columns)

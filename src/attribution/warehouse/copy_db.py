@@ -17,7 +17,7 @@ from sqlalchemy.schema import DropTable
 from attribution.errors import ConfigError, InputError
 from attribution.warehouse.bulk import bulk_insert, polars_schema
 from attribution.warehouse.engine import open_engine
-from attribution.warehouse.redshift_copy import StagedCopy
+from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.schema import create_input_tables, refresh_statistics, validate_inputs
 from attribution.warehouse.tables import INPUT_TABLES
 
@@ -29,15 +29,15 @@ def copy_inputs(
     target_db: str,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[str, int, int], None] | None = None,
-    staged_copy: StagedCopy | None = None,
+    redshift_copy: RedshiftCopy | None = None,
 ) -> dict[str, int]:
     """Copy ``session_sources``, ``conversions`` and ``session_costs``; the target must not hold them yet.
 
-    ``staged_copy`` loads a Redshift target by ``COPY`` from object storage, chunk by chunk.
+    ``redshift_copy`` loads a Redshift target by ``COPY`` from object storage, chunk by chunk.
     """
     with (
         open_engine(source_db) as source,
-        open_engine(target_db, must_exist=False, staged_copy=staged_copy) as target,
+        open_engine(target_db, must_exist=False, redshift_copy=redshift_copy) as target,
     ):
         validate_inputs(source)
         existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}

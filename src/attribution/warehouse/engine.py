@@ -22,7 +22,7 @@ from attribution.warehouse.dialects import profile_named
 from attribution.warehouse.source_mapping import SOURCES_OPTION, SourceMapping
 
 if TYPE_CHECKING:
-    from attribution.warehouse.redshift_copy import StagedCopy
+    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 SQLITE_BUSY_SECONDS = 30
 """How long a SQLite connection waits for another process's lock before it gives up."""
@@ -63,13 +63,13 @@ def connect(
     db: str,
     *,
     must_exist: bool = True,
-    staged_copy: StagedCopy | None = None,
+    redshift_copy: RedshiftCopy | None = None,
     sources: SourceMapping | None = None,
 ) -> Engine:
     """Open the warehouse named by ``db``.
 
     A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
-    pipeline at a wrong path must not silently create an empty database. ``staged_copy`` makes Redshift
+    pipeline at a wrong path must not silently create an empty database. ``redshift_copy`` makes Redshift
     load result rows by ``COPY`` from object storage instead of inserts. ``sources`` says where the inputs
     are (``warehouse.sources``; default: the challenge's names).
     """
@@ -95,7 +95,7 @@ def connect(
             )
         _check_sqlite_file(path)
     profile_named(url.get_backend_name())
-    options: dict[str, object] = {"staged_copy": staged_copy} if staged_copy else {}
+    options: dict[str, object] = {"redshift_copy": redshift_copy} if redshift_copy else {}
     if sources is not None:
         options[SOURCES_OPTION] = sources
     try:
@@ -161,11 +161,11 @@ def open_engine(
     db: str,
     *,
     must_exist: bool = True,
-    staged_copy: StagedCopy | None = None,
+    redshift_copy: RedshiftCopy | None = None,
     sources: SourceMapping | None = None,
 ) -> Iterator[Engine]:
     """``connect``, disposed of when the block ends, however it ends."""
-    engine = connect(db, must_exist=must_exist, staged_copy=staged_copy, sources=sources)
+    engine = connect(db, must_exist=must_exist, redshift_copy=redshift_copy, sources=sources)
     try:
         yield engine
     finally:

@@ -1,7 +1,7 @@
 """Loading result rows into Redshift by ``COPY`` from object storage.
 
 Why: Redshift has no ``COPY FROM STDIN``, and multi-row inserts all pass through its leader node; ``COPY``
-reads a staged Parquet file from S3 on every slice at once. Why an IAM role: the cluster assumes it to read
+reads a Parquet object from S3 on every slice at once. Why an IAM role: the cluster assumes it to read
 the bucket, so no key ever goes into SQL, where a statement log or an error message could show it.
 """
 
@@ -27,9 +27,10 @@ S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w!\-.*()/]*)?")
 
 
 @dataclass(frozen=True)
-class StagedCopy:
-    """Where to stage files (``s3://bucket/prefix``), the role Redshift reads them with, and the storage
-    options (credentials, endpoint) this process writes them with."""
+class RedshiftCopy:
+    """How Redshift loads result rows by ``COPY``: where the Parquet objects it reads go (``s3://bucket/prefix``),
+    the role Redshift reads them with, and the storage options (credentials, endpoint) this process writes
+    them with."""
 
     url: str
     iam_role: str
@@ -44,7 +45,7 @@ class StagedCopy:
             )
 
     def load(self, conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-        """Stage ``frame`` as one Parquet object, ``COPY`` it into ``table`` inside the caller's
+        """Write ``frame`` as one Parquet object, ``COPY`` it into ``table`` inside the caller's
         transaction, and remove the object whatever happens (a failed COPY rolls back with the rest)."""
         fs, root = objectstore.open_store(self.url, self.storage_options)
         with tempfile.TemporaryDirectory(prefix="attribution-copy-") as folder:

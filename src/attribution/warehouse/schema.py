@@ -291,7 +291,9 @@ def refresh_statistics(engine: Engine, tables: Iterable[str]) -> None:
             conn.execute(text(f"VACUUM (ANALYZE) {table}"))
 
 
-def prepare(engine: Engine, create_indexes: bool | None = None, *, bounded: bool = False) -> list[str]:
+def prepare_warehouse(
+    engine: Engine, create_indexes: bool | None = None, *, bounded: bool = False
+) -> list[str]:
     """Check the inputs and create the missing output tables; add the indexes a run (``bounded`` or not)
     reads through, if allowed (``builds_indexes``). Returns notes for the user (a missing index)."""
     validate_inputs(engine)
@@ -324,6 +326,6 @@ def index_inputs(engine: Engine, create_indexes: bool | None = None, *, bounded:
 
 
 def builds_indexes(engine: Engine, create_indexes: bool | None) -> bool:
-    """Whether ``prepare`` may build missing indexes: ``create_indexes`` ``None`` allows it on SQLite only,
+    """Whether ``index_inputs`` may build missing indexes: ``create_indexes`` ``None`` allows it on SQLite only,
     since a server warehouse's tables belong to their owners, who may not want an index built on their time."""
     return create_indexes if create_indexes is not None else engine.dialect.name == "sqlite"

@@ -1,4 +1,4 @@
-"""Every table the pipeline reads or writes: the inputs, the outputs, the bookkeeping and the staging tables
+"""Every table the pipeline reads or writes: the inputs, the outputs, the bookkeeping and the work tables
 of scheduled runs, and the journey indexes.
 
 Why one module: a column's name and type are decided once, for every warehouse, and every layer above
@@ -206,7 +206,7 @@ def _run_and_batch() -> tuple[Column, ...]:
     return *_key("run_key"), Column("batch_id", Integer, primary_key=True)
 
 
-# Staging of scheduled runs: a scheduler runs every step as its own process, so journeys and credit between
+# The work tables of scheduled runs: a scheduler runs every step as its own process, so journeys and credit between
 # steps live here, keyed by run (two runs never read or delete each other's rows).
 staged_runs = Table(
     "attribution_staged_runs",
@@ -240,9 +240,8 @@ staged_left = Table("attribution_staged_left", metadata, *_run_and_batch(), *_ke
 them (``store.claims``), and the run's summary counts them apart from those left unattributed."""
 staged_inputs = Table("attribution_staged_inputs", metadata, *_key("run_key", "date"), *_fingerprint())
 """The inputs of a run's dates as its journeys were staged, recorded with its report when it finishes."""
-STAGING_TABLES = (staged_runs, staged_journeys, staged_credits, staged_left, staged_inputs)
-CREDIT_COLUMNS = tuple(column.name for column in attribution_customer_journey.columns)
-"""The credit table's columns, in order: what a credit frame holds once labelled (``pipeline.steps.labelled``)."""
+WORK_TABLES = (staged_runs, staged_journeys, staged_credits, staged_left, staged_inputs)
+"""A scheduled run's work tables (``store.work_tables``)."""
 
 INPUT_TABLES = (session_sources, conversions, session_costs)
 OUTPUT_TABLES = (

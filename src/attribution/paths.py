@@ -18,8 +18,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine, text
 
 from attribution.journeys import JourneyOptions, build_journeys
-from attribution.models.path_model import PATH_SCHEMA, journey_paths
 from attribution.timerange import TimeRange
+from attribution.vocabulary import PATH_SCHEMA, journey_paths
 from attribution.warehouse.bulk import fetch_frame
 from attribution.warehouse.input_checks import skip_filters
 from attribution.warehouse.sources import Sources, sources_of

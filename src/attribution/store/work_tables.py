@@ -1,7 +1,8 @@
-"""Work in progress of a scheduled run, kept in the warehouse between its tasks, keyed by run.
+"""The work tables of a scheduled run: its journeys, credit and counts, kept in the warehouse between its
+tasks, keyed by run.
 
 Why keyed by run: two runs never read or delete each other's rows, and every task can run again with the
-same result: staging replaces the run's rows, a batch replaces its own credit.
+same result: forgetting the run first replaces its rows, a batch replaces its own credit.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from typing import NamedTuple
 import polars as pl
 from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, select
 
-from attribution.journeys import JOURNEY_SCHEMA, in_journey_order
+from attribution.vocabulary import BUILT_JOURNEY_SCHEMA, STORED_CREDIT_SCHEMA, in_build_order
 from attribution.warehouse.bulk import bulk_insert
 from attribution.warehouse.tables import (
-    CREDIT_COLUMNS,
     INPUT_COUNTS,
     INPUT_IDS,
-    STAGING_TABLES,
+    WORK_TABLES,
     attribution_customer_journey,
     attribution_runs,
     staged_credits,
@@ -28,18 +28,16 @@ from attribution.warehouse.tables import (
     staged_runs,
 )
 
-STAGED_SCHEMA = {**JOURNEY_SCHEMA, "conversion": pl.Int8()}
-
 
 def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
     """Drop a run's staged rows (and its run record with ``record``), so staging again starts clean."""
-    for table in STAGING_TABLES:
+    for table in WORK_TABLES:
         conn.execute(delete(table).where(table.c.run_key == run_key))
     if record:
         conn.execute(delete(attribution_runs).where(attribution_runs.c.run_id == run_key))
 
 
-def stage_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
+def append_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
     """Append journey rows, each with its ``batch`` (counted from ``first_batch``)."""
     ids = {"run_key": pl.lit(run_key), "batch_id": pl.col("batch") + first_batch}
     bulk_insert(conn, staged_journeys, rows.with_columns(**ids))
@@ -80,12 +78,14 @@ def staged_run(conn: Connection, run_key: str) -> Row | None:
 
 
 def read_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
-    """One batch's journeys, in journey order."""
+    """One batch's journeys, in the order ``build_journeys`` yields them."""
     c = staged_journeys.c
-    query = select(*(c[name] for name in STAGED_SCHEMA)).where(c.run_key == run_key, c.batch_id == batch_id)
+    query = select(*(c[name] for name in BUILT_JOURNEY_SCHEMA)).where(
+        c.run_key == run_key, c.batch_id == batch_id
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
-    return in_journey_order(pl.DataFrame(rows, schema=STAGED_SCHEMA, orient="row"))
+    return in_build_order(pl.DataFrame(rows, schema=BUILT_JOURNEY_SCHEMA, orient="row"))
 
 
 def credited_in_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFrame:
@@ -145,7 +145,7 @@ def staged_dates(conn: Connection, run_key: str) -> set[str]:
 
 def copy_credits(conn: Connection, run_key: str) -> None:
     """Insert the run's staged credit rows into the credit table."""
-    rows = select(*(staged_credits.c[name] for name in CREDIT_COLUMNS)).where(
+    rows = select(*(staged_credits.c[name] for name in STORED_CREDIT_SCHEMA)).where(
         staged_credits.c.run_key == run_key
     )
-    conn.execute(insert(attribution_customer_journey).from_select(list(CREDIT_COLUMNS), rows))
+    conn.execute(insert(attribution_customer_journey).from_select(list(STORED_CREDIT_SCHEMA), rows))

@@ -34,8 +34,7 @@ import pyarrow as pa
 from adbc_driver_sqlite import dbapi
 
 from attribution.errors import ConfigError
-from attribution.warehouse.engine import open_engine
-from attribution.warehouse.generate_options import (
+from attribution.sample_data.options import (
     DEFAULT_CONVERSIONS,
     DEFAULT_DAYS,
     DEFAULT_LAYOUT,
@@ -44,6 +43,7 @@ from attribution.warehouse.generate_options import (
     LAYOUTS,
     Layout,
 )
+from attribution.warehouse.engine import open_engine
 from attribution.warehouse.schema import create_input_tables
 
 DEFAULT_START_DATE = date(2023, 8, 29)
