@@ -268,10 +268,14 @@ class CheckResult:
 # -- where a run looks: the rows it reads (every row for an open range) ------------------------------------
 
 
-def conversions_in_range(t: str) -> str:
-    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``."""
+def conversions_in_range(sources: Sources, t: str, *, dated: bool = False) -> str:
+    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``; ``dated``
+    (a bounded range, which also binds its first and last date as ``:first_date`` and ``:last_date``): a
+    typed date or timestamp column also compared with typed bounds (``Sources.day_range``), which its index
+    serves (the text made of it is a function of the column, which no index serves)."""
     timestamp = f"{t}.conv_date || ' ' || {t}.conv_time"
-    return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
+    dates = sources.day_range("conversions", t, ":first_date", ":last_date") if dated else ""
+    return f"{timestamp} >= :range_start AND {timestamp} < :range_end{dates}"
 
 
 def _scope(
@@ -286,8 +290,8 @@ def _scope(
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
-        hint = sources.day_range("conversions", t, ":first_date", ":last_date")
-        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date{hint} AND {conversions_in_range(t)}"
+        in_range = conversions_in_range(sources, t, dated=True)
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {in_range}"
     if table == "session_sources":
         conversions = sources.relation("conversions", "v")
         users = f"SELECT v.user_id FROM {conversions} WHERE {_scope(sources, 'conversions', 'v', time_range)}"
@@ -415,13 +419,15 @@ def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
     return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
 
 
-def skip_filters(sources: Sources) -> tuple[str, str]:
+def skip_filters(sources: Sources, *, dated: bool = False) -> tuple[str, str]:
     """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
-    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
+    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``
+    (``dated``: also its ``:first_date`` and ``:last_date``, ``conversions_in_range``)."""
     conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
     sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
     duplicated = [
-        f"conversions.{check.key} NOT IN ({duplicates_sql(sources, check, conversions_in_range('t'))})"
+        f"conversions.{check.key} NOT IN "
+        f"({duplicates_sql(sources, check, conversions_in_range(sources, 't', dated=dated))})"
         for check in conversions
         if check.bad is None
     ]

@@ -239,6 +239,7 @@ class Sources:
         if key not in self._converted(relation):
             return ""
         kind, stored = relation.columns[key].kind, f"{t}.{RAW}{key}"
+        stored = f"CAST({stored} AS TEXT)" if self._indexed_as_text(relation, key) else stored
         exact = (relation.zone == self.report_zone and not relation.offsets) or kind == "timestamptz"
         before, after = (0, 1) if exact else (-1, 2)
         if self.profile.name == "sqlite" or kind == "text":
@@ -300,9 +301,15 @@ class Sources:
         role, kind = ROLES[key], relation.columns[key].kind
         if role in ("id", "label") and kind != "text":
             return cast(stored, VARCHAR)
-        if role in ("date", "time") and self.profile.name == "sqlite" and relation.zone == self.report_zone:
-            return cast(stored, TEXT)
-        return stored
+        return cast(stored, TEXT) if self._indexed_as_text(relation, key) else stored
+
+    def _indexed_as_text(self, relation: Relation, key: str) -> bool:
+        """Whether the index holds the converted date or time ``key`` as the text SQLite reads it as (in the
+        report's zone, a canonical date or time is that text: the range filters compare it, so must
+        ``day_range``)."""
+        timely = ROLES[key] in ("date", "time") and key != relation.timestamp_key
+        converted = key in self._converted(relation)
+        return timely and converted and self.profile.name == "sqlite" and relation.zone == self.report_zone
 
     # -- how each canonical column is read -------------------------------------------------------------------
 
