@@ -223,6 +223,12 @@ class Sources:
         value = self.text_of(name, key, t)
         return value if value == f"{t}.{key}" else f"{value} AS {key}"
 
+    def column_name(self, name: str, key: str) -> str:
+        """The user's name of the column ``key`` of input ``name`` is read from (a date or time: the single
+        timestamp's), for messages."""
+        relation = self.relations[name]
+        return relation.columns[self._source_key(relation, key)].name
+
     def timestamp_key(self, name: str) -> str | None:
         return self.relations[name].timestamp_key
 
