@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy import types as sqltypes
 
 from attribution.errors import SchemaError
-from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.dialects import Profile, plus_days, profile_of
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.source_mapping import (
     DATE_TIME_KEYS,
@@ -251,7 +251,7 @@ class Sources:
         if self.profile.name == "sqlite" or kind == "text":
             first = low if exact else self.profile.day_text(low, before)
             return f" AND {stored} >= {first} AND {stored} < {self.profile.day_text(high, after)}"
-        first, last = _plus(f"CAST({low} AS DATE)", before), _plus(f"CAST({high} AS DATE)", after)
+        first, last = plus_days(f"CAST({low} AS DATE)", before), plus_days(f"CAST({high} AS DATE)", after)
         if kind == "timestamptz":  # midnight in the report's zone, as an instant
             zone = literal(self.report_zone)
             first = f"CAST({first} AS TIMESTAMP) AT TIME ZONE {zone}"
@@ -392,11 +392,6 @@ class Sources:
             joined = profile.moved(f"{date_text} || ' ' || {time_text}", relation.zone, self.report_zone)
             timestamp = f"CASE WHEN {valid} THEN {joined} END"
         return {date_key: f"SUBSTR({timestamp}, 1, 10)", time_key: f"SUBSTR({timestamp}, 12, 8)"}
-
-
-def _plus(day: str, days: int) -> str:
-    """A typed date ``days`` days after ``day``."""
-    return day if not days else f"{day} {days:+d}"
 
 
 def _read(profile: Profile, role: Role, source: SourceColumn, stored: str) -> str:
