@@ -75,6 +75,7 @@ SCENARIOS = {
     s.name: s
     for s in (
         Scenario("default", 500_000, 2_000),
+        Scenario("1m", 1_000_000, 20_000),
         Scenario("5m", 5_000_000, 100_000),
         Scenario("10m", 10_000_000, 200_000),
         # A shop with a million orders a month: 990,000 buyers with about 2 sessions before their order, and

@@ -8,10 +8,16 @@ agree, and every later run must leave the first run's table and CSV: the benchma
 what differs, when they do not. Peak memory is the pipeline process's; the PostgreSQL server's own memory is
 not in it, its tables' and indexes' sizes are reported instead.
 
+With ``--typed`` the comparison is PostgreSQL's text copy against a typed copy of it, made in the same
+database (schema ``typed``, the challenge's names): ``DATE`` and ``TIME`` columns, ``BOOLEAN`` flags,
+``NUMERIC`` money, the same keys, rows in the same order. Both run the same pipeline, and their tables and
+CSVs must be identical; SQLite is left out.
+
 Usage:
     python benchmarks/warehouses.py                         # 10,000,000 sessions / 200,000 conversions, 10 days
     python benchmarks/warehouses.py --scenario 5m --days 30
     python benchmarks/warehouses.py --scenario default --json benchmarks/results/warehouses.json
+    python benchmarks/warehouses.py --scenario 10m --days 100 --typed   # typed columns against text ones
 
 The database is benchmarks/pipeline.py's pristine one (generated once, without pipeline indexes or output
 tables); every SQLite first run starts from a fresh copy of it. The PostgreSQL database
@@ -38,12 +44,28 @@ from sqlalchemy.engine import make_url
 from attribution.reporting.channel_report import read_channel_report
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect, redact_url
+from attribution.warehouse.schema import refresh_statistics
+from attribution.warehouse.tables import INPUT_TABLES
 from pipeline import DATA, HERE, RUNS, SCENARIOS, Scenario, last_days, scheduled_runs
 from pipeline import pristine as pipeline_pristine
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/attribution_bench"
 RESULTS = HERE / "results"
-WAREHOUSES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+WAREHOUSES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "typed": "PostgreSQL typed"}
+TYPED_SCHEMA = "typed"
+TYPED = {
+    "event_date": "CAST({} AS DATE)",
+    "conv_date": "CAST({} AS DATE)",
+    "event_time": "CAST({} AS TIME)",
+    "conv_time": "CAST({} AS TIME)",
+    "holder_engagement": "CAST({} AS BOOLEAN)",
+    "closer_engagement": "CAST({} AS BOOLEAN)",
+    "impression_interaction": "CAST({} AS BOOLEAN)",
+    "revenue": "CAST(CAST({} AS TEXT) AS NUMERIC)",
+    "cost": "CAST(CAST({} AS TEXT) AS NUMERIC)",
+}
+"""How the typed copy stores each column that is not text (money through its shortest text, so the decimal
+is the float's exact digits and reads back as the same float)."""
 TOLERANCE = 1e-9
 """Largest difference allowed between report numbers, relative to the number (absolute below 1):
 the two warehouses add the same values in a different order."""
@@ -85,6 +107,26 @@ def load_postgres(source: Path, url: str) -> dict:
     rows = copy_inputs(str(source), url, on_progress=progress)
     seconds = time.perf_counter() - began
     return {"rows": rows, "seconds": seconds, "rows_per_second": sum(rows.values()) / seconds}
+
+
+def load_typed(url: str) -> tuple[str, dict]:
+    """A typed copy of the loaded text tables in schema ``TYPED_SCHEMA`` (``TYPED``; the same primary keys,
+    rows in the same order), analysed as ``copy_inputs`` leaves its tables; the URL that reads it (its
+    ``search_path``, where the runs also keep their output tables) and the seconds it took."""
+    began = time.perf_counter()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {TYPED_SCHEMA}"))
+        for table in INPUT_TABLES:
+            items = ", ".join(f"{TYPED.get(c.name, '{}').format(c.name)} AS {c.name}" for c in table.columns)
+            typed = f"{TYPED_SCHEMA}.{table.name}"
+            conn.execute(text(f"CREATE TABLE {typed} AS SELECT {items} FROM public.{table.name}"))
+            key = ", ".join(c.name for c in table.primary_key.columns)
+            conn.execute(text(f"ALTER TABLE {typed} ADD PRIMARY KEY ({key})"))
+    refresh_statistics(engine, [f"{TYPED_SCHEMA}.{table.name}" for table in INPUT_TABLES])
+    engine.dispose()
+    typed_url = make_url(url).update_query_dict({"options": f"-csearch_path={TYPED_SCHEMA}"})
+    return typed_url.render_as_string(hide_password=False), {"seconds": time.perf_counter() - began}
 
 
 def postgres_sizes(url: str) -> dict[str, dict[str, float]]:
@@ -163,18 +205,23 @@ def source_state() -> dict:
     return {"commit": commit, "uncommitted": [line[3:] for line in status.splitlines()]}
 
 
-def bench(scenario: Scenario, postgres: str) -> dict:
+def bench(scenario: Scenario, postgres: str, typed: bool = False) -> dict:
     machine = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
     pristine, generate_seconds = pipeline_pristine(scenario)
     origin = f"generated in {generate_seconds:.1f} s" if generate_seconds else "generated earlier"
     print(f"database {pristine.name}: {origin}", flush=True)
-    sqlite_db = working_copy(pristine)
     recreate_postgres(postgres)
     print(f"loading into {redact_url(postgres)} ...", flush=True)
     load = load_postgres(pristine, postgres)
+    if typed:
+        print(f"copying into schema {TYPED_SCHEMA} with typed columns ...", flush=True)
+        typed_url, load["typed"] = load_typed(postgres)
+        warehouses = {"postgresql": postgres, "typed": typed_url}
+    else:
+        warehouses = {"sqlite": str(working_copy(pristine)), "postgresql": postgres}
     sizes = {"loaded": postgres_sizes(postgres)}
     runs, outputs, checks = {}, {}, []
-    for warehouse, db in (("sqlite", str(sqlite_db)), ("postgresql", postgres)):
+    for warehouse, db in warehouses.items():
         print(f"running on {WAREHOUSES[warehouse]} ...", flush=True)
         out = DATA / f"{scenario.stem}-reports-{warehouse}"
         runs[warehouse], outputs[warehouse], own_checks = run_warehouse(
@@ -184,18 +231,20 @@ def bench(scenario: Scenario, postgres: str) -> dict:
         for result in runs[warehouse].values():
             result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     sizes["after_runs"] = postgres_sizes(postgres)
-    sqlite, pg = outputs["sqlite"], outputs["postgresql"]
+    (one, left), (other, right) = ((WAREHOUSES[name], outputs[name]) for name in warehouses)
     checks += [
-        compare_reports(sqlite["report"], pg["report"], "SQLite and PostgreSQL give the same table"),
-        compare_files(sqlite["csv"], pg["csv"], "SQLite and PostgreSQL give the same CSV"),
+        compare_reports(left["report"], right["report"], f"{one} and {other} give the same table"),
+        compare_files(left["csv"], right["csv"], f"{one} and {other} give the same CSV"),
     ]
+    sqlite_db = warehouses.get("sqlite")
     return {
         "scenario": asdict(scenario),
         "database": origin,
         "load": load,
+        "warehouses": list(warehouses),
         "runs": runs,
         "postgresql_mb": sizes,
-        "sqlite_mb": sqlite_db.stat().st_size / 1024 / 1024,
+        "sqlite_mb": Path(sqlite_db).stat().st_size / 1024 / 1024 if sqlite_db else None,
         "checks": checks,
         "machine": {**machine, "load_average_after": os.getloadavg()},
         "source": source_state(),
@@ -212,7 +261,10 @@ def show(result: dict) -> None:
         f"load into PostgreSQL (copy_inputs): {sum(load['rows'].values()):,} rows in {load['seconds']:.1f} s, "
         f"{load['rows_per_second']:,.0f} rows/s"
     )
-    columns = [(w, label) for w in WAREHOUSES for label in RUNS]
+    if "typed" in load:
+        print(f"typed copy (schema {TYPED_SCHEMA}, keys, VACUUM ANALYZE): {load['typed']['seconds']:.1f} s")
+    warehouses = {name: WAREHOUSES[name] for name in result["warehouses"]}
+    columns = [(w, label) for w in warehouses for label in RUNS]
     runs = [result["runs"][w][label] for w, label in columns]
     steps = list(dict.fromkeys(step for r in runs for step in r["seconds"]))
     print(f"\n{'seconds':<20}" + "".join(f"{f'{WAREHOUSES[w]} {label}':>22}" for w, label in columns))
@@ -227,7 +279,7 @@ def show(result: dict) -> None:
     )
     for name, key, form in rows:
         print(f"{name:<20}" + "".join(f"{r[key]:>22{form}}" for r in runs))
-    for warehouse, name in WAREHOUSES.items():
+    for warehouse, name in warehouses.items():
         day, rerun = (result["runs"][warehouse][label]["seconds"]["total"] for label in ("day", "rerun"))
         print(f"{name}: a daily run costs {day / rerun:.2f} of a whole-range rerun")
     machine = result["machine"]
@@ -235,7 +287,16 @@ def show(result: dict) -> None:
         f"machine: {machine['cpus']} CPUs, load average {machine['load_average_before'][0]:.2f} before, "
         f"{machine['load_average_after'][0]:.2f} after"
     )
-    print(f"\nSQLite file after the runs: {result['sqlite_mb']:,.0f} MB")
+    if "typed" in warehouses:
+        for label in RUNS:
+            text_total, typed_total = (
+                result["runs"][w][label]["seconds"]["total"] for w in ("postgresql", "typed")
+            )
+            print(
+                f"typed / text, {label}: {typed_total / text_total:.3f} ({typed_total:.2f} s / {text_total:.2f} s)"
+            )
+    if result["sqlite_mb"] is not None:
+        print(f"\nSQLite file after the runs: {result['sqlite_mb']:,.0f} MB")
     print(f"{'PostgreSQL (tables of 1 MB or more), MB':<44}{'table':>10}{'indexes':>10}{'total':>10}")
     for stage, tables in result["postgresql_mb"].items():
         for name, size in tables.items():
@@ -270,11 +331,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, help="days of history (default: the scenario's)")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="database to drop, create and fill")
     parser.add_argument("--json", type=Path, help="where to write the results (default: benchmarks/results/)")
+    parser.add_argument(
+        "--typed", action="store_true", help="PostgreSQL's text copy against a typed copy (no SQLite)"
+    )
     args = parser.parse_args()
     scenario = replace(SCENARIOS[args.scenario], days=args.days or SCENARIOS[args.scenario].days)
-    result = bench(scenario, args.postgres)
+    result = bench(scenario, args.postgres, typed=args.typed)
     show(result)
-    path = args.json or RESULTS / f"warehouses-{scenario.stem}.json"
+    typed = "-typed" if args.typed else ""
+    path = args.json or RESULTS / f"warehouses-{scenario.stem}{typed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {path}")

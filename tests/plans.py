@@ -7,8 +7,9 @@ Why plans, not timings: a plan is deterministic where a timing is not, and it na
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,28 +30,81 @@ class Recorded:
 
 
 @contextmanager
+def _each_planned(planned: Callable[[str, object, str, object], None]) -> Iterator[None]:
+    """Call ``planned(dialect name, driver connection, statement, parameters)`` for every statement with a
+    plan that any engine sends while the block runs (on its own connection, in its transaction)."""
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not executemany and statement.lstrip().upper().startswith(PLANNED):
+            planned(conn.dialect.name, conn.connection.driver_connection, statement, parameters)
+
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+
+
+@contextmanager
 def recorded_plans() -> Iterator[Recorded]:
     """Record, while the block runs, the plan of every statement any engine sends (on its own connection, in
     its transaction, with its parameters), as the warehouse plans it at that moment."""
     recorded, lock = Recorded(), threading.Lock()
 
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        if executemany or not statement.lstrip().upper().startswith(PLANNED):
-            return
-        driver = conn.connection.driver_connection
-        loops = _sqlite_loops(driver, statement, parameters) if conn.dialect.name == "sqlite" else []
-        if conn.dialect.name == "postgresql":
+    def planned(dialect: str, driver, statement: str, parameters) -> None:
+        loops = _sqlite_loops(driver, statement, parameters) if dialect == "sqlite" else []
+        if dialect == "postgresql":
             loops = _postgres_loops(driver, statement, parameters)
         with lock:
             recorded.statements.append(statement)
             if loops:
                 recorded.loops.append((statement, loops))
 
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
+    with _each_planned(planned):
         yield recorded
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)
+
+
+@dataclass(frozen=True)
+class Read:
+    """How one statement reads one table: by a range of the named index (``served``), or not."""
+
+    statement: str
+    served: bool
+    how: str
+
+
+@contextmanager
+def recorded_reads(table: str, index: str, selecting: re.Pattern[str]) -> Iterator[list[Read]]:
+    """Record how each statement whose text matches ``selecting`` reads ``table``, whose index ``index`` the
+    run built: whether a condition on that index serves its filter. SQLite's plan names the index, and
+    ``SEARCH`` where a condition bounds it (``SCAN`` where it is read whole, or no row names it where another
+    way is taken); PostgreSQL's is taken with sequential scans disabled, so that it shows whether an index
+    *can* serve the filter (on a few thousand rows a sequential scan is cheaper, and chosen), and an index
+    scan must have an ``Index Cond``."""
+    reads: list[Read] = []
+
+    def planned(dialect: str, driver, statement: str, parameters) -> None:
+        if not selecting.search(statement):
+            return
+        if dialect == "sqlite":
+            rows = driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+            named = [detail for *_unused, detail in rows if f"INDEX {index} " in f"{detail} "]
+            served = bool(named) and all(detail.startswith("SEARCH ") for detail in named)
+            reads.append(Read(statement, served, "; ".join(named) or "no index named"))
+        elif dialect == "postgresql":
+            nodes = [node for node in _postgres_nodes(driver, statement, parameters, seqscan=False)]
+            scans = [
+                node
+                for node in nodes
+                if node.get("Relation Name") == table or node.get("Index Name") == index
+            ]
+            served = bool(scans) and all("Index Cond" in node for node in scans if node.get("Index Name"))
+            served = served and not any(node["Node Type"] == "Seq Scan" for node in scans)
+            how = "; ".join(f"{node['Node Type']} {node.get('Index Cond', '')}" for node in scans)
+            reads.append(Read(statement, served, how))
+
+    with _each_planned(planned):
+        yield reads
 
 
 def _sqlite_loops(driver, statement: str, parameters) -> list[str]:
@@ -79,9 +133,7 @@ def _sqlite_loops(driver, statement: str, parameters) -> list[str]:
 def _postgres_loops(driver, statement: str, parameters) -> list[str]:
     """PostgreSQL's plan nodes (``EXPLAIN``) that scan an input table sequentially once per row of a nested
     loop's outer side, or once per row in a subplan that is not hashed."""
-    with driver.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
-        (plan,) = cursor.fetchone()
+    plan = _postgres_plan(driver, statement, parameters)
     found: list[str] = []
 
     def visit(node: dict, repeated: bool) -> None:
@@ -93,8 +145,32 @@ def _postgres_loops(driver, statement: str, parameters) -> list[str]:
             subplan = child.get("Parent Relationship") == "SubPlan" and not _hashed(node, child)
             visit(child, repeated or inner or subplan)
 
-    visit((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"], False)
+    visit(plan, False)
     return found
+
+
+def _postgres_plan(driver, statement: str, parameters, *, seqscan: bool = True) -> dict:
+    """PostgreSQL's plan of ``statement`` (``EXPLAIN (FORMAT JSON)``), its top node; ``seqscan`` false:
+    planned with sequential scans disabled (for this one EXPLAIN)."""
+    with driver.cursor() as cursor:
+        if not seqscan:
+            cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+            (plan,) = cursor.fetchone()
+        finally:
+            if not seqscan:
+                cursor.execute("RESET enable_seqscan")
+    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+
+
+def _postgres_nodes(driver, statement: str, parameters, *, seqscan: bool = True) -> Iterator[dict]:
+    """Every node of ``_postgres_plan``, depth first."""
+    pending = [_postgres_plan(driver, statement, parameters, seqscan=seqscan)]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(node.get("Plans", []))
 
 
 def _hashed(parent: dict, child: dict) -> bool:

@@ -17,7 +17,7 @@ from attribution.errors import ConfigError
 from attribution.timerange import TimeRange
 from attribution.vocabulary import JOURNEY_SCHEMA, in_build_order
 from attribution.warehouse.bulk import fetch_frame
-from attribution.warehouse.input_checks import skip_filters
+from attribution.warehouse.input_checks import range_params, skip_filters
 from attribution.warehouse.schema import indexed_by_user
 from attribution.warehouse.sources import Sources, sources_of
 
@@ -63,7 +63,7 @@ WITH conv AS (
     SELECT conv_id, user_id, conv_date, conv_time, revenue
     FROM {conversions}
     WHERE conv_date || ' ' || conv_time >= :range_start
-      AND conv_date || ' ' || conv_time < :range_end
+      AND conv_date || ' ' || conv_time < :range_end{conversion_dates}
       AND {after_last}
       {unattributed}{skip_conversions}
     ORDER BY conv_date, conv_time, conv_id
@@ -89,12 +89,16 @@ _JOURNEY_SESSIONS = """s.user_id = c.user_id
       {lookback}{impressions}{skip_sessions}"""
 
 
-def journey_sql(sources: Sources, options: JourneyOptions) -> str:
+def journey_sql(sources: Sources, options: JourneyOptions, *, dated: bool = False) -> str:
     """The chunk query for a warehouse's inputs; only fixed fragments and quoted names are inserted, every
-    value is bound."""
-    journey_sessions, skip_conversions = journey_cut(sources, options)
+    value is bound. ``dated``: a bounded range, whose first and last date it also binds (``:first_date``,
+    ``:last_date``), so that a typed date or timestamp column's index serves the range
+    (``Sources.day_range``)."""
+    journey_sessions, skip_conversions = journey_cut(sources, options, dated=dated)
+    dates = sources.day_range("conversions", "conversions", ":first_date", ":last_date") if dated else ""
     return _CHUNK_SQL.format(
         conversions=sources.relation("conversions"),
+        conversion_dates=dates,
         sessions=sources.relation("session_sources", "s"),
         conv_id=sources.text_item("conversions", "conv_id", "c"),
         session_id=sources.text_item("session_sources", "session_id", "s"),
@@ -107,18 +111,21 @@ def journey_sql(sources: Sources, options: JourneyOptions) -> str:
     )
 
 
-def journey_cut(sources: Sources, options: JourneyOptions) -> tuple[str, str]:
+def journey_cut(sources: Sources, options: JourneyOptions, *, dated: bool = False) -> tuple[str, str]:
     """How ``options`` cut journeys, as two SQL fragments: the join condition of a conversion ``c``'s
     sessions ``s``, and an ``AND`` filter of the table ``conversions`` (the bad rows ``skip`` leaves out;
-    it binds ``:range_start`` and ``:range_end``). Shared with the fingerprint of a date's journeys
-    (``reporting.report_inputs``), so both read the same sessions."""
+    it binds ``:range_start`` and ``:range_end``, with ``dated`` also ``:first_date`` and ``:last_date``).
+    Shared with the fingerprint of a date's journeys (``reporting.report_inputs``), so both read the same
+    sessions."""
     profile, conv_ts = sources.profile, "c.conv_date || ' ' || c.conv_time"
     lookback = (
         f"AND s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, options.lookback_days)}"
         if options.lookback_days
         else ""
     )
-    skip_conversions, skip_sessions = skip_filters(sources) if options.skip_bad_rows else ("", "")
+    skip_conversions, skip_sessions = (
+        skip_filters(sources, dated=dated) if options.skip_bad_rows else ("", "")
+    )
     journey_sessions = _JOURNEY_SESSIONS.format(
         before_conversion=profile.compare(
             "<", ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
@@ -141,10 +148,9 @@ def build_journeys(
     Rows are ordered by conversion time and id, then session time and id; ``conversion`` is 1 on the
     last session of each journey. Conversions without an earlier session are counted, not yielded.
     """
-    statement = text(journey_sql(sources_of(engine), options))
+    statement = text(journey_sql(sources_of(engine), options, dated=time_range.is_bounded))
     hash_joins = not indexed_by_user(engine)
-    range_start, range_end = time_range.sql_bounds()
-    params = {"range_start": range_start, "range_end": range_end, "chunk": chunk_conversions}
+    params = {**range_params(time_range), "chunk": chunk_conversions}
     if options.only_unattributed:
         params |= dict(zip(("credit_model", "credit_conv_type"), options.credit_label, strict=True))
     after = ("", "", "")

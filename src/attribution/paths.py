@@ -21,7 +21,7 @@ from attribution.journeys import JourneyOptions, build_journeys
 from attribution.timerange import TimeRange
 from attribution.vocabulary import PATH_SCHEMA, journey_paths
 from attribution.warehouse.bulk import fetch_frame
-from attribution.warehouse.input_checks import skip_filters
+from attribution.warehouse.input_checks import range_params, skip_filters
 from attribution.warehouse.sources import Sources, sources_of
 
 _NULL_PATHS_SQL = """
@@ -49,12 +49,16 @@ WHERE timestamp >= {since}"""
 _FILTERS = "AND s.event_date || ' ' || s.event_time >= :range_start AND s.event_date || ' ' || s.event_time < :range_end"
 
 
-def null_paths_sql(sources: Sources, options: JourneyOptions) -> str:
+def null_paths_sql(sources: Sources, options: JourneyOptions, *, dated: bool = False) -> str:
     """The query for a warehouse's inputs; only fixed fragments and quoted names are inserted, every value
     is bound. Unordered: the rows are sorted once they are read (``build_null_paths``), where sorting costs
-    far less than in SQL."""
+    far less than in SQL. ``dated``: a bounded range, whose first and last date it also binds, so that a
+    typed date or timestamp column's index serves it (``Sources.day_range``)."""
     profile = sources.profile
-    filters = _FILTERS + (" AND s.impression_interaction = 0" if options.drop_impressions else "")
+    filters = _FILTERS + (
+        sources.day_range("session_sources", "s", ":first_date", ":last_date") if dated else ""
+    )
+    filters += " AND s.impression_interaction = 0" if options.drop_impressions else ""
     if options.skip_bad_rows:
         filters += skip_filters(sources)[1]
     paths = (
@@ -79,9 +83,8 @@ def build_null_paths(
 ) -> pl.DataFrame:
     """Every null path (see the module docstring) as one frame (``PATH_SCHEMA``, ``path_id`` = user id),
     ordered by user, time and session id."""
-    statement = text(null_paths_sql(sources_of(engine), options))
-    range_start, range_end = time_range.sql_bounds()
-    params = {"range_start": range_start, "range_end": range_end}
+    statement = text(null_paths_sql(sources_of(engine), options, dated=time_range.is_bounded))
+    params = range_params(time_range)
     paths = fetch_frame(engine, statement, params, PATH_SCHEMA, hash_joins=True)  # reads every such session
     return paths.sort("path_id", "timestamp", "session_id")  # byte order, on every warehouse
 

@@ -9,6 +9,7 @@ the skip filters' row estimate of 1 made the journey join rescan ``session_sourc
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
-from tests.plans import recorded_plans
-from tests.retyped import read_rows, renumbered, write_form
+from tests.pipeline.test_typed_inputs import FORMS, SERVER_FORMS
+from tests.plans import recorded_plans, recorded_reads
+from tests.retyped import challenge_form, read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
 
@@ -157,6 +159,53 @@ def test_postgresql_typed_inputs_in_another_schema_never_scan_inside_a_loop(
     with recorded_plans() as recorded:
         run(settings)
     assert_no_loop_scans(recorded)
+
+
+FROM_A_TIME = re.compile(r"conv_time\)? >= ")
+"""A statement that selects conversions from a time on (the range's start), in text SQL or SQLAlchemy's."""
+TYPED_TIMES = {
+    "sqlite": ["date-and-time-columns", "one-timestamp-column"],
+    "postgresql": ["date-and-time-columns", "one-timestamp-column", "timestamps-with-time-zone"],
+}
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+@pytest.mark.parametrize(
+    ("backend", "form"),
+    [(backend, form) for backend, forms in TYPED_TIMES.items() for form in forms],
+    indirect=["backend"],
+)
+def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
+    generated, backend, tmp_path, form, policy
+):
+    """Every statement that selects the range's conversions compares their stored DATE or TIMESTAMP column
+    with typed bounds, which the time index serves. Before: the journey query, the credit a run replaces
+    and the skipped rows compared the text made of the column, a function no index serves (SQLite read the
+    whole index, PostgreSQL the whole table)."""
+    db = backend()
+    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
+    analyse = connect(db)
+    if analyse.dialect.name == "postgresql":
+        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    analyse.dispose()
+    settings = load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="markov",
+        on_bad_rows=policy,
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        formats=("csv",),
+    )
+    with recorded_reads("conversions", "ix_attribution_conversions_by_time", FROM_A_TIME) as reads:
+        run(settings)
+    assert reads, "no statement selected the range's conversions"
+    unserved = "\n\n".join(
+        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
+    )
+    assert not unserved, f"conversions selected by a filter no index serves:\n{unserved}"
 
 
 def _drop_schema(url: str, schema: str) -> None:

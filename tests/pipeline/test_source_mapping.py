@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from attribution import load_settings, run
-from attribution.errors import ConfigError, SchemaError
+from attribution.errors import BadRowsError, ConfigError, SchemaError
 from attribution.sample_data.generate import generate_database
 from attribution.timerange import TimeRange
 from tests.builders import Case
@@ -260,3 +260,44 @@ def test_the_environment_and_the_flag_name_the_mapping_file(tmp_path, rows, monk
     checked = attribution("check", "--db", db, "--source-mapping", str(path))
     assert checked.returncode == 0, checked.stderr
     assert "bad-engagement-flag" in checked.stdout
+
+
+def _first_changed(rows: Rows, name: str, **values: object) -> Rows:
+    """``rows`` with the first row of input ``name`` changed."""
+    changed = [dict(row) for row in rows[name]]
+    changed[0].update(values)
+    return {**rows, name: changed}
+
+
+@pytest.mark.parametrize(
+    ("defect", "line"),
+    [
+        (
+            lambda rows: {**rows, "session_sources": [rows["session_sources"][0], *rows["session_sources"]]},
+            "Web Sessions: 1 SessionKey appears more than once (duplicate-session-id): ",
+        ),
+        (
+            lambda rows: _first_changed(rows, "session_sources", holder_engagement=None),
+            "Web Sessions: 1 row has a NULL VisitorID, Started At, IsHolder, IsCloser or WasImpression "
+            "(missing-session-value): ",
+        ),
+        (
+            lambda rows: _first_changed(rows, "conversions", conv_time="25:00:00"),
+            "Orders: 1 row has a Ordered At that is no timestamp (YYYY-MM-DD HH:MM:SS, no fraction) "
+            "(bad-conversion-timestamp): ",
+        ),
+    ],
+    ids=["duplicate", "null", "malformed"],
+)
+def test_a_bad_row_is_named_by_the_user_s_table_and_columns(
+    backend, other_schema, rows, tmp_path, defect, line
+):
+    """Before: the line named the challenge's table and columns (``session_sources: 1 session_id appears more
+    than once``), which the user's warehouse does not have."""
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, defect(rows), users_form(other_schema, "TEXT", str))
+    path.write_text(mapping_toml(other_schema, {}))
+    with pytest.raises(BadRowsError) as refused:
+        run(load_settings(db=db, out=str(tmp_path), model="linear", source_mapping=str(path)))
+    where = f"{other_schema}." if other_schema else ""
+    assert str(refused.value).startswith(f"Bad input rows in {where}{line}")

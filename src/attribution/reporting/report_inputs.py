@@ -124,7 +124,7 @@ def inputs_sql(sources: Sources, options: JourneyOptions) -> str:
     """The one grouped query of the fingerprints of the dates from ``:first_date`` to ``:last_date``, with
     journeys cut by ``options`` (``journeys.journey_cut``), over the inputs as ``sources`` reads them; only
     fixed fragments and quoted names are inserted."""
-    journey_sessions, skip_conversions = journey_cut(sources, options)
+    journey_sessions, skip_conversions = journey_cut(sources, options, dated=True)
     return _INPUTS_SQL.format(
         conversions=sources.relation("conversions"),
         sessions=sources.relation("session_sources", "s"),

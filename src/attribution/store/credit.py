@@ -42,13 +42,22 @@ from attribution.warehouse.tables import attribution_customer_journey as acj
 
 
 def conversions_in(conn: Connection, time_range: TimeRange) -> Select:
-    """A subquery of the ids of the conversions whose timestamp lies in the range."""
-    conversions = sources_of(conn).selectable("conversions").c
+    """A subquery of the ids of the conversions whose timestamp lies in the range; a bounded range's also by
+    their dates, which an index serves: the date where it leads the time index (the challenge's text), the
+    stored date or timestamp compared with typed bounds where it is converted (``Sources.day_range``)."""
+    sources = sources_of(conn)
+    conversions = sources.selectable("conversions").c
     query, timestamp = select(conversions.conv_id), conversions.conv_date + " " + conversions.conv_time
     if time_range.start is not None:
         query = query.where(timestamp >= time_range.start_text)
     if time_range.end is not None:
         query = query.where(timestamp < time_range.end_text)
+    if span := time_range.date_span():
+        query = query.where(conversions.conv_date.between(*span))
+        if typed := sources.day_range("conversions", "conversions", ":first_date", ":last_date"):
+            query = query.where(
+                text(typed.removeprefix(" AND ")).bindparams(first_date=span[0], last_date=span[1])
+            )
     return query
 
 

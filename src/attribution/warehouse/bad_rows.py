@@ -66,9 +66,10 @@ def _refusal(refused: list[CheckResult]) -> str:
 
 def skipped_rows(bind: Engine | Connection, time_range: TimeRange) -> tuple[int, int]:
     """How many of the range's conversions and of their users' sessions ``skip_filters`` leaves out."""
-    sources, params = sources_of(bind), range_params(time_range)
-    conversion_filter, session_filter = skip_filters(sources)
-    in_range, relation = conversions_in_range("conversions"), sources.relation("conversions")
+    sources, params, dated = sources_of(bind), range_params(time_range), time_range.is_bounded
+    conversion_filter, session_filter = skip_filters(sources, dated=dated)
+    in_range = conversions_in_range(sources, "conversions", dated=dated)
+    relation = sources.relation("conversions")
     users = f"SELECT conversions.user_id FROM {relation} WHERE {in_range}"
     conversions = f"SELECT COUNT(*) FROM {relation} WHERE {in_range} AND NOT (1 = 1{conversion_filter})"
     sessions = (

@@ -115,18 +115,20 @@ class Profile:
 
     def day_text(self, day: str, days: int) -> str:
         """The ``YYYY-MM-DD`` text ``days`` days after the text date ``day`` (a bound value)."""
-        days = int(days)
         if self.name == "sqlite":
-            return f"date({day}, '{days:+d} days')"
-        return f"to_char(CAST({day} AS DATE) + {days}, 'YYYY-MM-DD')"
+            return f"date({day}, '{int(days):+d} days')"
+        return f"to_char({plus_days(f'CAST({day} AS DATE)', days)}, 'YYYY-MM-DD')"
 
     def typed_text(self, expression: str, kind: Literal["date", "time", "timestamp"]) -> str:
         """A typed ``DATE``, ``TIME`` or ``TIMESTAMP`` value as the pipeline's text (to the second); a date
-        as a ``TIMESTAMP`` first (``to_char`` would otherwise take it as a time in the session's zone)."""
+        as a ``TIMESTAMP`` first (``to_char`` would otherwise take it as a time in the session's zone), a time
+        as the ``TIMESTAMP`` of a day at that time (Redshift's ``TO_CHAR`` takes a timestamp or a number, and
+        adds a ``DATE`` and a ``TIME`` into a ``TIMESTAMP``, as PostgreSQL does)."""
         if kind == "date":
             return f"to_char(CAST({expression} AS TIMESTAMP), 'YYYY-MM-DD')"
-        pattern = "'HH24:MI:SS'" if kind == "time" else _TEXT_FORMAT
-        return f"to_char({expression}, {pattern})"
+        if kind == "time":
+            return f"to_char(DATE '2000-01-01' + {expression}, 'HH24:MI:SS')"
+        return f"to_char({expression}, {_TEXT_FORMAT})"
 
     def moved(self, timestamp: str, source: str, target: str, *, typed: str | None = None) -> str:
         """The text timestamp ``timestamp`` (``YYYY-MM-DD HH:MM:SS``, naive in zone ``source``) as the naive
@@ -158,6 +160,13 @@ class Profile:
             return f"typeof({expression}) IN ('integer', 'real')"
         number = "-?([0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?|Infinity)|NaN"
         return f"CAST({expression} AS VARCHAR) ~ '^({number})$'"
+
+
+def plus_days(day: str, days: int) -> str:
+    """PostgreSQL and Redshift: the typed ``DATE`` ``day`` ``days`` days on, as a ``TIMESTAMP`` (an interval
+    literal: Redshift documents a date plus an interval, not a date plus an integer)."""
+    days = int(days)
+    return f"{day} + INTERVAL '{days} days'" if days else day
 
 
 def _spelled_out(op: str, columns: list[str], values: list[str]) -> str:

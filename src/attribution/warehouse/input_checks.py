@@ -15,10 +15,11 @@ may move to another date, which the report groups by; such text is best converte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from sqlalchemy import Connection, Engine, text
@@ -132,7 +133,9 @@ def _either(*predicates: Predicate) -> Predicate:
 @dataclass(frozen=True)
 class Check:
     """One rule: the rows of ``table`` that break it (``bad``; ``None``: rows sharing their ``key``), shown
-    by ``key``, and whether a run may leave them out of journeys (``skippable``).
+    by ``key``, and whether a run may leave them out of journeys (``skippable``). ``problem`` says what a bad
+    row has, each ``{key, ...}`` in it naming those columns as the warehouse does (``Named``);
+    ``timestamp_problem`` instead where the input has a single timestamp column.
 
     Not skippable are the rows the report reads whatever the journeys: a session's id, date and channel,
     and its cost. Leaving such a session out of journeys still leaves a report that is wrong or fails.
@@ -144,10 +147,48 @@ class Check:
     problem: str
     skippable: bool
     bad: Predicate | None = None
+    timestamp_problem: str | None = None
 
     def bad_rows(self, sources: Sources, t: str) -> str | None:
         """SQL true for a bad row of the input aliased ``t`` (``None``: its types hold none)."""
         return None if self.bad is None else self.bad(sources, self.table, t)
+
+
+_KEYS = re.compile(r"\{([a-z_, ]+)\}")
+"""A ``{key, ...}`` of a check's problem."""
+
+
+@dataclass(frozen=True)
+class Named:
+    """A check's table, key and problem as the user's warehouse names them (the source mapping's names)."""
+
+    table: str
+    key: str
+    problem: str
+
+    @classmethod
+    def of(cls, check: Check, sources: Sources | None = None) -> Named:
+        """``check`` under the names ``sources`` found (``None``: the challenge's)."""
+        if sources is None:
+            return cls(
+                check.table, check.key, _KEYS.sub(lambda keys: _listed(keys[1].split(", ")), check.problem)
+            )
+        table = sources.relations[check.table]
+        problem = check.timestamp_problem if sources.timestamp_key(check.table) else None
+        name = partial(sources.column_name, check.table)
+        return cls(
+            f"{table.schema}.{table.table}" if table.schema else table.table,
+            name(check.key),
+            _KEYS.sub(
+                lambda keys: _listed([name(key) for key in keys[1].split(", ")]), problem or check.problem
+            ),
+        )
+
+
+def _listed(names: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``: each name once (a single timestamp stands for a date and a time)."""
+    names = list(dict.fromkeys(names))
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 CHECKS: tuple[Check, ...] = (
@@ -156,7 +197,7 @@ CHECKS: tuple[Check, ...] = (
         "missing-conversion-value",
         "conversions",
         "conv_id",
-        "a NULL conv_id, user_id, conv_date, conv_time or revenue",
+        "a NULL {conv_id, user_id, conv_date, conv_time, revenue}",
         True,
         _nulls("conv_id", "user_id", "conv_date", "conv_time", "revenue"),
     ),
@@ -164,15 +205,16 @@ CHECKS: tuple[Check, ...] = (
         "bad-conversion-timestamp",
         "conversions",
         "conv_id",
-        "a conv_date not YYYY-MM-DD or a conv_time not HH:MM:SS (UTC, no fraction or offset)",
+        "a {conv_date} not YYYY-MM-DD or a {conv_time} not HH:MM:SS (no fraction or offset)",
         True,
         _either(_malformed("conv_date", "date"), _malformed("conv_time", "time")),
+        "a {conv_timestamp} that is no timestamp (YYYY-MM-DD HH:MM:SS, no fraction)",
     ),
     Check(
         "non-numeric-revenue",
         "conversions",
         "conv_id",
-        "a revenue that is not a number",
+        "a {revenue} that is not a number",
         True,
         _not_number("revenue"),
     ),
@@ -180,7 +222,7 @@ CHECKS: tuple[Check, ...] = (
         "revenue-out-of-range",
         "conversions",
         "conv_id",
-        f"a revenue beyond ±{MAX_MONEY:,}, infinite or NaN",
+        f"a {{revenue}} beyond ±{MAX_MONEY:,}, infinite or NaN",
         True,
         _beyond_money("revenue"),
     ),
@@ -189,7 +231,7 @@ CHECKS: tuple[Check, ...] = (
         "missing-session-key",
         "session_sources",
         "session_id",
-        "a NULL session_id, event_date or channel_name",
+        "a NULL {session_id, event_date, channel_name}",
         False,
         _nulls("session_id", "event_date", "channel_name"),
     ),
@@ -197,7 +239,7 @@ CHECKS: tuple[Check, ...] = (
         "missing-session-value",
         "session_sources",
         "session_id",
-        "a NULL user_id, event_time or engagement flag",
+        "a NULL {user_id, event_time, holder_engagement, closer_engagement, impression_interaction}",
         True,
         _nulls("user_id", "event_time", *FLAGS),
     ),
@@ -205,15 +247,16 @@ CHECKS: tuple[Check, ...] = (
         "bad-session-date",
         "session_sources",
         "session_id",
-        "an event_date not YYYY-MM-DD",
+        "an {event_date} not YYYY-MM-DD",
         False,
         _malformed("event_date", "date"),
+        "an {event_timestamp} that is no timestamp (YYYY-MM-DD HH:MM:SS, no fraction)",
     ),
     Check(
         "bad-session-time",
         "session_sources",
         "session_id",
-        "an event_time not HH:MM:SS (UTC, no fraction or offset)",
+        "an {event_time} not HH:MM:SS (no fraction or offset)",
         True,
         _malformed("event_time", "time"),
     ),
@@ -221,7 +264,7 @@ CHECKS: tuple[Check, ...] = (
         "bad-engagement-flag",
         "session_sources",
         "session_id",
-        f"a {', '.join(FLAGS)} other than 0 or 1",
+        f"a {{{', '.join(FLAGS)}}} other than 0 or 1",
         True,
         _not_flags(*FLAGS),
     ),
@@ -230,7 +273,7 @@ CHECKS: tuple[Check, ...] = (
         "non-numeric-cost",
         "session_costs",
         "session_id",
-        "a cost that is not a number",
+        "a {cost} that is not a number",
         False,
         _not_number("cost"),
     ),
@@ -238,7 +281,7 @@ CHECKS: tuple[Check, ...] = (
         "cost-out-of-range",
         "session_costs",
         "session_id",
-        f"a cost beyond ±{MAX_MONEY:,}, infinite or NaN",
+        f"a {{cost}} beyond ±{MAX_MONEY:,}, infinite or NaN",
         False,
         _beyond_money("cost"),
     ),
@@ -253,25 +296,32 @@ class CheckResult:
     check: Check
     count: int
     first_ids: tuple[str, ...] = ()
+    named: Named | None = None
+    """The check under the warehouse's names (``None``: the challenge's)."""
 
     def line(self) -> str:
-        """``table: count what (check): ids``, the ids that were not shown counted as ``…``."""
-        check, one = self.check, self.count == 1
+        """``table: count what (check): ids`` under the warehouse's names, the ids that were not shown
+        counted as ``…``."""
+        check, one, named = self.check, self.count == 1, self.named or Named.of(self.check)
         if check.bad is None:
-            what = f"{check.key}{'' if one else 's'} appear{'s' if one else ''} more than once"
+            what = f"{named.key}{'' if one else 's'} appear{'s' if one else ''} more than once"
         else:
-            what = f"row{'' if one else 's'} {'has' if one else 'have'} {check.problem}"
+            what = f"row{'' if one else 's'} {'has' if one else 'have'} {named.problem}"
         more = ", …" if self.count > len(self.first_ids) else ""
-        return f"{check.table}: {self.count} {what} ({check.name}): {', '.join(self.first_ids)}{more}"
+        return f"{named.table}: {self.count} {what} ({check.name}): {', '.join(self.first_ids)}{more}"
 
 
 # -- where a run looks: the rows it reads (every row for an open range) ------------------------------------
 
 
-def conversions_in_range(t: str) -> str:
-    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``."""
+def conversions_in_range(sources: Sources, t: str, *, dated: bool = False) -> str:
+    """The conversions (aliased ``t``) in the range bound as ``:range_start`` and ``:range_end``; ``dated``
+    (a bounded range, which also binds its first and last date as ``:first_date`` and ``:last_date``): a
+    typed date or timestamp column also compared with typed bounds (``Sources.day_range``), which its index
+    serves (the text made of it is a function of the column, which no index serves)."""
     timestamp = f"{t}.conv_date || ' ' || {t}.conv_time"
-    return f"{timestamp} >= :range_start AND {timestamp} < :range_end"
+    dates = sources.day_range("conversions", t, ":first_date", ":last_date") if dated else ""
+    return f"{timestamp} >= :range_start AND {timestamp} < :range_end{dates}"
 
 
 def _scope(
@@ -286,8 +336,8 @@ def _scope(
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
-        hint = sources.day_range("conversions", t, ":first_date", ":last_date")
-        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date{hint} AND {conversions_in_range(t)}"
+        in_range = conversions_in_range(sources, t, dated=True)
+        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {in_range}"
     if table == "session_sources":
         conversions = sources.relation("conversions", "v")
         users = f"SELECT v.user_id FROM {conversions} WHERE {_scope(sources, 'conversions', 'v', time_range)}"
@@ -353,7 +403,7 @@ def run_checks(
     results = {check.name: CheckResult(check, 0) for check in CHECKS}
     for found in _concurrently(bind, reads):
         results |= found
-    return [results[check.name] for check in CHECKS]
+    return [replace(results[check.name], named=Named.of(check, sources)) for check in CHECKS]
 
 
 def _concurrently(
@@ -415,13 +465,15 @@ def connection(bind: Engine | Connection) -> AbstractContextManager[Connection]:
     return bind.connect() if isinstance(bind, Engine) else nullcontext(bind)
 
 
-def skip_filters(sources: Sources) -> tuple[str, str]:
+def skip_filters(sources: Sources, *, dated: bool = False) -> tuple[str, str]:
     """What journeys leave out under ``skip``: an ``AND`` fragment over the table ``conversions`` and one
-    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``."""
+    over the sessions aliased ``s``; they bind only the journey query's ``:range_start`` and ``:range_end``
+    (``dated``: also its ``:first_date`` and ``:last_date``, ``conversions_in_range``)."""
     conversions = [check for check in CHECKS if check.skippable and check.table == "conversions"]
     sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
     duplicated = [
-        f"conversions.{check.key} NOT IN ({duplicates_sql(sources, check, conversions_in_range('t'))})"
+        f"conversions.{check.key} NOT IN "
+        f"({duplicates_sql(sources, check, conversions_in_range(sources, 't', dated=dated))})"
         for check in conversions
         if check.bad is None
     ]

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy import types as sqltypes
 
 from attribution.errors import SchemaError
-from attribution.warehouse.dialects import Profile, profile_of
+from attribution.warehouse.dialects import Profile, plus_days, profile_of
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.source_mapping import (
     DATE_TIME_KEYS,
@@ -223,6 +223,12 @@ class Sources:
         value = self.text_of(name, key, t)
         return value if value == f"{t}.{key}" else f"{value} AS {key}"
 
+    def column_name(self, name: str, key: str) -> str:
+        """The user's name of the column ``key`` of input ``name`` is read from (a date or time: the single
+        timestamp's), for messages."""
+        relation = self.relations[name]
+        return relation.columns[self._source_key(relation, key)].name
+
     def timestamp_key(self, name: str) -> str | None:
         return self.relations[name].timestamp_key
 
@@ -239,12 +245,13 @@ class Sources:
         if key not in self._converted(relation):
             return ""
         kind, stored = relation.columns[key].kind, f"{t}.{RAW}{key}"
+        stored = f"CAST({stored} AS TEXT)" if self._indexed_as_text(relation, key) else stored
         exact = (relation.zone == self.report_zone and not relation.offsets) or kind == "timestamptz"
         before, after = (0, 1) if exact else (-1, 2)
         if self.profile.name == "sqlite" or kind == "text":
             first = low if exact else self.profile.day_text(low, before)
             return f" AND {stored} >= {first} AND {stored} < {self.profile.day_text(high, after)}"
-        first, last = _plus(f"CAST({low} AS DATE)", before), _plus(f"CAST({high} AS DATE)", after)
+        first, last = plus_days(f"CAST({low} AS DATE)", before), plus_days(f"CAST({high} AS DATE)", after)
         if kind == "timestamptz":  # midnight in the report's zone, as an instant
             zone = literal(self.report_zone)
             first = f"CAST({first} AS TIMESTAMP) AT TIME ZONE {zone}"
@@ -300,9 +307,15 @@ class Sources:
         role, kind = ROLES[key], relation.columns[key].kind
         if role in ("id", "label") and kind != "text":
             return cast(stored, VARCHAR)
-        if role in ("date", "time") and self.profile.name == "sqlite" and relation.zone == self.report_zone:
-            return cast(stored, TEXT)
-        return stored
+        return cast(stored, TEXT) if self._indexed_as_text(relation, key) else stored
+
+    def _indexed_as_text(self, relation: Relation, key: str) -> bool:
+        """Whether the index holds the converted date or time ``key`` as the text SQLite reads it as (in the
+        report's zone, a canonical date or time is that text: the range filters compare it, so must
+        ``day_range``)."""
+        timely = ROLES[key] in ("date", "time") and key != relation.timestamp_key
+        converted = key in self._converted(relation)
+        return timely and converted and self.profile.name == "sqlite" and relation.zone == self.report_zone
 
     # -- how each canonical column is read -------------------------------------------------------------------
 
@@ -379,11 +392,6 @@ class Sources:
             joined = profile.moved(f"{date_text} || ' ' || {time_text}", relation.zone, self.report_zone)
             timestamp = f"CASE WHEN {valid} THEN {joined} END"
         return {date_key: f"SUBSTR({timestamp}, 1, 10)", time_key: f"SUBSTR({timestamp}, 12, 8)"}
-
-
-def _plus(day: str, days: int) -> str:
-    """A typed date ``days`` days after ``day``."""
-    return day if not days else f"{day} {days:+d}"
 
 
 def _read(profile: Profile, role: Role, source: SourceColumn, stored: str) -> str:
