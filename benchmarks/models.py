@@ -367,7 +367,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
     parser.add_argument(
-        "--ca-seeds", type=int, default=5, help="ChannelAttribution runs per scenario (seeds 0, 1, ...)"
+        "--ca-seeds", type=int, default=10, help="ChannelAttribution runs per scenario (seeds 0, 1, ...)"
     )
     parser.add_argument("--child", choices=list(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
