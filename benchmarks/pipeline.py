@@ -8,6 +8,10 @@ ratio of the two. ``--days`` sets the history's length (repeatable: one database
 ``--daily N`` also checks that N daily runs leave the tables and CSV of one run over their days;
 ``--restate-days N`` also times the last day with a restatement window of N days, inputs unchanged, then
 after a restatement of the window's first day, against the same day without one.
+``--cli`` runs each run as a user does, through the ``attribution`` command under ``/usr/bin/time`` (its wall
+and peak memory as that measures them, the pipeline's own step times from the run's record), and prints the
+import of the run's modules in a fresh interpreter, the bulk of a run's start-up: the fixed cost a small
+daily run pays (``--scenario 2k --cli``).
 ``--model`` (repeatable; ``all``: every local model and Markov of orders 1 to 3, ``markov:3`` an order) runs
 the same four runs for each model, each from its own fresh copy, so every model's first run is timed as a
 new user meets it (no index yet). Each database is generated once into benchmarks/data/ and kept pristine;
@@ -20,6 +24,7 @@ Usage:
     python benchmarks/pipeline.py --scenario default --scenario 5m --model all
     python benchmarks/pipeline.py --scenario 1m-orders --model all      # a million orders, 2M users
     python benchmarks/pipeline.py --scenario 10m --days 100 --restate-days 3   # daily runs with a window
+    python benchmarks/pipeline.py --scenario 2k --cli   # a tiny file: the attribution command's fixed cost
     python benchmarks/pipeline.py --compare old.json new.json
 """
 
@@ -75,6 +80,7 @@ SCENARIOS = {
     s.name: s
     for s in (
         Scenario("default", 500_000, 2_000),
+        Scenario("2k", 2_000, 100),  # a run's fixed cost: start-up, the steps' own overhead, exit
         Scenario("1m", 1_000_000, 20_000),
         Scenario("5m", 5_000_000, 100_000),
         Scenario("10m", 10_000_000, 200_000),
@@ -198,6 +204,55 @@ def run_in_child(
     return {**json.loads(child.stdout.splitlines()[-1]), "child_seconds": time.perf_counter() - began}
 
 
+def run_command(
+    db: str | Path,
+    out: Path,
+    start: str = "",
+    end: str = "",
+    model: str = DEFAULT_MODEL,
+    restate_days: int = 0,
+) -> dict:
+    """The run as the ``attribution`` command under ``/usr/bin/time`` (the ``run_in_child`` of ``--cli``): its
+    wall, CPU seconds (user and system: what a busy machine changes least) and peak memory as ``time`` reports
+    them, the step times from the run's record."""
+    name, _, order = model.partition(":")
+    options = ["--model", name, *(["--markov-order", order] if order else [])]
+    options += [*(["--start", start, "--end", end] if start else []), "--restate-days", str(restate_days)]
+    command = [str(Path(sys.executable).with_name("attribution")), "run", "--db", str(db), "--out", str(out)]
+    timed = ["/usr/bin/time", "-f", "%e %U %S %M", *command, *options]
+    child = subprocess.run(timed, capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(f"The attribution command on {db} failed:\n{child.stderr}")
+    wall, user, system, peak_kb = child.stderr.split()[-4:]
+    with closing(sqlite3.connect(db)) as con:
+        (summary,) = con.execute(
+            "SELECT summary FROM attribution_runs WHERE status = 'succeeded' ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+    seconds = json.loads(summary)["seconds"]
+    cpu = float(user) + float(system)
+    return {
+        "seconds": seconds,
+        "child_seconds": float(wall),
+        "cpu_seconds": cpu,
+        "peak_mb": int(peak_kb) / 1024,
+    }
+
+
+STARTUP_IMPORTS = "import attribution.cli, attribution.pipeline.in_process"
+"""What a run imports before its first step (the CLI, the settings, the pipeline)."""
+
+
+def startup_seconds(repeat: int = 5) -> float:
+    """The fastest of ``repeat`` imports of ``STARTUP_IMPORTS`` in a fresh interpreter: a run's start-up
+    before its first step, without the interpreter's own start (about 20 ms)."""
+    code = f"import time; t = time.perf_counter(); {STARTUP_IMPORTS}; print(time.perf_counter() - t)"
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(repeat)
+    ]
+    return min(float(child.stdout) for child in runs)
+
+
 def pristine(scenario: Scenario) -> tuple[Path, float | None]:
     """The scenario's database as generated (no index, no output), and the generation's seconds if it was
     generated now: it is generated once and kept, since 10M sessions take minutes (delete it to regenerate)."""
@@ -223,8 +278,10 @@ def scheduled_runs(
     after: Callable[[str], None] = lambda _label: None,
     model: str = DEFAULT_MODEL,
     restate_days: int = 0,
+    runner: Callable[..., dict] = run_in_child,
 ) -> dict:
-    """The ``RUNS`` on ``db``, in order, each in a fresh process (``run_in_child``), the daily ones over
+    """The ``RUNS`` on ``db``, in order, each in a fresh process (``runner``: ``run_in_child``, or
+    ``run_command`` for ``--cli``), the daily ones over
     ``days`` (the history's last two: ``last_days``); with ``restate_days``, then the last day again with
     that restatement window, its inputs unchanged (``window``), and once more after a restatement of the
     window's first day (``restated``). ``after`` is called with each run's label once it has ended."""
@@ -232,13 +289,13 @@ def scheduled_runs(
     bounds = {"first": (), "rerun": (), "first day": (before, day), "day": (day, next_day(day))}
     runs = {}
     for label in RUNS:
-        runs[label] = run_in_child(db, out, *(bounds[label] or ("", "")), model=model)
+        runs[label] = runner(db, out, *(bounds[label] or ("", "")), model=model)
         after(label)
     if restate_days:
         for label in WINDOW_RUNS:
             if label == "restated":
                 restate(db, (date.fromisoformat(day) - timedelta(days=restate_days)).isoformat())
-            runs[label] = run_in_child(db, out, day, next_day(day), model=model, restate_days=restate_days)
+            runs[label] = runner(db, out, day, next_day(day), model=model, restate_days=restate_days)
             after(label)
     return runs
 
@@ -253,10 +310,13 @@ def restate(db: str | Path, day: str) -> None:
         )
 
 
-def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL, restate_days: int = 0) -> dict:
+def bench(
+    scenario: Scenario, daily: int, model: str = DEFAULT_MODEL, restate_days: int = 0, cli: bool = False
+) -> dict:
     db, generate_seconds = working_copy(scenario)
     out = DATA / f"{scenario.stem}-reports"
-    runs = scheduled_runs(db, out, last_days(db, 2), model=model, restate_days=restate_days)
+    runner = run_command if cli else run_in_child
+    runs = scheduled_runs(db, out, last_days(db, 2), model=model, restate_days=restate_days, runner=runner)
     for result in runs.values():
         result["sessions_per_second"] = scenario.sessions / result["seconds"]["total"]
     checked = {"daily": check_daily_runs(db, out, daily)} if daily else {}
@@ -266,6 +326,8 @@ def bench(scenario: Scenario, daily: int, model: str = DEFAULT_MODEL, restate_da
         "model": model,
         "restate_days": restate_days,
         "generate_seconds": generate_seconds,
+        "cli": cli,
+        **({"startup_seconds": startup_seconds()} if cli else {}),
         **runs,
         **checked,
     }
@@ -318,17 +380,23 @@ def show(result: dict) -> None:
     print(
         f"{'run':<10}"
         + "".join(f"{step:>14}" for step in steps)
-        + f"{'wall':>8}{'sessions/s':>12}{'peak MB':>10}"
+        + f"{'wall':>8}{'cpu' if result.get('cli') else '':>8}{'sessions/s':>12}{'peak MB':>10}"
     )
     for label in labels:
         r = result[label]
+        cpu = f"{r['cpu_seconds']:>8.2f}" if "cpu_seconds" in r else f"{'':>8}"
         print(
             f"{label:<10}"
             + "".join(f"{r['seconds'].get(step, 0):>14.2f}" for step in steps)
-            + f"{r['child_seconds']:>8.2f}{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
+            + f"{r['child_seconds']:>8.2f}{cpu}{r['sessions_per_second']:>12,.0f}{r['peak_mb']:>10.0f}"
         )
     day, rerun = result["day"]["seconds"]["total"], result["rerun"]["seconds"]["total"]
     print(f"a daily run costs {day / rerun:.2f} of a whole-range rerun")
+    if result.get("cli"):
+        print(
+            f"each run through the attribution command, wall and peak as /usr/bin/time measures them; the import "
+            f"of the run's modules ({STARTUP_IMPORTS}) in a fresh interpreter: {result['startup_seconds']:.2f} s"
+        )
     for label in WINDOW_RUNS:
         if label in result:
             window = result[label]["seconds"]["total"]
@@ -413,6 +481,11 @@ def main() -> None:
         help="also time the last day with a restatement window of N days, unchanged, then after a restatement",
     )
     parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="run each run through the attribution command under /usr/bin/time (wall, peak) and time the start-up",
+    )
+    parser.add_argument(
         "--child", nargs=6, help=argparse.SUPPRESS
     )  # database, output, start, end ("" for all), model, restatement window
     args = parser.parse_args()
@@ -423,7 +496,7 @@ def main() -> None:
         compare(*args.compare)
         return
     results = [
-        bench(scenario, args.daily, model, args.restate_days)
+        bench(scenario, args.daily, model, args.restate_days, args.cli)
         for scenario in scenarios(args.scenario, args.days, args.layout)
         for model in models(args.model)
     ]

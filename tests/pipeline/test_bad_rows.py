@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from attribution import InputError, IntegrityError, load_settings, run
 from attribution.pipeline import staged
+from attribution.reporting import channel_report
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
 from attribution.warehouse.input_checks import MAX_MONEY
@@ -216,10 +217,15 @@ SUMMING_BEYOND = replace(
 """Ten costs at the bound on one date and channel: 10^19 millionths, beyond a signed 64-bit integer."""
 
 
+@pytest.mark.parametrize("child_scan_rows", [0, channel_report.CHILD_SCAN_ROWS], ids=["columnar", "sql"])
 @pytest.mark.parametrize(
     "options", [{}, {"start": "2023-09-03", "end": "2023-09-04"}], ids=["open", "bounded"]
 )
-def test_costs_summing_beyond_64_bits_of_millionths_stop_the_run_in_one_line(make_sqlite, tmp_path, options):
+def test_costs_summing_beyond_64_bits_of_millionths_stop_the_run_in_one_line(
+    make_sqlite, tmp_path, monkeypatch, options, child_scan_rows
+):
+    """An open range's scan names the channel and date whichever sums them (the columnar scan, SQLite's join)."""
+    monkeypatch.setattr(channel_report, "CHILD_SCAN_ROWS", child_scan_rows)
     db = make_sqlite(SUMMING_BEYOND)
     with pytest.raises(IntegrityError, match=r" 2023-09-03 is beyond ±9,223,372,036,854\.775807"):
         run_pipeline(db, tmp_path, **options)

@@ -1,4 +1,5 @@
-"""Session cost per channel and date: the columnar SQLite path agrees with plain SQL, whatever the chunking."""
+"""Session cost per channel and date: the columnar SQLite path agrees with plain SQL, whatever the chunking, and
+runs only where it pays (``CHILD_SCAN_ROWS``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy import text
 
 from attribution.reporting import channel_report as report
 from attribution.reporting import sqlite_scan
-from attribution.warehouse.engine import connect
+from attribution.warehouse.engine import connect, open_engine
+from attribution.warehouse.sources import sources_of
 from tests.builders import write_case
 from tests.cases import PAID
 
@@ -42,8 +44,14 @@ def columnar_totals(db: str) -> list[tuple]:
     return frame.select("channel_name", "date", "cost").rows()
 
 
+@pytest.fixture
+def columnar(monkeypatch):
+    """Every SQLite table with a rowid scanned by the columnar scan's child, however small."""
+    monkeypatch.setattr(report, "CHILD_SCAN_ROWS", 0)
+
+
 @pytest.mark.parametrize("scan_rows", [1, 3, 1000])
-def test_columnar_session_costs_equal_the_sql_aggregation(make_sqlite, monkeypatch, scan_rows):
+def test_columnar_session_costs_equal_the_sql_aggregation(make_sqlite, monkeypatch, columnar, scan_rows):
     monkeypatch.setattr(report, "SCAN_ROWS", scan_rows)
     db = make_sqlite(PAID)
     expected = sql_totals(db)
@@ -62,12 +70,34 @@ def test_every_backend_sums_costs_of_sessions_once_with_null_and_missing_as_zero
     assert costs["cost"].sum() == pytest.approx(6.5) and costs.schema["cost"] == pl.Float64
 
 
-def test_a_relative_path_with_spaces_works(tmp_path, monkeypatch):
+def test_a_relative_path_with_spaces_works(tmp_path, monkeypatch, columnar):
     folder = tmp_path / "my data"
     folder.mkdir()
     write_case(str(folder / "a b.db"), PAID)
     monkeypatch.chdir(tmp_path)
     assert columnar_totals(os.path.join("my data", "a b.db")) == columnar_totals(str(folder / "a b.db"))
+
+
+def test_a_small_table_is_summed_by_sqlite_in_the_run_and_a_bigger_one_by_the_columnar_scan(
+    source_db, monkeypatch
+):
+    """Starting a second interpreter costs more than SQLite's own join of a small table; the rule looks only at
+    the ends of the table's rowids (20,000 sessions here)."""
+    with open_engine(str(source_db)) as engine:
+        sources = sources_of(engine)
+        assert report.columnar_rowid(engine, sources) is None
+        monkeypatch.setattr(report, "CHILD_SCAN_ROWS", 19_999)
+        assert report.columnar_rowid(engine, sources) == "rowid"
+
+
+def test_sqlite_s_own_join_and_the_columnar_scan_give_the_same_bits(source_db, monkeypatch):
+    """Whichever sums them, a file's costs are the same floats: a rerun after the file grew past
+    ``CHILD_SCAN_ROWS`` changes no report row."""
+    with open_engine(str(source_db)) as engine:
+        by_sql = report.aggregate_session_costs(engine).sort("date", "channel_name")
+        monkeypatch.setattr(report, "CHILD_SCAN_ROWS", 0)
+        by_scan = report.aggregate_session_costs(engine).sort("date", "channel_name")
+    assert by_sql.height > 0 and by_sql.equals(by_scan)
 
 
 def test_the_hash_join_is_exact_when_ids_share_a_hash():

@@ -115,6 +115,7 @@ def test_an_open_range_reports_the_cost_of_every_session_in_any_layout(
     make_sqlite, tmp_path, monkeypatch, layout, scan_rows
 ):
     monkeypatch.setattr(channel_report, "SCAN_ROWS", scan_rows)
+    monkeypatch.setattr(channel_report, "CHILD_SCAN_ROWS", 0)  # the columnar scan, however small the table
     db = make_sqlite(CASE)
     LAYOUTS[layout](db)
     run(load_settings(db=db, out=str(tmp_path), formats=("csv",)))
@@ -142,5 +143,6 @@ def test_the_cost_scan_equals_sqlite_s_own_join_in_any_row_layout(tmp_path_facto
     relaid(db, form, rowids[: len(case.sessions)])
     with pytest.MonkeyPatch.context() as patch, open_engine(db) as engine:
         patch.setattr(channel_report, "SCAN_ROWS", scan_rows)
+        patch.setattr(channel_report, "CHILD_SCAN_ROWS", 0)
         costs = channel_report.aggregate_session_costs(engine)
     assert {(channel, date): cost for channel, date, cost in costs.rows()} == sqlite_join(db)

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 from attribution.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
+    from attribution.ihc_api.client import IHCApiAttributor
     from attribution.ihc_api.config import ClientConfig
     from attribution.ihc_api.faults import FaultConfig
+    from attribution.ihc_api.outcomes import BatchOutcome, ClientReport
     from attribution.ihc_api.packing import PackingPlan, lower_bound, pack_requests
     from attribution.ihc_api.server import create_app, serve
 
 _HOMES = {
-    "BatchOutcome": "client",
+    "BatchOutcome": "outcomes",
     "ClientConfig": "config",
-    "ClientReport": "client",
+    "ClientReport": "outcomes",
     "FaultConfig": "faults",
     "IHCApiAttributor": "client",
     "PackingPlan": "packing",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, max_answer_bytes
@@ -83,7 +82,9 @@ class ClientConfig(BaseModel):
         description="connection failures in a row (across requests) after which the service counts as down",
     )
     redistribution: RedistributionParameter | None = None
-    transport: httpx.AsyncBaseTransport | None = None
+    transport: object | None = None
+    """An ``httpx.AsyncBaseTransport`` (``_a_transport``): typed as any object here, so that the settings of
+    a run of another model load without the HTTP stack."""
 
     @field_validator("base_url")
     @classmethod
@@ -92,6 +93,15 @@ class ClientConfig(BaseModel):
             scheme = value.partition(":")[0]  # the rest may hold credentials: not echoed
             raise ValueError(f"base_url must start with http:// or https://, not {scheme!r}:")
         return value.rstrip("/")
+
+    @field_validator("transport")
+    @classmethod
+    def _a_transport(cls, value: object | None) -> object | None:
+        import httpx
+
+        if value is not None and not isinstance(value, httpx.AsyncBaseTransport):
+            raise ValueError(f"transport must be an httpx.AsyncBaseTransport, not {type(value).__name__}")
+        return value
 
     @property
     def request_deadline(self) -> float:
@@ -107,6 +117,8 @@ class ClientConfig(BaseModel):
     def loopback(self) -> bool:
         """Whether ``base_url`` names this machine (localhost, 127.0.0.0/8, ::1): such requests never go
         through a proxy of the environment (``HTTP_PROXY``), which would see the key and the journeys."""
+        import httpx  # loaded by then: the client asks this as it opens its connections
+
         host = httpx.URL(self.base_url).host
         if host == "localhost" or host.endswith(".localhost"):
             return True

@@ -12,14 +12,19 @@ Self-transitions (the same channel twice in a row) are kept: they are what the p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sparse
-import scipy.sparse.linalg as sparse_linalg
 
 from attribution.errors import ConfigError
 from attribution.models.path_model import CodedPaths, PathModel
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+# SciPy is imported by the functions that solve a chain, not here: the registry imports every model, and a run
+# of another model must not pay for SciPy's import (about a third of the pipeline's own).
 
 ORDERS = (1, 2, 3)
 MAX_ITERATIONS = 10_000
@@ -83,6 +88,8 @@ def _swept(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray |
     From 0 the sweeps rise monotonically; with ``rate`` the last shrink of the change, the error left is at
     most ``change * rate / (1 - rate)``.
     """
+    from scipy import sparse
+
     stay = q.diagonal()
     leave = 1 / (1 - stay)  # every state is left: each path's last visit to it moves on or ends
     step = sparse.csr_array(sparse.diags_array(leave) @ (q - sparse.diags_array(stay)))
@@ -101,6 +108,9 @@ def _swept(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray |
 
 def _solved(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Each chain's ``(I - Q) x = r`` over its kept states, by a sparse LU factorisation."""
+    from scipy import sparse
+    from scipy.sparse import linalg as sparse_linalg
+
     system = sparse.csc_array(sparse.eye_array(r.size) - q)
     chances = np.empty(kept.shape[1])
     for column in range(kept.shape[1]):
@@ -144,6 +154,8 @@ def _transition_matrices(
     Each session's transition weighs as many paths as its distinct path stands for; the path's end goes
     to conversion as often as it converted and to null as often as it did not.
     """
+    from scipy import sparse
+
     first = np.zeros(states.size, dtype=bool)
     first[paths.starts] = True
     previous = np.where(first, 0, np.roll(states, 1))

@@ -18,7 +18,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine, Select
 
 from attribution.errors import ConfigError
-from attribution.ihc_api.client import BatchOutcome, ClientReport, IHCApiAttributor
+from attribution.ihc_api.client import IHCApiAttributor
+from attribution.ihc_api.outcomes import BatchOutcome, ClientReport
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths

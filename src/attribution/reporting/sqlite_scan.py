@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
-import connectorx
 import polars as pl
 
 COST_SCHEMA = {"channel_name": pl.String, "date": pl.String, "cost": pl.Float64}
@@ -119,6 +118,8 @@ def _session_chunks(
 def _read(uri: str, sql: str, busy_seconds: float) -> object:
     """One columnar read, tried again for up to ``busy_seconds`` while a writer holds the file (connectorx's
     own SQLite waits only 5 s, less than an index build can take), as each statement of the pipeline waits."""
+    import connectorx  # here, not at the top: the pipeline imports this module's SQL and limits, not its reads
+
     deadline = time.monotonic() + busy_seconds
     while True:
         try:

@@ -1,0 +1,63 @@
+"""A run loads only what its path needs: the libraries of other models, of the IHC API, of the columnar scan
+and of exports it was not asked for stay unimported, so a small daily run's fixed cost is its own work.
+
+Not a timing test: it names the modules, which is what the start-up's time is made of.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.cases import PAID
+
+OFF_THE_PATH = {
+    "scipy": "Markov's chain solver",
+    "httpx": "the IHC API client",
+    "connectorx": "the columnar cost scan of a big SQLite file (a child process of its own)",
+    "tableauhyperapi": "the Tableau extract",
+    "tableauserverclient": "publishing to Tableau",
+    "pyarrow": "nothing: Polars writes Parquet itself",
+    "plotly": "nothing: the dashboard draws its own charts",
+}
+
+
+def loaded_after(code: str) -> list[str]:
+    """Which of ``OFF_THE_PATH`` a fresh interpreter holds after running ``code``."""
+    script = f"import sys\n{code}\nprint(*sorted({set(OFF_THE_PATH)!r} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_the_runners_import_none_of_the_libraries_off_a_run_s_path():
+    code = "import attribution.pipeline.in_process, attribution.pipeline.staged"
+    assert loaded_after(code) == []
+
+
+def test_a_run_of_a_small_file_loads_none_of_them_either(make_sqlite, tmp_path):
+    """The whole run, the dashboard included: its model (the local IHC engine), the session-cost sum of an open
+    range (SQLite's own join on a small table) and CSV, Parquet and HTML files."""
+    db, out = make_sqlite(PAID), tmp_path / "reports"
+    code = (
+        "from attribution import load_settings, run\n"
+        f"run(load_settings(db={db!r}, out={str(out)!r}, formats=('csv', 'parquet', 'html')))"
+    )
+    assert loaded_after(code) == []
+    assert sorted(path.name for path in out.iterdir()) == [
+        "channel_reporting.csv",
+        "channel_reporting.parquet",
+        "dashboard.html",
+    ]
+
+
+def test_markov_loads_scipy_when_it_solves_a_chain():
+    """The other side of the rule: the model that needs SciPy still gets it, on first use."""
+    code = (
+        "import polars as pl\n"
+        "from attribution.models.markov import Markov\n"
+        "from attribution.models.path_model import journey_paths\n"
+        "journeys = pl.DataFrame({'conv_id': ['c', 'c'], 'session_id': ['a', 'b'], "
+        "'timestamp': ['2023-09-01 10:00:00', '2023-09-01 11:00:00'], 'channel_name': ['x', 'y']})\n"
+        "Markov().trained_on(journey_paths(journeys))"
+    )
+    assert loaded_after(code) == ["scipy"]
