@@ -1,4 +1,4 @@
-"""The staged runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
+"""The scheduled runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
 run's journeys and credit kept in the warehouse's staging tables between tasks, keyed by run.
 
 Why: a scheduler runs every task as its own process, perhaps on another machine, so nothing may stay in
