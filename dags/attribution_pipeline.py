@@ -4,7 +4,8 @@ Wiring only: each task is a thin call into ``attribution.pipeline.scheduled`` (t
 batches); the run's settings come from ``attribution.app.scheduled_settings``, given the scheduler's params,
 Variables and connections (``_Airflow``). Tasks hand each other the run's settings without secrets, batch ids
 and file URIs; journeys and credit stay in the warehouse's staging tables, keyed by run. The package,
-connections and Variables are read inside tasks, never while the scheduler parses this file. Configuration, ranges and the concurrency rule: docs/airflow.md.
+connections and Variables are read inside tasks, never while the scheduler parses this file. Configuration,
+ranges and the concurrency rule: docs/airflow.md.
 """
 
 from __future__ import annotations
