@@ -123,7 +123,9 @@ def test_a_scheduled_runs_batches_beside_a_cli_run_send_each_journey_once_and_en
         barrier.wait()
         with ThreadPoolExecutor(max_workers=4) as tasks:  # as the DAG maps them
             list(
-                tasks.map(lambda batch: scheduled.attribute_batch(settings, "dag/beside", batch), plan.batch_ids)
+                tasks.map(
+                    lambda batch: scheduled.attribute_batch(settings, "dag/beside", batch), plan.batch_ids
+                )
             )
         code, errors = cli.result()  # both runs read their journeys before either stored any credit
     finally:
