@@ -504,7 +504,7 @@ def calibrate_ihc_command(
     from attribution.pipeline.calibration import calibrate_conversion_type, read_answers, stored_api_answers
 
     settings = _load_settings(db=db, conv_type_id=conv_type_id)
-    source = from_conv_type or settings.conv_type_id
+    source = from_conv_type or settings.ihc_api.conv_type_id
     frame = read_answers(answers) if answers else stored_api_answers(settings, source)
     with _progress() as progress:
         progress.add_task("calibrating", total=None)
@@ -581,14 +581,15 @@ def check_command(db: Db = None, source_mapping: SourceMappingFile = None) -> No
     from attribution.warehouse.schema import validate_inputs
 
     settings = _load_settings(db=db, source_mapping=source_mapping)
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         validate_inputs(engine)
         results = run_checks(engine)
         week = last_week(engine)
         stale = find_stale(engine, week)
     _print_freshness(week, stale)
     console.print(
-        f"Input checks of {shown(settings.safe_db)} (bad: rows, or ids that repeat)", highlight=False
+        f"Input checks of {shown(settings.warehouse.safe_db)} (bad: rows, or ids that repeat)",
+        highlight=False,
     )
     console.print(f"{'check':<26} {'table':<15} {'bad':>8}  first ids", highlight=False)
     for result in results:
@@ -643,17 +644,17 @@ def report_command(
     settings = _load_settings(
         db=db, source_mapping=source_mapping, out=out, formats=tuple(chosen), report_model=report_model
     )
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         if compare_models:
             with engine.connect() as conn:
                 _print_comparison(conn)
             return
-        if settings.report_model is not None:
+        if settings.model.report_model is not None:
             switch_report(settings, engine)
         with engine.connect() as conn:
-            context = report_context(conn, compare="html" in settings.formats)
-            options = settings.storage_options.get_secret_value()
-            paths = export_all(conn, settings.out, settings.formats, context, options)
+            context = report_context(conn, compare="html" in settings.output.formats)
+            options = settings.output.storage_options.get_secret_value()
+            paths = export_all(conn, settings.output.out, settings.output.formats, context, options)
             _print_channels(conn)
     _print_paths(paths)
 

@@ -131,4 +131,4 @@ def test_a_run_s_settings_hold_the_secrets_of_its_connections(tmp_path):
         "batch_journeys": 1,
     }
     settings = scheduled.run_settings(run, lookups)
-    assert settings.ihc_api_key.get_secret_value() == "k3y" and settings.db.endswith("w.db")
+    assert settings.ihc_api.api_key.get_secret_value() == "k3y" and settings.warehouse.db.endswith("w.db")

@@ -81,7 +81,7 @@ def test_postgresql_without_the_indexes_never_scans_inside_a_loop(
         db=postgres_url, out=str(tmp_path / "out"), model=model, on_bad_rows="skip", start=start, end=end
     )
     with recorded_plans() as recorded:
-        run(settings.model_copy(update={"formats": ("csv",)}))
+        run(settings.replaced(formats=("csv",)))
     assert_no_loop_scans(recorded)
 
 

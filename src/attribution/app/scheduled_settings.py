@@ -67,7 +67,7 @@ def run_options(params: Mapping[str, Any], dag_run: DagRun, lookups: Lookups) ->
         explicit["formats"] = [name.strip() for name in formats.split(",") if name.strip()]
     if mapping := lookups.variable("attribution_source_mapping"):
         explicit["source_mapping_toml"] = mapping  # the TOML text: every task reads the same mapping
-    model = load_settings(**explicit).model  # a bad range, format or option fails here, before any work
+    model = load_settings(**explicit).model.name  # a bad range, format or option fails here, before any work
     run_key = f"{dag_run.dag_id}/{dag_run.run_id}"
     return {**explicit, "model": model, "run_key": run_key, "batch_journeys": params["batch_journeys"]}
 

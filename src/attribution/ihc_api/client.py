@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from attribution.errors import IncompleteAttributionError, InputError, ServiceUnreachableError
+from attribution.errors import ConfigError, IncompleteAttributionError, InputError, ServiceUnreachableError
 from attribution.ihc_api.answers import PARTIAL_FAILURE, REJECTED, RETRIES_EXHAUSTED, Settled, check_answer
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.contract import CREDIT_COLUMNS, CREDIT_SCHEMA, request_body
@@ -87,6 +87,8 @@ class IHCApiAttributor(Attributor):
     name = "ihc-api"
 
     def __init__(self, config: ClientConfig) -> None:
+        if config.api_key is None:
+            raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
         self.config = config
 
     def __repr__(self) -> str:

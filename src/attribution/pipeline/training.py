@@ -47,12 +47,12 @@ def store_conversion_type(
     settings: Settings, parameters: IHCParameters, journeys: int, notes: list[str] | None = None
 ) -> StoredType:
     """Store ``parameters`` as the next version of the settings' conversion type."""
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         create_output_tables(engine)
-        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=journeys)
+        version = save_parameters(engine, settings.ihc_api.conv_type_id, parameters, journeys=journeys)
     weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
     rounded = (round(weights[0], 3), round(weights[1], 3), round(weights[2], 3))
-    return StoredType(settings.conv_type_id, version, journeys, rounded, notes or [])
+    return StoredType(settings.ihc_api.conv_type_id, version, journeys, rounded, notes or [])
 
 
 def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFrame:
@@ -62,16 +62,16 @@ def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFr
 
     Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
     """
-    with settings.warehouse() as engine:
-        prepare(engine, settings.create_indexes)
-        enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
+    with settings.open_warehouse() as engine:
+        prepare(engine, settings.warehouse.create_indexes)
+        enforce(engine, settings.time_range, settings.policies.on_bad_rows, null_paths=null_paths)
         chunks = build_journeys(
-            engine, settings.time_range, settings.journey_options, settings.chunk_conversions
+            engine, settings.time_range, settings.journey_options, settings.policies.chunk_conversions
         )
         frames = [chunk.journeys for chunk in chunks if not chunk.journeys.is_empty()]
     if not frames:
         raise InputError(
-            f"No journeys in range {settings.time_range} of {settings.safe_db}: "
+            f"No journeys in range {settings.time_range} of {settings.warehouse.safe_db}: "
             "no conversion there has an earlier session (check --start and --end)"
         )
     return pl.concat(frames)
@@ -79,7 +79,7 @@ def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFr
 
 def train_conversion_type(settings: Settings) -> StoredType:
     """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
-    check_storable(settings.conv_type_id)
+    check_storable(settings.ihc_api.conv_type_id)
     journeys = range_journeys(settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -93,6 +93,6 @@ def compare_stored_models(settings: Settings, names: list[str], value: str = "cr
     if value not in ("credit", "revenue"):
         raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
     journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
-    with settings.warehouse() as engine:
-        models = {name: build_model(settings.model_copy(update={"model": name}), engine) for name in names}
+    with settings.open_warehouse() as engine:
+        models = {name: build_model(settings.replaced(model=name), engine) for name in names}
     return wide_comparison(compare_models(journeys, models), value)
