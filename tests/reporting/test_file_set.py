@@ -188,7 +188,7 @@ def test_a_retried_export_task_after_a_kill_publishes_the_committed_set(copy, tm
         scheduled.attribute_batch(settings, "dag/run-2", batch)
     scheduled.finish_run(settings, "dag/run-2")
     code = (
-        "from attribution import load_settings; from attribution.pipeline import staged; "
+        "from attribution import load_settings; from attribution.pipeline import scheduled; "
         f"scheduled.export_files(load_settings(db={db!r}, out={str(out)!r}, formats={FORMATS!r}, "
         "model='markov'), 'dag/run-2')"
     )
