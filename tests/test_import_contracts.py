@@ -125,7 +125,7 @@ def test_the_dag_imports_the_package_only_inside_its_tasks():
 @pytest.mark.parametrize(
     "violation",
     [
-        "from attribution.pipeline import staged",
+        "from attribution.pipeline import scheduled",
         "import attribution.errors",
         "try:\n    import attribution\nexcept ImportError:\n    pass",
     ],

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import runpy
 import sys
-from types import SimpleNamespace
-
-import pytest
 
 from attribution.models import MODELS
 from tests.dags.conftest import DAG_ID, DAGS_FOLDER
@@ -97,81 +93,3 @@ def test_params_offer_the_range_the_registry_models_the_conversion_type_and_the_
     assert (params["on_stale"], params["restate_days"]) == ("error", 0)  # docs/airflow.md says why
     offered, registered = set(params.get_param("model").schema["enum"]), {None, *MODELS, "ihc-api"}
     assert offered == registered, f"update MODEL_NAMES in {DAG_FILE.name}: {sorted(registered - {None})}"
-
-
-@pytest.mark.parametrize(
-    ("connection", "url"),
-    [
-        ({"conn_type": "sqlite", "host": "/data/warehouse.db"}, "sqlite:////data/warehouse.db"),
-        (
-            {
-                "conn_type": "postgres",
-                "host": "db",
-                "port": 5432,
-                "login": "u",
-                "password": "p@ss",
-                "schema": "w",
-            },
-            "postgresql+psycopg://u:p%40ss@db:5432/w",
-        ),
-        (
-            {"conn_type": "redshift", "host": "c.example.com", "port": 5439, "login": "u", "schema": "dev"},
-            "redshift+redshift_connector://u@c.example.com:5439/dev",
-        ),
-    ],
-)
-def test_a_connection_becomes_a_sqlalchemy_url(airflow_home, connection, url):
-    from airflow.sdk import Connection
-
-    dag_module = runpy.run_path(str(DAG_FILE))
-    assert dag_module["connection_url"](Connection(conn_id="attribution_db", **connection)) == url
-
-
-def test_a_connection_of_another_type_is_refused_with_the_fix(airflow_home):
-    from airflow.sdk import Connection
-
-    from attribution.errors import ConfigError
-
-    connection_url = runpy.run_path(str(DAG_FILE))["connection_url"]
-    generic = Connection(conn_id="attribution_db", conn_type="generic", host="/data/warehouse.db")
-    with pytest.raises(ConfigError, match="add it by URI"):
-        connection_url(generic)
-
-
-def test_an_http_connection_gives_the_ihc_base_url(airflow_home):
-    http_url = runpy.run_path(str(DAG_FILE))["http_url"]
-
-    def connection(host: str, conn_type: str = "generic", port: int | None = None) -> SimpleNamespace:
-        return SimpleNamespace(host=host, conn_type=conn_type, schema="", port=port)
-
-    assert http_url(connection("api.example.com")) == "https://api.example.com"
-    assert http_url(connection("http://127.0.0.1:8000")) == "http://127.0.0.1:8000"
-    assert http_url(connection("127.0.0.1", "http", 8000)) == "http://127.0.0.1:8000"  # from an http:// URI
-
-
-def test_the_ihc_key_comes_from_the_connection_else_from_the_secret_variable(airflow_home, monkeypatch):
-    ihc_api = runpy.run_path(str(DAG_FILE))["_ihc_api"]
-    connection = {"conn_type": "http", "host": "https://ihc.example.com", "password": "key-from-connection"}
-    monkeypatch.setenv("AIRFLOW_CONN_IHC_API", json.dumps(connection))
-    assert ihc_api() == {"ihc_api_key": "key-from-connection", "ihc_url": "https://ihc.example.com"}
-    monkeypatch.delenv("AIRFLOW_CONN_IHC_API")
-    monkeypatch.setenv("AIRFLOW_VAR_IHC_API_KEY", "key-from-variable")
-    assert ihc_api() == {"ihc_api_key": "key-from-variable", "ihc_url": None}
-
-
-def test_the_database_comes_from_the_connection_else_from_a_variable_else_a_clear_error(
-    airflow_home, monkeypatch
-):
-    from attribution.errors import ConfigError
-
-    database_url = runpy.run_path(str(DAG_FILE))["_database_url"]
-    monkeypatch.delenv("ATTRIBUTION_DB", raising=False)
-    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_DB_CONN_ID", "warehouse")
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": "/data/w.db"}))
-    assert database_url() == "sqlite:////data/w.db"
-    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE")
-    monkeypatch.setenv("AIRFLOW_VAR_ATTRIBUTION_DB_URL", "postgresql+psycopg://reader@db/warehouse")
-    assert database_url() == "postgresql+psycopg://reader@db/warehouse"
-    monkeypatch.delenv("AIRFLOW_VAR_ATTRIBUTION_DB_URL")
-    with pytest.raises(ConfigError, match="No database: add the connection 'warehouse'"):
-        database_url()

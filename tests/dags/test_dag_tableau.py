@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import runpy
 import sqlite3
 from contextlib import closing
-from types import SimpleNamespace
 
 import pytest
 
-from tests.dags.conftest import DAG_ID, DAGS_FOLDER, reports_of, run_dag, task_states
+from tests.dags.conftest import reports_of, run_dag, task_states
 from tests.tableau_server import SITE, TOKEN_NAME, TOKEN_SECRET, FakeTableau
 
 ONE_DAY = {"start": "2023-09-01", "end": "2023-09-02"}
@@ -66,24 +64,3 @@ def test_a_run_without_an_extract_to_publish_fails_the_task_at_once(pipeline_dag
     assert not fake.requests
     with closing(sqlite3.connect(db)) as conn:  # the run's tables committed: its record keeps succeeded
         assert conn.execute("SELECT status FROM attribution_runs").fetchall() == [("succeeded",)]
-
-
-def test_a_tableau_connection_without_its_project_is_refused_naming_what_is_missing(airflow_home):
-    from attribution.errors import ConfigError
-
-    tableau_settings = runpy.run_path(str(DAGS_FOLDER / f"{DAG_ID}.py"))["tableau_settings"]
-    conn = SimpleNamespace(
-        conn_id="tableau_default", conn_type="generic", host="https://tableau.example.com", schema="",
-        port=None, login="ci", password="s3cret", extra_dejson={"site": "marketing"},
-    )  # fmt: skip
-    with pytest.raises(ConfigError, match='lacks its extra "project"') as refused:
-        tableau_settings(conn)
-    assert "s3cret" not in str(refused.value)
-    conn.extra_dejson["project"] = "Marketing"
-    assert tableau_settings(conn) == {
-        "tableau_url": "https://tableau.example.com",
-        "tableau_token_name": "ci",
-        "tableau_token_secret": "s3cret",
-        "tableau_site": "marketing",
-        "tableau_project": "Marketing",
-    }

@@ -4,13 +4,13 @@ a backfill over a day a manual run holds, a task that fails for good, a range wi
 from __future__ import annotations
 
 import json
-import runpy
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from attribution.app.scheduled_settings import run_day
 from tests.dags.conftest import DAG_ID, DAGS_FOLDER, run_dag, task_states
 from tests.dags.test_dag_runs import query
 
@@ -24,7 +24,7 @@ def moment(text: str) -> datetime:
 
 def run_range(dag_run: Any) -> tuple[str, str]:
     """The range the DAG's first task resolves for ``dag_run``."""
-    return runpy.run_path(str(DAGS_FOLDER / f"{DAG_ID}.py"))["run_day"](dag_run)
+    return run_day(dag_run)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Two ``--model ihc-api`` runs at once on one warehouse (a SQLite file, PostgreSQL), against one slow
-server: two CLI runs, or a CLI run beside a scheduler's batches (``pipeline.staged``). The service is sent
+server: two CLI runs, or a CLI run beside a scheduler's batches (``pipeline.scheduled``). The service is sent
 each journey once, and the runs end with the tables of one run; the claims that make it so count only while
 their run lives (``store.claims``)."""
 
@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 
 from attribution import load_settings, run
 from attribution.ihc_api.local import LocalServer
-from attribution.pipeline import staged
+from attribution.pipeline import scheduled
 from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
@@ -113,8 +113,8 @@ def test_a_scheduled_runs_batches_beside_a_cli_run_send_each_journey_once_and_en
     journeys = one_run(alone, slow_server, tmp_path / "alone", count="journeys")
     monkeypatch.setenv("IHC_API_KEY", API_KEY)
     settings = api_settings(shared_db, slow_server, tmp_path / "scheduled")
-    staged.prepare_run(settings)
-    plan = staged.stage_journeys(settings, "dag/beside", batch_journeys=20)
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "dag/beside", batch_journeys=20)
     barrier = CommandProcess.barrier(2)
     cli = CommandProcess(barrier)
     before = server_stats(slow_server)["journeys"]
@@ -123,12 +123,14 @@ def test_a_scheduled_runs_batches_beside_a_cli_run_send_each_journey_once_and_en
         barrier.wait()
         with ThreadPoolExecutor(max_workers=4) as tasks:  # as the DAG maps them
             list(
-                tasks.map(lambda batch: staged.attribute_batch(settings, "dag/beside", batch), plan.batch_ids)
+                tasks.map(
+                    lambda batch: scheduled.attribute_batch(settings, "dag/beside", batch), plan.batch_ids
+                )
             )
         code, errors = cli.result()  # both runs read their journeys before either stored any credit
     finally:
         cli.close()
-    summary = staged.finish_run(settings, "dag/beside")
+    summary = scheduled.finish_run(settings, "dag/beside")
     assert code == 0, errors
     assert server_stats(slow_server)["journeys"] - before == journeys
     assert (summary.status, summary.attributed + summary.left_to_other_runs) == ("succeeded", plan.journeys)

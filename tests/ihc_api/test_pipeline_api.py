@@ -145,7 +145,7 @@ def test_with_nothing_listening_the_cli_stops_at_the_flags_connection_failures_i
     db, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("ATTRIBUTION_MAX_CONNECTION_FAILURES", "5")
-    assert load_settings().ihc_client_options()["max_connection_failures"] == 5
+    assert load_settings().ihc_api.max_connection_failures == 5
     url = nowhere()
     result = subprocess.run(
         [sys.executable, "-m", "attribution", "run", "--db", db, "--out", str(tmp_path), "--model", "ihc-api",

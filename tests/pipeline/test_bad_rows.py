@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from attribution import InputError, IntegrityError, load_settings, run
-from attribution.pipeline import staged
+from attribution.pipeline import scheduled
 from attribution.reporting import channel_report
 from attribution.timerange import TimeRange
 from attribution.warehouse.engine import open_engine
@@ -121,17 +121,17 @@ def test_a_range_end_keeps_its_fraction_of_a_second(make_db, tmp_path):
     assert summary.conversions == 2  # c4 at 00:00 and c1 at 12:00
 
 
-def test_a_staged_run_skips_and_counts_as_the_in_process_run_does(make_db, tmp_path):
-    in_process, scheduled = (make_db(SHARED_CONV_ID, keyed=False) for _ in range(2))
+def test_a_scheduled_run_skips_and_counts_as_the_in_process_run_does(make_db, tmp_path):
+    in_process, batched = (make_db(SHARED_CONV_ID, keyed=False) for _ in range(2))
     expected = run_pipeline(in_process, tmp_path, on_bad_rows="skip")
-    settings = load_settings(db=scheduled, out=str(tmp_path), formats=("csv",), on_bad_rows="skip")
-    staged.prepare_run(settings)
-    plan = staged.stage_journeys(settings, "run")
+    settings = load_settings(db=batched, out=str(tmp_path), formats=("csv",), on_bad_rows="skip")
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "run")
     for batch in plan.batch_ids:
-        staged.attribute_batch(settings, "run", batch)
-    summary = staged.finish_run(settings, "run")
+        scheduled.attribute_batch(settings, "run", batch)
+    summary = scheduled.finish_run(settings, "run")
     assert (summary.skipped_conversions, summary.skipped_sessions) == (2, 0)
-    assert read_tables(scheduled) == read_tables(in_process)
+    assert read_tables(batched) == read_tables(in_process)
     assert (expected.skipped_conversions, expected.journeys) == (2, summary.journeys)
 
 

@@ -80,7 +80,7 @@ def test_answers_stored_by_ihc_api_runs_calibrate_a_type_that_gives_the_services
     db = tmp_path / "sample.db"
     generate_database(db, sessions=20_000, conversions=1_000, days=5, seed=5)
     api = load_settings(db=str(db), out=str(tmp_path / "api"), model="ihc-api", ihc_url=ihc_server.url)
-    run(api.model_copy(update={"ihc_api_key": SecretStr(API_KEY)}))
+    run(api.replaced(ihc_api_key=SecretStr(API_KEY)))
     api_credit = credit_by_session(str(db), "ihc-api")
     result = attribution(
         "calibrate-ihc", "--db", str(db), "--conv-type-id", "offline", "--from-conv-type", "default"

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import inspect, select
 
 from attribution import load_settings, run
-from attribution.pipeline.staged import attribute_batch, finish_run, prepare_run, stage_journeys
+from attribution.pipeline.scheduled import attribute_batch, finish_run, prepare_run, stage_journeys
 from attribution.reporting.report_inputs import NOTHING, Fingerprint, input_notes
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import channel_reporting_inputs, conversions

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from attribution import load_settings, run
-from attribution.reporting.model_comparison import compare_stored_models
+from attribution.reporting.model_comparison import channel_totals, compare_stored_models
 from attribution.sample_data.generate import generate_database
 from attribution.warehouse.engine import open_engine
 from tests.cases import PAID
@@ -138,6 +138,27 @@ def test_the_comparison_is_each_model_s_stored_credit_beside_the_report_s_cost(m
         assert row["ROAS"] == (pytest.approx(revenue / cost[channel]) if cost[channel] > 0 else None)
     shares = compared.group_by("model").agg(pl.col("credit_share").sum())
     assert shares["credit_share"].to_list() == pytest.approx([1.0, 1.0])
+
+
+def test_the_channel_totals_are_the_stored_report_s_sums_most_revenue_first(make_db, tmp_path):
+    """What `attribution report` and `demo` print: the report's figures summed per channel, as the comparison
+    sums them (one rule: ``reporting.model_comparison``)."""
+    db = make_db(PAID)
+    run_pipeline(db, tmp_path, model="linear")
+    with open_engine(db) as engine, engine.connect() as conn:
+        totals = channel_totals(conn)
+    sums = query(
+        db, "SELECT channel_name, SUM(cost), SUM(ihc), SUM(ihc_revenue) FROM channel_reporting GROUP BY 1"
+    )
+    shown = {
+        channel: figures
+        for channel, *figures in totals.select("channel_name", "cost", "ihc", "ihc_revenue").rows()
+    }
+    assert shown.keys() == {channel for channel, *_ in sums}
+    for channel, *figures in sums:
+        assert shown[channel] == pytest.approx(figures)
+    revenue = totals["ihc_revenue"].to_list()
+    assert revenue == sorted(revenue, reverse=True) and totals.columns[-2:] == ["CPO", "ROAS"]
 
 
 def test_the_cli_compares_two_models_and_refuses_fewer_in_one_line(make_sqlite, tmp_path):

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from attribution import load_settings, run
-from attribution.pipeline import staged
+from attribution.pipeline import scheduled
 from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
@@ -64,11 +64,11 @@ def test_a_first_run_on_sqlite_never_scans_inside_a_loop(generated, tmp_path, mo
 def test_the_schedulers_steps_on_a_fresh_file_never_scan_inside_a_loop(generated, tmp_path):
     settings = load_settings(db=fresh_copy(generated, tmp_path), out=str(tmp_path / "out"), model="markov")
     with recorded_plans() as recorded:
-        staged.prepare_run(settings)
-        plan = staged.stage_journeys(settings, "plans/1")
+        scheduled.prepare_run(settings)
+        plan = scheduled.stage_journeys(settings, "plans/1")
         for batch in plan.batch_ids:
-            staged.attribute_batch(settings, "plans/1", batch)
-        staged.finish_run(settings, "plans/1")
+            scheduled.attribute_batch(settings, "plans/1", batch)
+        scheduled.finish_run(settings, "plans/1")
     assert_no_loop_scans(recorded)
 
 
@@ -83,7 +83,7 @@ def test_postgresql_without_the_indexes_never_scans_inside_a_loop(
         db=postgres_url, out=str(tmp_path / "out"), model=model, on_bad_rows="skip", start=start, end=end
     )
     with recorded_plans() as recorded:
-        run(settings.model_copy(update={"formats": ("csv",)}))
+        run(settings.replaced(formats=("csv",)))
     assert_no_loop_scans(recorded)
 
 

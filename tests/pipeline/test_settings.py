@@ -4,10 +4,11 @@ option names a mapping of options may use."""
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 from attribution import load_settings
 from attribution.errors import ConfigError
-from attribution.pipeline.settings import public_options
+from attribution.pipeline.settings import OPTIONS, Settings, public_options
 
 URLS = [
     "postgresql+psycopg://analyst:s3cret@db.example:5432/warehouse",
@@ -20,7 +21,7 @@ def test_the_settings_repr_and_str_hide_the_database_password(url):
     settings = load_settings(db=url)
     for shown in (repr(settings), str(settings)):
         assert "s3cret" not in shown and "db.example" in shown
-    assert settings.db == url  # hidden only when shown
+    assert settings.warehouse.db == url  # hidden only when shown
 
 
 SECRET_SPELLINGS = [
@@ -51,7 +52,7 @@ def test_options_are_matched_without_case_and_by_their_aliases():
     given = {"Lookback_Days": 30, "IHC_API_URL": "http://127.0.0.1:9", "conv_type_id": "shop"}
     options = public_options(given, "Variable attribution_options")
     assert options == {"lookback_days": 30, "ihc_url": "http://127.0.0.1:9", "conv_type_id": "shop"}
-    assert load_settings(**options).lookback_days == 30
+    assert load_settings(**options).range.lookback_days == 30
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_a_bad_mapping_of_options_is_one_line_naming_it(given, message):
 
 
 def test_the_cli_and_the_library_match_names_as_the_variable_does():
-    assert load_settings(IHC_API_KEY="k3y-abc").ihc_api_key.get_secret_value() == "k3y-abc"
+    assert load_settings(IHC_API_KEY="k3y-abc").ihc_api.api_key.get_secret_value() == "k3y-abc"
     with pytest.raises(ConfigError, match="'ihc_api_key' is given twice"):
         load_settings(ihc_api_key="a", IHC_API_KEY="b")
 
@@ -117,3 +118,36 @@ def test_the_tableau_token_secret_never_shows_in_the_settings_or_the_target():
     assert ":pw@" not in repr(settings) + repr(settings.tableau_target) and "tableau.example" in repr(
         settings
     )
+
+
+def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every setting's path in the groups (the IHC API's client-only fields aside)."""
+    paths = set()
+    for name, info in model.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            paths |= leaves(kind, (*prefix, name))
+        elif (*prefix, name) not in CLIENT_ONLY:
+            paths.add((*prefix, name))
+    return paths
+
+
+CLIENT_ONLY = {("ihc_api", name) for name in ("backoff_base", "backoff_max", "redistribution", "transport")}
+
+
+def test_one_table_names_every_setting_once_and_the_groups_stay_few():
+    """Issue 22 item 4: flags, environment variables and DAG params map onto the groups through one table."""
+    paths = [option.path for option in OPTIONS.values()]
+    assert sorted(paths) == sorted(leaves(Settings)) and len(set(paths)) == len(paths)
+    assert len(Settings.model_fields) <= 8
+
+
+def test_the_environment_keeps_its_names_and_a_flag_beats_it(monkeypatch):
+    monkeypatch.setenv("IHC_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("attribution_request_timeout", "5")
+    monkeypatch.setenv("ATTRIBUTION_FORMATS", '["csv"]')
+    monkeypatch.setenv("ATTRIBUTION_DB", "env.db")
+    settings = load_settings(db="flag.db")
+    assert (settings.ihc_api.base_url, settings.ihc_api.timeout) == ("http://127.0.0.1:9", 5.0)
+    assert (settings.output.formats, settings.warehouse.db) == (("csv",), "flag.db")
+    assert settings.replaced(request_timeout=7.0).ihc_api.timeout == 7.0

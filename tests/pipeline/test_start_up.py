@@ -30,7 +30,7 @@ def loaded_after(code: str) -> list[str]:
 
 
 def test_the_runners_import_none_of_the_libraries_off_a_run_s_path():
-    code = "import attribution.pipeline.in_process, attribution.pipeline.staged"
+    code = "import attribution.pipeline.in_process, attribution.pipeline.scheduled"
     assert loaded_after(code) == []
 
 

@@ -99,7 +99,7 @@ def run_both(backend: Callable[[], str], rows: Rows, form: Form, tmp_path: Path,
             settings = load_settings(
                 db=db, out=str(out), model="linear", formats=("csv",), start=start, end=end
             )
-            run(settings.model_copy(update=options))
+            run(settings.replaced(**options))
             found.append((read_tables(db), (out / "channel_reporting.csv").read_bytes()))
         results.append(found)
     return results

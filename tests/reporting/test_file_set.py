@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, select, text
 
 from attribution import cli, load_settings, run
 from attribution.errors import StorageRefusedError
-from attribution.pipeline import staged
+from attribution.pipeline import scheduled
 from attribution.reporting import file_set
 from attribution.reporting.dashboard import model_label
 from attribution.reporting.file_set import recover
@@ -182,20 +182,20 @@ def test_a_retried_export_task_after_a_kill_publishes_the_committed_set(copy, tm
     """The DAG's export task runs after its run committed; Airflow retries it after a kill."""
     db, out = copy
     settings = load_settings(db=db, out=str(out), formats=FORMATS, model="markov")
-    staged.prepare_run(settings)
-    plan = staged.stage_journeys(settings, "dag/run-2")
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "dag/run-2")
     for batch in plan.batch_ids:
-        staged.attribute_batch(settings, "dag/run-2", batch)
-    staged.finish_run(settings, "dag/run-2")
+        scheduled.attribute_batch(settings, "dag/run-2", batch)
+    scheduled.finish_run(settings, "dag/run-2")
     code = (
-        "from attribution import load_settings; from attribution.pipeline import staged; "
-        f"staged.export_files(load_settings(db={db!r}, out={str(out)!r}, formats={FORMATS!r}, "
+        "from attribution import load_settings; from attribution.pipeline import scheduled; "
+        f"scheduled.export_files(load_settings(db={db!r}, out={str(out)!r}, formats={FORMATS!r}, "
         "model='markov'), 'dag/run-2')"
     )
     exporting = Paused.start(f"after:{PARQUET}", out, "-c", code, log=tmp_path / "export.log")
     assert exporting.stopped, (tmp_path / "export.log").read_text()
     exporting.kill()
-    staged.export_files(settings, "dag/run-2")
+    scheduled.export_files(settings, "dag/run-2")
     assert committed_run(db)[0] == "markov"
     assert_one_set_of_the_committed_tables(db, out, tmp_path)
 

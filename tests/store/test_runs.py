@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Column, MetaData, Table, insert, inspect, select, update
 
 from attribution import load_settings, run
-from attribution.pipeline import staged
+from attribution.pipeline import scheduled
 from attribution.store.runs import Heartbeat, now_text
 from attribution.warehouse.engine import connect
 from attribution.warehouse.tables import attribution_runs
@@ -114,19 +114,19 @@ def test_an_older_runs_table_gets_the_lease_columns_and_its_silent_records_are_c
 def test_a_scheduled_runs_tasks_renew_its_lease_and_one_closed_meanwhile_is_open_again(make_db, tmp_path):
     db = make_db(PAID)
     settings = load_settings(db=db, out=str(tmp_path / "reports"), start=FIRST, end=LAST, model="linear")
-    staged.prepare_run(settings)
-    plan = staged.stage_journeys(settings, "dag/queued", batch_journeys=2)
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "dag/queued", batch_journeys=2)
     backdate(db, "dag/queued", timedelta(hours=2))  # its tasks waited longer than its lease
     later_run(db, tmp_path)
     assert records(db)["dag/queued"][0] == "abandoned"
-    staged.attribute_batch(settings, "dag/queued", plan.batch_ids[0])  # its owner is alive after all
+    scheduled.attribute_batch(settings, "dag/queued", plan.batch_ids[0])  # its owner is alive after all
     assert records(db)["dag/queued"] == ("running", None)
     backdate(db, "dag/queued", timedelta(minutes=50))
-    staged.attribute_batch(settings, "dag/queued", plan.batch_ids[1])
+    scheduled.attribute_batch(settings, "dag/queued", plan.batch_ids[1])
     backdate(db, "dag/queued", timedelta(minutes=20), since_renewal=True)
     later_run(db, tmp_path)  # 70 minutes after its stage, 20 after its last task
     assert records(db)["dag/queued"][0] == "running"
-    assert staged.finish_run(settings, "dag/queued").status == "succeeded"
+    assert scheduled.finish_run(settings, "dag/queued").status == "succeeded"
     assert records(db)["dag/queued"][0] == "succeeded"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from attribution.errors import IncompleteAttributionError
+from attribution.errors import ConfigError, IncompleteAttributionError
 from attribution.ihc_api.config import ClientConfig
 from attribution.ihc_api.outcomes import BatchOutcome, ClientReport
 from attribution.models.base import Attributor
@@ -26,6 +26,8 @@ class IHCApiAttributor(Attributor):
     name = "ihc-api"
 
     def __init__(self, config: ClientConfig) -> None:
+        if config.api_key is None:
+            raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
         self.config = config
 
     def __repr__(self) -> str:

@@ -7,13 +7,15 @@ value fails when the client is built, not after half a run has been sent.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, max_answer_bytes
 from attribution.ihc_api.packing import LongJourneyPolicy
 from attribution.models.redistribution import RedistributionParameter
+from attribution.redaction import hide_credentials
 
 # Every number bounded to what a run can use, so a typo (a million retries, a timeout of inf) is refused when
 # the settings are read, in one line naming it, instead of stalling or flooding a run.
@@ -44,6 +46,8 @@ def _header_safe(key: SecretStr) -> SecretStr:
 ApiKey = Annotated[SecretStr, AfterValidator(_header_safe)]
 """An API key that can go into a header as it is."""
 
+DEFAULT_BASE_URL = "https://api.ihc-attribution.com"
+DEFAULT_CONV_TYPE_ID = "default"
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_TIMEOUT = 30.0
@@ -56,15 +60,17 @@ timeout bounds each read, so without it an answer sent a byte at a time would ho
 
 
 class ClientConfig(BaseModel):
-    """Settings of ``IHCApiAttributor``; ``transport`` lets tests and callers inject an httpx transport."""
+    """Settings of ``IHCApiAttributor``, and a run's IHC API settings (``Settings.ihc_api``: the key may be
+    missing until the ``ihc-api`` model is used); ``transport`` lets tests and callers inject an httpx
+    transport."""
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", arbitrary_types_allowed=True, hide_input_in_errors=True
     )
 
-    base_url: str
-    api_key: ApiKey
-    conv_type_id: str
+    base_url: str = DEFAULT_BASE_URL
+    api_key: ApiKey | None = None
+    conv_type_id: str = DEFAULT_CONV_TYPE_ID
     max_journeys: JourneysPerRequest = DEFAULT_MAX_JOURNEYS
     max_sessions: SessionsPerRequest = DEFAULT_MAX_SESSIONS
     long_journey_policy: LongJourneyPolicy = "truncate"
@@ -102,6 +108,11 @@ class ClientConfig(BaseModel):
         if value is not None and not isinstance(value, httpx.AsyncBaseTransport):
             raise ValueError(f"transport must be an httpx.AsyncBaseTransport, not {type(value).__name__}")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields as ``repr`` shows them: the base URL without credentials (the key is a secret)."""
+        for name, value in super().__repr_args__():
+            yield name, hide_credentials(value) if name == "base_url" else value
 
     @property
     def request_deadline(self) -> float:

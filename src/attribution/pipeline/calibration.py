@@ -49,13 +49,13 @@ def read_answers(path: Path) -> pl.DataFrame:
 def stored_api_answers(settings: Settings, conv_type_id: str) -> pl.DataFrame:
     """The answers earlier ``--model ihc-api`` runs stored for ``conv_type_id``, as an answers frame: the
     last session of each journey is its conversion session (the request marked it so)."""
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         create_output_tables(engine)  # a database no run has written to yet holds no answers
         with engine.connect() as conn:
             answers = stored_answers(conn, IHCApiAttributor.name, conv_type_id)
     if answers.is_empty():
         raise InputError(
-            f"No stored IHC API answers for conversion type {conv_type_id!r} in {settings.safe_db}: run "
+            f"No stored IHC API answers for conversion type {conv_type_id!r} in {settings.warehouse.safe_db}: run "
             f"--model ihc-api --conv-type-id {conv_type_id} on a sample first, or pass --answers FILE"
         )
     last = pl.int_range(pl.len()).over("conversion_id") == pl.len().over("conversion_id") - 1
@@ -65,7 +65,7 @@ def stored_api_answers(settings: Settings, conv_type_id: str) -> pl.DataFrame:
 def calibrate_conversion_type(answers: pl.DataFrame, settings: Settings) -> CalibratedType:
     """Check and fit the answers, measure the fit by cross-validation, and store the parameters fitted on
     all of them as the next version of the settings' conversion type (nothing is stored on an error)."""
-    check_storable(settings.conv_type_id)
+    check_storable(settings.ihc_api.conv_type_id)
     answers = check_answers(answers)
     fidelity = cross_validate(answers)
     parameters = calibrate(answers)

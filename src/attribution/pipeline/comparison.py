@@ -25,7 +25,7 @@ def compare_models_on_range(settings: Settings, names: list[str], value: str = "
     if value not in ("credit", "revenue"):
         raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
     journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         models = {name: _model(settings, name, engine, journeys) for name in names}
     return wide_comparison(compare_models(journeys, models), value)
 
@@ -33,5 +33,5 @@ def compare_models_on_range(settings: Settings, names: list[str], value: str = "
 def _model(settings: Settings, name: str, engine: Engine, journeys: pl.DataFrame) -> Attributor:
     """The model ``name``, a path model trained on ``journeys`` (its converting paths) rather than reading
     them again."""
-    model = build_model(settings.model_copy(update={"model": name}), engine, conversion_paths=False)
+    model = build_model(settings.replaced(model=name), engine, conversion_paths=False)
     return model.trained_on(journey_paths(journeys)) if isinstance(model, PathModel) else model

@@ -56,10 +56,12 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     """Run the whole pipeline once for ``settings`` and return its summary."""
     began = time.perf_counter()
     steps.check(settings)
-    summary = RunSummary(run_id=uuid.uuid4().hex, model=settings.model, time_range=str(settings.time_range))
+    summary = RunSummary(
+        run_id=uuid.uuid4().hex, model=settings.model.name, time_range=str(settings.time_range)
+    )
     progress = on_progress or (lambda _step, _done, _total: None)
     with (
-        settings.warehouse() as engine,
+        settings.open_warehouse() as engine,
         ThreadPoolExecutor(max_workers=1) as background,
     ):
         costs = _cost_scan(settings, engine, background)
@@ -79,11 +81,11 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
             window = plan_window(settings, engine)
             settings = window.narrowed(settings) if window else settings  # the days it redoes
             summary.time_range = str(settings.time_range)
-            lease = settings.run_lease_seconds
+            lease = settings.policies.run_lease_seconds
             record_start(
                 engine,
                 summary.run_id,
-                settings.model,
+                settings.model.name,
                 settings.time_range,
                 in_process=True,
                 lease_seconds=lease,
@@ -120,7 +122,7 @@ def _scan_end(
     if (
         costs is None
         or engine.dialect.name != "sqlite"
-        or not builds_indexes(engine, settings.create_indexes)
+        or not builds_indexes(engine, settings.warehouse.create_indexes)
     ):
         return None
     return costs.result if missing_indexes(engine) else None
@@ -161,7 +163,7 @@ def _write_steps(
         with _timed(summary, "report"):
             summary.report_rows, restated = steps.report(conn, settings, dates, session_costs, window)
             summary.notes.extend(restated)
-        progress("export", 0, len(settings.formats))
+        progress("export", 0, len(settings.output.formats))
         with _timed(summary, "export"):
             files = steps.export(conn, settings, summary, publish, partial(progress, "export"))
             summary.report_paths = {name: str(path) for name, path in files.paths.items()}

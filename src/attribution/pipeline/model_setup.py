@@ -6,36 +6,33 @@ Shapley learn from, are read from the warehouse by this layer and handed in.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from attribution.errors import ConfigError
 from attribution.ihc_api.client import IHCApiAttributor
-from attribution.ihc_api.config import ClientConfig
 from attribution.models import IHC, Attributor, Markov, Shapley, check_model_name, get_model
 from attribution.paths import build_conversion_paths, build_null_paths
-from attribution.pipeline.settings import Settings, config_error
+from attribution.pipeline.settings import Settings
 from attribution.store.parameters import load_parameters
 
 
 def build_model(
     settings: Settings, engine: Engine | None = None, *, conversion_paths: bool = True
 ) -> Attributor:
-    """The attributor ``settings.model`` names, ready to run on ``engine`` (default: ``settings.db``).
+    """The attributor ``settings.model`` names, ready to run on ``engine`` (default: the settings' warehouse).
 
     ``ihc-api`` gets a client configured from the settings; ``ihc`` the parameters stored for the
     conversion type; ``markov`` and ``shapley`` learn from the run's null paths and, unless
     ``conversion_paths`` is false (a caller that streams the range's journeys anyway and trains the model
     on them, ``PathModel.trained_on``), from its converting paths, read here.
     """
-    if settings.model == IHCApiAttributor.name:
-        return _api_client(settings)
-    check_model_name(settings.model)
+    if settings.model.name == IHCApiAttributor.name:
+        return IHCApiAttributor(settings.ihc_api)
+    check_model_name(settings.model.name)
     if engine is None:
-        with settings.warehouse() as owned:
+        with settings.open_warehouse() as owned:
             return build_model(settings, owned, conversion_paths=conversion_paths)
     learned = _learned_options(settings, engine, conversion_paths)
-    return get_model(settings.model, **settings.model_options(), **learned)
+    return get_model(settings.model.name, **settings.model.options(), **learned)
 
 
 def reads_null_paths(model: str) -> bool:
@@ -49,22 +46,12 @@ def learns_from_warehouse(model: str) -> bool:
 
 
 def _learned_options(settings: Settings, engine: Engine, conversion_paths: bool) -> dict[str, object]:
-    if settings.model == IHC.name:
-        return {"parameters": load_parameters(engine, settings.conv_type_id)}
-    if not reads_null_paths(settings.model):
+    if settings.model.name == IHC.name:
+        return {"parameters": load_parameters(engine, settings.ihc_api.conv_type_id)}
+    if not reads_null_paths(settings.model.name):
         return {}
     paths = (engine, settings.time_range, settings.journey_options)
     learned: dict[str, object] = {"null_paths": build_null_paths(*paths)}
     if conversion_paths:
         learned["conversion_paths"] = build_conversion_paths(*paths)
     return learned
-
-
-def _api_client(settings: Settings) -> IHCApiAttributor:
-    if settings.ihc_api_key is None:
-        raise ConfigError("The ihc-api model needs an API key: set IHC_API_KEY in the environment")
-    try:
-        config = ClientConfig(api_key=settings.ihc_api_key, **settings.ihc_client_options())
-    except ValidationError as exc:
-        raise config_error(exc, "IHC API setting") from None
-    return IHCApiAttributor(config)

@@ -22,16 +22,16 @@ def range_journeys(settings: Settings, *, null_paths: bool = False) -> pl.DataFr
 
     Raises ``InputError`` when the range holds none: neither can say anything about no journeys.
     """
-    with settings.warehouse() as engine:
-        prepare_warehouse(engine, settings.create_indexes)
-        enforce(engine, settings.time_range, settings.on_bad_rows, null_paths=null_paths)
+    with settings.open_warehouse() as engine:
+        prepare_warehouse(engine, settings.warehouse.create_indexes)
+        enforce(engine, settings.time_range, settings.policies.on_bad_rows, null_paths=null_paths)
         chunks = build_journeys(
-            engine, settings.time_range, settings.journey_options, settings.chunk_conversions
+            engine, settings.time_range, settings.journey_options, settings.policies.chunk_conversions
         )
         frames = [chunk.journeys for chunk in chunks if not chunk.journeys.is_empty()]
     if not frames:
         raise InputError(
-            f"No journeys in range {settings.time_range} of {settings.safe_db}: "
+            f"No journeys in range {settings.time_range} of {settings.warehouse.safe_db}: "
             "no conversion there has an earlier session (check --start and --end)"
         )
     return pl.concat(frames)

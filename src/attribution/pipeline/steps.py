@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select
@@ -34,7 +35,7 @@ from attribution.reporting.channel_report import (
     reported_label,
 )
 from attribution.reporting.dashboard import DashboardContext
-from attribution.reporting.files import FILE_NAMES, renderer
+from attribution.reporting.files import FILE_NAMES, export_all, renderer
 from attribution.reporting.publish import Pending, Publish, check_destination, publishing
 from attribution.reporting.report_inputs import forget_inputs
 from attribution.reporting.tableau import Published, extract_location, publish_extract
@@ -73,10 +74,10 @@ class Prepared:
 def check(settings: Settings) -> None:
     """Refuse, before the warehouse is opened, an unknown model or an ``out`` the report files cannot go to
     (one line naming the path and the cause)."""
-    check_model_name(settings.model)
-    if settings.report_model is not None:
-        check_model_name(settings.report_model)
-    check_destination(settings.out, [FILE_NAMES[name] for name in settings.formats])
+    check_model_name(settings.model.name)
+    if settings.model.report_model is not None:
+        check_model_name(settings.model.report_model)
+    check_destination(settings.output.out, [FILE_NAMES[name] for name in settings.output.formats])
 
 
 def prepare(
@@ -104,15 +105,18 @@ def prepare(
 
     def indexing() -> list[str]:
         on_phase("index builds")
-        return index_inputs(engine, settings.create_indexes, bounded=bounded)
+        return index_inputs(engine, settings.warehouse.create_indexes, bounded=bounded)
 
     notes = indexing() if bounded else []  # a bounded run's checks read through the range's indexes
     on_phase("input checks")
     skipped = enforce(
-        engine, settings.time_range, settings.on_bad_rows, null_paths=reads_null_paths(settings.model)
+        engine,
+        settings.time_range,
+        settings.policies.on_bad_rows,
+        null_paths=reads_null_paths(settings.model.name),
     )
     on_phase("freshness")
-    notes = [*notes, *enforce_fresh(engine, settings.time_range, settings.on_stale)]
+    notes = [*notes, *enforce_fresh(engine, settings.time_range, settings.policies.on_stale)]
     if before_writes:
         before_writes()
     if not bounded:
@@ -123,7 +127,7 @@ def prepare(
     if staging:
         create_tables(engine, WORK_TABLES)
     check_report_model(settings, engine)
-    on_phase("learning the model" if learns_from_warehouse(settings.model) else "model")
+    on_phase("learning the model" if learns_from_warehouse(settings.model.name) else "model")
     model = build_model(settings, engine, conversion_paths=conversion_paths)
     return Prepared(model, [*notes, *skipped.notes], skipped)
 
@@ -139,7 +143,7 @@ def check_report_model(settings: Settings, engine: Engine) -> None:
 
 
 def switch_report(settings: Settings, engine: Engine) -> None:
-    """Make the stored report count the stored credit of ``settings.report_model`` (``attribution report
+    """Make the stored report count the stored credit of ``settings.model.report_model`` (``attribution report
     --report-model``): rows counting another model are rebuilt, their cost kept. Refused, changing nothing,
     when that model has no stored credit."""
     check_model_name(settings.report_label.model)
@@ -152,14 +156,16 @@ def switch_report(settings: Settings, engine: Engine) -> None:
 def _no_credit(settings: Settings) -> ConfigError:
     label = settings.report_label
     return ConfigError(
-        f"The report model {str(label)!r} has no stored credit in {settings.safe_db}: run it first "
+        f"The report model {str(label)!r} has no stored credit in {settings.warehouse.safe_db}: run it first "
         f"(--model {label.model}), or report another model"
     )
 
 
 def journeys(settings: Settings, engine: Engine) -> Iterator[JourneyChunk]:
     """The range's journeys, streamed in chunks of whole journeys."""
-    return build_journeys(engine, settings.time_range, settings.journey_options, settings.chunk_conversions)
+    return build_journeys(
+        engine, settings.time_range, settings.journey_options, settings.policies.chunk_conversions
+    )
 
 
 def empty_range_notes(conn: Connection, settings: Settings, conversions: int) -> list[str]:
@@ -209,7 +215,7 @@ def claimed(
     leaves to another run at the same time, which sends them. Both runners call this before they send: two
     runs at once, CLI or scheduled, never send a journey twice."""
     ids = journeys["conv_id"].unique(maintain_order=True).to_list()
-    claim = claims.claim(engine, run_id, settings.credit_label, ids, forced=settings.force)
+    claim = claims.claim(engine, run_id, settings.credit_label, ids, forced=settings.policies.force)
     return journeys.filter(pl.col("conv_id").is_in(claim.mine)), claim.left
 
 
@@ -349,9 +355,9 @@ def whole_report(settings: Settings) -> bool:
 
 
 def destination(settings: Settings, engine: Engine) -> AbstractContextManager[Publish]:
-    """The run's destination ``settings.out``, locked, with what a killed run left there finished first."""
-    options = settings.storage_options.get_secret_value()
-    return publishing(settings.out, partial(committed, engine), options)
+    """The run's destination ``settings.output.out``, locked, with what a killed run left there finished first."""
+    options = settings.output.storage_options.get_secret_value()
+    return publishing(settings.output.out, partial(committed, engine), options)
 
 
 def export(
@@ -361,19 +367,27 @@ def export(
     publish: Publish,
     on_file: Counter = lambda _done, _total: None,
 ) -> Pending:
-    """Make the report files of ``settings.formats`` from the tables ``conn`` sees, the dashboard describing
+    """Make the report files of ``settings.output.formats`` from the tables ``conn`` sees, the dashboard describing
     the run, awaiting its commit: the caller releases them after it. ``on_file`` counts the files made."""
     context = dashboard_context(settings, summary)
-    return publish(renderer(conn, settings.formats, context, on_file), summary.run_id)
+    return publish(renderer(conn, settings.output.formats, context, on_file), summary.run_id)
 
 
 def publish_to_tableau(settings: Settings, location: str | None = None) -> Published:
-    """Publish the Hyper extract at ``location`` (default: the one in ``settings.out``) to the Tableau project
+    """Publish the Hyper extract at ``location`` (default: the one in ``settings.output.out``) to the Tableau project
     of ``settings``, replacing its data source of that name. The settings are checked before the extract is
     read."""
     target = settings.tableau_target
-    extract = location or extract_location(settings.out)
-    return publish_extract(extract, target, settings.storage_options.get_secret_value())
+    extract = location or extract_location(settings.output.out)
+    return publish_extract(extract, target, settings.output.storage_options.get_secret_value())
+
+
+def export_files(settings: Settings, conn: Connection, context: DashboardContext) -> dict[str, str | Path]:
+    """The committed report ``conn`` sees, in every format of the settings, into their ``out`` as one set
+    (``reporting.files.export_all``: a set a killed export left is finished first), the dashboard saying
+    ``context``; each format's path or URL."""
+    options = settings.output.storage_options.get_secret_value()
+    return export_all(conn, settings.output.out, settings.output.formats, context, options)
 
 
 def dashboard_context(settings: Settings, summary: RunSummary) -> DashboardContext:

@@ -41,17 +41,17 @@ def store_conversion_type(
     settings: Settings, parameters: IHCParameters, journeys: int, notes: list[str] | None = None
 ) -> StoredType:
     """Store ``parameters`` as the next version of the settings' conversion type."""
-    with settings.warehouse() as engine:
+    with settings.open_warehouse() as engine:
         create_output_tables(engine)
-        version = save_parameters(engine, settings.conv_type_id, parameters, journeys=journeys)
+        version = save_parameters(engine, settings.ihc_api.conv_type_id, parameters, journeys=journeys)
     weights = (parameters.initializer_weight, parameters.holder_weight, parameters.closer_weight)
     rounded = (round(weights[0], 3), round(weights[1], 3), round(weights[2], 3))
-    return StoredType(settings.conv_type_id, version, journeys, rounded, notes or [])
+    return StoredType(settings.ihc_api.conv_type_id, version, journeys, rounded, notes or [])
 
 
 def train_conversion_type(settings: Settings) -> StoredType:
     """Fit IHC parameters on the range's journeys and store them as the next version of the conversion type."""
-    check_storable(settings.conv_type_id)
+    check_storable(settings.ihc_api.conv_type_id)
     journeys = range_journeys(settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

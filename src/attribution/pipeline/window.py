@@ -67,7 +67,7 @@ class Window:
 
     def narrowed(self, settings: Settings) -> Settings:
         """``settings`` reaching back ``redo_days`` only: the range the run attributes and reports."""
-        return settings.model_copy(update={"restate_days": self.redo_days})
+        return settings.replaced(restate_days=self.redo_days)
 
     @property
     def skipped(self) -> tuple[str, ...]:
@@ -122,7 +122,7 @@ def plan_window(settings: Settings, engine: Engine) -> Window | None:
     with engine.connect() as conn:
         inputs = input_fingerprints(conn, dates[0], span[1], settings.journey_options)
         recorded = recorded_inputs(conn, dates[0], dates[-1])
-    if reads_null_paths(settings.model):
+    if reads_null_paths(settings.model.name):
         return Window(tuple(dates), len(dates), inputs, stamp)
     changed = (
         index
@@ -138,10 +138,10 @@ def credit_stamp(settings: Settings, engine: Engine) -> Stamp:
     IHC engine's parameters (the latest stored for the conversion type) and how journeys are cut."""
     options = settings.journey_options
     made = {
-        "options": settings.model_options(),
+        "options": settings.model.options(),
         "journeys": [options.lookback_days, options.drop_impressions, options.skip_bad_rows],
     }
-    if settings.model == IHC.name:
-        made["parameters"] = load_parameters(engine, settings.conv_type_id).model_dump(mode="json")
+    if settings.model.name == IHC.name:
+        made["parameters"] = load_parameters(engine, settings.ihc_api.conv_type_id).model_dump(mode="json")
     digest = hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
     return Stamp(*settings.credit_label, digest)

@@ -59,6 +59,20 @@ def compare_stored_models(conn: Connection) -> pl.DataFrame:
     return with_ratios(frame).select(COMPARISON_COLUMNS).sort("channel_name", *LABEL_COLUMNS)
 
 
+def channel_totals(conn: Connection) -> pl.DataFrame:
+    """The stored report's totals per channel over all its dates, most revenue first: ``channel_name``,
+    ``cost``, ``ihc``, ``ihc_revenue``, ``CPO``, ``ROAS`` (summed as the comparison sums, exactly)."""
+    figures = ("cost", "ihc", "ihc_revenue")
+    rows = conn.execute(
+        select(*(channel_reporting.c[name] for name in ("channel_name", *figures)))
+    ).fetchall()
+    report = pl.DataFrame(
+        rows, schema={"channel_name": pl.String, **dict.fromkeys(figures, pl.Float64)}, orient="row"
+    )
+    totals = _channel_sums(report, figures).sort("ihc_revenue", "channel_name", descending=[True, False])
+    return with_ratios(totals)
+
+
 def stored_credit_by_date(conn: Connection) -> pl.DataFrame:
     """Every stored credit label's credit per channel and session date, over the dates of the stored report:
     columns ``model`` (the label as shown: ``linear``, ``ihc (default)``), ``channel_name``, ``date``, ``ihc``.

@@ -1,4 +1,4 @@
-"""The staged runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
+"""The scheduled runner, for schedulers: the same steps as ``in_process``, each a task of its own, with the
 run's journeys and credit kept in the warehouse's work tables (``store.work_tables``) between tasks, keyed by run.
 
 Why: a scheduler runs every task as its own process, perhaps on another machine, so nothing may stay in
@@ -28,7 +28,6 @@ from attribution.pipeline.model_setup import build_model
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.window import Window, credit_stamp, plan_window
 from attribution.reporting.channel_report import aggregate_session_costs
-from attribution.reporting.files import export_all
 from attribution.reporting.report_inputs import Fingerprint, Stamp
 from attribution.store import claims, work_tables
 from attribution.store.credit import write_batch
@@ -60,7 +59,7 @@ class BatchUnsettledError(TransientError):
 
 
 def _engine(settings: Settings) -> AbstractContextManager[Engine]:
-    return settings.warehouse()
+    return settings.open_warehouse()
 
 
 def prepare_run(settings: Settings) -> list[str]:
@@ -117,10 +116,10 @@ def stage_journeys(
         record_start(
             engine,
             run_key,
-            settings.model,
+            settings.model.name,
             settings.time_range,
             in_process=False,
-            lease_seconds=settings.run_lease_seconds,
+            lease_seconds=settings.policies.run_lease_seconds,
         )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
@@ -247,7 +246,7 @@ def finish_run(settings: Settings, run_key: str) -> RunSummary | None:
 def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) -> RunSummary:
     """The run's summary from its staged counts; a local model must have credited every staged journey."""
     counts = (staged.conversions, staged.journeys, staged.sessions, staged.without_sessions)
-    summary = RunSummary(run_key, settings.model, str(settings.time_range), *counts)
+    summary = RunSummary(run_key, settings.model.name, str(settings.time_range), *counts)
     summary.attributed, summary.credit_total = work_tables.credit_totals(conn, run_key)
     summary.left_to_other_runs = work_tables.left_count(conn, run_key)
     summary.unattributed = summary.journeys - summary.attributed - summary.left_to_other_runs
@@ -258,7 +257,7 @@ def _summary(conn: Connection, settings: Settings, run_key: str, staged: Row) ->
         *steps.empty_range_notes(conn, settings, summary.conversions),
         *steps.left_note(summary.left_to_other_runs),
     ]
-    if settings.on_bad_rows == "skip":
+    if settings.policies.on_bad_rows == "skip":
         summary.skipped_conversions, summary.skipped_sessions = skipped_rows(conn, settings.time_range)
     return summary
 
@@ -274,12 +273,13 @@ def fail_run(settings: Settings, run_key: str, exc: BaseException) -> None:
 
 def export_files(settings: Settings, run_key: str) -> dict[str, str]:
     """The export step, after the run's commit: the committed report in every format of
-    ``settings.formats`` into ``settings.out`` as one set, the dashboard describing this run; each format's
+    ``settings.output.formats`` into ``settings.output.out`` as one set, the dashboard describing this run; each format's
     file URI. Run again (a retry after a kill), it first finishes the set the killed try left."""
-    context = steps.dashboard_context(settings, RunSummary(run_key, settings.model, str(settings.time_range)))
-    options = settings.storage_options.get_secret_value()
+    context = steps.dashboard_context(
+        settings, RunSummary(run_key, settings.model.name, str(settings.time_range))
+    )
     with _engine(settings) as engine, engine.connect() as conn:
-        paths = export_all(conn, settings.out, settings.formats, context, options)
+        paths = steps.export_files(settings, conn, context)
     return {name: as_uri(path) for name, path in paths.items()}
 
 

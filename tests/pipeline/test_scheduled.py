@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from attribution import load_settings, run
 from attribution.errors import IntegrityError
-from attribution.pipeline import staged as staging
+from attribution.pipeline import scheduled
 from attribution.warehouse.engine import connect
 from attribution.warehouse.locks import lock_writes
 from attribution.warehouse.schema import create_output_tables
@@ -34,11 +34,11 @@ def settings_for(db: str, tmp_path, start: str = FIRST, end: str = LAST, **optio
     return load_settings(db=db, out=str(tmp_path / "reports"), start=start, end=end, **options)
 
 
-def staged(settings, run_key: str, batch_journeys: int = 1) -> staging.StagePlan:
-    staging.prepare_run(settings)
-    plan = staging.stage_journeys(settings, run_key, batch_journeys)
+def staged(settings, run_key: str, batch_journeys: int = 1) -> scheduled.StagePlan:
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, run_key, batch_journeys)
     for batch_id in plan.batch_ids:
-        staging.attribute_batch(settings, run_key, batch_id)
+        scheduled.attribute_batch(settings, run_key, batch_id)
     return plan
 
 
@@ -74,16 +74,16 @@ def assert_one_run_over_both(db: str, twin: str, tmp_path) -> None:
 def test_every_step_run_twice_gives_the_pipeline_tables_and_a_byte_identical_csv(make_db, tmp_path):
     db, twin = make_db(PAID), make_db(PAID)
     settings = settings_for(db, tmp_path)
-    staging.prepare_run(settings)
-    staging.stage_journeys(settings, "run-1", batch_journeys=1)
+    scheduled.prepare_run(settings)
+    scheduled.stage_journeys(settings, "run-1", batch_journeys=1)
     plan = staged(settings, "run-1", batch_journeys=1)
     assert (plan.batch_ids, plan.conversions, plan.journeys, plan.without_sessions) == ([0, 1, 2, 3], 5, 4, 1)
     for batch_id in plan.batch_ids:
-        staging.attribute_batch(settings, "run-1", batch_id)
-    summary = staging.finish_run(settings, "run-1")
+        scheduled.attribute_batch(settings, "run-1", batch_id)
+    summary = scheduled.finish_run(settings, "run-1")
     assert (summary.journeys, summary.unattributed, summary.credit_total) == (4, 0, pytest.approx(4))
-    assert staging.finish_run(settings, "run-1") is None  # finished already: nothing changes
-    staging.export_files(settings, "run-1")
+    assert scheduled.finish_run(settings, "run-1") is None  # finished already: nothing changes
+    scheduled.export_files(settings, "run-1")
     run(settings_for(twin, tmp_path / "twin"))
     assert read_tables(db) == read_tables(twin)
     csv = "reports/channel_reporting.csv"
@@ -100,7 +100,7 @@ def test_finishing_waits_for_another_run_that_is_finishing(make_db, tmp_path):
     engine = connect(db)
     holder = engine.connect()
     lock_writes(holder)  # the lock every writer of the output tables takes first
-    finisher = threading.Thread(target=staging.finish_run, args=(settings, "waiting"))
+    finisher = threading.Thread(target=scheduled.finish_run, args=(settings, "waiting"))
     try:
         finisher.start()
         time.sleep(1.5)
@@ -120,7 +120,7 @@ def test_overlapping_runs_finishing_at_once_equal_one_run_over_both_ranges(make_
     late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
     staged(early, "early")
     staged(late, "late")
-    at_once((staging.finish_run, early, "early"), (staging.finish_run, late, "late"))
+    at_once((scheduled.finish_run, early, "early"), (scheduled.finish_run, late, "late"))
     assert_one_run_over_both(db, twin, tmp_path)
 
 
@@ -151,7 +151,7 @@ def test_a_cli_run_and_a_scheduled_run_at_once_on_overlapping_ranges_equal_one_r
     early = settings_for(db, tmp_path, end="2023-09-04", model="linear")
     late = settings_for(db, tmp_path, start="2023-09-03", model="linear")
     staged(late, "late")
-    at_once((run, early), (staging.finish_run, late, "late"))
+    at_once((run, early), (scheduled.finish_run, late, "late"))
     assert_one_run_over_both(db, twin, tmp_path)
 
 
@@ -160,11 +160,11 @@ def test_a_missing_batch_stops_the_finish_and_keeps_the_stored_credit(make_db, t
     settings = settings_for(db, tmp_path)
     run(settings)
     tables = read_tables(db)
-    staging.prepare_run(settings)
-    plan = staging.stage_journeys(settings, "partial", batch_journeys=1)
-    staging.attribute_batch(settings, "partial", plan.batch_ids[0])
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "partial", batch_journeys=1)
+    scheduled.attribute_batch(settings, "partial", plan.batch_ids[0])
     with pytest.raises(IntegrityError, match="3 staged journeys have no credit"):
-        staging.finish_run(settings, "partial")
+        scheduled.finish_run(settings, "partial")
     assert read_tables(db) == tables
 
 
@@ -172,10 +172,10 @@ def test_a_failed_run_is_recorded_failed_and_a_committed_one_keeps_its_record(ma
     db = make_db(PAID)
     settings = settings_for(db, tmp_path)
     staged(settings, "dag/failing")
-    staging.fail_run(settings, "dag/failing", IntegrityError("batch 0 went wrong"))
+    scheduled.fail_run(settings, "dag/failing", IntegrityError("batch 0 went wrong"))
     staged(settings, "dag/exported")
-    staging.finish_run(settings, "dag/exported")
-    staging.fail_run(settings, "dag/exported", OSError("the export failed after the commit"))
+    scheduled.finish_run(settings, "dag/exported")
+    scheduled.fail_run(settings, "dag/exported", OSError("the export failed after the commit"))
     engine = connect(db)
     with engine.connect() as conn:
         records = conn.execute(
@@ -190,17 +190,17 @@ def test_a_failed_run_is_recorded_failed_and_a_committed_one_keeps_its_record(ma
 def test_more_batches_than_the_scheduler_maps_are_refused_and_nothing_is_staged(make_sqlite, tmp_path):
     db = make_sqlite(PAID)
     settings = settings_for(db, tmp_path)
-    staging.prepare_run(settings)
+    scheduled.prepare_run(settings)
     with pytest.raises(IntegrityError, match="4 batches exceed the scheduler's limit of 3"):
-        staging.stage_journeys(settings, "big", batch_journeys=1, max_batches=3)
+        scheduled.stage_journeys(settings, "big", batch_journeys=1, max_batches=3)
     assert count(db, staged_journeys) == 0
 
 
 def test_remote_batches_hold_whole_requests_of_whole_journeys(make_sqlite, tmp_path):
     db = make_sqlite(PAID)
     settings = settings_for(db, tmp_path, model="ihc-api", ihc_api_key="unused", max_journeys=2)
-    staging.prepare_run(settings)
-    plan = staging.stage_journeys(settings, "packed", batch_journeys=2)
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "packed", batch_journeys=2)
     assert plan.batch_ids == [0, 1]  # 4 journeys, 2 a request, 1 request a batch
     engine = connect(db)
     with closing(engine.connect()) as conn:
@@ -220,12 +220,12 @@ def test_a_remote_batch_cut_short_sends_only_what_is_left_when_run_again(make_sq
         "max_journeys": 1,
     }
     settings = settings_for(db, tmp_path, **remote)
-    staging.prepare_run(settings)
-    plan = staging.stage_journeys(settings, "resumed", batch_journeys=4)
+    scheduled.prepare_run(settings)
+    plan = scheduled.stage_journeys(settings, "resumed", batch_journeys=4)
     assert plan.batch_ids == [0]
-    with pytest.raises(staging.BatchUnsettledError, match="3 unsent"):
-        staging.attribute_batch(settings_for(db, tmp_path, **remote, max_requests=1), "resumed", 0)
-    assert staging.attribute_batch(settings, "resumed", 0)["requests"] == 3
-    summary = staging.finish_run(settings, "resumed")
+    with pytest.raises(scheduled.BatchUnsettledError, match="3 unsent"):
+        scheduled.attribute_batch(settings_for(db, tmp_path, **remote, max_requests=1), "resumed", 0)
+    assert scheduled.attribute_batch(settings, "resumed", 0)["requests"] == 3
+    summary = scheduled.finish_run(settings, "resumed")
     assert (summary.journeys, summary.unattributed) == (4, 0)
     check_invariants(PAID, db, settings.time_range)
