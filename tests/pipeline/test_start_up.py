@@ -54,10 +54,9 @@ def test_markov_loads_scipy_when_it_solves_a_chain():
     """The other side of the rule: the model that needs SciPy still gets it, on first use."""
     code = (
         "import polars as pl\n"
-        "from attribution.models.markov import Markov\n"
-        "from attribution.vocabulary import journey_paths\n"
+        "from attribution.models import get_model\n"
         "journeys = pl.DataFrame({'conv_id': ['c', 'c'], 'session_id': ['a', 'b'], "
         "'timestamp': ['2023-09-01 10:00:00', '2023-09-01 11:00:00'], 'channel_name': ['x', 'y']})\n"
-        "Markov().trained_on(journey_paths(journeys))"
+        "get_model('markov').attribute(journeys)"
     )
     assert loaded_after(code) == ["scipy"]
