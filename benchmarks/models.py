@@ -18,7 +18,7 @@ The "learn-" scenarios time only the path model's learning (counting distinct pa
 coalitions, the scores); "-30ch" ones run on paths over 30 channels instead of 16. With ChannelAttribution
 installed (pip install channelattribution; never needed by the tests), its "ca-markov-" scenarios time its
 markov_model on the same paths, given as distinct paths with counts as it expects, and the closing lines
-compare its channel conversions with the project's global split (``markov.global_credit``).
+compare its channel conversions with the project's global split (``path_model.global_credit``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ import polars as pl
 
 from attribution.models import IHC, get_model
 from attribution.models.ihc_training import train_ihc
-from attribution.models.markov import global_credit
-from attribution.models.path_model import code_paths, indexed_paths
+from attribution.models.path_model import code_paths, global_credit, indexed_paths
 from attribution.sample_data.generate import CHANNELS
 from attribution.vocabulary import journey_paths
 

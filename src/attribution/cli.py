@@ -157,6 +157,7 @@ def compare_command(
     start: f.Start = None,
     end: f.End = None,
     value: f.Value = "credit",
+    split: f.Split = "journey",
 ) -> None:
     """Channel credit (or attributed revenue) by model, side by side, without storing anything."""
     from attribution.app.reports import COMPARED_BY_DEFAULT, compare_models
@@ -164,9 +165,9 @@ def compare_command(
 
     with progress(f"attributing with {len(models or COMPARED_BY_DEFAULT)} models"):
         time_range, wide = compare_models(
-            models, value, db=db, source_mapping=source_mapping, start=start, end=end
+            models, value, split, db=db, source_mapping=source_mapping, start=start, end=end
         )
-    print_wide(f"Channel {value} by model · range {time_range}", wide)
+    print_wide(f"Channel {value} by model · {split} split · range {time_range}", wide)
 
 
 @app.command("copy-db")

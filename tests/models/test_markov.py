@@ -10,7 +10,7 @@ import pytest
 
 from attribution.errors import ConfigError
 from attribution.models import Markov, validate_credits
-from attribution.models.markov import global_credit
+from attribution.models.path_model import global_credit
 from attribution.vocabulary import journey_paths
 from tests.models.path_cases import (
     CONTRACT_NULLS,

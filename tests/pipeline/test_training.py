@@ -69,6 +69,21 @@ def test_compare_puts_models_side_by_side_with_equal_totals(generated):
     assert totals == pytest.approx([totals[0]] * 3)
 
 
+def test_compare_shows_the_global_split_of_the_path_models_on_request(generated):
+    """Issue 26 item 4: the global split as an option; the per-journey split stays the default."""
+    settings = load_settings(db=generated)
+    journey = compare_models_on_range(settings, ["linear", "markov"])
+    whole = compare_models_on_range(settings, ["linear", "markov"], split="global")
+    assert whole["linear"].to_list() == pytest.approx(journey["linear"].to_list())
+    assert whole["markov"].sum() == pytest.approx(journey["markov"].sum())
+    assert whole["markov"].to_list() != pytest.approx(journey["markov"].to_list())
+    shown = attribution("compare", "--db", generated, "--model", "markov", "--split", "global")
+    assert shown.returncode == 0 and "global" in shown.stdout and "Direct Traffic" in shown.stdout
+    refused = attribution("compare", "--db", generated, "--model", "markov", "--split", "channel")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "Error: Bad credit split 'channel': expected 'journey' or 'global'"
+
+
 def test_the_cli_trains_and_compares(generated):
     trained = attribution("train-ihc", "--db", generated, "--conv-type-id", "cli_type")
     assert trained.returncode == 0 and "Stored IHC parameters 'cli_type'" in trained.stdout

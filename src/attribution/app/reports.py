@@ -44,15 +44,17 @@ def export_report(compare_models: bool = False, **flags: object) -> StoredReport
             return StoredReport(export_files(settings, conn, context), channels=channel_totals(conn))
 
 
-def compare_models(models: list[str] | None, value: str, **flags: object) -> tuple[str, pl.DataFrame]:
-    """Channel ``value`` (credit or revenue) by model over the range, nothing stored: the range and the
-    frame, one column per model."""
+def compare_models(
+    models: list[str] | None, value: str, split: str = "journey", **flags: object
+) -> tuple[str, pl.DataFrame]:
+    """Channel ``value`` (credit or revenue) by model over the range under ``split`` (``SPLITS``), nothing
+    stored: the range and the frame, one column per model."""
     from attribution.pipeline.comparison import compare_models_on_range
     from attribution.pipeline.settings import load_settings
 
     settings = load_settings(**flags)
     return str(settings.time_range), compare_models_on_range(
-        settings, models or list(COMPARED_BY_DEFAULT), value
+        settings, models or list(COMPARED_BY_DEFAULT), value, split
     )
 
 

@@ -171,6 +171,13 @@ FromType = Annotated[
 ]
 Compared = Annotated[list[str] | None, typer.Option("--model", help="A model to compare (repeatable).")]
 Value = Annotated[str, typer.Option(help="credit or revenue.")]
+Split = Annotated[
+    str,
+    typer.Option(
+        help="journey: each journey's credit to its own channels, as stored; global: Markov's and Shapley's "
+        "channel shares of all conversions, as ChannelAttribution reports them (docs/models.md)."
+    ),
+]
 Source = Annotated[str, typer.Option("--from", help="Database to read: SQLite path or SQLAlchemy URL.")]
 Target = Annotated[
     str, typer.Option("--to", help="Database to fill, e.g. postgresql+psycopg://user@host/db.")

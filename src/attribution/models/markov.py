@@ -11,7 +11,7 @@ Self-transitions (the same channel twice in a row) are kept: they are what the p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -117,20 +117,6 @@ def _solved(q: sparse.csr_array, r: np.ndarray, kept: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(kept[:, column])  # start, row 0, is kept in every chain
         chances[column] = sparse_linalg.splu(sparse.csc_array(system[rows][:, rows])).solve(r[rows])[0]
     return chances
-
-
-def global_credit(effects: Mapping[str, float], conversions: float) -> dict[str, float]:
-    """Each channel's conversions under the global split: its share of all removal effects times
-    ``conversions`` (ChannelAttribution's and DP6 MAM 1.x's figure).
-
-    A channel-level figure only: stored credit is per session and sums to 1 over each journey's own
-    sessions, and no such split can always reach these totals (a channel alone in more journeys than its
-    share, or with an effect but in no converting journey, learned through the chain's other paths).
-    """
-    total = sum(effects.values())
-    return {
-        channel: effect / total * conversions if total > 0 else 0.0 for channel, effect in effects.items()
-    }
 
 
 def _states(paths: CodedPaths, order: int, base: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import polars as pl
 
 from attribution.models.base import (
     JOURNEY,
+    SCORE_FLOOR,
     Attributor,
     credit_by_channel_score,
     journey_frame,
@@ -172,3 +174,17 @@ class PathModel(Attributor):
         if not coded.channels:
             return {}
         return dict(zip(coded.channels, self.score_channels(coded).tolist(), strict=True))
+
+
+def global_credit(scores: Mapping[str, float], conversions: float) -> dict[str, float]:
+    """Each channel's conversions under the global split: its share of all channel scores (Markov's removal
+    effects, Shapley values) times ``conversions``: ChannelAttribution's and DP6 MAM 1.x's figure.
+
+    A channel-level figure only: stored credit is per session and sums to 1 over each journey's own
+    sessions, and no such split can always reach these totals (a channel alone in more journeys than its
+    share, or with an effect but in no converting journey, learned through the chain's other paths).
+    Scores up to ``SCORE_FLOOR`` (a negative Shapley value, say) count 0, as in the per-journey split.
+    """
+    kept = {channel: score if score > SCORE_FLOOR else 0.0 for channel, score in scores.items()}
+    total = sum(kept.values())
+    return {channel: score / total * conversions if total > 0 else 0.0 for channel, score in kept.items()}

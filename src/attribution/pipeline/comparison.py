@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from attribution.errors import ConfigError
 from attribution.models import Attributor
-from attribution.models.comparison import compare_models, wide_comparison
+from attribution.models.comparison import SPLITS, compare_models, wide_comparison
 from attribution.models.path_model import PathModel
 from attribution.pipeline.model_setup import build_model, reads_null_paths
 from attribution.pipeline.range_journeys import range_journeys
@@ -20,14 +20,19 @@ from attribution.pipeline.settings import Settings
 from attribution.vocabulary import journey_paths
 
 
-def compare_models_on_range(settings: Settings, names: list[str], value: str = "credit") -> pl.DataFrame:
-    """Channel ``value`` (credit or revenue) per model on the range's journeys: one column per model."""
+def compare_models_on_range(
+    settings: Settings, names: list[str], value: str = "credit", split: str = "journey"
+) -> pl.DataFrame:
+    """Channel ``value`` (credit or revenue) per model on the range's journeys under ``split``
+    (``models.comparison.SPLITS``): one column per model."""
     if value not in ("credit", "revenue"):
         raise ConfigError(f"Bad comparison value {value!r}: expected 'credit' or 'revenue'")
+    if split not in SPLITS:
+        raise ConfigError(f"Bad credit split {split!r}: expected {' or '.join(map(repr, SPLITS))}")
     journeys = range_journeys(settings, null_paths=any(reads_null_paths(name) for name in names))
     with settings.open_warehouse() as engine:
         models = {name: _model(settings, name, engine, journeys) for name in names}
-    return wide_comparison(compare_models(journeys, models), value)
+    return wide_comparison(compare_models(journeys, models, split), value)
 
 
 def _model(settings: Settings, name: str, engine: Engine, journeys: pl.DataFrame) -> Attributor:
