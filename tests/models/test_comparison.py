@@ -72,7 +72,9 @@ def test_the_global_split_gives_each_channel_its_share_of_the_scores_times_the_c
     assert ours["revenue"].sum() == pytest.approx(180.0)
     assert (ours["credit"] >= 0).all()
     journey_split = compare_models(JOURNEYS, {"linear": Linear()})
-    assert_frame_equal(long.filter(model="linear"), journey_split)  # a model without scores keeps its one split
+    assert_frame_equal(
+        long.filter(model="linear"), journey_split
+    )  # a model without scores keeps its one split
 
 
 def test_the_two_splits_differ_where_a_channel_converts_alone_more_than_its_share():
