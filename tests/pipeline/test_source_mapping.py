@@ -255,7 +255,7 @@ def test_the_environment_and_the_flag_name_the_mapping_file(tmp_path, rows, monk
     write_form(db, rows, users_form(None, "TEXT", str))
     path.write_text(mapping_toml(None, {}))
     monkeypatch.setenv("ATTRIBUTION_SOURCE_MAPPING", str(path))
-    assert load_settings(db=db).sources.session_sources.table == "Web Sessions"
+    assert load_settings(db=db).warehouse.sources.session_sources.table == "Web Sessions"
     monkeypatch.delenv("ATTRIBUTION_SOURCE_MAPPING")
     checked = attribution("check", "--db", db, "--source-mapping", str(path))
     assert checked.returncode == 0, checked.stderr
