@@ -22,6 +22,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attribution serve-ihc", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    _add_fault_flags(parser)
+    parser.add_argument("--db", help="database whose trained IHC conversion types are served (train-ihc)")
+    parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
+    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    _add_limit_flags(parser)
+    return parser
+
+
+def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    """The faults injected into the answers (``FaultConfig``), each off by default."""
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every compute request")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 503")
     parser.add_argument(
@@ -43,10 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pad-body-bytes", type=int, default=0, help="add this many spaces to every answer body"
     )
-    parser.add_argument("--db", help="database whose trained IHC conversion types are served (train-ihc)")
-    parser.add_argument("--max-journeys", type=int, default=DEFAULT_MAX_JOURNEYS)
-    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """The server's connection limits (``ServerLimits``), their defaults its own."""
     limits = ServerLimits()
     parser.add_argument(
         "--max-header-bytes", type=int, default=limits.max_header_bytes, help="request line and headers"
@@ -66,7 +77,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backlog", type=int, default=limits.backlog, help="connections queued before they are accepted"
     )
-    return parser
 
 
 TypeLoader = Callable[[str], dict[str, IHCParameters]]

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Row
 from attribution.errors import ConfigError, IntegrityError, TransientError
 from attribution.ihc_api.answers import RETRIES_EXHAUSTED
 from attribution.ihc_api.client import IHCApiAttributor
+from attribution.ihc_api.outcomes import ClientReport
 from attribution.ihc_api.packing import pack_requests
 from attribution.objectstore import as_uri
 from attribution.pipeline import steps
@@ -82,29 +83,12 @@ def stage_journeys(
     makes, ``batch_journeys // max_journeys`` of them per batch, so a batch task sends whole requests. Each
     chunk is written in a short transaction; the run counts as staged only once all of them are.
     """
-    counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
     with _engine(settings) as engine:
         _forget(engine, run_key)
         window = plan_window(settings, engine)
         settings = window.narrowed(settings) if window else settings  # the days it redoes
         try:
-            for chunk in steps.journeys(settings, engine):
-                assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
-                with engine.begin() as conn:
-                    work_tables.append_journeys(
-                        conn, run_key, batches, chunk.journeys.join(assignment, on="conv_id")
-                    )
-                batches += int(assignment["batch"].max()) + 1 if assignment.height else 0
-                added = (
-                    chunk.conversions,
-                    assignment.height,
-                    chunk.journeys.height,
-                    chunk.without_sessions,
-                    skipped,
-                )
-                counts = {
-                    name: counts[name] + value for name, value in zip(STAGED_COUNTS, added, strict=True)
-                }
+            counts, batches = _stage_chunks(engine, settings, run_key, batch_journeys)
             if max_batches is not None and batches > max_batches:
                 raise IntegrityError(
                     f"{batches} batches exceed the scheduler's limit of {max_batches}: raise batch_journeys"
@@ -123,6 +107,22 @@ def stage_journeys(
         )
     logger.info("Staged %s of %s in %d batches", counts, settings.time_range, batches)
     return StagePlan(list(range(batches)), **counts)
+
+
+def _stage_chunks(
+    engine: Engine, settings: Settings, run_key: str, batch_journeys: int
+) -> tuple[dict[str, int], int]:
+    """Append the range's journeys to the run's staged rows chunk by chunk, each chunk in a transaction of its
+    own and in batches numbered on from the chunk before; the run's counts and its number of batches."""
+    counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
+    for chunk in steps.journeys(settings, engine):
+        assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
+        with engine.begin() as conn:
+            work_tables.append_journeys(conn, run_key, batches, chunk.journeys.join(assignment, on="conv_id"))
+        batches += int(assignment["batch"].max()) + 1 if assignment.height else 0
+        added = (chunk.conversions, assignment.height, chunk.journeys.height, chunk.without_sessions, skipped)
+        counts = {name: counts[name] + value for name, value in zip(STAGED_COUNTS, added, strict=True)}
+    return counts, batches
 
 
 def _staged_window(window: Window | None) -> tuple[int | None, dict[str, Fingerprint]]:
@@ -185,24 +185,39 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
             credits = steps.attribute(model, journeys, settings)
             work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
             return result
-        todo = journeys.join(
-            work_tables.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti"
+        report, result["left_to_other_runs"] = _attribute_unsettled(
+            engine, settings, model, run_key, batch_id, journeys
         )
-        if todo.is_empty():
-            return result
-        todo, left = steps.claimed(engine, run_key, todo, settings)
-        work_tables.stage_left(engine, run_key, batch_id, left)
-        result["left_to_other_runs"] = len(left)
-
-        def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-            work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
-            write_batch(engine, run_key, settings.credit_label, credits.clear(), failures)
-
-        report = steps.attribute_remotely(model, todo, settings, commit)
+    if report is None:
+        return result
     logger.info("Batch %d: %s", batch_id, report.summary())
     if report.failure_reasons.get(RETRIES_EXHAUSTED) or report.journeys_unsent:
         raise BatchUnsettledError(f"Batch {batch_id} of run {run_key}: {report.summary()}")
     return {**result, "requests": report.requests, "failed": report.journeys_failed}
+
+
+def _attribute_unsettled(
+    engine: Engine,
+    settings: Settings,
+    client: IHCApiAttributor,
+    run_key: str,
+    batch_id: int,
+    journeys: pl.DataFrame,
+) -> tuple[ClientReport | None, int]:
+    """Send the batch's journeys still without staged credit that this run claims, staging credit and failures
+    request by request; the client's report (``None``: nothing left to send) and how many journeys are left to
+    another run at the same time."""
+    todo = journeys.join(work_tables.credited_in_batch(engine, run_key, batch_id), on="conv_id", how="anti")
+    if todo.is_empty():
+        return None, 0
+    todo, left = steps.claimed(engine, run_key, todo, settings)
+    work_tables.stage_left(engine, run_key, batch_id, left)
+
+    def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
+        work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
+        write_batch(engine, run_key, settings.credit_label, credits.clear(), failures)
+
+    return steps.attribute_remotely(client, todo, settings, commit), len(left)
 
 
 def finish_run(settings: Settings, run_key: str) -> RunSummary | None:

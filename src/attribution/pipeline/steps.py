@@ -108,6 +108,25 @@ def prepare(
         return index_inputs(engine, settings.warehouse.create_indexes, bounded=bounded)
 
     notes = indexing() if bounded else []  # a bounded run's checks read through the range's indexes
+    stale, skipped = _check_rows(settings, engine, on_phase)
+    notes = [*notes, *stale]
+    if before_writes:
+        before_writes()
+    if not bounded:
+        notes = [*indexing(), *notes]
+    on_phase("output tables")
+    _create_outputs(engine, staging=staging)
+    check_report_model(settings, engine)
+    on_phase("learning the model" if learns_from_warehouse(settings.model.name) else "model")
+    model = build_model(settings, engine, conversion_paths=conversion_paths)
+    return Prepared(model, [*notes, *skipped.notes], skipped)
+
+
+def _check_rows(
+    settings: Settings, engine: Engine, on_phase: Callable[[str], None]
+) -> tuple[list[str], Skipped]:
+    """The input rows the run reads, checked against the bad-rows and the staleness policies: the notes on
+    stale inputs, and what the run leaves out."""
     on_phase("input checks")
     skipped = enforce(
         engine,
@@ -116,20 +135,15 @@ def prepare(
         null_paths=reads_null_paths(settings.model.name),
     )
     on_phase("freshness")
-    notes = [*notes, *enforce_fresh(engine, settings.time_range, settings.policies.on_stale)]
-    if before_writes:
-        before_writes()
-    if not bounded:
-        notes = [*indexing(), *notes]
-    on_phase("output tables")
+    return enforce_fresh(engine, settings.time_range, settings.policies.on_stale), skipped
+
+
+def _create_outputs(engine: Engine, *, staging: bool) -> None:
+    """The output tables and the report view that are missing, and for a scheduler the work tables."""
     create_output_tables(engine)
     create_report_view(engine)
     if staging:
         create_tables(engine, WORK_TABLES)
-    check_report_model(settings, engine)
-    on_phase("learning the model" if learns_from_warehouse(settings.model.name) else "model")
-    model = build_model(settings, engine, conversion_paths=conversion_paths)
-    return Prepared(model, [*notes, *skipped.notes], skipped)
 
 
 def check_report_model(settings: Settings, engine: Engine) -> None:

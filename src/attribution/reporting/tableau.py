@@ -239,51 +239,68 @@ def _sign_out(server: Any) -> None:
 def _answers(target: TableauTarget) -> Iterator[None]:
     """Tableau's and the HTTP library's errors as the project's, in one line without the token's secret."""
     import requests
+    from tableauserverclient.server.endpoint.exceptions import TableauError as ClientError
+
+    try:
+        yield
+    except TableauError:
+        raise
+    except (ClientError, requests.RequestException) as exc:
+        raise (
+            _refusal(exc, target)
+            or _network_failure(exc, target)
+            or _failure(TableauRefusedError, f"{target.where}: {type(exc).__name__}: {exc}", target)
+        ) from None
+
+
+def _refusal(exc: Exception, target: TableauTarget) -> TableauError | None:
+    """What Tableau's client error ``exc`` means for the user, if it is one the project explains."""
     from tableauserverclient.server.endpoint.exceptions import (
         FailedSignInError,
         InternalServerError,
         NonXMLResponseError,
         ServerResponseError,
     )
-    from tableauserverclient.server.endpoint.exceptions import TableauError as ClientError
 
     where = target.where
-    try:
-        yield
-    except TableauError:
-        raise
-    except FailedSignInError as exc:
-        raise _failure(
+    if isinstance(exc, FailedSignInError):
+        return _failure(
             TableauSignInError,
             f"{where} refused the personal access token {target.token_name!r}: {_said(exc)}; check the token's "
             "name and secret, that it has not expired, and the site",
             target,
-        ) from None
-    except ServerResponseError as exc:
-        raise _failure(TableauRefusedError, f"{where} refused the request: {_said(exc)}", target) from None
-    except InternalServerError as exc:
-        raise _failure(
+        )
+    if isinstance(exc, ServerResponseError):
+        return _failure(TableauRefusedError, f"{where} refused the request: {_said(exc)}", target)
+    if isinstance(exc, InternalServerError):
+        return _failure(
             TableauUnreachableError,
             f"{where} answered HTTP {exc.code}, a server error: try again later",
             target,
-        ) from None
-    except NonXMLResponseError:
-        raise _failure(
+        )
+    if isinstance(exc, NonXMLResponseError):
+        return _failure(
             TableauRefusedError,
             f"{where} did not answer as Tableau's REST API does (no XML): is the URL the server's?",
             target,
-        ) from None
-    except requests.Timeout:
-        raise _failure(
+        )
+    return None
+
+
+def _network_failure(exc: Exception, target: TableauTarget) -> TableauError | None:
+    """What the HTTP library's error ``exc`` means for the user, if it is a timeout or a failed connection."""
+    import requests
+
+    if isinstance(exc, requests.Timeout):
+        return _failure(
             TableauUnreachableError,
-            f"{where} did not answer within {CONNECT_TIMEOUT:g} s to connect or {target.timeout:g} s to reply "
-            "(tableau_timeout)",
+            f"{target.where} did not answer within {CONNECT_TIMEOUT:g} s to connect or {target.timeout:g} s to "
+            "reply (tableau_timeout)",
             target,
-        ) from None
-    except requests.ConnectionError as exc:
-        raise _failure(TableauUnreachableError, f"{where} cannot be reached: {_cause(exc)}", target) from None
-    except (ClientError, requests.RequestException) as exc:
-        raise _failure(TableauRefusedError, f"{where}: {type(exc).__name__}: {exc}", target) from None
+        )
+    if isinstance(exc, requests.ConnectionError):
+        return _failure(TableauUnreachableError, f"{target.where} cannot be reached: {_cause(exc)}", target)
+    return None
 
 
 def _said(exc: Any) -> str:

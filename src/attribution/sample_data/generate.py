@@ -177,16 +177,9 @@ def generate_database(
     _check_target(target)
     _check_sizes(sessions, conversions, users, days, seed, chunk_sessions)
     _check_layout(layout)
-    plans = _plan_chunks(sessions, conversions, users, seed, chunk_sessions)
     build = partial(_build_chunk, start=_epoch_seconds(start_date), days=days, layout=layout)
-    temporary = _temporary_path(target)
-    try:
-        _create_schema(temporary)
-        written_users = _write_chunks(temporary, _built_ahead(build, plans), on_progress)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    chunks = _built_ahead(build, _plan_chunks(sessions, conversions, users, seed, chunk_sessions))
+    written_users = _write_new_file(target, partial(_write_database, chunks=chunks, on_progress=on_progress))
     seconds = time.perf_counter() - started
     return GenerateSummary(target, sessions, written_users, conversions, days, seed, seconds, layout)
 
@@ -398,6 +391,25 @@ def _shuffled(rng: np.random.Generator, *parts: _Events) -> _Events:
     events = _concat(*parts)
     order = rng.permutation(events.owners.size)
     return _Events(events.owners[order], events.times[order])
+
+
+def _write_new_file(target: Path, write: Callable[[Path], int]) -> int:
+    """What ``write`` returns, having written a temporary file beside ``target`` that is renamed to it at the
+    end: the file appears complete or not at all."""
+    temporary = _temporary_path(target)
+    try:
+        written = write(temporary)
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _write_database(path: Path, chunks: Iterator[_Chunk], on_progress: Callable[[int], None] | None) -> int:
+    """The input tables, then every chunk into them; the number of distinct users written."""
+    _create_schema(path)
+    return _write_chunks(path, chunks, on_progress)
 
 
 def _temporary_path(target: Path) -> Path:

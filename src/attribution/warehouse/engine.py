@@ -73,27 +73,9 @@ def connect(
     load result rows by ``COPY`` from object storage instead of inserts. ``sources`` says where the inputs
     are (``warehouse.sources``; default: the challenge's names).
     """
-    url_text = database_url(db)
-    if has_unencoded_at(url_text):
-        raise ConfigError(
-            f"The database URL {redact_url(db)} holds more than one '@': write each '@' of its user name, "
-            "password or database as %40 (postgresql://user:p%40ss@host/db)"
-        )
-    try:
-        url = make_url(url_text)
-    except (ArgumentError, ValueError):
-        raise ConfigError(
-            f"Cannot parse database URL {redact_url(db)}: expected a file path or a SQLAlchemy URL"
-        ) from None
+    url = _parsed_url(db)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        path = Path(url.database)
-        if path.is_dir():
-            raise InputError(f"Not a SQLite database: {path} is a folder")
-        if must_exist and not path.is_file():
-            raise DatabaseNotFoundError(
-                f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
-            )
-        _check_sqlite_file(path)
+        _check_sqlite_path(Path(url.database), must_exist=must_exist)
     profile_named(url.get_backend_name())
     options: dict[str, object] = {"redshift_copy": redshift_copy} if redshift_copy else {}
     if sources is not None:
@@ -110,6 +92,34 @@ def connect(
     if settings:
         event.listen(engine, "connect", partial(_tune_session, settings=settings))
     return engine
+
+
+def _parsed_url(db: str) -> URL:
+    """``--db`` as a SQLAlchemy URL; a ``ConfigError`` naming the fix when it holds an unencoded ``@`` or
+    does not parse."""
+    url_text = database_url(db)
+    if has_unencoded_at(url_text):
+        raise ConfigError(
+            f"The database URL {redact_url(db)} holds more than one '@': write each '@' of its user name, "
+            "password or database as %40 (postgresql://user:p%40ss@host/db)"
+        )
+    try:
+        return make_url(url_text)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"Cannot parse database URL {redact_url(db)}: expected a file path or a SQLAlchemy URL"
+        ) from None
+
+
+def _check_sqlite_path(path: Path, *, must_exist: bool) -> None:
+    """Refuse a folder, a missing file where one must exist, and a file that is not a SQLite database."""
+    if path.is_dir():
+        raise InputError(f"Not a SQLite database: {path} is a folder")
+    if must_exist and not path.is_file():
+        raise DatabaseNotFoundError(
+            f"Database file not found: {path} (generate one with `attribution generate --db {path}`)"
+        )
+    _check_sqlite_file(path)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
