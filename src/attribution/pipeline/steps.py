@@ -43,6 +43,7 @@ from attribution.store.credit import (
     conversion_dates,
     has_credit,
     insert_credits,
+    loading_credit,
     replace_credit,
     touched_dates,
 )
@@ -258,8 +259,9 @@ def store(
     """
     label, time_range = settings.credit_label, settings.time_range
     dates = touched_dates(conn, time_range, label, new_dates)  # before the old credit goes
-    replace_credit(conn, time_range, label, whole_range=not settings.remote, incoming=incoming)
-    write(conn)
+    emptied = replace_credit(conn, time_range, label, whole_range=not settings.remote, incoming=incoming)
+    with loading_credit(conn, emptied):
+        write(conn)
     return dates
 
 
@@ -282,6 +284,7 @@ def report(
     dates: set[str] | None,
     costs: pl.DataFrame | None,
     window: Window | None = None,
+    stored: pl.DataFrame | None = None,
 ) -> tuple[int, list[str]]:
     """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
     when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan) and those
@@ -290,7 +293,10 @@ def report(
     switches model: every date changes then, and none was restated).
 
     The inputs of the dates it rebuilt are recorded with the rows (``Window.record``); a run without a window
-    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints."""
+    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints.
+    ``stored``: the run's whole credit as the report reads it (``reporting.channel_report.credit_rows``),
+    where it is all of its model's stored credit (a local model's open range), so the report need not read
+    it back."""
     label = settings.report_label
     if label != settings.credit_label:
         return build_channel_report(conn, ReportScope(frozenset()), costs, label=label), []
@@ -299,7 +305,7 @@ def report(
     scope = ReportScope(None if dates is None else frozenset(dates) | review.recosted, span, review.recosted)
     watched = list(window.dates) if window and reported_label(conn) == label else []  # same model
     before = date_totals(conn, watched)
-    rows = build_channel_report(conn, scope, costs, label=label)
+    rows = build_channel_report(conn, scope, costs, label=label, stored=stored)
     if window:
         window.record(conn, settings.time_range, review.recosted)
     else:
