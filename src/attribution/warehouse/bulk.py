@@ -119,8 +119,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
         return
     driver = conn.connection.driver_connection
     names = ", ".join(columns)
-    if load == "executemany":
-        rows = frame.select(columns).rows()
+    if (
+        load == "executemany"
+    ):  # rows made as the driver takes them: never a tuple per row of the frame at once
+        rows = frame.select(columns).iter_rows(buffer_size=INSERT_BATCH_ROWS)
         driver.executemany(
             f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
         )
