@@ -29,7 +29,7 @@ from attribution.models.path_model import PathModel
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.window import Window, plan_window
-from attribution.reporting.channel_report import aggregate_session_costs
+from attribution.reporting.channel_report import CREDIT_SUM_SCHEMA, aggregate_session_costs, credit_rows
 from attribution.reporting.publish import Pending, Publish
 from attribution.store import claims
 from attribution.store.credit import conversions_in, write_batch
@@ -50,6 +50,17 @@ class Attributed:
 
     credits: list[pl.DataFrame] = field(default_factory=list)
     dates: set[str] = field(default_factory=set)
+    report_rows: list[pl.DataFrame] | None = None
+    """The credit as the report reads it (``credit_rows``) where the run replaces its model's whole stored
+    credit (a local model's open range); ``None`` otherwise: the report reads the stored credit."""
+
+    def stored(self) -> pl.DataFrame | None:
+        """The model's whole stored credit once this is stored, as the report reads it, where known."""
+        return (
+            None
+            if self.report_rows is None
+            else pl.concat([pl.DataFrame(schema=CREDIT_SUM_SCHEMA), *self.report_rows])
+        )
 
 
 def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunSummary:
@@ -161,7 +172,9 @@ def _write_steps(
         with _timed(summary, "costs (wait)"):
             session_costs = costs.result() if costs else None
         with _timed(summary, "report"):
-            summary.report_rows, restated = steps.report(conn, settings, dates, session_costs, window)
+            summary.report_rows, restated = steps.report(
+                conn, settings, dates, session_costs, window, attributed.stored()
+            )
             summary.notes.extend(restated)
         progress("export", 0, len(settings.output.formats))
         with _timed(summary, "export"):
@@ -190,6 +203,8 @@ def _attribute_range(
         )
         summary.notes.extend(steps.empty_range_notes(conn, settings, total))
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
+    if steps.whole_report(settings) and not settings.remote:
+        attributed.report_rows = []
     if isinstance(model, PathModel) and model.learns_from_journeys:
         model, chunks = _trained(model, chunks, summary)
     while not summary.stopped_early:
@@ -204,6 +219,8 @@ def _attribute_range(
             else:
                 attributed.credits.append(steps.attribute(model, chunk.journeys, settings))
                 _count_credit(summary, attributed.credits[-1])
+                if attributed.report_rows is not None:
+                    attributed.report_rows.append(credit_rows(attributed.credits[-1], chunk.journeys))
         attributed.dates |= steps.session_dates(chunk.journeys)
         summary.conversions += chunk.conversions
         summary.without_sessions += chunk.without_sessions

@@ -44,6 +44,7 @@ from attribution.store.credit import (
     conversion_dates,
     has_credit,
     insert_credits,
+    loading_credit,
     replace_credit,
     touched_dates,
 )
@@ -279,20 +280,25 @@ def store(
     """
     label, time_range = settings.credit_label, settings.time_range
     dates = touched_dates(conn, time_range, label, new_dates)  # before the old credit goes
-    replace_credit(conn, time_range, label, whole_range=not settings.remote, incoming=incoming)
-    write(conn)
+    emptied = replace_credit(conn, time_range, label, whole_range=not settings.remote, incoming=incoming)
+    with loading_credit(conn, emptied):
+        write(conn)
     return dates
 
 
 def frames_writer(
     credits: list[pl.DataFrame], on_frame: Counter = lambda _done, _total: None
 ) -> CreditWriter:
-    """A ``CreditWriter`` for credit held in memory; ``on_frame`` counts the frames written."""
+    """A ``CreditWriter`` for credit held in memory; ``on_frame`` counts the frames written.
+
+    Why as one frame: ``bulk_insert`` loads in key order, and the chunks' conversions are in time order, so
+    each chunk's rows would spread over the whole key: a million orders' credit in 50 chunks took 12.2 s of
+    CPU and 56 s of wall time on SQLite, against 9.2 s and 20 s in one key order."""
 
     def write(conn: Connection) -> None:
-        for done, frame in enumerate(credits, start=1):
-            insert_credits(conn, frame)
-            on_frame(done, len(credits))
+        if credits:
+            insert_credits(conn, pl.concat(credits, rechunk=False))
+        on_frame(len(credits), len(credits))
 
     return write
 
@@ -303,6 +309,7 @@ def report(
     dates: set[str] | None,
     costs: pl.DataFrame | None,
     window: Window | None = None,
+    stored: pl.DataFrame | None = None,
 ) -> tuple[int, list[str]]:
     """Rebuild the report of the report model (``Settings.report_label``): the rows of the touched ``dates``
     when it is the run's model (``None``: every row, from ``costs``, the whole session-cost scan) and those
@@ -311,7 +318,10 @@ def report(
     switches model: every date changes then, and none was restated).
 
     The inputs of the dates it rebuilt are recorded with the rows (``Window.record``); a run without a window
-    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints."""
+    drops what was recorded for its dates, which it rebuilt without reading their inputs' fingerprints.
+    ``stored``: the run's whole credit as the report reads it (``reporting.channel_report.credit_rows``),
+    where it is all of its model's stored credit (a local model's open range), so the report need not read
+    it back."""
     label = settings.report_label
     if label != settings.credit_label:
         return build_channel_report(conn, ReportScope(frozenset()), costs, label=label), []
@@ -320,7 +330,7 @@ def report(
     scope = ReportScope(None if dates is None else frozenset(dates) | review.recosted, span, review.recosted)
     watched = list(window.dates) if window and reported_label(conn) == label else []  # same model
     before = date_totals(conn, watched)
-    rows = build_channel_report(conn, scope, costs, label=label)
+    rows = build_channel_report(conn, scope, costs, label=label, stored=stored)
     if window:
         window.record(conn, settings.time_range, review.recosted)
     else:

@@ -246,11 +246,28 @@ def credit_by_channel_date(
             return credit_sql(sources, dated=True, span=spanned)
 
         rows = _by_dates(conn, dated, dates, span, CREDIT_SUM_SCHEMA, **label._asdict())
+    return exact_sums(rows)
+
+
+def exact_sums(rows: pl.DataFrame) -> pl.DataFrame:
+    """Credit rows (``CREDIT_SUM_SCHEMA``) summed exactly per channel and date (``credit_by_channel_date``)."""
     sums = [
         (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
     ]
     return pl.DataFrame(sums, schema=CREDIT_SUM_SCHEMA, orient="row")
+
+
+def credit_rows(credits: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """Labelled credit (``store.credit``'s rows) as the report reads it back (``CREDIT_SUM_SCHEMA``), with the
+    revenue of its journeys' conversions: the same products as the SQL's, so the same sums."""
+    revenue = journeys.select("conv_id", "revenue").unique("conv_id")
+    return credits.join(revenue, on="conv_id", how="left").select(
+        "channel_name",
+        date=pl.col("event_date"),
+        ihc=pl.col("ihc"),
+        ihc_revenue=pl.col("ihc") * pl.col("revenue"),
+    )
 
 
 def session_costs_on(
@@ -314,13 +331,20 @@ def _costs_in_scope(conn: Connection, scope: ReportScope) -> pl.DataFrame:
 
 
 def build_channel_report(
-    conn: Connection, scope: ReportScope, costs: pl.DataFrame | None = None, *, label: CreditLabel
+    conn: Connection,
+    scope: ReportScope,
+    costs: pl.DataFrame | None = None,
+    *,
+    label: CreditLabel,
+    stored: pl.DataFrame | None = None,
 ) -> int:
     """Rebuild the ``channel_reporting`` rows of ``scope`` with ``label``'s credit, and every row that holds
     another label's (``_widened``).
 
-    ``costs`` is ``aggregate_session_costs``' frame, needed (only) when the scope is every row. Runs inside
-    the caller's transaction; returns the number of report rows now in the table.
+    ``costs`` is ``aggregate_session_costs``' frame, needed (only) when the scope is every row. ``stored``,
+    for that scope only: ``label``'s whole stored credit as ``credit_rows`` (a run that has just stored it
+    holds it in memory; reading a million orders' credit back joined to their revenue took longer than
+    storing it). Runs inside the caller's transaction; returns the number of report rows now in the table.
     """
     scope = _widened(conn, scope, label)
     if scope.dates is None:
@@ -332,8 +356,12 @@ def build_channel_report(
     else:
         costs = _costs_in_scope(conn, scope)
         conn.execute(delete(channel_reporting).where(scope.where(channel_reporting.c.date)))
-    credit = credit_by_channel_date(
-        conn, None if scope.dates is None else scope.other_dates, scope.span, label
+    credit = (
+        exact_sums(stored)
+        if scope.dates is None and stored is not None
+        else credit_by_channel_date(
+            conn, None if scope.dates is None else scope.other_dates, scope.span, label
+        )
     )
     rows = (
         costs.join(credit, on=["channel_name", "date"], how="full", coalesce=True)

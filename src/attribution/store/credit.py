@@ -9,7 +9,8 @@ each its own credit, and a report counts one of them (``reporting.channel_report
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import polars as pl
@@ -26,6 +27,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from attribution.store.runs import renew
 from attribution.timerange import TimeRange
@@ -102,25 +104,45 @@ def replace_credit(
     *,
     whole_range: bool,
     incoming: Select | list[str],
-) -> None:
+) -> bool:
     """Make room for a run's credit of ``label``: with ``whole_range`` all its stored credit of the range's
     conversions goes; always its earlier credit and the failures of the ``incoming`` conversions (ids, or a
-    query of them). Other labels' credit stays. The caller inserts the new rows in the same transaction."""
-    if whole_range:
-        _delete_range(conn, time_range, label)
+    query of them). Other labels' credit stays. The caller inserts the new rows in the same transaction
+    (``loading_credit``, told whether this emptied the table); returns whether it did."""
+    emptied = whole_range and _delete_range(conn, time_range, label)
     _forget_conversions(conn, label, incoming)
+    return emptied
 
 
-def _delete_range(conn: Connection, time_range: TimeRange, label: CreditLabel) -> None:
-    """Remove ``label``'s stored credit of the range's conversions (all of it for an unbounded range)."""
+def _delete_range(conn: Connection, time_range: TimeRange, label: CreditLabel) -> bool:
+    """Remove ``label``'s stored credit of the range's conversions (all of it for an unbounded range);
+    whether the table is now empty (it held that label's credit alone, emptied at once)."""
     if time_range.start is not None or time_range.end is not None:
         conn.execute(
             delete(acj).where(labelled_as(label), acj.c.conv_id.in_(conversions_in(conn, time_range)))
         )
-    elif profile_of(conn).transactional_truncate and holds_only(conn, label):  # no dead row per credit row
-        conn.execute(text(f"TRUNCATE {acj.name}"))
-    else:
-        conn.execute(delete(acj).where(labelled_as(label)))
+        return False
+    if (emptying := profile_of(conn).empty_table) and holds_only(conn, label):
+        conn.execute(text(emptying.format(table=acj.name)))
+        return True
+    conn.execute(delete(acj).where(labelled_as(label)))
+    return False
+
+
+@contextmanager
+def loading_credit(conn: Connection, emptied: bool) -> Iterator[None]:
+    """Inserts of credit rows in the block; into a table just ``emptied`` (``replace_credit``), its secondary
+    indexes dropped before and built after them, in the same transaction.
+
+    Why: one sort of every entry is cheaper than an insert per row into each index (a million credit
+    rows on SQLite: 9.9 s of CPU and 29 s of wall time against 16.0 s and 97 s; the key's own index
+    takes rows in key order, ``bulk_insert``, so it stays)."""
+    indexes = sorted(acj.indexes, key=lambda ix: ix.name) if emptied and profile_of(conn).indexes else []
+    for ix in indexes:
+        conn.execute(DropIndex(ix))
+    yield
+    for ix in indexes:
+        conn.execute(CreateIndex(ix))
 
 
 def holds_only(conn: Connection, label: CreditLabel) -> bool:

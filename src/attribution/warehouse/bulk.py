@@ -119,11 +119,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
         return
     driver = conn.connection.driver_connection
     names = ", ".join(columns)
-    if load == "executemany":
-        rows = frame.select(columns).rows()
-        driver.executemany(
-            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows
-        )
+    if load == "executemany":  # a slice's tuples at a time, never one per row of the whole frame
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        for part in frame.select(columns).iter_slices(STREAM_ROWS):
+            driver.executemany(sql, part.rows())
     elif load == "copy" and conn.dialect.driver == "psycopg":
         with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in frame.select(columns).iter_rows():

@@ -41,6 +41,9 @@ realistic ones (below a million each) by the million. The same bound keeps reven
 its exact sums (``math.fsum``) overflow in; infinities and NaN are beyond it."""
 CHECK_THREADS = 2
 """Check queries run at once on an engine: the two scans of the session table, on a laptop's two cores."""
+SCAN_CACHE_KIB = 8 * 1024
+"""SQLite's page cache for a check's read: a scan reads each page once, so the connections' usual cache
+(``warehouse.engine``) only held memory, 256 MiB per check thread that stayed with the process."""
 FLAGS = ("holder_engagement", "closer_engagement", "impression_interaction")
 
 
@@ -418,7 +421,14 @@ def _concurrently(
 
     def on_own_connection(read: Callable[[Connection], dict[str, CheckResult]]) -> dict[str, CheckResult]:
         with bind.connect() as conn:
-            return read(conn)
+            if conn.dialect.name != "sqlite":
+                return read(conn)
+            before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql(f"PRAGMA cache_size = {-SCAN_CACHE_KIB}")
+            try:
+                return read(conn)
+            finally:
+                conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
     with ThreadPoolExecutor(CHECK_THREADS) as pool:
         yield from pool.map(on_own_connection, reads)
