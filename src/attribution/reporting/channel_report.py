@@ -363,14 +363,18 @@ def build_channel_report(
             conn, None if scope.dates is None else scope.other_dates, scope.span, label
         )
     )
-    rows = (
+    bulk_insert(conn, channel_reporting, _report_rows(costs, credit, label))
+    return conn.scalar(select(func.count()).select_from(channel_reporting))
+
+
+def _report_rows(costs: pl.DataFrame, credit: pl.DataFrame, label: CreditLabel) -> pl.DataFrame:
+    """Each channel and date's cost beside ``label``'s credit, zero where either has none, as report rows."""
+    return (
         costs.join(credit, on=["channel_name", "date"], how="full", coalesce=True)
         .with_columns(pl.col("cost", "ihc", "ihc_revenue").fill_null(0.0), **label_literals(label))
         .select(*REPORT_SCHEMA)
         .sort("date", "channel_name")
     )
-    bulk_insert(conn, channel_reporting, rows)
-    return conn.scalar(select(func.count()).select_from(channel_reporting))
 
 
 def label_literals(label: CreditLabel) -> dict[str, pl.Expr]:
