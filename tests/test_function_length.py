@@ -13,13 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "attribution"
 MAX_LINES = 40
 
-ALLOWED = {
-    # Another change splits pipeline/in_process.py; remove these entries with it.
-    "pipeline/in_process.py:run",
-    "pipeline/in_process.py:_attribute_range",
-}
-"""Functions over the limit for now, as ``path:qualified name`` (path from ``src/attribution``, or ``dags/...``)."""
-
 
 def _lengths(source: str) -> Iterator[tuple[str, int]]:
     """Each function's qualified name (``Class.method``, ``outer.inner``) and its length in lines."""
@@ -47,16 +40,11 @@ def _over_limit() -> dict[str, int]:
 
 
 def test_no_function_is_over_40_lines():
-    over = {name: lines for name, lines in _over_limit().items() if name not in ALLOWED}
+    over = _over_limit()
     assert not over, (
         f"Functions over {MAX_LINES} lines: split them into helpers that each do one thing:\n"
         + "\n".join(f"  {name}: {lines} lines" for name, lines in sorted(over.items()))
     )
-
-
-def test_the_allow_list_names_only_functions_still_over_the_limit():
-    stale = ALLOWED - _over_limit().keys()
-    assert not stale, f"Remove from ALLOWED, now within {MAX_LINES} lines or gone: {sorted(stale)}"
 
 
 def test_a_length_counts_from_def_to_the_last_line_docstring_included_decorators_not():

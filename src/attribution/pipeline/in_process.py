@@ -77,31 +77,8 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
     ):
         costs = _cost_scan(settings, engine, background)
         with _timed(summary, "prepare"):
-            prepared = steps.prepare(
-                settings,
-                engine,
-                before_writes=_scan_end(costs, settings, engine),
-                on_phase=lambda phase: progress(f"prepare: {phase}", 0, None),
-                conversion_paths=False,  # a path model learns from the journeys the run streams
-            )
-            summary.notes.extend(prepared.notes)
-            summary.skipped_conversions = prepared.skipped.conversions
-            summary.skipped_sessions = prepared.skipped.sessions
-            if settings.restated_dates:
-                progress("prepare: restatement window", 0, None)
-            window = plan_window(settings, engine)
-            settings = window.narrowed(settings) if window else settings  # the days it redoes
-            summary.time_range = str(settings.time_range)
-            lease = settings.policies.run_lease_seconds
-            record_start(
-                engine,
-                summary.run_id,
-                settings.model.name,
-                settings.time_range,
-                in_process=True,
-                lease_seconds=lease,
-            )
-        heartbeat = Heartbeat(engine, summary.run_id, lease)
+            prepared, settings, window = _prepare(settings, engine, summary, progress, costs)
+        heartbeat = Heartbeat(engine, summary.run_id, settings.policies.run_lease_seconds)
         with ExitStack() as destination:
             with _failure_recorded(engine, summary.run_id):
                 attributed = _attribute_range(settings, engine, prepared.model, summary, progress, heartbeat)
@@ -112,6 +89,37 @@ def run(settings: Settings, on_progress: ProgressCallback | None = None) -> RunS
                 )
             files.release()  # the run has committed: should this fail, the next run finishes it
     return summary
+
+
+def _prepare(
+    settings: Settings,
+    engine: Engine,
+    summary: RunSummary,
+    progress: ProgressCallback,
+    costs: Future[pl.DataFrame] | None,
+) -> tuple[steps.Prepared, Settings, Window | None]:
+    """The prepare step, then the restatement window and the run's record: what it prepared, the settings
+    narrowed to the days the run redoes, and the window (``None``: none)."""
+    prepared = steps.prepare(
+        settings,
+        engine,
+        before_writes=_scan_end(costs, settings, engine),
+        on_phase=lambda phase: progress(f"prepare: {phase}", 0, None),
+        conversion_paths=False,  # a path model learns from the journeys the run streams
+    )
+    summary.notes.extend(prepared.notes)
+    summary.skipped_conversions = prepared.skipped.conversions
+    summary.skipped_sessions = prepared.skipped.sessions
+    if settings.restated_dates:
+        progress("prepare: restatement window", 0, None)
+    window = plan_window(settings, engine)
+    settings = window.narrowed(settings) if window else settings  # the days it redoes
+    summary.time_range = str(settings.time_range)
+    lease = settings.policies.run_lease_seconds
+    record_start(
+        engine, summary.run_id, settings.model.name, settings.time_range, in_process=True, lease_seconds=lease
+    )
+    return prepared, settings, window
 
 
 def _cost_scan(
@@ -214,21 +222,34 @@ def _attribute_range(
         if chunk is None:
             break
         with _timed(summary, "attribute"):
-            if isinstance(model, IHCApiAttributor):
-                _attribute_remotely(engine, model, chunk.journeys, settings, summary)
-            else:
-                attributed.credits.append(steps.attribute(model, chunk.journeys, settings))
-                _count_credit(summary, attributed.credits[-1])
-                if attributed.report_rows is not None:
-                    attributed.report_rows.append(credit_rows(attributed.credits[-1], chunk.journeys))
-        attributed.dates |= steps.session_dates(chunk.journeys)
-        summary.conversions += chunk.conversions
-        summary.without_sessions += chunk.without_sessions
-        summary.journeys += chunk.conversions - chunk.without_sessions
-        summary.sessions += chunk.journeys.height
+            _attribute_chunk(settings, engine, model, chunk, attributed, summary)
         progress("attribute_conversions", summary.conversions, total)
     summary.notes.extend(steps.left_note(summary.left_to_other_runs))
     return attributed
+
+
+def _attribute_chunk(
+    settings: Settings,
+    engine: Engine,
+    model: Attributor,
+    chunk: JourneyChunk,
+    attributed: Attributed,
+    summary: RunSummary,
+) -> None:
+    """One chunk's credit: kept for the store step (and its report rows), or the remote API's committed
+    request by request; the chunk counted in the summary."""
+    if isinstance(model, IHCApiAttributor):
+        _attribute_remotely(engine, model, chunk.journeys, settings, summary)
+    else:
+        attributed.credits.append(steps.attribute(model, chunk.journeys, settings))
+        _count_credit(summary, attributed.credits[-1])
+        if attributed.report_rows is not None:
+            attributed.report_rows.append(credit_rows(attributed.credits[-1], chunk.journeys))
+    attributed.dates |= steps.session_dates(chunk.journeys)
+    summary.conversions += chunk.conversions
+    summary.without_sessions += chunk.without_sessions
+    summary.journeys += chunk.conversions - chunk.without_sessions
+    summary.sessions += chunk.journeys.height
 
 
 def _trained(
