@@ -208,6 +208,46 @@ def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
     assert not unserved, f"conversions selected by a filter no index serves:\n{unserved}"
 
 
+NEWEST_SESSION = re.compile(r"^\s*SELECT MAX\(")
+"""A statement that finds the newest session (the freshness check's), in any of its forms."""
+
+
+@pytest.mark.parametrize(
+    ("backend", "form"),
+    [(backend, form) for backend, forms in TYPED_TIMES.items() for form in forms],
+    indirect=["backend"],
+)
+def test_a_daily_run_finds_the_newest_typed_session_by_the_date_index(generated, backend, tmp_path, form):
+    """The freshness check's newest session is read through the date index on the stored DATE or TIMESTAMP
+    column: its largest value, then the sessions of the dates that value can stand for. Before: it asked
+    the largest date text made of the column, a function no index serves, so a daily run read every
+    session twice (1.8 s of a 9 s daily run at a million sessions, against 0.3 s on text columns)."""
+    db = backend()
+    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
+    analyse = connect(db)
+    if analyse.dialect.name == "postgresql":
+        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    analyse.dispose()
+    settings = load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="linear",
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        on_stale="warn",
+        formats=("csv",),
+    )
+    with recorded_reads("session_sources", "ix_attribution_sessions_by_date", NEWEST_SESSION) as reads:
+        run(settings)
+    assert reads, "no statement looked for the newest session"
+    unserved = "\n\n".join(
+        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
+    )
+    assert not unserved, f"the newest session found by a read no index serves:\n{unserved}"
+
+
 def _drop_schema(url: str, schema: str) -> None:
     engine = connect(url)
     with engine.begin() as conn:
