@@ -23,7 +23,7 @@ from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.pipeline.test_typed_inputs import FORMS, SERVER_FORMS
-from tests.plans import recorded_plans, recorded_reads
+from tests.plans import recorded_filters, recorded_plans, recorded_reads
 from tests.retyped import challenge_form, read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
@@ -246,6 +246,37 @@ def test_a_daily_run_finds_the_newest_typed_session_by_the_date_index(generated,
         f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
     )
     assert not unserved, f"the newest session found by a read no index serves:\n{unserved}"
+
+
+SESSION_CHECKS = re.compile(r"user_id IN \(SELECT v\.user_id")
+"""A bounded run's checks of the sessions it reads: its conversions' users' and those of its dates."""
+
+
+def test_a_bounded_check_turns_a_typed_session_of_another_date_away_by_its_stored_date(
+    generated, postgres_url, tmp_path
+):
+    """The checks of a bounded run's sessions read those of its conversions' users or of its dates: a
+    filter every session passes through (no one index serves both). Its date test compares the stored
+    DATE first, so a session of another date is turned away before its date text is made of it. Before:
+    the text came first, made for every session of the history (1.05 s against 0.8 s on text columns, for
+    one day among a million sessions)."""
+    write_form(postgres_url, read_rows(generated), FORMS["date-and-time-columns"](challenge_form()))
+    settings = load_settings(
+        db=postgres_url,
+        out=str(tmp_path / "out"),
+        model="linear",
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        on_stale="warn",
+        formats=("csv",),
+    )
+    with recorded_filters("session_sources", SESSION_CHECKS) as filters:
+        run(settings)
+    assert filters, "no session check was planned with a filter"
+    for _statement, found in filters:
+        stored, made = found.find("(event_date >= "), found.find("to_char(")
+        assert 0 <= stored < made, f"the date text is made before the stored date is compared:\n{found}"
 
 
 def _drop_schema(url: str, schema: str) -> None:

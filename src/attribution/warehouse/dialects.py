@@ -123,7 +123,7 @@ class Profile:
         beyond = f"'{AFTER_ANY}'" if days > 0 else f"'{BEFORE_ANY}'"
         if self.name == "sqlite":
             return f"COALESCE(date({day}, '{days:+d} days'), {beyond})"
-        moved = plus_days(f"CAST({day} AS DATE)", days)
+        moved = plus_days(bound_date(day), days)
         outside = f"{moved} > DATE '9999-12-31'" if days > 0 else f"{moved} < DATE '0001-01-01'"
         return f"CASE WHEN {outside} THEN {beyond} ELSE to_char({moved}, 'YYYY-MM-DD') END"
 
@@ -168,6 +168,13 @@ class Profile:
             return f"typeof({expression}) IN ('integer', 'real')"
         number = "-?([0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?|Infinity)|NaN"
         return f"CAST({expression} AS VARCHAR) ~ '^({number})$'"
+
+
+def bound_date(day: str) -> str:
+    """PostgreSQL and Redshift: the text date ``day`` (a bound value) as a ``DATE``. Why through text: a
+    server infers a bound parameter's type from where it first occurs, and the same bound is also compared
+    with text dates; cast straight to a date, it would be a date there too (``text >= date``)."""
+    return f"CAST(CAST({day} AS VARCHAR) AS DATE)"
 
 
 def plus_days(day: str, days: int) -> str:

@@ -45,7 +45,7 @@ from sqlalchemy import types as sqltypes
 
 from attribution.errors import SchemaError
 from attribution.timerange import zone_info
-from attribution.warehouse.dialects import Profile, plus_days, profile_of
+from attribution.warehouse.dialects import Profile, bound_date, plus_days, profile_of
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.source_mapping import (
     DATE_TIME_KEYS,
@@ -258,12 +258,22 @@ class Sources:
         if self.profile.name == "sqlite" or kind == "text":
             first = low if exact else self.profile.day_text(low, before)
             return f" AND {stored} >= {first} AND {stored} < {self.profile.day_text(high, after)}"
-        first, last = plus_days(f"CAST({low} AS DATE)", before), plus_days(f"CAST({high} AS DATE)", after)
+        first, last = plus_days(bound_date(low), before), plus_days(bound_date(high), after)
         if kind == "timestamptz":  # midnight in the report's zone, as an instant
             zone = literal(self.report_zone)
             first = f"CAST({first} AS TIMESTAMP) AT TIME ZONE {zone}"
             last = f"CAST({last} AS TIMESTAMP) AT TIME ZONE {zone}"
         return f" AND {stored} >= {first} AND {stored} < {last}"
+
+    def dated(self, name: str, t: str, low: str, high: str) -> str:
+        """A filter of the relation aliased ``t`` to the rows whose canonical date is from ``low`` to ``high``
+        (bound values): ``day_range``'s comparisons of the stored column first, then the canonical date's,
+        which keep it exact. Why in that order: where no index serves the filter (a scan of a whole table),
+        a row of another date is turned away by its stored value before its date text is made of it."""
+        date_key = DATE_TIME_KEYS[name][0]
+        canonical = f"{t}.{date_key} >= {low} AND {t}.{date_key} <= {high}"
+        served = self.day_range(name, t, low, high).removeprefix(" AND ")
+        return f"{served} AND {canonical}" if served else canonical
 
     def newest_sql(self, name: str) -> str:
         """The largest stored value of the date or timestamp column of input ``name``, as its index holds it:
