@@ -257,9 +257,9 @@ def test_a_bounded_check_turns_a_typed_session_of_another_date_away_by_its_store
 ):
     """The checks of a bounded run's sessions read those of its conversions' users or of its dates: a
     filter every session passes through (no one index serves both). Its date test compares the stored
-    DATE first, so a session of another date is turned away before its date text is made of it. Before:
-    the text came first, made for every session of the history (1.05 s against 0.8 s on text columns, for
-    one day among a million sessions)."""
+    DATE alone (exact in the report's zone), so no session's date text is made to be tested. Before: the
+    text came first, made for every session of the history (1.05 s against 0.8 s on text columns, for one
+    day among a million sessions)."""
     write_form(postgres_url, read_rows(generated), FORMS["date-and-time-columns"](challenge_form()))
     settings = load_settings(
         db=postgres_url,
@@ -275,8 +275,7 @@ def test_a_bounded_check_turns_a_typed_session_of_another_date_away_by_its_store
         run(settings)
     assert filters, "no session check was planned with a filter"
     for _statement, found in filters:
-        stored, made = found.find("(event_date >= "), found.find("to_char(")
-        assert 0 <= stored < made, f"the date text is made before the stored date is compared:\n{found}"
+        assert "(event_date >= " in found and "to_char(" not in found, f"a date text is tested:\n{found}"
 
 
 def _drop_schema(url: str, schema: str) -> None:

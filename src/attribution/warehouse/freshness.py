@@ -42,24 +42,23 @@ SELECT s.event_date, s.channel_name, COUNT(*) AS sessions, COUNT(c.session_id) A
        SUM(CASE WHEN c.cost > 0 THEN 1 ELSE 0 END) AS paid
 FROM {sessions}
 LEFT JOIN {costs} ON c.session_id = s.session_id
-WHERE s.event_date >= :first AND s.event_date <= :last{dates}
+WHERE {dates}
 GROUP BY s.event_date, s.channel_name
 """
 _PAID_BEFORE = """
 SELECT DISTINCT channel_name FROM channel_reporting WHERE date >= :since AND date < :first AND cost > 0
 """
 _NEWEST_SESSION = """
-SELECT MAX(s.event_date || ' ' || s.event_time) FROM {sessions}
-WHERE s.event_date >= :first AND s.event_date <= :last{dates}
+SELECT MAX(s.event_date || ' ' || s.event_time) FROM {sessions} WHERE {dates}
 """
 _NEWEST_OF_ALL = "SELECT MAX(event_date || ' ' || event_time) FROM {sessions}"
-_CONVERSIONS = "SELECT COUNT(*) FROM {conversions} WHERE conv_date >= :first AND conv_date <= :last{dates}"
+_CONVERSIONS = "SELECT COUNT(*) FROM {conversions} WHERE {dates}"
 
 
 def _sessions_and_cost(sources: Sources) -> str:
-    day_range = sources.day_range("session_sources", "s", ":first", ":last")
+    dates = sources.dated("session_sources", "s", ":first", ":last")
     sessions, costs = sources.relation("session_sources", "s"), sources.relation("session_costs", "c")
-    return _SESSIONS_AND_COST.format(sessions=sessions, costs=costs, dates=day_range)
+    return _SESSIONS_AND_COST.format(sessions=sessions, costs=costs, dates=dates)
 
 
 def newest_session(conn: Connection, sources: Sources) -> str | None:
@@ -74,15 +73,15 @@ def newest_session(conn: Connection, sources: Sources) -> str | None:
     days = sources.newest_days("session_sources", newest)
     if days is None:
         return conn.scalar(text(_NEWEST_OF_ALL.format(sessions=sources.relation("session_sources"))))
-    day_range = sources.day_range("session_sources", "s", ":first", ":last")
-    newest_sql = _NEWEST_SESSION.format(sessions=sources.relation("session_sources", "s"), dates=day_range)
+    dates = sources.dated("session_sources", "s", ":first", ":last")
+    newest_sql = _NEWEST_SESSION.format(sessions=sources.relation("session_sources", "s"), dates=dates)
     first, last = days
     return conn.scalar(text(newest_sql), {"first": first, "last": last})
 
 
 def _conversions(sources: Sources) -> str:
-    day_range = sources.day_range("conversions", "conversions", ":first", ":last")
-    return _CONVERSIONS.format(conversions=sources.relation("conversions"), dates=day_range)
+    dates = sources.dated("conversions", "conversions", ":first", ":last")
+    return _CONVERSIONS.format(conversions=sources.relation("conversions"), dates=dates)
 
 
 @dataclass(frozen=True)
