@@ -107,6 +107,23 @@ def recorded_reads(table: str, index: str, selecting: re.Pattern[str]) -> Iterat
         yield reads
 
 
+@contextmanager
+def recorded_filters(table: str, selecting: re.Pattern[str]) -> Iterator[list[tuple[str, str]]]:
+    """Record, for each statement whose text matches ``selecting``, PostgreSQL's row filters on ``table``
+    (``Filter`` of its plan's nodes that read it, conditions in the order they are evaluated), as
+    (statement, filter) pairs; other warehouses record none."""
+    filters: list[tuple[str, str]] = []
+
+    def planned(dialect: str, driver, statement: str, parameters) -> None:
+        if dialect == "postgresql" and selecting.search(statement):
+            for node in _postgres_nodes(driver, statement, parameters):
+                if node.get("Relation Name") == table and "Filter" in node:
+                    filters.append((statement, node["Filter"]))
+
+    with _each_planned(planned):
+        yield filters
+
+
 def _sqlite_loops(driver, statement: str, parameters) -> list[str]:
     """SQLite's plan rows (``EXPLAIN QUERY PLAN``) that scan a whole table or index inside a loop: a
     ``SCAN`` after the first loop of its level (the loops of one level nest in order), or any ``SCAN`` under

@@ -219,3 +219,18 @@ def renumbered(rows: Rows) -> Rows:
         name: [{key: number(value) if key in ids else value for key, value in row.items()} for row in table]
         for name, table in rows.items()
     }
+
+
+def shifted(rows: Rows, last_day: str) -> Rows:
+    """``rows`` with every date moved by the same number of days, so that the last conversion is on
+    ``last_day`` (times and order unchanged)."""
+    latest = max(date.fromisoformat(row["conv_date"]) for row in rows["conversions"])
+    by = date.fromisoformat(last_day) - latest
+
+    def moved(row: Row) -> Row:
+        return {
+            key: (date.fromisoformat(value) + by).isoformat() if key in ("event_date", "conv_date") else value
+            for key, value in row.items()
+        }
+
+    return {name: [moved(row) for row in table] for name, table in rows.items()}

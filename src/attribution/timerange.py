@@ -14,6 +14,11 @@ from zoneinfo import ZoneInfo
 
 from attribution.errors import ConfigError
 
+BEFORE_ANY = "0000-00-00 00:00:00"
+"""Text that sorts before every date and timestamp text (an open start; a day before the first one)."""
+AFTER_ANY = "9999-99-99 99:99:99"
+"""Text that sorts after every date and timestamp text (an open end; a day after the calendar's last)."""
+
 
 def zone_info(zone: str) -> tzinfo:
     """A zone by its IANA name (``UTC`` without a time zone database)."""
@@ -73,7 +78,7 @@ class TimeRange:
 
     def sql_bounds(self) -> tuple[str, str]:
         """Bounds for ``start <= ts < end`` in SQL; open ends become strings outside any timestamp."""
-        return (self.start_text or "0000-00-00 00:00:00", self.end_text or "9999-99-99 99:99:99")
+        return (self.start_text or BEFORE_ANY, self.end_text or AFTER_ANY)
 
     def date_span(self) -> tuple[str, str] | None:
         """The first and last calendar date the range overlaps (``None`` for an open range: the caller

@@ -23,7 +23,7 @@ from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.pipeline.test_typed_inputs import FORMS, SERVER_FORMS
-from tests.plans import recorded_plans, recorded_reads
+from tests.plans import recorded_filters, recorded_plans, recorded_reads
 from tests.retyped import challenge_form, read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
@@ -206,6 +206,76 @@ def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
         f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
     )
     assert not unserved, f"conversions selected by a filter no index serves:\n{unserved}"
+
+
+NEWEST_SESSION = re.compile(r"^\s*SELECT MAX\(")
+"""A statement that finds the newest session (the freshness check's), in any of its forms."""
+
+
+@pytest.mark.parametrize(
+    ("backend", "form"),
+    [(backend, form) for backend, forms in TYPED_TIMES.items() for form in forms],
+    indirect=["backend"],
+)
+def test_a_daily_run_finds_the_newest_typed_session_by_the_date_index(generated, backend, tmp_path, form):
+    """The freshness check's newest session is read through the date index on the stored DATE or TIMESTAMP
+    column: its largest value, then the sessions of the dates that value can stand for. Before: it asked
+    the largest date text made of the column, a function no index serves, so a daily run read every
+    session twice (1.8 s of a 9 s daily run at a million sessions, against 0.3 s on text columns)."""
+    db = backend()
+    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
+    analyse = connect(db)
+    if analyse.dialect.name == "postgresql":
+        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    analyse.dispose()
+    settings = load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="linear",
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        on_stale="warn",
+        formats=("csv",),
+    )
+    with recorded_reads("session_sources", "ix_attribution_sessions_by_date", NEWEST_SESSION) as reads:
+        run(settings)
+    assert reads, "no statement looked for the newest session"
+    unserved = "\n\n".join(
+        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
+    )
+    assert not unserved, f"the newest session found by a read no index serves:\n{unserved}"
+
+
+SESSION_CHECKS = re.compile(r"user_id IN \(SELECT v\.user_id")
+"""A bounded run's checks of the sessions it reads: its conversions' users' and those of its dates."""
+
+
+def test_a_bounded_check_turns_a_typed_session_of_another_date_away_by_its_stored_date(
+    generated, postgres_url, tmp_path
+):
+    """The checks of a bounded run's sessions read those of its conversions' users or of its dates: a
+    filter every session passes through (no one index serves both). Its date test compares the stored
+    DATE alone (exact in the report's zone), so no session's date text is made to be tested. Before: the
+    text came first, made for every session of the history (1.05 s against 0.8 s on text columns, for one
+    day among a million sessions)."""
+    write_form(postgres_url, read_rows(generated), FORMS["date-and-time-columns"](challenge_form()))
+    settings = load_settings(
+        db=postgres_url,
+        out=str(tmp_path / "out"),
+        model="linear",
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        on_stale="warn",
+        formats=("csv",),
+    )
+    with recorded_filters("session_sources", SESSION_CHECKS) as filters:
+        run(settings)
+    assert filters, "no session check was planned with a filter"
+    for _statement, found in filters:
+        assert "(event_date >= " in found and "to_char(" not in found, f"a date text is tested:\n{found}"
 
 
 def _drop_schema(url: str, schema: str) -> None:

@@ -21,7 +21,11 @@ from attribution import load_settings, run
 from attribution.errors import BadRowsError, ConfigError, SchemaError
 from attribution.sample_data.generate import generate_database
 from attribution.timerange import TimeRange
-from tests.builders import Case
+from attribution.warehouse.engine import connect
+from attribution.warehouse.freshness import newest_session
+from attribution.warehouse.source_mapping import load_source_mapping
+from attribution.warehouse.sources import sources_of
+from tests.builders import Case, Session
 from tests.commands import attribution
 from tests.conftest import POSTGRES_URL
 from tests.oracle import read_tables
@@ -301,3 +305,47 @@ def test_a_bad_row_is_named_by_the_user_s_table_and_columns(
         run(load_settings(db=db, out=str(tmp_path), model="linear", source_mapping=str(path)))
     where = f"{other_schema}." if other_schema else ""
     assert str(refused.value).startswith(f"Bad input rows in {where}{line}")
+
+
+NEWEST_FORMS = {
+    "utc-timestamps": (lambda schema: users_form(schema, "TIMESTAMP", datetime.fromisoformat), {}, ""),
+    "offsets": (
+        lambda schema: users_form(schema, "TEXT", with_offset),
+        {"session_sources": {"offsets": True}, "conversions": {"offsets": True}},
+        "",
+    ),
+    "new-york": (
+        lambda schema: users_form(schema, "TEXT", local_text("America/New_York")),
+        {},
+        'time_zone = "America/New_York"\n',
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(NEWEST_FORMS))
+def test_the_newest_session_read_through_a_mapping_is_the_original_s(
+    backend, other_schema, rows, tmp_path, form
+):
+    """The freshness check finds the newest session through the largest stored timestamp and the dates it
+    can stand for (a day either side where its zone or offset moves it); a stored value that names no day
+    is compared as text, as before (a bounded run checks only its own rows)."""
+    make, keys, zone = NEWEST_FORMS[form]
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, rows, make(other_schema))
+    path.write_text(zone + mapping_toml(other_schema, keys))
+    engine = connect(db, sources=load_source_mapping(str(path)))
+    with engine.connect() as conn:
+        found = newest_session(conn, sources_of(conn))
+    engine.dispose()
+    assert found == max(f"{row['event_date']} {row['event_time']}" for row in rows["session_sources"])
+
+
+def test_a_newest_session_date_that_names_no_day_is_compared_as_text(make_db):
+    db = make_db(Case(sessions=[Session("s1", "u1", "2023-09-01 10:00:00", "Organic Traffic")]))
+    engine = connect(db)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE session_sources SET event_date = 'soon'"))
+    with engine.connect() as conn:
+        found = newest_session(conn, sources_of(conn))
+    engine.dispose()
+    assert found == "soon 10:00:00"

@@ -27,6 +27,7 @@ from tests.retyped import (
     renamed,
     renumbered,
     retyped,
+    shifted,
     single_timestamp,
     to_date,
     to_decimal,
@@ -118,6 +119,38 @@ def test_a_typed_copy_gives_the_tables_and_csv_of_the_challenge_copy(backend, ro
 @pytest.mark.parametrize("form", list(SERVER_FORMS))
 def test_timestamps_with_a_time_zone_are_read_as_their_utc_instant(backend, rows, tmp_path, form):
     challenge, typed = run_both(backend, rows, SERVER_FORMS[form](challenge_form()), tmp_path)
+    assert typed == challenge
+
+
+LAST_MOMENT = "9999-12-31 23:59:59.999999"
+"""The latest range end a run accepts (Python's last moment): its last date is the calendar's last."""
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "date-and-time-columns",
+        "one-timestamp-column",
+        "one-text-timestamp-column",
+    ],
+)
+def test_a_range_ending_at_the_last_accepted_moment_reads_its_last_day(backend, rows, tmp_path, form):
+    """A typed or converted date is also compared with bounds a day on (``Sources.day_range``). Before:
+    SQLite's day after 9999-12-31 is NULL, and PostgreSQL's text of it ``10000-01-01`` sorts before
+    ``9999-12-31``, so a range ending at the last accepted moment selected nothing of its last day."""
+    last_days = shifted(rows, "9999-12-31")
+    forms = {**FORMS, "one-text-timestamp-column": lambda f: single_timestamp(f, "TEXT", str)}
+    found = []
+    for name, stored in (("challenge", challenge_form()), (form, forms[form](challenge_form()))):
+        db, out = backend(), tmp_path / name
+        write_form(db, last_days, stored)
+        settings = load_settings(
+            db=db, out=str(out), model="linear", formats=("csv",), start="9999-12-31", end=LAST_MOMENT
+        )
+        run(settings)
+        found.append((read_tables(db), (out / "channel_reporting.csv").read_bytes()))
+    challenge, typed = found
+    assert challenge[0][1], "the last day has report rows"
     assert typed == challenge
 
 

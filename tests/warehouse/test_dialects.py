@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from itertools import product
 
 import pytest
@@ -138,6 +138,30 @@ def test_the_date_and_time_rules_agree_with_the_calendar(warehouse, tmp_path, po
         got = {v: (bool(d), bool(t)) for v, d, t in conn.execute(text(f"SELECT v, {rules} FROM rule_values"))}
     engine.dispose()
     assert got == {v: (_calendar(v, "%Y-%m-%d"), _calendar(v, "%H:%M:%S")) for v in values}
+
+
+SHIFTS = [("2023-09-05", 2), ("2023-09-05", -1), ("9999-12-30", 1), ("9999-12-30", 2), ("9999-12-31", 1)]
+SHIFTS += [("0001-01-02", -1), ("0001-01-01", -1)]
+DAY_PROBES = ("0001-01-01", "0001-01-01 00:00:00", "2023-09-06", "9999-12-31", "9999-12-31 23:59:59")
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"])
+def test_a_day_text_sorts_as_its_day_even_beyond_the_calendar(warehouse, tmp_path, postgres_url):
+    """A range's bound a day on (``Sources.day_range``) compares text dates and timestamps as their days
+    compare, at the first and last accepted dates too, where the day it names has no four-digit year."""
+    engine = connect(str(tmp_path / "days.db") if warehouse == "sqlite" else postgres_url, must_exist=False)
+    profile = profile_of(engine)
+    with engine.connect() as conn:
+        got = {
+            (day, days): conn.execute(text(f"SELECT {profile.day_text(':day', days)}"), {"day": day}).scalar()
+            for day, days in SHIFTS
+        }
+    engine.dispose()
+    for (day, days), bound in got.items():
+        ordinal = date.fromisoformat(day).toordinal() + days  # 0 or beyond the last: no date of the calendar
+        for probe in DAY_PROBES:
+            earlier = date.fromisoformat(probe[:10]).toordinal() < ordinal
+            assert (probe < bound) == earlier, f"{probe} < {bound} ({day} {days:+d} days)"
 
 
 def test_redshift_urls_go_through_the_redshift_dialect_without_connecting():

@@ -16,6 +16,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from attribution.errors import ConfigError
+from attribution.timerange import AFTER_ANY, BEFORE_ANY
 from attribution.warehouse import time_zones
 
 BulkLoad = Literal["executemany", "copy", "insert"]
@@ -117,10 +118,17 @@ class Profile:
         return f"({self.matches(expression, TIME_PATTERN)} AND {expression} < '24')"
 
     def day_text(self, day: str, days: int) -> str:
-        """The ``YYYY-MM-DD`` text ``days`` days after the text date ``day`` (a bound value)."""
+        """The ``YYYY-MM-DD`` text ``days`` days after the text date ``day`` (a bound value), for a text
+        comparison; a day beyond the calendar's four-digit years (a range at the last or first accepted
+        date) as text sorting after (``AFTER_ANY``) or before (``BEFORE_ANY``) every date. Why: SQLite's
+        day after 9999-12-31 is NULL, PostgreSQL's text of it ``10000-01-01`` sorts before it."""
+        days = int(days)
+        beyond = f"'{AFTER_ANY}'" if days > 0 else f"'{BEFORE_ANY}'"
         if self.name == "sqlite":
-            return f"date({day}, '{int(days):+d} days')"
-        return f"to_char({plus_days(f'CAST({day} AS DATE)', days)}, 'YYYY-MM-DD')"
+            return f"COALESCE(date({day}, '{days:+d} days'), {beyond})"
+        moved = plus_days(bound_date(day), days)
+        outside = f"{moved} > DATE '9999-12-31'" if days > 0 else f"{moved} < DATE '0001-01-01'"
+        return f"CASE WHEN {outside} THEN {beyond} ELSE to_char({moved}, 'YYYY-MM-DD') END"
 
     def typed_text(self, expression: str, kind: Literal["date", "time", "timestamp"]) -> str:
         """A typed ``DATE``, ``TIME`` or ``TIMESTAMP`` value as the pipeline's text (to the second); a date
@@ -163,6 +171,13 @@ class Profile:
             return f"typeof({expression}) IN ('integer', 'real')"
         number = "-?([0-9]+(\\.[0-9]+)?(e[-+][0-9]+)?|Infinity)|NaN"
         return f"CAST({expression} AS VARCHAR) ~ '^({number})$'"
+
+
+def bound_date(day: str) -> str:
+    """PostgreSQL and Redshift: the text date ``day`` (a bound value) as a ``DATE``. Why through text: a
+    server infers a bound parameter's type from where it first occurs, and the same bound is also compared
+    with text dates; cast straight to a date, it would be a date there too (``text >= date``)."""
+    return f"CAST(CAST({day} AS VARCHAR) AS DATE)"
 
 
 def plus_days(day: str, days: int) -> str:

@@ -42,32 +42,46 @@ SELECT s.event_date, s.channel_name, COUNT(*) AS sessions, COUNT(c.session_id) A
        SUM(CASE WHEN c.cost > 0 THEN 1 ELSE 0 END) AS paid
 FROM {sessions}
 LEFT JOIN {costs} ON c.session_id = s.session_id
-WHERE s.event_date >= :first AND s.event_date <= :last{dates}
+WHERE {dates}
 GROUP BY s.event_date, s.channel_name
 """
 _PAID_BEFORE = """
 SELECT DISTINCT channel_name FROM channel_reporting WHERE date >= :since AND date < :first AND cost > 0
 """
 _NEWEST_SESSION = """
-SELECT MAX(event_date || ' ' || event_time) FROM {sessions}
-WHERE event_date = (SELECT MAX(event_date) FROM {sessions})
+SELECT MAX(s.event_date || ' ' || s.event_time) FROM {sessions} WHERE {dates}
 """
-_CONVERSIONS = "SELECT COUNT(*) FROM {conversions} WHERE conv_date >= :first AND conv_date <= :last{dates}"
+_NEWEST_OF_ALL = "SELECT MAX(event_date || ' ' || event_time) FROM {sessions}"
+_CONVERSIONS = "SELECT COUNT(*) FROM {conversions} WHERE {dates}"
 
 
 def _sessions_and_cost(sources: Sources) -> str:
-    day_range = sources.day_range("session_sources", "s", ":first", ":last")
+    dates = sources.dated("session_sources", "s", ":first", ":last")
     sessions, costs = sources.relation("session_sources", "s"), sources.relation("session_costs", "c")
-    return _SESSIONS_AND_COST.format(sessions=sessions, costs=costs, dates=day_range)
+    return _SESSIONS_AND_COST.format(sessions=sessions, costs=costs, dates=dates)
 
 
-def _newest_session(sources: Sources) -> str:
-    return _NEWEST_SESSION.format(sessions=sources.relation("session_sources"))
+def newest_session(conn: Connection, sources: Sources) -> str | None:
+    """The newest session's ``YYYY-MM-DD HH:MM:SS`` (``None``: no session), read through the date index: the
+    largest stored date (or timestamp), then the sessions of the dates it can stand for (``Sources.newest_days``).
+
+    Why not the largest canonical date: on a typed column that is text made of the column, which no index
+    serves, so each daily run read every session twice. Text that names no day is compared whole, as text."""
+    newest = conn.scalar(text(sources.newest_sql("session_sources")))
+    if newest is None:
+        return None
+    days = sources.newest_days("session_sources", newest)
+    if days is None:
+        return conn.scalar(text(_NEWEST_OF_ALL.format(sessions=sources.relation("session_sources"))))
+    dates = sources.dated("session_sources", "s", ":first", ":last")
+    newest_sql = _NEWEST_SESSION.format(sessions=sources.relation("session_sources", "s"), dates=dates)
+    first, last = days
+    return conn.scalar(text(newest_sql), {"first": first, "last": last})
 
 
 def _conversions(sources: Sources) -> str:
-    day_range = sources.day_range("conversions", "conversions", ":first", ":last")
-    return _CONVERSIONS.format(conversions=sources.relation("conversions"), dates=day_range)
+    dates = sources.dated("conversions", "conversions", ":first", ":last")
+    return _CONVERSIONS.format(conversions=sources.relation("conversions"), dates=dates)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ def find_stale(bind: Engine | Connection, time_range: TimeRange) -> list[Stale]:
     first, last = span
     sources = sources_of(bind)
     with connection(bind) as conn:
-        newest = conn.scalar(text(_newest_session(sources)))
+        newest = newest_session(conn, sources)
         if newest is None:
             return []
         rows = conn.execute(text(_sessions_and_cost(sources)), {"first": first, "last": last}).all()
@@ -133,7 +147,7 @@ def _sessions_missing(newest: str, time_range: TimeRange, zone: str) -> list[Sta
 def last_week(bind: Engine | Connection) -> TimeRange:
     """The last ``PAID_HISTORY_DAYS`` dates the sessions reach (what ``attribution check`` looks at)."""
     with connection(bind) as conn:
-        newest = conn.scalar(text(_newest_session(sources_of(bind))))
+        newest = newest_session(conn, sources_of(bind))
     if newest is None:
         return TimeRange()
     end = datetime.fromisoformat(newest[:10]) + timedelta(days=1)

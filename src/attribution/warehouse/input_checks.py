@@ -335,7 +335,7 @@ def _scope(
     of the range's dates (the date index) and their costs (the dates before keep their reported cost).
     ``journeys_only`` leaves out what only the report reads: a check of what journeys alone read (the
     skippable session checks) never looks a session up in the table. A typed date or timestamp column is
-    also compared with typed bounds (``Sources.day_range``), which its index serves."""
+    also compared with typed bounds first (``Sources.dated``), which its index serves."""
     if not time_range.is_bounded:
         return "1 = 1"
     if table == "conversions":  # the dates let the time index serve the range
@@ -344,12 +344,10 @@ def _scope(
     if table == "session_sources":
         conversions = sources.relation("conversions", "v")
         users = f"SELECT v.user_id FROM {conversions} WHERE {_scope(sources, 'conversions', 'v', time_range)}"
-        dates = f"{t}.event_date >= :first_date AND {t}.event_date <= :last_date"
-        dates += sources.day_range("session_sources", t, ":first_date", ":last_date")
+        dates = sources.dated("session_sources", t, ":first_date", ":last_date")
         return f"{t}.user_id IN ({users})" if journeys_only else f"({t}.user_id IN ({users}) OR ({dates}))"
     # a bounded run reads the cost of its own dates' sessions only (the dates before keep their reported cost)
-    dates = "s.event_date >= :first_date AND s.event_date <= :last_date"
-    dates += sources.day_range("session_sources", "s", ":first_date", ":last_date")
+    dates = sources.dated("session_sources", "s", ":first_date", ":last_date")
     return f"{t}.session_id IN (SELECT s.session_id FROM {sources.relation('session_sources', 's')} WHERE {dates})"
 
 

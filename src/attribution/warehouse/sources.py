@@ -22,6 +22,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import (
@@ -43,7 +44,8 @@ from sqlalchemy import (
 from sqlalchemy import types as sqltypes
 
 from attribution.errors import SchemaError
-from attribution.warehouse.dialects import Profile, plus_days, profile_of
+from attribution.timerange import zone_info
+from attribution.warehouse.dialects import Profile, bound_date, plus_days, profile_of
 from attribution.warehouse.engine import redact_url
 from attribution.warehouse.source_mapping import (
     DATE_TIME_KEYS,
@@ -114,6 +116,11 @@ class Relation:
         """The key of its single timestamp column, if it has one instead of a date and a time."""
         key = TIMESTAMP_KEYS.get(self.input)
         return key if key in self.columns else None
+
+    @property
+    def day_key(self) -> str:
+        """The key of the column that dates a row: its single timestamp, else its date."""
+        return self.timestamp_key or DATE_TIME_KEYS[self.input][0]
 
 
 def _challenge_relation(table: Table) -> Relation:
@@ -241,22 +248,67 @@ class Sources:
         date is the stored one (the filter itself is served). Exact where the stored values are in the report's
         zone (or know their instant); a day wider on each side otherwise (the filter itself stays exact)."""
         relation = self.relations[name]
-        key = relation.timestamp_key or DATE_TIME_KEYS[name][0]
+        key = relation.day_key
         if key not in self._converted(relation):
             return ""
         kind, stored = relation.columns[key].kind, f"{t}.{RAW}{key}"
         stored = f"CAST({stored} AS TEXT)" if self._indexed_as_text(relation, key) else stored
-        exact = (relation.zone == self.report_zone and not relation.offsets) or kind == "timestamptz"
+        exact = self._exact(relation)
         before, after = (0, 1) if exact else (-1, 2)
         if self.profile.name == "sqlite" or kind == "text":
             first = low if exact else self.profile.day_text(low, before)
             return f" AND {stored} >= {first} AND {stored} < {self.profile.day_text(high, after)}"
-        first, last = plus_days(f"CAST({low} AS DATE)", before), plus_days(f"CAST({high} AS DATE)", after)
+        first, last = plus_days(bound_date(low), before), plus_days(bound_date(high), after)
         if kind == "timestamptz":  # midnight in the report's zone, as an instant
             zone = literal(self.report_zone)
             first = f"CAST({first} AS TIMESTAMP) AT TIME ZONE {zone}"
             last = f"CAST({last} AS TIMESTAMP) AT TIME ZONE {zone}"
         return f" AND {stored} >= {first} AND {stored} < {last}"
+
+    def dated(self, name: str, t: str, low: str, high: str) -> str:
+        """A filter of the relation aliased ``t`` to the rows whose canonical date is from ``low`` to ``high``
+        (bound values): ``day_range``'s comparisons of the stored column, alone where they are exact on a
+        type that holds only real days and instants (a server's ``DATE`` or ``TIMESTAMP`` in the report's
+        zone, or a ``timestamptz``), else followed by the canonical date's, which keep it exact.
+
+        Why: the canonical date is text made of the column, which the planner has no statistics of (it
+        guessed one session in 200 of a day's, and looped over the costs) and which is made for every row a
+        scan reads; compared after the stored value, a row of another date is turned away before it is made."""
+        date_key = DATE_TIME_KEYS[name][0]
+        canonical = f"{t}.{date_key} >= {low} AND {t}.{date_key} <= {high}"
+        served = self.day_range(name, t, low, high).removeprefix(" AND ")
+        if not served:
+            return canonical
+        relation = self.relations[name]
+        typed = self.profile.name != "sqlite" and relation.columns[relation.day_key].kind != "text"
+        return served if typed and self._exact(relation) else f"{served} AND {canonical}"
+
+    def newest_sql(self, name: str) -> str:
+        """The largest stored value of the date or timestamp column of input ``name``, as its index holds it:
+        a maximum the index serves, where the largest canonical date, made of the column, is a scan of the
+        whole table. ``newest_days`` gives the canonical dates of the newest rows from it."""
+        relation = self.relations[name]
+        key = relation.day_key
+        column = self._column(relation, key)
+        stored = f"CAST({column} AS TEXT)" if self._indexed_as_text(relation, key) else column
+        return f"SELECT MAX({stored}) FROM {self.qualified(name)} {SOURCE}"
+
+    def newest_days(self, name: str, newest: object) -> tuple[str, str] | None:
+        """The first and last canonical date the rows of the largest canonical date of input ``name`` can be
+        on, given the largest stored value ``newest`` (``newest_sql``; not ``None``): its day where that is
+        its canonical date (``_exact``), else a day either side. ``None`` where ``newest`` is text that names
+        no day."""
+        if isinstance(newest, datetime) and newest.tzinfo is not None:  # an instant: its report date
+            newest = newest.astimezone(zone_info(self.report_zone))
+        try:
+            day = date.fromisoformat(str(newest)[:10])
+        except ValueError:
+            return None
+        if self._exact(self.relations[name]):
+            return day.isoformat(), day.isoformat()
+        before = day - timedelta(days=1) if day > date.min else day
+        after = day + timedelta(days=1) if day < date.max else day
+        return before.isoformat(), after.isoformat()
 
     def declared_keys(self, bind: Engine | Connection) -> set[tuple[str, str]]:
         """(input, key) pairs a primary key or a unique constraint of one column keeps unique (a view declares
@@ -308,6 +360,12 @@ class Sources:
         if role in ("id", "label") and kind != "text":
             return cast(stored, VARCHAR)
         return cast(stored, TEXT) if self._indexed_as_text(relation, key) else stored
+
+    def _exact(self, relation: Relation) -> bool:
+        """Whether the day of a stored date or timestamp is its canonical date: stored in the report's zone
+        without offsets, or an instant (a ``timestamptz``, compared and read in the report's zone)."""
+        kind = relation.columns[relation.day_key].kind
+        return (relation.zone == self.report_zone and not relation.offsets) or kind == "timestamptz"
 
     def _indexed_as_text(self, relation: Relation, key: str) -> bool:
         """Whether the index holds the converted date or time ``key`` as the text SQLite reads it as (in the
