@@ -73,6 +73,13 @@ class Read:
     how: str
 
 
+def unserved(reads: list[Read]) -> str:
+    """The reads no index range serves, each as its plan and the start of its statement (empty: none)."""
+    return "\n\n".join(
+        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
+    )
+
+
 @contextmanager
 def recorded_reads(table: str, index: str, selecting: re.Pattern[str]) -> Iterator[list[Read]]:
     """Record how each statement whose text matches ``selecting`` reads ``table``, whose index ``index`` the

@@ -18,12 +18,13 @@ from sqlalchemy import text
 
 from attribution import load_settings, run
 from attribution.pipeline import scheduled
+from attribution.pipeline.settings import Settings
 from attribution.sample_data.generate import generate_database
 from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.pipeline.test_typed_inputs import FORMS, SERVER_FORMS
-from tests.plans import recorded_filters, recorded_plans, recorded_reads
+from tests.plans import recorded_filters, recorded_plans, recorded_reads, unserved
 from tests.retyped import challenge_form, read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
@@ -182,13 +183,7 @@ def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
     with typed bounds, which the time index serves. Before: the journey query, the credit a run replaces
     and the skipped rows compared the text made of the column, a function no index serves (SQLite read the
     whole index, PostgreSQL the whole table)."""
-    db = backend()
-    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
-    analyse = connect(db)
-    if analyse.dialect.name == "postgresql":
-        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
-    analyse.dispose()
+    db = _typed_copy(generated, backend(), form)
     settings = load_settings(
         db=db,
         out=str(tmp_path / "out"),
@@ -202,10 +197,33 @@ def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
     with recorded_reads("conversions", "ix_attribution_conversions_by_time", FROM_A_TIME) as reads:
         run(settings)
     assert reads, "no statement selected the range's conversions"
-    unserved = "\n\n".join(
-        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
+    assert not unserved(reads), f"conversions selected by a filter no index serves:\n{unserved(reads)}"
+
+
+def _typed_copy(generated: str, db: str, form: str) -> str:
+    """``db`` holding the generated rows in a typed ``form``, its statistics gathered (PostgreSQL plans by
+    them); the database."""
+    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
+    analyse = connect(db)
+    if analyse.dialect.name == "postgresql":
+        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    analyse.dispose()
+    return db
+
+
+def _daily_settings(db: str, tmp_path) -> Settings:
+    """A linear run of ``DAY`` that builds its indexes and only warns of stale inputs."""
+    return load_settings(
+        db=db,
+        out=str(tmp_path / "out"),
+        model="linear",
+        start=DAY[0],
+        end=DAY[1],
+        create_indexes=True,
+        on_stale="warn",
+        formats=("csv",),
     )
-    assert not unserved, f"conversions selected by a filter no index serves:\n{unserved}"
 
 
 NEWEST_SESSION = re.compile(r"^\s*SELECT MAX\(")
@@ -222,30 +240,12 @@ def test_a_daily_run_finds_the_newest_typed_session_by_the_date_index(generated,
     column: its largest value, then the sessions of the dates that value can stand for. Before: it asked
     the largest date text made of the column, a function no index serves, so a daily run read every
     session twice (1.8 s of a 9 s daily run at a million sessions, against 0.3 s on text columns)."""
-    db = backend()
-    write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
-    analyse = connect(db)
-    if analyse.dialect.name == "postgresql":
-        with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
-    analyse.dispose()
-    settings = load_settings(
-        db=db,
-        out=str(tmp_path / "out"),
-        model="linear",
-        start=DAY[0],
-        end=DAY[1],
-        create_indexes=True,
-        on_stale="warn",
-        formats=("csv",),
-    )
+    db = _typed_copy(generated, backend(), form)
+    settings = _daily_settings(db, tmp_path)
     with recorded_reads("session_sources", "ix_attribution_sessions_by_date", NEWEST_SESSION) as reads:
         run(settings)
     assert reads, "no statement looked for the newest session"
-    unserved = "\n\n".join(
-        f"{read.how}\n{' '.join(read.statement.split())[:300]}" for read in reads if not read.served
-    )
-    assert not unserved, f"the newest session found by a read no index serves:\n{unserved}"
+    assert not unserved(reads), f"the newest session found by a read no index serves:\n{unserved(reads)}"
 
 
 SESSION_CHECKS = re.compile(r"user_id IN \(SELECT v\.user_id")
@@ -261,16 +261,7 @@ def test_a_bounded_check_turns_a_typed_session_of_another_date_away_by_its_store
     text came first, made for every session of the history (1.05 s against 0.8 s on text columns, for one
     day among a million sessions)."""
     write_form(postgres_url, read_rows(generated), FORMS["date-and-time-columns"](challenge_form()))
-    settings = load_settings(
-        db=postgres_url,
-        out=str(tmp_path / "out"),
-        model="linear",
-        start=DAY[0],
-        end=DAY[1],
-        create_indexes=True,
-        on_stale="warn",
-        formats=("csv",),
-    )
+    settings = _daily_settings(postgres_url, tmp_path)
     with recorded_filters("session_sources", SESSION_CHECKS) as filters:
         run(settings)
     assert filters, "no session check was planned with a filter"
