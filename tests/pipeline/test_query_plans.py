@@ -140,10 +140,7 @@ def test_postgresql_typed_inputs_in_another_schema_never_scan_inside_a_loop(
     ids = dict.fromkeys(("session_id", "user_id", "conv_id"), ("BIGINT", int))
     form = users_form(schema, "TIMESTAMP", datetime.fromisoformat, **ids)
     write_form(postgres_url, renumbered(read_rows(generated)), form)
-    analyse = connect(postgres_url)
-    with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
-    analyse.dispose()
+    _analysed(postgres_url)
     (tmp_path / "sources.toml").write_text(mapping_toml(schema, {}))
     start, end = bounds
     settings = load_settings(
@@ -201,9 +198,14 @@ def test_a_bounded_run_selects_typed_conversions_by_an_index_range(
 
 
 def _typed_copy(generated: str, db: str, form: str) -> str:
-    """``db`` holding the generated rows in a typed ``form``, its statistics gathered (PostgreSQL plans by
-    them); the database."""
+    """``db`` holding the generated rows in a typed ``form``, its statistics gathered; the database."""
     write_form(db, read_rows(generated), {**FORMS, **SERVER_FORMS}[form](challenge_form()))
+    return _analysed(db)
+
+
+def _analysed(db: str) -> str:
+    """``db`` with its statistics gathered, as a loaded warehouse has them (PostgreSQL plans by them; SQLite
+    has none to gather here); the database."""
     analyse = connect(db)
     if analyse.dialect.name == "postgresql":
         with analyse.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
