@@ -37,7 +37,7 @@ def copy_inputs(
     """
     with (
         open_engine(source_db) as source,
-        open_engine(target_db, must_exist=False, redshift_copy=redshift_copy) as target,
+        open_engine(target_db, must_exist=False) as target,
     ):
         validate_inputs(source)
         existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}
@@ -48,7 +48,7 @@ def copy_inputs(
         create_input_tables(target)
         try:
             copied = {
-                table.name: _copy_table(source, target, table, chunk_rows, on_progress)
+                table.name: _copy_table(source, target, table, chunk_rows, on_progress, redshift_copy)
                 for table in INPUT_TABLES
             }
         except BaseException:
@@ -65,7 +65,9 @@ def _drop_inputs(target: Engine) -> None:
             conn.execute(DropTable(table, if_exists=True))
 
 
-def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progress) -> int:
+def _copy_table(
+    source: Engine, target: Engine, table, chunk_rows: int, on_progress, redshift_copy: RedshiftCopy | None
+) -> int:
     schema = polars_schema(table)
     with source.connect() as reader:
         total = reader.scalar(select(func.count()).select_from(table))
@@ -74,7 +76,8 @@ def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progr
         try:
             with target.begin() as writer:
                 while batch := rows.fetchmany(chunk_rows):
-                    bulk_insert(writer, table, pl.DataFrame(batch, schema=schema, orient="row"))
+                    frame = pl.DataFrame(batch, schema=schema, orient="row")
+                    bulk_insert(writer, table, frame, redshift_copy=redshift_copy)
                     copied += len(batch)
                     if on_progress:
                         on_progress(table.name, copied, total)
