@@ -131,6 +131,25 @@ def recorded_filters(table: str, selecting: re.Pattern[str]) -> Iterator[list[tu
         yield filters
 
 
+CONDITIONS = ("Filter", "Join Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond")
+"""The parts of a PostgreSQL plan node that a row, or a pair of rows, is tested against."""
+
+
+@contextmanager
+def recorded_conditions(selecting: re.Pattern[str]) -> Iterator[list[str]]:
+    """Record every condition (``CONDITIONS``) of PostgreSQL's plan of each statement whose text matches
+    ``selecting``; other warehouses record none."""
+    conditions: list[str] = []
+
+    def planned(dialect: str, driver, statement: str, parameters) -> None:
+        if dialect == "postgresql" and selecting.search(statement):
+            for node in _postgres_nodes(driver, statement, parameters):
+                conditions.extend(node[part] for part in CONDITIONS if part in node)
+
+    with _each_planned(planned):
+        yield conditions
+
+
 def _sqlite_loops(driver, statement: str, parameters) -> list[str]:
     """SQLite's plan rows (``EXPLAIN QUERY PLAN``) that scan a whole table or index inside a loop: a
     ``SCAN`` after the first loop of its level (the loops of one level nest in order), or any ``SCAN`` under

@@ -117,19 +117,20 @@ def journey_cut(sources: Sources, options: JourneyOptions, *, dated: bool = Fals
     it binds ``:range_start`` and ``:range_end``, with ``dated`` also ``:first_date`` and ``:last_date``).
     Shared with the fingerprint of a date's journeys (``reporting.report_inputs``), so both read the same
     sessions."""
-    profile, conv_ts = sources.profile, "c.conv_date || ' ' || c.conv_time"
-    lookback = (
-        f"AND s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, options.lookback_days)}"
-        if options.lookback_days
-        else ""
-    )
+    profile, conv_ts, days = sources.profile, "c.conv_date || ' ' || c.conv_time", options.lookback_days
+    stored = sources.stored_moment("session_sources", "s")
+    if stored is None:
+        session, conversion = ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
+        since = f"s.event_date || ' ' || s.event_time >= {profile.days_before(conv_ts, days or 0)}"
+    else:  # the sessions' typed columns, against the conversion's whole second
+        session, conversion = stored.columns, stored.of("c.conv_date", "c.conv_time")
+        since = f"{stored.instant} >= {stored.days_before(conv_ts, days or 0)}"
+    lookback = f"AND {since}" if days else ""
     skip_conversions, skip_sessions = (
         skip_filters(sources, dated=dated) if options.skip_bad_rows else ("", "")
     )
     journey_sessions = _JOURNEY_SESSIONS.format(
-        before_conversion=profile.compare(
-            "<", ("s.event_date", "s.event_time"), ("c.conv_date", "c.conv_time")
-        ),
+        before_conversion=profile.compare("<", session, conversion),
         lookback=lookback,
         impressions="AND s.impression_interaction = 0" if options.drop_impressions else "",
         skip_sessions=skip_sessions,

@@ -24,7 +24,7 @@ from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from tests.pipeline.test_source_mapping import mapping_toml, users_form
 from tests.pipeline.test_typed_inputs import FORMS, SERVER_FORMS
-from tests.plans import recorded_filters, recorded_plans, recorded_reads, unserved
+from tests.plans import recorded_conditions, recorded_filters, recorded_plans, recorded_reads, unserved
 from tests.retyped import challenge_form, read_rows, renumbered, write_form
 
 DAY = ("2023-09-04", "2023-09-05")
@@ -276,3 +276,27 @@ def _drop_schema(url: str, schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()
+
+
+JOURNEY_QUERY = re.compile(r"AS conv_ts")
+"""The journey query (the one statement that names a conversion's timestamp so)."""
+SESSION_TEXT = re.compile(r"to_char\(\(*[^,]*event_")
+"""Text made of a session's stored date, time or timestamp, in a plan's condition."""
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("form", TYPED_TIMES["postgresql"])
+@pytest.mark.parametrize("lookback_days", [None, 30])
+def test_typed_sessions_are_joined_to_their_conversions_without_making_text_of_them(
+    generated, backend, tmp_path, form, lookback_days
+):
+    """The journey query compares a typed session's stored date and time (or timestamp) with its conversion
+    (``Sources.stored_moment``). Before: it compared the text made of them (``to_char``), made for every pair
+    the join tried: at 10M sessions a typed first run's journey step took 16.5 s against 5.5 s on text."""
+    db = _typed_copy(generated, backend(), form)
+    settings = load_settings(db=db, out=str(tmp_path / "out"), model="linear", formats=("csv",))
+    with recorded_conditions(JOURNEY_QUERY) as conditions:
+        run(settings.replaced(lookback_days=lookback_days))
+    assert conditions, "the journey query was not planned"
+    made_text = [condition for condition in conditions if SESSION_TEXT.search(condition)]
+    assert not made_text, f"the journey query makes text of typed session columns to compare: {made_text}"

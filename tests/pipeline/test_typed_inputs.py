@@ -9,6 +9,7 @@ checks refused ``BOOLEAN`` flags and SQLite's ``REAL`` flags (1.0), and tables n
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,64 @@ def test_a_column_whose_type_cannot_hold_its_values_is_named(postgres_url, rows,
         SchemaError, match=r"^Input column 'session_sources\.channel_name' is INTEGER, .*label"
     ):
         run(load_settings(db=postgres_url, out=str(tmp_path), model="linear", formats=("csv",)))
+
+
+def _with_fraction(seconds: float) -> Callable[[object], time]:
+    """A ``TIME`` of the text time plus a fraction of a second (its canonical text is the whole second)."""
+    return lambda value: (datetime.combine(date.min, to_time(value)) + timedelta(seconds=seconds)).time()
+
+
+def _stamped_with_fraction(seconds: float) -> Callable[[str], datetime]:
+    return lambda value: to_timestamp(value) + timedelta(seconds=seconds)
+
+
+def _same_second_sessions(rows: Rows) -> Rows:
+    """``rows`` with, for every conversion, a session of its user in its very second and one a second
+    before: the second is not before the conversion, the one before is."""
+    added = []
+    for number, conversion in enumerate(rows["conversions"]):
+        moment = datetime.fromisoformat(f"{conversion['conv_date']} {conversion['conv_time']}")
+        for suffix, at in (("same", moment), ("before", moment - timedelta(seconds=1))):
+            template = rows["session_sources"][number % len(rows["session_sources"])]
+            added.append(
+                {
+                    **template,
+                    "session_id": f"{conversion['conv_id']}-{suffix}",
+                    "user_id": conversion["user_id"],
+                    "event_date": at.strftime("%Y-%m-%d"),
+                    "event_time": at.strftime("%H:%M:%S"),
+                }
+            )
+    return {**rows, "session_sources": [*rows["session_sources"], *added]}
+
+
+FRACTION_FORMS: dict[str, Callable[[Form], Form]] = {
+    "date-and-time-with-fractions": lambda form: retyped(
+        form,
+        event_date=("DATE", to_date),
+        conv_date=("DATE", to_date),
+        event_time=("TIME", _with_fraction(0.5)),
+        conv_time=("TIME", _with_fraction(0.7)),
+    ),
+    "one-timestamp-with-fractions": lambda form: retyped(
+        single_timestamp(form, "TIMESTAMP", _stamped_with_fraction(0.5)),
+        conv_timestamp=("TIMESTAMP", lambda value: value + timedelta(seconds=0.2)),
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "redshift-sql"], indirect=True)
+@pytest.mark.parametrize("form", list(FRACTION_FORMS))
+@pytest.mark.parametrize("lookback_days", [None, 1])
+def test_typed_sessions_are_compared_with_their_conversion_to_the_whole_second(
+    backend, rows, tmp_path, form, lookback_days
+):
+    """A typed session's date and time are compared with its conversion as stored (``Sources.stored_moment``),
+    against the conversion's whole second: a session in the conversion's own second is never before it,
+    whatever the fractions of either, as its text (to the second) says; a lookback cuts at a whole second."""
+    rows = _same_second_sessions(rows)
+    challenge, typed = run_both(
+        backend, rows, FRACTION_FORMS[form](challenge_form()), tmp_path, lookback_days=lookback_days
+    )
+    assert typed == challenge
+    assert challenge[0][0][1], "the report has rows"

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import (
     TEXT,
@@ -96,6 +96,36 @@ class SourceColumn:
     name: str
     kind: Kind
     type_name: str = ""
+
+
+class StoredMoment(NamedTuple):
+    """Typed columns that order rows in time (``Sources.stored_moment``), and how a canonical date and time
+    (``YYYY-MM-DD``, ``HH:MM:SS``: whole seconds) compare with them. Compared against a whole second, a stored
+    value with a fraction is before it exactly when its canonical text is, so the comparison is exact."""
+
+    columns: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    zone: str | None
+    """A ``timestamptz``'s report zone, as a literal: a canonical text timestamp is a time there."""
+
+    def of(self, date_text: str, time_text: str) -> tuple[str, ...]:
+        """A canonical date and time as values of the stored columns' types."""
+        if self.kinds == ("date", "time"):
+            return f"CAST({date_text} AS DATE)", f"CAST({time_text} AS TIME)"
+        return (self._at(f"CAST({date_text} || ' ' || {time_text} AS TIMESTAMP)"),)
+
+    def days_before(self, timestamp_text: str, days: int) -> str:
+        """``days`` days before a canonical text timestamp, comparable with ``instant`` (the days are taken
+        from the report zone's clock, as ``Profile.days_before`` takes them from the text)."""
+        return self._at(f"(CAST({timestamp_text} AS TIMESTAMP) - INTERVAL '{int(days)} days')")
+
+    def _at(self, timestamp: str) -> str:
+        return f"{timestamp} AT TIME ZONE {self.zone}" if self.zone else timestamp
+
+    @property
+    def instant(self) -> str:
+        """The stored moment as one value (a date and a time added into a timestamp)."""
+        return " + ".join(self.columns)
 
 
 @dataclass(frozen=True)
@@ -282,6 +312,25 @@ class Sources:
         relation = self.relations[name]
         typed = self.profile.name != "sqlite" and relation.columns[relation.day_key].kind != "text"
         return served if typed and self._exact(relation) else f"{served} AND {canonical}"
+
+    def stored_moment(self, name: str, t: str) -> StoredMoment | None:
+        """The stored columns of input ``name`` aliased ``t`` that order its rows in time as its canonical date
+        and time do, where a server holds them typed with no conversion (a ``DATE`` and a ``TIME``, or a
+        ``TIMESTAMP``, in the report's zone; a ``timestamptz``). ``None`` elsewhere (SQLite, text, another zone).
+
+        Why: a join that compares the canonical text makes it of both columns for every pair it tries (at 10M
+        sessions, most of a typed first run's journey step); the stored columns compare as they are, and an
+        index on them serves the comparison."""
+        relation = self.relations[name]
+        key = relation.day_key
+        if self.profile.name == "sqlite" or key not in self._converted(relation) or not self._exact(relation):
+            return None
+        keys = (key,) if relation.timestamp_key else DATE_TIME_KEYS[name]
+        kinds = tuple(relation.columns[k].kind for k in keys)
+        if kinds not in (("date", "time"), ("timestamp",), ("timestamptz",)):
+            return None
+        zone = literal(self.report_zone) if kinds == ("timestamptz",) else None
+        return StoredMoment(tuple(f"{t}.{RAW}{k}" for k in keys), kinds, zone)
 
     def newest_sql(self, name: str) -> str:
         """The largest stored value of the date or timestamp column of input ``name``, as its index holds it:
