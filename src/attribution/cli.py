@@ -169,13 +169,17 @@ def compare_command(
 
 
 @app.command("copy-db")
-def copy_db_command(source: f.Source, target: f.Target) -> None:
-    """Copy the three input tables into another database (it must not hold them yet)."""
+def copy_db_command(source: f.Source, target: f.Target, source_mapping: f.SourceMappingFile = None) -> None:
+    """Copy the three input tables into another database (it must not hold them yet); with a source
+    mapping, the tables it names, under the same names, so the same mapping reads the copy."""
     from attribution.app.inputs import copy_inputs
 
     with progress("copying") as show:
         copied, shown_target = copy_inputs(
-            source, target, lambda table, done, total: show(f"copying {table}", done, total)
+            source,
+            target,
+            lambda table, done, total: show(f"copying {table}", done, total),
+            source_mapping=source_mapping,
         )
     say(", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {shown_target}")
 
