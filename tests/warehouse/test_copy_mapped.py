@@ -55,9 +55,10 @@ def test_a_copy_under_the_user_s_names_runs_with_the_same_mapping_as_the_origina
     )
 
 
-def test_text_timestamps_with_offsets_stay_text(rows, tmp_path, postgres_url):
+def test_text_timestamps_with_offsets_stay_text(rows, tmp_path, postgres_url, monkeypatch):
     """A SQLite column declared TIMESTAMP whose text carries offsets (the mapping says ``offsets``) is text
-    on the target: as a PostgreSQL TIMESTAMP its offsets would be dropped."""
+    on the target: as a PostgreSQL TIMESTAMP its offsets would be dropped. The mapping named by the
+    environment, as ``run`` reads it."""
     sqlite_db = str(tmp_path / "users.db")
     write_form(
         sqlite_db, rows, users_form(None, "TIMESTAMP", lambda value: in_some_zone(value).isoformat(" "))
@@ -65,7 +66,9 @@ def test_text_timestamps_with_offsets_stay_text(rows, tmp_path, postgres_url):
     mapping = tmp_path / "sources.toml"
     keys = {"session_sources": {"offsets": True}, "conversions": {"offsets": True}}
     mapping.write_text(mapping_toml(None, keys))
-    copied = copy_db(sqlite_db, postgres_url, mapping)
+    monkeypatch.setenv("ATTRIBUTION_SOURCE_MAPPING", str(mapping))
+    copied = attribution("copy-db", "--from", sqlite_db, "--to", postgres_url)
+    monkeypatch.delenv("ATTRIBUTION_SOURCE_MAPPING")
     assert copied.returncode == 0, copied.stderr
     options = {"source_mapping": str(mapping)}
     assert tables_and_csv(postgres_url, tmp_path, "copy", **options) == tables_and_csv(

@@ -438,17 +438,17 @@ def run_checks(
                 sources, table, time_range, journeys_only=journeys_only and not null_paths
             )
             if checks:
-                read = partial(_row_checks, sources=sources, relation=relation, where=where, checks=checks)
-                reads.append(partial(read, params=params))
+                scoped = {"relation": relation, "where": where, "params": params}
+                reads.append(partial(_row_checks, sources=sources, checks=checks, **scoped))
     results = {check.name: CheckResult(check, 0) for check in CHECKS}
-    for found in _concurrently(
-        bind, [partial(_hash_joined, read=read, hash_joins=hash_joins) for read in reads]
-    ):
+    hashed = [partial(_hash_joined, read=read, hash_joins=hash_joins) for read in reads]
+    for found in _concurrently(bind, hashed):
         results |= found
     return [replace(results[check.name], named=Named.of(check, sources)) for check in CHECKS]
 
 
 def _hash_joined(conn: Connection, *, read, hash_joins: bool) -> dict[str, CheckResult]:
+    """``read`` on ``conn``, without nested loops where ``hash_joins``."""
     with hash_joined(conn, hash_joins):
         return read(conn)
 
