@@ -442,3 +442,15 @@ def test_compare_and_training_run_the_input_checks_they_depend_on(make_sqlite, c
     code, stderr = attribution_in_process(*command, "--db", make_sqlite(twice, keyed=False))
     assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
     assert "(duplicate-conv-id): c5" in stderr
+
+
+def test_every_settings_flag_is_a_setting_and_every_command_takes_only_declared_ones():
+    """A flag a command takes by a setting's name (``flags.takes``) is that setting, named as ``OPTIONS``
+    names it, so the flag, its environment variable and the DAG's param are one vocabulary."""
+    from attribution.console import flags
+    from attribution.pipeline.settings import OPTIONS
+
+    declared = {**flags.SETTING_FLAGS, **flags.TABLEAU_FLAGS}
+    assert set(declared) <= set(OPTIONS)
+    with pytest.raises(KeyError, match="no_such_setting"):
+        flags.takes("db", "no_such_setting")

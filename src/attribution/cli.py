@@ -38,25 +38,14 @@ def _options(debug: f.Debug = False) -> None:
 
 
 @app.command("run")
-def run_command(
-    db: f.Db = None, source_mapping: f.SourceMappingFile = None, create_indexes: f.CreateIndexes = None,
-    start: f.Start = None, end: f.End = None, model: f.Model = None, report_model: f.ReportModel = None,
-    out: f.Out = None, formats: f.Formats = None, lookback_days: f.Lookback = None,
-    drop_impressions: f.DropImpressions = None, on_bad_rows: f.OnBadRows = None, on_stale: f.OnStale = None,
-    restate_days: f.RestateDays = None, half_life_hours: f.HalfLife = None, markov_order: f.MarkovOrder = None,
-    direct_channels: f.DirectChannels = None, position_weights: f.PositionWeights = None,
-    ihc_url: f.IhcUrl = None, conv_type_id: f.ConvType = None, local_ihc: f.LocalIhc = False,
-    force: f.Force = None, max_journeys: f.MaxJourneys = None, max_sessions: f.MaxSessions = None,
-    long_journey_policy: f.LongJourneys = None, concurrency: f.Concurrency = None,
-    rate_limit: f.RateLimit = None, max_requests: f.MaxRequests = None, max_retries: f.MaxRetries = None,
-    max_connection_failures: f.MaxConnectionFailures = None,
-) -> None:  # fmt: skip
+@f.takes(*f.SETTING_FLAGS)
+def run_command(local_ihc: f.LocalIhc = False, **flags: object) -> None:
     """Build journeys, attribute them, store the credit, rebuild the channel report and export it.
 
     Exits with 3 when conversions are left unattributed (IHC API failures or the request quota); the same
     command run again sends only those. The IHC API's key comes from IHC_API_KEY, never a flag.
     """
-    given = f.settings_flags(locals())
+    given = f.settings_flags({**flags, "local_ihc": local_ihc})
     from attribution.app.runs import run_pipeline
     from attribution.console.tables import print_summary
 
@@ -111,30 +100,24 @@ def generate_command(
 
 
 @app.command("train-ihc")
-def train_ihc_command(
-    conv_type_id: f.TrainedType,
-    db: f.Db = None,
-    source_mapping: f.SourceMappingFile = None,
-    start: f.Start = None,
-    end: f.End = None,
-    lookback_days: f.Lookback = None,
-) -> None:
+@f.takes("db", "source_mapping", "start", "end", "lookback_days")
+def train_ihc_command(conv_type_id: f.TrainedType, **where: object) -> None:
     """Train the local IHC engine on the database's journeys and store the parameters as a new version."""
-    given = dict(locals())
     from attribution.app.ihc import train_ihc
     from attribution.console.tables import print_trained
 
     with progress("training"):
-        trained = train_ihc(**given)
+        trained = train_ihc(conv_type_id=conv_type_id, **where)
     print_trained(trained)
 
 
 @app.command("calibrate-ihc")
+@f.takes("db")
 def calibrate_ihc_command(
     answers: f.Answers = None,
     conv_type_id: f.StoredType = None,
     from_conv_type: f.FromType = None,
-    db: f.Db = None,
+    **where: object,
 ) -> None:
     """Fit the local IHC engine to real answers of the service (a CSV, or what earlier --model ihc-api runs
     stored), print its cross-validated error, and store the parameters as a new version of the conversion
@@ -143,55 +126,47 @@ def calibrate_ihc_command(
     from attribution.console.tables import print_calibrated
 
     with progress("calibrating"):
-        done = calibrate_ihc(answers, from_conv_type, db=db, conv_type_id=conv_type_id)
+        done = calibrate_ihc(answers, from_conv_type, conv_type_id=conv_type_id, **where)
     print_calibrated(done)
 
 
 @app.command("compare")
+@f.takes("db", "source_mapping", "start", "end")
 def compare_command(
-    models: f.Compared = None,
-    db: f.Db = None,
-    source_mapping: f.SourceMappingFile = None,
-    start: f.Start = None,
-    end: f.End = None,
-    value: f.Value = "credit",
-    split: f.Split = "journey",
+    models: f.Compared = None, value: f.Value = "credit", split: f.Split = "journey", **where: object
 ) -> None:
     """Channel credit (or attributed revenue) by model, side by side, without storing anything."""
     from attribution.app.reports import COMPARED_BY_DEFAULT, compare_models
     from attribution.console.tables import print_wide
 
     with progress(f"attributing with {len(models or COMPARED_BY_DEFAULT)} models"):
-        time_range, wide = compare_models(
-            models, value, split, db=db, source_mapping=source_mapping, start=start, end=end
-        )
+        time_range, wide = compare_models(models, value, split, **where)
     print_wide(f"Channel {value} by model · {split} split · range {time_range}", wide)
 
 
 @app.command("copy-db")
-def copy_db_command(source: f.Source, target: f.Target, source_mapping: f.SourceMappingFile = None) -> None:
+@f.takes("source_mapping")
+def copy_db_command(source: f.Source, target: f.Target, **mapping: object) -> None:
     """Copy the three input tables into another database (it must not hold them yet); with a source
     mapping, the tables it names, under the same names, so the same mapping reads the copy."""
     from attribution.app.inputs import copy_inputs
 
     with progress("copying") as show:
         copied, shown_target = copy_inputs(
-            source,
-            target,
-            lambda table, done, total: show(f"copying {table}", done, total),
-            source_mapping=source_mapping,
+            source, target, lambda table, done, total: show(f"copying {table}", done, total), **mapping
         )
     say(", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {shown_target}")
 
 
 @app.command("check")
-def check_command(db: f.Db = None, source_mapping: f.SourceMappingFile = None) -> None:
+@f.takes("db", "source_mapping")
+def check_command(**where: object) -> None:
     """Run every input check over the whole database and print, per check, its table, how many rows (or
     repeated ids) break it and the first of them. Exits with 1 when any check fails."""
     from attribution.app.inputs import check_inputs
     from attribution.console.tables import print_checks
 
-    report = check_inputs(db=db, source_mapping=source_mapping)
+    report = check_inputs(**where)
     print_checks(report)
     if report.failing:
         errors().print(
@@ -202,22 +177,20 @@ def check_command(db: f.Db = None, source_mapping: f.SourceMappingFile = None) -
 
 
 @app.command("report")
+@f.takes("db", "source_mapping", "out", "formats")
 def report_command(
-    db: f.Db = None,
-    source_mapping: f.SourceMappingFile = None,
-    out: f.Out = None,
-    formats: f.Formats = None,
     html: f.Html = False,
     report_model: f.StoredReportModel = None,
     compare_models: f.CompareModels = False,
+    **where: object,
 ) -> None:
     """Export the stored channel report and print totals per channel (default: CSV only)."""
     from attribution.app.reports import export_report
     from attribution.console.tables import print_channels, print_comparison
 
-    chosen = list(formats or ["csv"]) + (["html"] if html and "html" not in (formats or []) else [])
-    where = {"db": db, "source_mapping": source_mapping, "out": out, "report_model": report_model}
-    stored = export_report(compare_models, formats=tuple(chosen), **where)
+    formats = where.pop("formats") or ["csv"]
+    chosen = [*formats, "html"] if html and "html" not in formats else formats
+    stored = export_report(compare_models, formats=tuple(chosen), report_model=report_model, **where)
     if stored.comparison is not None:
         print_comparison(stored.comparison)
         return
@@ -226,20 +199,12 @@ def report_command(
 
 
 @app.command("publish-tableau")
-def publish_tableau_command(
-    out: f.Out = None,
-    tableau_url: f.TableauUrl = None,
-    tableau_site: f.TableauSite = None,
-    tableau_project: f.TableauProject = None,
-    tableau_datasource: f.TableauDatasource = None,
-    tableau_token_name: f.TableauTokenName = None,
-    tableau_timeout: f.TableauTimeout = None,
-) -> None:
+@f.takes("out", *f.TABLEAU_FLAGS)
+def publish_tableau_command(**given: object) -> None:
     """Publish the Hyper extract in --out (channel_reporting.hyper, written with --format hyper) to Tableau
     Server or Cloud as a data source, replacing the project's data source of that name. Each option can be
     set in the environment as ATTRIBUTION_<NAME> (ATTRIBUTION_TABLEAU_URL, ...); the token's secret only
     there (ATTRIBUTION_TABLEAU_TOKEN_SECRET), never a flag."""
-    given = dict(locals())
     from attribution.app.reports import publish_tableau
     from attribution.console.tables import print_published
 
@@ -249,13 +214,14 @@ def publish_tableau_command(
 
 
 @app.command("demo")
-def demo_command(db: f.DemoDb = Path(DEFAULT_DB), out: f.Out = None) -> None:
+@f.takes("out")
+def demo_command(db: f.DemoDb = Path(DEFAULT_DB), **where: object) -> None:
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
     from attribution.app.runs import demo
     from attribution.console.tables import print_channels, print_generated, print_summary
 
     with progress() as show:
-        done = demo(db, out, show, on_generated=print_generated)
+        done = demo(db, where["out"], show, on_generated=print_generated)
     print_summary(done.summary)
     print_channels(done.channels)
     print_paths(done.summary.report_paths)

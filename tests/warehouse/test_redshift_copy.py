@@ -20,7 +20,9 @@ from sqlalchemy import Engine, event, select
 
 from attribution import load_settings, run
 from attribution.errors import ConfigError
+from attribution.pipeline import scheduled
 from attribution.warehouse import dialects
+from attribution.warehouse.copy_db import copy_inputs
 from attribution.warehouse.engine import connect
 from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.tables import attribution_runs
@@ -29,6 +31,7 @@ from tests.cases import PAID
 from tests.conftest import _postgres_schema
 from tests.oracle import assert_same_results
 from tests.s3 import ACCESS_KEY, SECRET_KEY, moto_server, objects, s3_client, use_endpoint
+from tests.servers import API_KEY
 
 BUCKET = "staging"
 ROLE = "arn:aws:iam::123456789012:role/attribution-copy"
@@ -97,21 +100,72 @@ def staging_settings(db: str, out: Path, **extra):
     )
 
 
+def copied_tables(copies: Copies) -> set[str]:
+    return {table for table, _role, _frame in copies.seen}
+
+
+def scheduled_run(settings) -> None:
+    """Every task of the scheduled runner, in order, as the DAG runs them."""
+    scheduled.prepare_run(settings)
+    for batch_id in scheduled.stage_journeys(settings, "scheduled", batch_journeys=2).batch_ids:
+        scheduled.attribute_batch(settings, "scheduled", batch_id)
+    scheduled.finish_run(settings, "scheduled")
+    scheduled.export_files(settings, "scheduled")
+
+
+@pytest.mark.parametrize(
+    ("runner", "loaded"),
+    [
+        (run, {"attribution_customer_journey", "channel_reporting"}),
+        (scheduled_run, {"attribution_staged_journeys", "attribution_staged_credits", "channel_reporting"}),
+    ],
+    ids=["in-process", "scheduled"],
+)
 def test_results_load_by_copy_of_staged_parquet_and_equal_a_sqlite_run(
-    tmp_path: Path, redshift_sql: str, s3, copies
+    tmp_path: Path, redshift_sql: str, s3, copies, runner, loaded
 ):
     sqlite_db = str(tmp_path / "case.db")
     write_case(sqlite_db, PAID)
     write_case(redshift_sql, PAID)
     run(load_settings(db=sqlite_db, out=str(tmp_path / "sqlite"), start="2023-09-01", end="2023-09-06"))
-    run(staging_settings(redshift_sql, tmp_path / "postgresql"))
+    runner(staging_settings(redshift_sql, tmp_path / "postgresql"))
     assert_same_results(tmp_path, sqlite_db, redshift_sql)
-    assert {table for table, _role, _frame in copies.seen} == {
+    assert copied_tables(copies) == loaded  # every row written by the run's settings' COPY
+    assert {role for _table, role, _frame in copies.seen} == {ROLE}
+    assert objects(s3, BUCKET) == {}  # every staged object removed after its COPY
+
+
+def test_an_ihc_api_run_claims_and_stores_each_answer_by_copy(
+    tmp_path: Path, redshift_sql: str, s3, copies, ihc_server
+):
+    write_case(redshift_sql, PAID)
+    remote = {"model": "ihc-api", "ihc_url": ihc_server.url, "ihc_api_key": API_KEY, "max_journeys": 2}
+    summary = run(staging_settings(redshift_sql, tmp_path, **remote))
+    assert (summary.status, summary.attributed) == ("succeeded", 4)
+    assert copied_tables(copies) == {
+        "attribution_ihc_claims",
         "attribution_customer_journey",
         "channel_reporting",
     }
-    assert {role for _table, role, _frame in copies.seen} == {ROLE}
-    assert objects(s3, BUCKET) == {}  # every staged object removed after its COPY
+    assert [table for table, *_ in copies.seen].count("attribution_customer_journey") == 2  # one per answer
+
+
+def test_copy_db_loads_a_redshift_target_by_copy(tmp_path: Path, redshift_sql: str, s3, copies):
+    sqlite_db = str(tmp_path / "case.db")
+    write_case(sqlite_db, PAID)
+    copied = copy_inputs(sqlite_db, redshift_sql, redshift_copy=RedshiftCopy(f"s3://{BUCKET}/loads", ROLE))
+    assert (copied["session_sources"], copied["conversions"]) == (len(PAID.sessions), len(PAID.conversions))
+    assert copied_tables(copies) == set(copied)
+
+
+def test_the_engine_carries_no_copy_settings(tmp_path: Path):
+    db = str(tmp_path / "case.db")
+    write_case(db, PAID)
+    settings = staging_settings(db, tmp_path)
+    assert settings.redshift_copy is not None
+    with settings.open_warehouse() as engine, engine.connect() as conn:
+        options = {**engine.get_execution_options(), **conn.get_execution_options()}
+    assert not any(isinstance(value, RedshiftCopy) for value in options.values())
 
 
 def test_a_failed_copy_rolls_back_and_leaves_no_staged_object(tmp_path: Path, redshift_sql: str, s3, copies):

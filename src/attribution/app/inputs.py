@@ -45,10 +45,10 @@ def check_inputs(**flags: object) -> CheckReport:
 
 
 def copy_inputs(
-    source: str, target: str, on_progress: Callable[[str, int, int], None], source_mapping: str | None = None
+    source: str, target: str, on_progress: Callable[[str, int, int], None], **mapping: object
 ) -> tuple[dict[str, int], str]:
     """Copy the three input tables into ``target`` (Redshift by COPY when ``ATTRIBUTION_REDSHIFT_COPY_URL``
-    and ``_IAM_ROLE`` are set); with a source mapping (``source_mapping`` or ``ATTRIBUTION_SOURCE_MAPPING``)
+    and ``_IAM_ROLE`` are set); with a source mapping (``mapping``'s ``source_mapping`` or ``ATTRIBUTION_SOURCE_MAPPING``)
     the tables it names, under the same names, so the same mapping reads the copy. The rows per table and
     the target as it may be shown."""
     from attribution.pipeline.settings import load_settings
@@ -57,7 +57,7 @@ def copy_inputs(
     from attribution.warehouse.engine import redact_url
     from attribution.warehouse.source_mapping import DEFAULT_MAPPING
 
-    settings = load_settings(source_mapping=source_mapping)
+    settings = load_settings(**mapping)
     mapping = settings.warehouse.sources
     if mapping != DEFAULT_MAPPING:
         return copy_mapped_inputs(source, target, mapping, on_progress=on_progress), redact_url(target)

@@ -5,8 +5,11 @@ decides.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,90 +18,7 @@ from attribution.models.names import MODEL_NAMES
 from attribution.pipeline.defaults import DEFAULT_DB, DEFAULT_MODEL, DEFAULT_OUT
 from attribution.sample_data import options as gen
 
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help=f"SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB; default {DEFAULT_DB})."
-    ),
-]
-Out = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        help=f"Directory or URL (s3://bucket/prefix) for the report files (default {DEFAULT_OUT}/); "
-        "object store credentials from the environment (AWS_*), never a flag.",
-    ),
-]
-SourceMappingFile = Annotated[
-    str | None,
-    typer.Option(
-        "--source-mapping",
-        help="TOML file naming the inputs' schema, tables, columns and time zones (env "
-        "ATTRIBUTION_SOURCE_MAPPING; default: the challenge's names; docs/data.md).",
-    ),
-]
-CreateIndexes = Annotated[
-    bool | None,
-    typer.Option(
-        help="Add the journey indexes to the input tables if missing (default: on SQLite only; "
-        "env ATTRIBUTION_CREATE_INDEXES)."
-    ),
-]
-Start = Annotated[
-    str | None,
-    typer.Option(
-        help="First conversion time included: ISO date or timestamp (UTC, or the report time zone)."
-    ),
-]
-End = Annotated[
-    str | None,
-    typer.Option(
-        help="First conversion time excluded: ISO date or timestamp (UTC, or the report time zone)."
-    ),
-]
-Model = Annotated[
-    str | None,
-    typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),
-]
-ReportModel = Annotated[
-    str | None,
-    typer.Option(
-        help="The model the report and its files count, the model of record (env ATTRIBUTION_REPORT_MODEL; "
-        "default: the run's model)."
-    ),
-]
-Lookback = Annotated[
-    int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
-]
-Formats = Annotated[
-    list[str] | None,
-    typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
-]
-DropImpressions = Annotated[bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")]
-OnBadRows = Annotated[
-    str | None,
-    typer.Option(
-        help="Input rows an input check finds bad: error (stop before writing, naming them; the default) or "
-        "skip (leave them out of journeys and count them; env ATTRIBUTION_ON_BAD_ROWS). "
-        "`attribution check` lists them."
-    ),
-]
-
-OnStale = Annotated[
-    str | None,
-    typer.Option(
-        help="A date whose inputs look not yet landed (paid sessions without cost rows, no session in the "
-        "range's last hours): error (stop before writing) or warn (the default; env ATTRIBUTION_ON_STALE)."
-    ),
-]
-RestateDays = Annotated[
-    int | None,
-    typer.Option(
-        help="Also redo those of the N days before --start whose inputs changed: spend restated at the "
-        "source, sessions or conversions that landed late (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily "
-        "schedule)."
-    ),
-]
+Command = Callable[..., Any]
 
 
 def _option(kind: object, help_text: str, *flag: str) -> object:
@@ -106,40 +26,134 @@ def _option(kind: object, help_text: str, *flag: str) -> object:
     return Annotated[kind | None, typer.Option(*flag, help=help_text)]
 
 
-HalfLife = _option(float, "time-decay: half-life in hours (default 168).")
-MarkovOrder = _option(int, "markov: order 1 to 3 (default 1).")
-DirectChannels = _option(
-    list[str], "last-non-direct: a channel that counts as direct (repeatable).", "--direct-channel"
-)
-PositionWeights = _option(str, "position-based: first,middle,last weights (default 0.4,0.2,0.4).")
-IhcUrl = _option(str, "ihc-api: base URL of the IHC API (env IHC_API_URL).")
-ConvType = _option(str, "ihc-api: trained conversion type id (env IHC_CONV_TYPE_ID).")
 LocalIhc = Annotated[
     bool, typer.Option(help="ihc-api: start the project's own IHC server for this run and use it.")
 ]
-Force = _option(bool, "ihc-api: re-send conversions that already hold credit (default: resume).")
-MaxJourneys = _option(int, "ihc-api: journeys per request (default 100).")
-MaxSessions = _option(int, "ihc-api: sessions per request (default 3000; 200 for test accounts).")
-Concurrency = _option(int, "ihc-api: requests in flight (default 4).")
-RateLimit = _option(float, "ihc-api: requests per second (default: no limit).")
-MaxRequests = _option(int, "ihc-api: stop cleanly after this many requests (the run's quota).")
-MaxRetries = _option(int, "ihc-api: retries per request on timeouts, 429 and 5xx (default 6).")
-MaxConnectionFailures = _option(
-    int,
-    "ihc-api: stop when this many connections in a row fail (refused, reset, connect timeout): the service is "
-    "down; answered credit is kept (default 8; env ATTRIBUTION_MAX_CONNECTION_FAILURES).",
-)
-LongJourneys = _option(
-    str, "ihc-api: journeys longer than --max-sessions: truncate (keep the latest) or skip."
-)
 
 
-TableauUrl = _option(str, "Tableau Server or Cloud: https://...")
-TableauSite = _option(str, "Tableau: the site's content URL; empty for the default site.")
-TableauProject = _option(str, "Tableau: the project to publish into: its name, or its path Parent/Child.")
-TableauDatasource = _option(str, "Tableau: the data source's name (default channel_reporting).")
-TableauTokenName = _option(str, "Tableau: the personal access token's name.")
-TableauTimeout = _option(float, "Tableau: seconds it may take to answer a request (default 300).")
+SETTING_FLAGS: dict[str, object] = {
+    "db": Annotated[
+        str | None,
+        typer.Option(
+            "--db", help=f"SQLite file path or SQLAlchemy URL (env ATTRIBUTION_DB; default {DEFAULT_DB})."
+        ),
+    ],
+    "source_mapping": Annotated[
+        str | None,
+        typer.Option(
+            "--source-mapping",
+            help="TOML file naming the inputs' schema, tables, columns and time zones (env "
+            "ATTRIBUTION_SOURCE_MAPPING; default: the challenge's names; docs/data.md).",
+        ),
+    ],
+    "create_indexes": Annotated[
+        bool | None,
+        typer.Option(
+            help="Add the journey indexes to the input tables if missing (default: on SQLite only; "
+            "env ATTRIBUTION_CREATE_INDEXES)."
+        ),
+    ],
+    "start": Annotated[
+        str | None,
+        typer.Option(
+            help="First conversion time included: ISO date or timestamp (UTC, or the report time zone)."
+        ),
+    ],
+    "end": Annotated[
+        str | None,
+        typer.Option(
+            help="First conversion time excluded: ISO date or timestamp (UTC, or the report time zone)."
+        ),
+    ],
+    "model": Annotated[
+        str | None,
+        typer.Option(help=f"Attribution model: {', '.join(MODEL_NAMES)} (default {DEFAULT_MODEL})."),
+    ],
+    "report_model": Annotated[
+        str | None,
+        typer.Option(
+            help="The model the report and its files count, the model of record (env ATTRIBUTION_REPORT_MODEL; "
+            "default: the run's model)."
+        ),
+    ],
+    "out": Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help=f"Directory or URL (s3://bucket/prefix) for the report files (default {DEFAULT_OUT}/); "
+            "object store credentials from the environment (AWS_*), never a flag.",
+        ),
+    ],
+    "formats": Annotated[
+        list[str] | None,
+        typer.Option("--format", help="Report file to write (repeatable): csv, parquet, html, hyper."),
+    ],
+    "lookback_days": Annotated[
+        int | None, typer.Option(help="Only sessions at most this many days before the conversion.")
+    ],
+    "drop_impressions": Annotated[
+        bool | None, typer.Option(help="Leave impression-only sessions out of journeys.")
+    ],
+    "on_bad_rows": Annotated[
+        str | None,
+        typer.Option(
+            help="Input rows an input check finds bad: error (stop before writing, naming them; the default) or "
+            "skip (leave them out of journeys and count them; env ATTRIBUTION_ON_BAD_ROWS). "
+            "`attribution check` lists them."
+        ),
+    ],
+    "on_stale": Annotated[
+        str | None,
+        typer.Option(
+            help="A date whose inputs look not yet landed (paid sessions without cost rows, no session in the "
+            "range's last hours): error (stop before writing) or warn (the default; env ATTRIBUTION_ON_STALE)."
+        ),
+    ],
+    "restate_days": Annotated[
+        int | None,
+        typer.Option(
+            help="Also redo those of the N days before --start whose inputs changed: spend restated at the "
+            "source, sessions or conversions that landed late (env ATTRIBUTION_RESTATE_DAYS; 3 suits a daily "
+            "schedule)."
+        ),
+    ],
+    "half_life_hours": _option(float, "time-decay: half-life in hours (default 168)."),
+    "markov_order": _option(int, "markov: order 1 to 3 (default 1)."),
+    "direct_channels": _option(
+        list[str], "last-non-direct: a channel that counts as direct (repeatable).", "--direct-channel"
+    ),
+    "position_weights": _option(str, "position-based: first,middle,last weights (default 0.4,0.2,0.4)."),
+    "ihc_url": _option(str, "ihc-api: base URL of the IHC API (env IHC_API_URL)."),
+    "conv_type_id": _option(str, "ihc-api: trained conversion type id (env IHC_CONV_TYPE_ID)."),
+    "force": _option(bool, "ihc-api: re-send conversions that already hold credit (default: resume)."),
+    "max_journeys": _option(int, "ihc-api: journeys per request (default 100)."),
+    "max_sessions": _option(int, "ihc-api: sessions per request (default 3000; 200 for test accounts)."),
+    "long_journey_policy": _option(
+        str, "ihc-api: journeys longer than --max-sessions: truncate (keep the latest) or skip."
+    ),
+    "concurrency": _option(int, "ihc-api: requests in flight (default 4)."),
+    "rate_limit": _option(float, "ihc-api: requests per second (default: no limit)."),
+    "max_requests": _option(int, "ihc-api: stop cleanly after this many requests (the run's quota)."),
+    "max_retries": _option(int, "ihc-api: retries per request on timeouts, 429 and 5xx (default 6)."),
+    "max_connection_failures": _option(
+        int,
+        "ihc-api: stop when this many connections in a row fail (refused, reset, connect timeout): the service is "
+        "down; answered credit is kept (default 8; env ATTRIBUTION_MAX_CONNECTION_FAILURES).",
+    ),
+}
+"""The flag of each setting a run takes, by the setting's name (``pipeline.settings.OPTIONS``): declared once,
+here; a command lists the settings it takes (``takes``)."""
+TABLEAU_FLAGS: dict[str, object] = {
+    "tableau_url": _option(str, "Tableau Server or Cloud: https://..."),
+    "tableau_site": _option(str, "Tableau: the site's content URL; empty for the default site."),
+    "tableau_project": _option(
+        str, "Tableau: the project to publish into: its name, or its path Parent/Child."
+    ),
+    "tableau_datasource": _option(str, "Tableau: the data source's name (default channel_reporting)."),
+    "tableau_token_name": _option(str, "Tableau: the personal access token's name."),
+    "tableau_timeout": _option(float, "Tableau: seconds it may take to answer a request (default 300)."),
+}
+"""The flags of a Tableau publication (``publish-tableau``); the token's secret only from the environment."""
 
 
 NewDb = Annotated[Path, typer.Option("--db", help="Path of the new SQLite file (must not exist).")]
@@ -197,6 +211,30 @@ CompareModels = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks on errors.")]
+
+
+def takes(*names: str) -> Callable[[Command], Command]:
+    """Give a command the flags of the settings ``names`` (``SETTING_FLAGS``, ``TABLEAU_FLAGS``), each ``None``
+    when not given, after its own parameters: Typer reads a command's flags from its signature, and this
+    writes them there, so a setting's flag is declared once and a command only names what it takes."""
+    declared = {name: {**SETTING_FLAGS, **TABLEAU_FLAGS}[name] for name in names}
+
+    def with_flags(command: Command) -> Command:
+        own = [
+            p
+            for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.kind != p.VAR_KEYWORD
+        ]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+            for name, kind in declared.items()
+        ]
+        wrapped = functools.wraps(command)(lambda **given: command(**given))
+        wrapped.__signature__ = inspect.Signature([*own, *added])
+        wrapped.__annotations__ = {parameter.name: parameter.annotation for parameter in [*own, *added]}
+        return wrapped
+
+    return with_flags
 
 
 def settings_flags(given: dict[str, object]) -> dict[str, object]:

@@ -111,9 +111,10 @@ class FaultInjector:
         if self.config.pad_body_bytes:
             send = _padding(send, self.config.pad_body_bytes)
         if self.config.slow_body_ms:
-            send = _slowing(send, self.config.slow_body_ms / 1000)
+            pause = self.config.slow_body_ms / 1000 / SLOW_BODY_CHUNKS
+            send = _paced(send, pieces=SLOW_BODY_CHUNKS, pause=pause)
         if self.config.trickle_ms:
-            send = _trickling(send, self.config.trickle_ms / 1000)
+            send = _paced(send, pause=self.config.trickle_ms / 1000)
         return send
 
 
@@ -144,27 +145,15 @@ def _truncating(send: Send) -> Send:
     return wrapped
 
 
-def _slowing(send: Send, seconds: float) -> Send:
-    """Send the body in a few chunks spread over ``seconds``."""
+def _paced(send: Send, *, pieces: int | None = None, pause: float) -> Send:
+    """Send the body in ``pieces`` equal chunks (one byte at a time without), each after ``pause`` seconds."""
 
     async def wrapped(message: Message) -> None:
         if message["type"] != "http.response.body":
             await send(message)
             return
-        size = -(-len(message.get("body", b"")) // SLOW_BODY_CHUNKS) or 1
-        await _in_pieces(send, message, size, seconds / SLOW_BODY_CHUNKS)
-
-    return wrapped
-
-
-def _trickling(send: Send, pause: float) -> Send:
-    """Send the body one byte every ``pause`` seconds."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] != "http.response.body":
-            await send(message)
-            return
-        await _in_pieces(send, message, 1, pause)
+        size = (-(-len(message.get("body", b"")) // pieces) or 1) if pieces else 1
+        await _in_pieces(send, message, size, pause)
 
     return wrapped
 

@@ -174,7 +174,9 @@ def _write_steps(
     with write_transaction(engine) as conn:
         progress("store", 0, len(attributed.credits))
         with _timed(summary, "store"):
-            written = steps.frames_writer(attributed.credits, partial(progress, "store"))
+            written = steps.frames_writer(
+                attributed.credits, partial(progress, "store"), redshift_copy=settings.redshift_copy
+            )
             dates = steps.store(conn, settings, attributed.dates, [], written)
         progress("report", 0, None)
         with _timed(summary, "costs (wait)"):
@@ -280,7 +282,14 @@ def _attribute_remotely(
     client = model if limit is None else model.with_quota(limit - summary.requests)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-        write_batch(engine, summary.run_id, settings.credit_label, credits, failures)
+        write_batch(
+            engine,
+            summary.run_id,
+            settings.credit_label,
+            credits,
+            failures,
+            redshift_copy=settings.redshift_copy,
+        )
         _count_credit(summary, credits)
 
     report = steps.attribute_remotely(client, journeys, settings, commit)

@@ -117,8 +117,9 @@ def _stage_chunks(
     counts, batches = dict.fromkeys(STAGED_COUNTS, 0), 0
     for chunk in steps.journeys(settings, engine):
         assignment, skipped = _batches(chunk.journeys, settings, batch_journeys)
+        rows = chunk.journeys.join(assignment, on="conv_id")
         with engine.begin() as conn:
-            work_tables.append_journeys(conn, run_key, batches, chunk.journeys.join(assignment, on="conv_id"))
+            work_tables.append_journeys(conn, run_key, batches, rows, redshift_copy=settings.redshift_copy)
         batches += int(assignment["batch"].max()) + 1 if assignment.height else 0
         added = (chunk.conversions, assignment.height, chunk.journeys.height, chunk.without_sessions, skipped)
         counts = {name: counts[name] + value for name, value in zip(STAGED_COUNTS, added, strict=True)}
@@ -183,7 +184,9 @@ def attribute_batch(settings: Settings, run_key: str, batch_id: int) -> dict[str
         }
         if not isinstance(model, IHCApiAttributor):
             credits = steps.attribute(model, journeys, settings)
-            work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=True)
+            work_tables.stage_credits(
+                engine, run_key, batch_id, credits, whole_batch=True, redshift_copy=settings.redshift_copy
+            )
             return result
         report, result["left_to_other_runs"] = _attribute_unsettled(
             engine, settings, model, run_key, batch_id, journeys
@@ -211,11 +214,12 @@ def _attribute_unsettled(
     if todo.is_empty():
         return None, 0
     todo, left = steps.claimed(engine, run_key, todo, settings)
-    work_tables.stage_left(engine, run_key, batch_id, left)
+    copy = settings.redshift_copy
+    work_tables.stage_left(engine, run_key, batch_id, left, redshift_copy=copy)
 
     def commit(credits: pl.DataFrame, failures: pl.DataFrame) -> None:
-        work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=False)
-        write_batch(engine, run_key, settings.credit_label, credits.clear(), failures)
+        work_tables.stage_credits(engine, run_key, batch_id, credits, whole_batch=False, redshift_copy=copy)
+        write_batch(engine, run_key, settings.credit_label, credits.clear(), failures, redshift_copy=copy)
 
     return steps.attribute_remotely(client, todo, settings, commit), len(left)
 

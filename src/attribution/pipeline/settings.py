@@ -157,7 +157,8 @@ class Settings(BaseModel):
 
     @property
     def redshift_copy(self) -> RedshiftCopy | None:
-        """How Redshift loads result rows from object storage, when both staging settings are given."""
+        """How Redshift loads result rows from object storage, when both staging settings are given; the
+        runners hand it to every function that writes rows (``bulk_insert``'s ``redshift_copy``)."""
         url, role = self.warehouse.redshift_copy_url, self.warehouse.redshift_iam_role
         if not (url or role):
             return None
@@ -173,10 +174,8 @@ class Settings(BaseModel):
         )
 
     def open_warehouse(self) -> AbstractContextManager[Engine]:
-        """The run's warehouse (``open_engine``), with its Redshift staging and source mapping."""
-        return open_engine(
-            self.warehouse.db, redshift_copy=self.redshift_copy, sources=self.warehouse.sources
-        )
+        """The run's warehouse (``open_engine``), with its source mapping."""
+        return open_engine(self.warehouse.db, sources=self.warehouse.sources)
 
 
 def _replaced_at(model: BaseModel, path: tuple[str, ...], value: object) -> Any:

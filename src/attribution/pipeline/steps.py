@@ -53,6 +53,7 @@ from attribution.vocabulary import PHASES, STORED_CREDIT_SCHEMA
 from attribution.warehouse.bad_rows import Skipped, enforce
 from attribution.warehouse.freshness import enforce_fresh
 from attribution.warehouse.locks import write_transaction
+from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import WORK_TABLES
 
@@ -165,7 +166,9 @@ def switch_report(settings: Settings, engine: Engine) -> None:
     with write_transaction(engine) as conn:
         if not has_credit(conn, settings.report_label):
             raise _no_credit(settings)
-        build_channel_report(conn, ReportScope(frozenset()), label=settings.report_label)
+        build_channel_report(
+            conn, ReportScope(frozenset()), label=settings.report_label, redshift_copy=settings.redshift_copy
+        )
 
 
 def _no_credit(settings: Settings) -> ConfigError:
@@ -230,7 +233,14 @@ def claimed(
     leaves to another run at the same time, which sends them. Both runners call this before they send: two
     runs at once, CLI or scheduled, never send a journey twice."""
     ids = journeys["conv_id"].unique(maintain_order=True).to_list()
-    claim = claims.claim(engine, run_id, settings.credit_label, ids, forced=settings.policies.force)
+    claim = claims.claim(
+        engine,
+        run_id,
+        settings.credit_label,
+        ids,
+        forced=settings.policies.force,
+        redshift_copy=settings.redshift_copy,
+    )
     return journeys.filter(pl.col("conv_id").is_in(claim.mine)), claim.left
 
 
@@ -287,9 +297,13 @@ def store(
 
 
 def frames_writer(
-    credits: list[pl.DataFrame], on_frame: Counter = lambda _done, _total: None
+    credits: list[pl.DataFrame],
+    on_frame: Counter = lambda _done, _total: None,
+    *,
+    redshift_copy: RedshiftCopy | None = None,
 ) -> CreditWriter:
-    """A ``CreditWriter`` for credit held in memory; ``on_frame`` counts the frames written.
+    """A ``CreditWriter`` for credit held in memory; ``on_frame`` counts the frames written. ``redshift_copy``:
+    the run's (``Settings.redshift_copy``, see ``bulk_insert``).
 
     Why as one frame: ``bulk_insert`` loads in key order, and the chunks' conversions are in time order, so
     each chunk's rows would spread over the whole key: a million orders' credit in 50 chunks took 12.2 s of
@@ -297,7 +311,7 @@ def frames_writer(
 
     def write(conn: Connection) -> None:
         if credits:
-            insert_credits(conn, pl.concat(credits, rechunk=False))
+            insert_credits(conn, pl.concat(credits, rechunk=False), redshift_copy=redshift_copy)
         on_frame(len(credits), len(credits))
 
     return write
@@ -324,13 +338,18 @@ def report(
     it back."""
     label = settings.report_label
     if label != settings.credit_label:
-        return build_channel_report(conn, ReportScope(frozenset()), costs, label=label), []
+        rows = build_channel_report(
+            conn, ReportScope(frozenset()), costs, label=label, redshift_copy=settings.redshift_copy
+        )
+        return rows, []
     review = window.review(conn) if window else Review(frozenset(), [], frozenset())
     span = settings.time_range.date_span()
     scope = ReportScope(None if dates is None else frozenset(dates) | review.recosted, span, review.recosted)
     watched = list(window.dates) if window and reported_label(conn) == label else []  # same model
     before = date_totals(conn, watched)
-    rows = build_channel_report(conn, scope, costs, label=label, stored=stored)
+    rows = build_channel_report(
+        conn, scope, costs, label=label, stored=stored, redshift_copy=settings.redshift_copy
+    )
     if window:
         window.record(conn, settings.time_range, review.recosted)
     else:

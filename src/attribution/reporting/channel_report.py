@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, or_, select, text
@@ -50,6 +51,9 @@ from attribution.warehouse.locks import schema_transaction
 from attribution.warehouse.schema import input_kinds, sqlite_rowid
 from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import LABEL_COLUMNS, CreditLabel, channel_reporting
+
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 CREDIT_SUM_SCHEMA = {
     "channel_name": pl.String,
@@ -337,6 +341,7 @@ def build_channel_report(
     *,
     label: CreditLabel,
     stored: pl.DataFrame | None = None,
+    redshift_copy: RedshiftCopy | None = None,
 ) -> int:
     """Rebuild the ``channel_reporting`` rows of ``scope`` with ``label``'s credit, and every row that holds
     another label's (``_widened``).
@@ -344,7 +349,8 @@ def build_channel_report(
     ``costs`` is ``aggregate_session_costs``' frame, needed (only) when the scope is every row. ``stored``,
     for that scope only: ``label``'s whole stored credit as ``credit_rows`` (a run that has just stored it
     holds it in memory; reading a million orders' credit back joined to their revenue took longer than
-    storing it). Runs inside the caller's transaction; returns the number of report rows now in the table.
+    storing it). ``redshift_copy``: see ``bulk_insert``. Runs inside the caller's transaction; returns the
+    number of report rows now in the table.
     """
     scope = _widened(conn, scope, label)
     if scope.dates is None:
@@ -363,7 +369,7 @@ def build_channel_report(
             conn, None if scope.dates is None else scope.other_dates, scope.span, label
         )
     )
-    bulk_insert(conn, channel_reporting, _report_rows(costs, credit, label))
+    bulk_insert(conn, channel_reporting, _report_rows(costs, credit, label), redshift_copy=redshift_copy)
     return conn.scalar(select(func.count()).select_from(channel_reporting))
 
 

@@ -17,6 +17,7 @@ the greatest id. A session rewritten in place (same id, another channel or time)
 
 from __future__ import annotations
 
+from collections import namedtuple
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -34,19 +35,14 @@ from attribution.warehouse.schema import indexed_by_user
 from attribution.warehouse.sources import Sources, sources_of
 from attribution.warehouse.tables import INPUT_COUNTS, INPUT_IDS, LABEL_COLUMNS, channel_reporting_inputs
 
+_NO_INPUTS = (0,) * len(INPUT_COUNTS) + (None,) * len(INPUT_IDS)
 
-class Fingerprint(NamedTuple):
-    """A report date's inputs as whole numbers and ids (``INPUT_COUNTS``, ``INPUT_IDS``); all zero and
-    ``None`` for a date without any."""
 
-    sessions: int = 0
-    cost_rows: int = 0
-    cost_micros: int = 0
-    conversions: int = 0
-    revenue_micros: int = 0
-    journey_sessions: int = 0
-    last_session: str | None = None
-    last_journey_session: str | None = None
+class Fingerprint(namedtuple("Fingerprint", (*INPUT_COUNTS, *INPUT_IDS), defaults=_NO_INPUTS)):
+    """A report date's inputs as whole numbers and ids, the columns of ``channel_reporting_inputs``
+    (``INPUT_COUNTS``, ``INPUT_IDS``, named there once); all zero and ``None`` for a date without any."""
+
+    __slots__ = ()
 
     @property
     def report_part(self) -> tuple[object, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, Engine, delete, select
@@ -22,6 +23,9 @@ from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.tables import attribution_customer_journey as acj
 from attribution.warehouse.tables import attribution_ihc_claims as claims
 from attribution.warehouse.tables import attribution_runs as runs
+
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 IDS_PER_STATEMENT = 5_000
 """Ids bound in one statement: within every warehouse's limit on bound values."""
@@ -36,10 +40,19 @@ class Claim:
     left: list[str]
 
 
-def claim(engine: Engine, run_id: str, label: tuple[str, str], conv_ids: list[str], *, forced: bool) -> Claim:
+def claim(
+    engine: Engine,
+    run_id: str,
+    label: tuple[str, str],
+    conv_ids: list[str],
+    *,
+    forced: bool,
+    redshift_copy: RedshiftCopy | None = None,
+) -> Claim:
     """Claim for ``run_id`` the conversions that no other live run holds and, unless ``forced``, that got no
     credit of ``label`` (model, conversion type) since they were read; one transaction under the write lock.
-    Conversions the run holds already (a scheduler's retried batch) stay its own."""
+    Conversions the run holds already (a scheduler's retried batch) stay its own. ``redshift_copy``: see
+    ``bulk_insert``."""
     with write_transaction(engine) as conn:
         _expire(conn)
         holders = _holders(conn, label)
@@ -47,9 +60,8 @@ def claim(engine: Engine, run_id: str, label: tuple[str, str], conv_ids: list[st
         mine = [c for c in conv_ids if holders.get(c, run_id) == run_id and c not in done]
         details = {"model": label[0], "conv_type_id": label[1], "run_id": run_id, "claimed_at": now_text()}
         new = pl.DataFrame({"conv_id": [c for c in mine if c not in holders]}, schema={"conv_id": pl.String})
-        bulk_insert(
-            conn, claims, new.with_columns(pl.lit(value).alias(name) for name, value in details.items())
-        )
+        rows = new.with_columns(pl.lit(value).alias(name) for name, value in details.items())
+        bulk_insert(conn, claims, rows, redshift_copy=redshift_copy)
     taken = set(mine)
     return Claim(mine, [c for c in conv_ids if c not in taken])
 

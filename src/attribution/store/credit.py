@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import (
@@ -41,6 +42,9 @@ from attribution.warehouse.tables import (
     attribution_failures,
 )
 from attribution.warehouse.tables import attribution_customer_journey as acj
+
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 
 def conversions_in(conn: Connection, time_range: TimeRange) -> Select:
@@ -175,27 +179,37 @@ def _forget_conversions(
         conn.execute(delete(attribution_failures).where(attribution_failures.c.conv_id.in_(failed)))
 
 
-def insert_credits(conn: Connection, credits: pl.DataFrame) -> None:
-    """Append labelled credit rows (``replace_credit`` has already removed what they replace)."""
-    bulk_insert(conn, acj, credits)
+def insert_credits(
+    conn: Connection, credits: pl.DataFrame, *, redshift_copy: RedshiftCopy | None = None
+) -> None:
+    """Append labelled credit rows (``replace_credit`` has already removed what they replace); Redshift by
+    ``redshift_copy`` where given (``bulk_insert``)."""
+    bulk_insert(conn, acj, credits, redshift_copy=redshift_copy)
 
 
 def write_batch(
-    engine: Engine, run_id: str, label: CreditLabel, credits: pl.DataFrame, failures: pl.DataFrame
+    engine: Engine,
+    run_id: str,
+    label: CreditLabel,
+    credits: pl.DataFrame,
+    failures: pl.DataFrame,
+    *,
+    redshift_copy: RedshiftCopy | None = None,
 ) -> None:
     """Commit one remote batch of ``label`` at once, under the write lock: its credit replaces the label's
     earlier rows of those conversions, its failures are recorded (replacing earlier ones), so a killed run
-    loses nothing."""
+    loses nothing. ``redshift_copy``: see ``bulk_insert``."""
     credited = credits["conv_id"].unique().to_list()
     with write_transaction(engine) as conn:
         renew(conn, run_id)  # the run is alive: its lease, and so its claims, still count
         _forget_conversions(conn, label, credited, failures["conv_id"].to_list())
-        insert_credits(conn, credits)
+        insert_credits(conn, credits, redshift_copy=redshift_copy)
         failed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         bulk_insert(
             conn,
             attribution_failures,
             failures.with_columns(run_id=pl.lit(run_id), failed_at=pl.lit(failed_at)),
+            redshift_copy=redshift_copy,
         )
 
 

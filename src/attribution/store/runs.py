@@ -64,7 +64,9 @@ class RunSummary:
     """Journeys that got credit: ``journeys`` less those left unattributed (failed, skipped, unsent) and those
     left to other runs."""
     sessions: int = 0
+    """Sessions in the attributed journeys."""
     without_sessions: int = 0
+    """Conversions in the range with no session before them: no journey, no credit."""
     credit_total: float = 0.0
     """The credit written: one per attributed journey, so it equals ``attributed``."""
     skipped_conversions: int = 0
@@ -77,10 +79,15 @@ class RunSummary:
     """IHC API journeys another run at the same time had claimed (or credited since this run read them): it
     sends them (``store.claims``)."""
     requests: int = 0
+    """IHC API requests sent (none for a local model)."""
     stopped_early: bool = False
+    """The request quota (``--max-requests``) ended the run before every journey was sent."""
     report_rows: int = 0
+    """Rows of ``channel_reporting`` the run rebuilt."""
     report_paths: dict[str, str] = field(default_factory=dict)
+    """The report files written, by format."""
     notes: list[str] = field(default_factory=list)
+    """What the user should know of the run: inputs that look stale, dates restated, the IHC API's retries."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Seconds per step."""
 

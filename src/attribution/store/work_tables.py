@@ -8,7 +8,7 @@ same result: forgetting the run first replaces its rows, a batch replaces its ow
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Row, Select, delete, func, insert, select
@@ -28,6 +28,9 @@ from attribution.warehouse.tables import (
     staged_runs,
 )
 
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import RedshiftCopy
+
 
 def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
     """Drop a run's staged rows (and its run record with ``record``), so staging again starts clean."""
@@ -37,10 +40,18 @@ def forget_run(conn: Connection, run_key: str, *, record: bool = False) -> None:
         conn.execute(delete(attribution_runs).where(attribution_runs.c.run_id == run_key))
 
 
-def append_journeys(conn: Connection, run_key: str, first_batch: int, rows: pl.DataFrame) -> None:
-    """Append journey rows, each with its ``batch`` (counted from ``first_batch``)."""
+def append_journeys(
+    conn: Connection,
+    run_key: str,
+    first_batch: int,
+    rows: pl.DataFrame,
+    *,
+    redshift_copy: RedshiftCopy | None = None,
+) -> None:
+    """Append journey rows, each with its ``batch`` (counted from ``first_batch``). ``redshift_copy``, here
+    and below: see ``bulk_insert``."""
     ids = {"run_key": pl.lit(run_key), "batch_id": pl.col("batch") + first_batch}
-    bulk_insert(conn, staged_journeys, rows.with_columns(**ids))
+    bulk_insert(conn, staged_journeys, rows.with_columns(**ids), redshift_copy=redshift_copy)
 
 
 def mark_staged(
@@ -97,7 +108,13 @@ def credited_in_batch(engine: Engine, run_key: str, batch_id: int) -> pl.DataFra
 
 
 def stage_credits(
-    engine: Engine, run_key: str, batch_id: int, credits: pl.DataFrame, *, whole_batch: bool
+    engine: Engine,
+    run_key: str,
+    batch_id: int,
+    credits: pl.DataFrame,
+    *,
+    whole_batch: bool,
+    redshift_copy: RedshiftCopy | None = None,
 ) -> None:
     """Delete-then-insert the staged credit of the whole batch, or of the conversions in ``credits``."""
     c = staged_credits.c
@@ -105,17 +122,25 @@ def stage_credits(
     rows = credits.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id))
     with engine.begin() as conn:
         conn.execute(delete(staged_credits).where(c.run_key == run_key, same))
-        bulk_insert(conn, staged_credits, rows)
+        bulk_insert(conn, staged_credits, rows, redshift_copy=redshift_copy)
 
 
-def stage_left(engine: Engine, run_key: str, batch_id: int, conv_ids: list[str]) -> None:
+def stage_left(
+    engine: Engine,
+    run_key: str,
+    batch_id: int,
+    conv_ids: list[str],
+    *,
+    redshift_copy: RedshiftCopy | None = None,
+) -> None:
     """Replace the batch's journeys left to other runs (``staged_left``) with ``conv_ids``."""
     rows = pl.DataFrame({"conv_id": conv_ids}, schema={"conv_id": pl.String})
+    rows = rows.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id))
     with engine.begin() as conn:
         conn.execute(
             delete(staged_left).where(staged_left.c.run_key == run_key, staged_left.c.batch_id == batch_id)
         )
-        bulk_insert(conn, staged_left, rows.with_columns(run_key=pl.lit(run_key), batch_id=pl.lit(batch_id)))
+        bulk_insert(conn, staged_left, rows, redshift_copy=redshift_copy)
 
 
 def left_count(conn: Connection, run_key: str) -> int:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, CursorResult, Engine, Table, insert
 from sqlalchemy.exc import DBAPIError
 
 from attribution.warehouse.dialects import hash_joined, profile_of
+
+if TYPE_CHECKING:
+    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 STREAM_ROWS = 100_000
 """Rows per fetch from a server-side cursor: a few tens of MB, whatever the size of the result."""
@@ -85,12 +89,15 @@ def _driver_parts(result: CursorResult, rows: int) -> Iterator[list[tuple]]:
             raise DBAPIError.instance(context.statement, context.parameters, error, dbapi_error) from error
 
 
-def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+def bulk_insert(
+    conn: Connection, table: Table, frame: pl.DataFrame, *, redshift_copy: RedshiftCopy | None = None
+) -> None:
     """Append a frame's rows to ``table`` inside the caller's transaction, by the warehouse's fast path.
 
     SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; Redshift a ``COPY`` from
-    object storage when the engine was given a ``RedshiftCopy``; the rest multi-row inserts in batches.
-    Table and column names come from our own metadata, never from input.
+    object storage when given ``redshift_copy`` (the run's ``Settings.redshift_copy``; other warehouses
+    ignore it); the rest multi-row inserts in batches. Table and column names come from our own metadata,
+    never from input.
     """
     if frame.is_empty():
         return
@@ -100,7 +107,6 @@ def bulk_insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if key := [column.name for column in table.primary_key.columns]:
         frame = frame.sort(key)
     load = profile_of(conn).bulk_load
-    redshift_copy = conn.get_execution_options().get("redshift_copy")
     if load == "insert" and redshift_copy is not None:
         redshift_copy.load(conn, table, frame)
         return

@@ -38,7 +38,7 @@ def copy_inputs(
     """
     with (
         open_engine(source_db) as source,
-        open_engine(target_db, must_exist=False, redshift_copy=redshift_copy) as target,
+        open_engine(target_db, must_exist=False) as target,
     ):
         validate_inputs(source)
         existing = set(inspect(target).get_table_names()) & {t.name for t in INPUT_TABLES}
@@ -49,7 +49,7 @@ def copy_inputs(
         create_input_tables(target)
         try:
             copied = {
-                table.name: _copy_table(source, target, table, chunk_rows, on_progress)
+                table.name: _copy_table(source, target, table, chunk_rows, on_progress, redshift_copy)
                 for table in INPUT_TABLES
             }
         except BaseException:
@@ -66,7 +66,9 @@ def _drop_inputs(target: Engine) -> None:
             conn.execute(DropTable(table, if_exists=True))
 
 
-def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progress) -> int:
+def _copy_table(
+    source: Engine, target: Engine, table, chunk_rows: int, on_progress, redshift_copy: RedshiftCopy | None
+) -> int:
     schema = polars_schema(table)
     with source.connect() as reader:
         total = reader.scalar(select(func.count()).select_from(table))
@@ -76,7 +78,7 @@ def _copy_table(source: Engine, target: Engine, table, chunk_rows: int, on_progr
             target,
             table.name,
             frames,
-            lambda conn, frame: bulk_insert(conn, table, frame),
+            lambda conn, frame: bulk_insert(conn, table, frame, redshift_copy=redshift_copy),
             (total, on_progress),
         )
 

@@ -32,16 +32,16 @@ class Profile:
     """One warehouse's answers to the questions the pipeline's SQL asks."""
 
     name: str
-    row_values: bool
-    """``(a, b) < (x, y)`` compares tuples (SQLite 3.15+, PostgreSQL); otherwise it is spelled out."""
-    indexes: bool
-    """``CREATE INDEX`` exists; Redshift has sort keys instead, chosen when a table is created."""
     write_lock: WriteLock
     """What serialises writers: PostgreSQL's ``pg_advisory_xact_lock``, SQLite's database lock (taken by a
     transaction's first write), or ``LOCK TABLE`` (Redshift)."""
     bulk_load: BulkLoad
     """How result rows are loaded: one ``executemany``, ``COPY FROM STDIN``, or batched multi-row inserts
     (Redshift, unless a staging bucket for ``COPY`` from object storage is configured)."""
+    row_values: bool = True
+    """``(a, b) < (x, y)`` compares tuples (SQLite 3.15+, PostgreSQL); otherwise it is spelled out."""
+    indexes: bool = True
+    """``CREATE INDEX`` exists; Redshift has sort keys instead, chosen when a table is created."""
     empty_table: str | None = None
     """The statement that empties a table (``{table}``) at once inside the transaction: PostgreSQL's
     ``TRUNCATE``, leaving no dead rows behind; SQLite's ``DELETE`` without ``WHERE``, its truncate
@@ -198,8 +198,6 @@ def _spelled_out(op: str, columns: list[str], values: list[str]) -> str:
 PROFILES: dict[str, Profile] = {
     "sqlite": Profile(
         "sqlite",
-        row_values=True,
-        indexes=True,
         write_lock="first-write",
         bulk_load="executemany",
         empty_table="DELETE FROM {table}",
@@ -207,21 +205,13 @@ PROFILES: dict[str, Profile] = {
     ),
     "postgresql": Profile(
         "postgresql",
-        row_values=True,
-        indexes=True,
         write_lock="advisory",
         bulk_load="copy",
         empty_table="TRUNCATE {table}",
         vacuum_after_load=True,
         nested_loops_setting="enable_nestloop",
     ),
-    "redshift": Profile(
-        "redshift",
-        row_values=False,
-        indexes=False,
-        write_lock="table",
-        bulk_load="insert",
-    ),
+    "redshift": Profile("redshift", write_lock="table", bulk_load="insert", row_values=False, indexes=False),
 }
 """Profiles by SQLAlchemy dialect name (``redshift`` is sqlalchemy-redshift's)."""
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -20,9 +19,6 @@ from attribution.errors import ConfigError, DatabaseNotFoundError, InputError
 from attribution.redaction import HIDDEN, has_unencoded_at, is_secret_name
 from attribution.warehouse.dialects import profile_named
 from attribution.warehouse.source_mapping import SOURCES_OPTION, SourceMapping
-
-if TYPE_CHECKING:
-    from attribution.warehouse.redshift_copy import RedshiftCopy
 
 SQLITE_BUSY_SECONDS = 30
 """How long a SQLite connection waits for another process's lock before it gives up."""
@@ -59,27 +55,19 @@ def redact_url(db: str) -> str:
     return hidden.render_as_string(hide_password=True).replace(f"={placeholder}", f"={HIDDEN}")
 
 
-def connect(
-    db: str,
-    *,
-    must_exist: bool = True,
-    redshift_copy: RedshiftCopy | None = None,
-    sources: SourceMapping | None = None,
-) -> Engine:
+def connect(db: str, *, must_exist: bool = True, sources: SourceMapping | None = None) -> Engine:
     """Open the warehouse named by ``db``.
 
     A SQLite file that does not exist is an error unless ``must_exist`` is false: pointing the
-    pipeline at a wrong path must not silently create an empty database. ``redshift_copy`` makes Redshift
-    load result rows by ``COPY`` from object storage instead of inserts. ``sources`` says where the inputs
-    are (``warehouse.sources``; default: the challenge's names).
+    pipeline at a wrong path must not silently create an empty database. ``sources`` says where the inputs
+    are (``warehouse.sources``; default: the challenge's names). How result rows are loaded is no part of
+    the engine: writers are given it (``bulk_insert``'s ``redshift_copy``).
     """
     url = _parsed_url(db)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         _check_sqlite_path(Path(url.database), must_exist=must_exist)
     profile_named(url.get_backend_name())
-    options: dict[str, object] = {"redshift_copy": redshift_copy} if redshift_copy else {}
-    if sources is not None:
-        options[SOURCES_OPTION] = sources
+    options: dict[str, object] = {} if sources is None else {SOURCES_OPTION: sources}
     try:
         engine = create_engine(url, connect_args=_connect_args(url), execution_options=options)
     except NoSuchModuleError:
@@ -168,14 +156,10 @@ def _tune_session(dbapi_connection, _record, settings: tuple[str, ...]) -> None:
 
 @contextmanager
 def open_engine(
-    db: str,
-    *,
-    must_exist: bool = True,
-    redshift_copy: RedshiftCopy | None = None,
-    sources: SourceMapping | None = None,
+    db: str, *, must_exist: bool = True, sources: SourceMapping | None = None
 ) -> Iterator[Engine]:
     """``connect``, disposed of when the block ends, however it ends."""
-    engine = connect(db, must_exist=must_exist, redshift_copy=redshift_copy, sources=sources)
+    engine = connect(db, must_exist=must_exist, sources=sources)
     try:
         yield engine
     finally:
