@@ -220,3 +220,37 @@ def _hashed(parent: dict, child: dict) -> bool:
     """Whether a subplan runs once into a hash table (``hashed SubPlan n``), as its parent's filter says."""
     name = child.get("Subplan Name", "")
     return f"hashed {name}" in json.dumps(parent)
+
+
+@contextmanager
+def recorded_full_scans(selecting: re.Pattern[str]) -> Iterator[list[tuple[str, list[str]]]]:
+    """Record, for each statement whose text matches ``selecting``, every read of a whole table or index:
+    SQLite's ``SCAN`` of anything but a subquery it materialised; PostgreSQL's (planned with sequential
+    scans disabled, so that it shows whether an index *can* serve each read) ``Seq Scan`` or index scan
+    without an ``Index Cond``. As (statement, scans) pairs, for the statements that have any."""
+    found: list[tuple[str, list[str]]] = []
+
+    def planned(dialect: str, driver, statement: str, parameters) -> None:
+        if not selecting.search(statement):
+            return
+        scans: list[str] = []
+        if dialect == "sqlite":
+            rows = [
+                detail for *_unused, detail in driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            ]
+            derived = {
+                detail.split()[-1] for detail in rows if detail.startswith(("MATERIALIZE ", "CO-ROUTINE "))
+            }
+            scans = [d for d in rows if d.startswith("SCAN ") and d.split()[1] not in {*derived, "CONSTANT"}]
+        elif dialect == "postgresql":
+            scans = [
+                f"{node['Node Type']} on {node.get('Relation Name', node.get('Index Name'))}"
+                for node in _postgres_nodes(driver, statement, parameters, seqscan=False)
+                if node["Node Type"] == "Seq Scan"
+                or (node["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" not in node)
+            ]
+        if scans:
+            found.append((statement, scans))
+
+    with _each_planned(planned):
+        yield found

@@ -145,13 +145,15 @@ def compare_command(
 
 
 @app.command("copy-db")
-def copy_db_command(source: f.Source, target: f.Target) -> None:
-    """Copy the three input tables into another database (it must not hold them yet)."""
+@f.takes("source_mapping")
+def copy_db_command(source: f.Source, target: f.Target, **mapping: object) -> None:
+    """Copy the three input tables into another database (it must not hold them yet); with a source
+    mapping, the tables it names, under the same names, so the same mapping reads the copy."""
     from attribution.app.inputs import copy_inputs
 
     with progress("copying") as show:
         copied, shown_target = copy_inputs(
-            source, target, lambda table, done, total: show(f"copying {table}", done, total)
+            source, target, lambda table, done, total: show(f"copying {table}", done, total), **mapping
         )
     say(", ".join(f"{table}: {rows:,} rows" for table, rows in copied.items()) + f" -> {shown_target}")
 

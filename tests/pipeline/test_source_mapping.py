@@ -266,6 +266,22 @@ def test_the_environment_and_the_flag_name_the_mapping_file(tmp_path, rows, monk
     assert "bad-engagement-flag" in checked.stdout
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_check_names_each_input_by_the_user_s_table(backend, other_schema, rows, tmp_path):
+    """``attribution check``'s table column shows the user's tables, with their schema. Before: the
+    challenge's names (``session_sources``), which the user's warehouse does not have."""
+    db, path = backend(), tmp_path / "sources.toml"
+    write_form(db, rows, users_form(other_schema, "TEXT", str))
+    path.write_text(mapping_toml(other_schema, {}))
+    checked = attribution("check", "--db", db, "--source-mapping", str(path))
+    assert checked.returncode == 0, checked.stderr
+    where = f"{other_schema}." if other_schema else ""
+    lines = {line.split()[0]: line for line in checked.stdout.splitlines() if line.strip()}
+    for check, name in (("duplicate-conv-id", "conversions"), ("bad-engagement-flag", "session_sources")):
+        shown = lines[check].removeprefix(check).lstrip()
+        assert shown.startswith(f"{where}{TABLES[name]} "), lines[check]
+
+
 def _first_changed(rows: Rows, name: str, **values: object) -> Rows:
     """``rows`` with the first row of input ``name`` changed."""
     changed = [dict(row) for row in rows[name]]

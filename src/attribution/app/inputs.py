@@ -45,13 +45,21 @@ def check_inputs(**flags: object) -> CheckReport:
 
 
 def copy_inputs(
-    source: str, target: str, on_progress: Callable[[str, int, int], None]
+    source: str, target: str, on_progress: Callable[[str, int, int], None], **mapping: object
 ) -> tuple[dict[str, int], str]:
     """Copy the three input tables into ``target`` (Redshift by COPY when ``ATTRIBUTION_REDSHIFT_COPY_URL``
-    and ``_IAM_ROLE`` are set); the rows per table and the target as it may be shown."""
+    and ``_IAM_ROLE`` are set); with a source mapping (``mapping``'s ``source_mapping`` or ``ATTRIBUTION_SOURCE_MAPPING``)
+    the tables it names, under the same names, so the same mapping reads the copy. The rows per table and
+    the target as it may be shown."""
     from attribution.pipeline.settings import load_settings
     from attribution.warehouse.copy_db import copy_inputs as copy
+    from attribution.warehouse.copy_mapped import copy_mapped_inputs
     from attribution.warehouse.engine import redact_url
+    from attribution.warehouse.source_mapping import DEFAULT_MAPPING
 
-    redshift_copy = load_settings().redshift_copy
-    return copy(source, target, on_progress=on_progress, redshift_copy=redshift_copy), redact_url(target)
+    settings = load_settings(**mapping)
+    mapping = settings.warehouse.sources
+    if mapping != DEFAULT_MAPPING:
+        return copy_mapped_inputs(source, target, mapping, on_progress=on_progress), redact_url(target)
+    copied = copy(source, target, on_progress=on_progress, redshift_copy=settings.redshift_copy)
+    return copied, redact_url(target)

@@ -107,8 +107,8 @@ def print_wide(title: str, wide: pl.DataFrame) -> None:
 
 
 def print_checks(report: CheckReport) -> None:
-    """Per date of the data's last week, ``landed`` or what looks missing; then per input check its table,
-    how many rows (or repeated ids) break it and the first of them."""
+    """Per date of the data's last week, ``landed`` or what looks missing; then per input check its table (as
+    the source mapping names it), how many rows (or repeated ids) break it and the first of them."""
     console().print("Freshness of the last dates the sessions reach", highlight=False)
     for day, reasons in report.freshness.items():
         for reason in reasons:
@@ -116,10 +116,11 @@ def print_checks(report: CheckReport) -> None:
     console().print(
         f"Input checks of {shown(report.safe_db)} (bad: rows, or ids that repeat)", highlight=False
     )
-    console().print(f"{'check':<26} {'table':<15} {'bad':>8}  first ids", highlight=False)
+    width = max([15, *(len(result.table) for result in report.results)])
+    console().print(f"{'check':<26} {'table':<{width}} {'bad':>8}  first ids", highlight=False)
     for result in report.results:
         ids = ", ".join(result.first_ids) + (", …" if result.count > len(result.first_ids) else "")
-        line = f"{result.check.name:<26} {result.check.table:<15} {result.count:>8}  {ids}"
+        line = f"{result.check.name:<26} {result.table:<{width}} {result.count:>8}  {ids}"
         console().print(shown(line), highlight=False, soft_wrap=True)
 
 

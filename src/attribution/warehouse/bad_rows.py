@@ -23,6 +23,7 @@ from attribution.warehouse.input_checks import (
     run_checks,
     skip_filters,
 )
+from attribution.warehouse.schema import indexed_by_user
 from attribution.warehouse.sources import sources_of
 
 Policy = Literal["error", "skip"]
@@ -41,7 +42,8 @@ def enforce(engine: Engine, time_range: TimeRange, policy: Policy, *, null_paths
     """Run the checks for a run over ``time_range``: under ``error`` any failing check stops it, under
     ``skip`` only those that cannot be skipped do (``BadRowsError``, one line naming the first of them);
     otherwise what the run will leave out of its journeys (and null paths: ``run_checks``)."""
-    failing = [result for result in run_checks(engine, time_range, null_paths=null_paths) if result.count]
+    results = run_checks(engine, time_range, null_paths=null_paths, hash_joins=not indexed_by_user(engine))
+    failing = [result for result in results if result.count]
     refused = [r for r in failing if policy == "error" or not r.check.skippable]
     if refused:
         raise BadRowsError(_refusal(refused))

@@ -8,14 +8,14 @@ fastest way, named by its profile in ``dialects``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, CursorResult, Engine, Table, insert
 from sqlalchemy.exc import DBAPIError
 
-from attribution.warehouse.dialects import profile_of
+from attribution.warehouse.dialects import hash_joined, profile_of
 
 if TYPE_CHECKING:
     from attribution.warehouse.redshift_copy import RedshiftCopy
@@ -64,7 +64,7 @@ def stream_frames(
     which has already taken its first row when ``execute`` returns."""
     with (
         nullcontext(source) if isinstance(source, Connection) else source.connect() as conn,
-        _planned(conn, hash_joins),
+        hash_joined(conn, hash_joins),
     ):
         if conn.dialect.supports_server_side_cursors:
             streaming = {"stream_results": True, "yield_per": rows}
@@ -87,19 +87,6 @@ def _driver_parts(result: CursorResult, rows: int) -> Iterator[list[tuple]]:
         except dbapi_error as error:
             context = result.context
             raise DBAPIError.instance(context.statement, context.parameters, error, dbapi_error) from error
-
-
-@contextmanager
-def _planned(conn: Connection, hash_joins: bool) -> Iterator[None]:
-    """Nested loops off for the block, then as before where it ends normally (a caller's transaction goes
-    on; an engine's own connection ends with the block, and the setting with its transaction)."""
-    setting = profile_of(conn).nested_loops_setting if hash_joins else None
-    if setting is None:
-        yield
-        return
-    conn.exec_driver_sql(f"SET LOCAL {setting} = off")
-    yield
-    conn.exec_driver_sql(f"SET LOCAL {setting} TO DEFAULT")
 
 
 def bulk_insert(

@@ -7,10 +7,11 @@ its dialect's fast path (``COPY`` on PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Connection, Engine, Result, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import DropTable
 
@@ -72,19 +73,48 @@ def _copy_table(
     with source.connect() as reader:
         total = reader.scalar(select(func.count()).select_from(table))
         rows = reader.execution_options(stream_results=True).execute(select(table))
-        copied = 0
-        try:
-            with target.begin() as writer:
-                while batch := rows.fetchmany(chunk_rows):
-                    frame = pl.DataFrame(batch, schema=schema, orient="row")
-                    bulk_insert(writer, table, frame, redshift_copy=redshift_copy)
-                    copied += len(batch)
-                    if on_progress:
-                        on_progress(table.name, copied, total)
-        except (DBAPIError, target.dialect.loaded_dbapi.Error) as exc:  # a row the target's keys refuse
-            driver_error = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY uses the driver's cursor
-            cause = (str(driver_error).strip().splitlines() or [type(driver_error).__name__])[0]
-            raise InputError(
-                f"Cannot copy {table.name} into the target ({cause}); nothing was copied"
-            ) from None
+        frames = (pl.DataFrame(batch, schema=schema, orient="row") for batch in fetched(rows, chunk_rows))
+        return load_chunks(
+            target,
+            table.name,
+            frames,
+            lambda conn, frame: bulk_insert(conn, table, frame, redshift_copy=redshift_copy),
+            (total, on_progress),
+        )
+
+
+def fetched(rows: Result, size: int) -> Iterator[Sequence]:
+    """A result's rows, ``size`` at a time."""
+    while batch := rows.fetchmany(size):
+        yield batch
+
+
+def load_chunks(
+    target: Engine,
+    name: str,
+    chunks: Iterable[Sized],
+    write: Callable[[Connection, Any], None],
+    progress: tuple[int, Callable[[str, int, int], None] | None],
+) -> int:
+    """Write each of ``chunks`` into ``target`` by ``write``, in one transaction, telling ``progress``'s
+    callback the rows so far of its total; a refusal of the target (a key, a value its type cannot hold) as
+    one line naming the table ``name``. The rows written."""
+    total, on_progress = progress
+    copied = 0
+    try:
+        with target.begin() as writer:
+            for chunk in chunks:
+                write(writer, chunk)
+                copied += len(chunk)
+                if on_progress:
+                    on_progress(name, copied, total)
+    except (DBAPIError, target.dialect.loaded_dbapi.Error) as exc:
+        raise _copy_failed(name, exc) from None
     return copied
+
+
+def _copy_failed(table: str, exc: BaseException) -> InputError:
+    """The one line for a copy of ``table`` the target refused (a key, a value its type cannot hold)."""
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc  # COPY uses the driver's cursor
+    cause = (str(driver_error).strip().splitlines() or [type(driver_error).__name__])[0]
+    return InputError(f"Cannot copy {table} into the target ({cause}); nothing was copied")

@@ -9,7 +9,8 @@ comparisons, no indexes (sort keys instead), no advisory locks, no ``COPY FROM S
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -218,6 +219,20 @@ PROFILES: dict[str, Profile] = {
 def profile_of(bind: Engine | Connection) -> Profile:
     """The profile of the warehouse an engine or connection talks to."""
     return profile_named(bind.dialect.name)
+
+
+@contextmanager
+def hash_joined(conn: Connection, hash_joins: bool) -> Iterator[None]:
+    """Nested loops off for the block where the warehouse can be told so (a read no index serves must hash,
+    never loop), then as before where it ends normally (a caller's transaction goes on; an engine's own
+    connection ends with the block, and the setting with its transaction)."""
+    setting = profile_of(conn).nested_loops_setting if hash_joins else None
+    if setting is None:
+        yield
+        return
+    conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    yield
+    conn.exec_driver_sql(f"SET LOCAL {setting} TO DEFAULT")
 
 
 def profile_named(dialect: str) -> Profile:

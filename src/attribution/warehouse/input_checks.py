@@ -25,6 +25,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, text
 
 from attribution.timerange import TimeRange
+from attribution.warehouse.dialects import hash_joined
 from attribution.warehouse.sources import Sources, sources_of, valid_timestamp
 
 Predicate = Callable[[Sources, str, str], str | None]
@@ -302,6 +303,11 @@ class CheckResult:
     named: Named | None = None
     """The check under the warehouse's names (``None``: the challenge's)."""
 
+    @property
+    def table(self) -> str:
+        """The checked table as the warehouse names it (with its schema, where the mapping gives one)."""
+        return (self.named or Named.of(self.check)).table
+
     def line(self) -> str:
         """``table: count what (check): ids`` under the warehouse's names, the ids that were not shown
         counted as ``…``."""
@@ -328,27 +334,53 @@ def conversions_in_range(sources: Sources, t: str, *, dated: bool = False) -> st
 
 
 def _scope(
-    sources: Sources, table: str, t: str, time_range: TimeRange, *, journeys_only: bool = False
-) -> str:
-    """The rows of ``table`` (aliased ``t``) a run over ``time_range`` reads: the journeys read the range's
-    conversions and their users' sessions (the user index, index-only); the report also reads the sessions
-    of the range's dates (the date index) and their costs (the dates before keep their reported cost).
-    ``journeys_only`` leaves out what only the report reads: a check of what journeys alone read (the
-    skippable session checks) never looks a session up in the table. A typed date or timestamp column is
-    also compared with typed bounds first (``Sources.dated``), which its index serves."""
+    sources: Sources, table: str, time_range: TimeRange, *, journeys_only: bool = False
+) -> tuple[str, str]:
+    """The rows of ``table`` a run over ``time_range`` reads, as a FROM item aliased ``t`` and a filter: the
+    journeys read the range's conversions and their users' sessions (the user index, index-only); the report
+    also reads the sessions of the range's dates (the date index) and their costs (the dates before keep
+    their reported cost). ``journeys_only`` leaves out what only the report reads: a check of what journeys
+    alone read (the skippable session checks) never looks a session up in the table. A typed date or
+    timestamp column is also compared with typed bounds first (``Sources.dated``), which its index serves."""
+    relation = sources.relation(table, "t")
     if not time_range.is_bounded:
-        return "1 = 1"
-    if table == "conversions":  # the dates let the time index serve the range
-        in_range = conversions_in_range(sources, t, dated=True)
-        return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {in_range}"
+        return relation, "1 = 1"
+    if table == "conversions":
+        return relation, _conversions_scope(sources, "t")
     if table == "session_sources":
-        conversions = sources.relation("conversions", "v")
-        users = f"SELECT v.user_id FROM {conversions} WHERE {_scope(sources, 'conversions', 'v', time_range)}"
-        dates = sources.dated("session_sources", t, ":first_date", ":last_date")
-        return f"{t}.user_id IN ({users})" if journeys_only else f"({t}.user_id IN ({users}) OR ({dates}))"
+        users = f"SELECT v.user_id FROM {sources.relation('conversions', 'v')} WHERE {_conversions_scope(sources, 'v')}"
+        return (
+            (relation, f"t.user_id IN ({users})")
+            if journeys_only
+            else (_users_or_dates(sources, users), "1 = 1")
+        )
     # a bounded run reads the cost of its own dates' sessions only (the dates before keep their reported cost)
     dates = sources.dated("session_sources", "s", ":first_date", ":last_date")
-    return f"{t}.session_id IN (SELECT s.session_id FROM {sources.relation('session_sources', 's')} WHERE {dates})"
+    return (
+        relation,
+        f"t.session_id IN (SELECT s.session_id FROM {sources.relation('session_sources', 's')} WHERE {dates})",
+    )
+
+
+def _conversions_scope(sources: Sources, t: str) -> str:
+    """The range's conversions (aliased ``t``): the dates let the time index serve the range."""
+    in_range = conversions_in_range(sources, t, dated=True)
+    return f"{t}.conv_date >= :first_date AND {t}.conv_date <= :last_date AND {in_range}"
+
+
+def _users_or_dates(sources: Sources, users: str) -> str:
+    """The sessions of the range's ``users`` or of its dates, each once, as a FROM item aliased ``t``: the
+    sessions of the dates by the date index, then the users' sessions of other dates (or none: a NULL date)
+    by the user index.
+
+    Why two reads: no one index serves the ``OR`` of the two, so PostgreSQL read every session for it (9-10 s
+    of a daily run at 10 million sessions)."""
+    sessions = sources.relation("session_sources", "s")
+    dates = sources.dated("session_sources", "s", ":first_date", ":last_date")
+    return (
+        f"(SELECT * FROM {sessions} WHERE {dates} UNION ALL "
+        f"SELECT * FROM {sessions} WHERE s.user_id IN ({users}) AND CASE WHEN {dates} THEN 0 ELSE 1 END = 1) t"
+    )
 
 
 def range_params(time_range: TimeRange) -> dict[str, str]:
@@ -363,11 +395,12 @@ def range_params(time_range: TimeRange) -> dict[str, str]:
     }
 
 
-def duplicates_sql(sources: Sources, check: Check, where: str) -> str:
-    """The ids of ``check.key`` that repeat among the rows of ``where``."""
+def duplicates_sql(check: Check, relation: str, where: str) -> str:
+    """The ids of ``check.key`` that repeat among the rows of ``relation`` (aliased ``t``) that ``where``
+    keeps."""
     key = f"t.{check.key}"
     return (
-        f"SELECT {key} AS id FROM {sources.relation(check.table, 't')} WHERE {where} AND {key} IS NOT NULL "
+        f"SELECT {key} AS id FROM {relation} WHERE {where} AND {key} IS NOT NULL "
         f"GROUP BY {key} HAVING COUNT(*) > 1"
     )
 
@@ -376,21 +409,24 @@ def duplicates_sql(sources: Sources, check: Check, where: str) -> str:
 
 
 def run_checks(
-    bind: Engine | Connection, time_range: TimeRange = TimeRange(), *, null_paths: bool = False
+    bind: Engine | Connection,
+    time_range: TimeRange = TimeRange(),
+    *,
+    null_paths: bool = False,
+    hash_joins: bool = False,
 ) -> list[CheckResult]:
     """Every check over the rows a run over ``time_range`` reads (the default: every row), in ``CHECKS``
     order; ``null_paths``: the run's model also reads every session of the range's dates (Markov, Shapley).
     A key the table declares unique cannot repeat: its duplicate check reads nothing; nor does a check whose
-    columns' types hold no bad value."""
+    columns' types hold no bad value. ``hash_joins``: no user index serves the range's users' sessions, so
+    they are joined by hashing, never by a loop (``dialects.hash_joined``)."""
     sources, params = sources_of(bind), range_params(time_range)
     unique = sources.declared_keys(bind)
     reads: list[Callable[[Connection], dict[str, CheckResult]]] = []
     for check in CHECKS:
         if check.bad is None and (check.table, check.key) not in unique:
-            where = _scope(sources, check.table, "t", time_range)
-            reads.append(
-                partial(_duplicates, sql=duplicates_sql(sources, check, where), check=check, params=params)
-            )
+            sql = duplicates_sql(check, *_scope(sources, check.table, time_range))
+            reads.append(partial(_duplicates, sql=sql, check=check, params=params))
     for table in dict.fromkeys(check.table for check in CHECKS):
         for journeys_only in (False, True):
             checks = [
@@ -398,13 +434,23 @@ def run_checks(
                 for c in CHECKS
                 if c.table == table and c.bad_rows(sources, "t") and _journeys_only(c) == journeys_only
             ]
-            where = _scope(sources, table, "t", time_range, journeys_only=journeys_only and not null_paths)
+            relation, where = _scope(
+                sources, table, time_range, journeys_only=journeys_only and not null_paths
+            )
             if checks:
-                reads.append(partial(_row_checks, sources=sources, where=where, checks=checks, params=params))
+                scoped = {"relation": relation, "where": where, "params": params}
+                reads.append(partial(_row_checks, sources=sources, checks=checks, **scoped))
     results = {check.name: CheckResult(check, 0) for check in CHECKS}
-    for found in _concurrently(bind, reads):
+    hashed = [partial(_hash_joined, read=read, hash_joins=hash_joins) for read in reads]
+    for found in _concurrently(bind, hashed):
         results |= found
     return [replace(results[check.name], named=Named.of(check, sources)) for check in CHECKS]
+
+
+def _hash_joined(conn: Connection, *, read, hash_joins: bool) -> dict[str, CheckResult]:
+    """``read`` on ``conn``, without nested loops where ``hash_joins``."""
+    with hash_joined(conn, hash_joins):
+        return read(conn)
 
 
 def _concurrently(
@@ -438,11 +484,11 @@ def _duplicates(conn: Connection, *, sql: str, check: Check, params: dict) -> di
 
 
 def _row_checks(
-    conn: Connection, *, sources: Sources, where: str, checks: list[Check], params: dict
+    conn: Connection, *, sources: Sources, relation: str, where: str, checks: list[Check], params: dict
 ) -> dict[str, CheckResult]:
-    """The row checks of one table over one scope: their counts in one read, the ids of those that fail."""
+    """The row checks of one table over one scope (``relation`` aliased ``t``, ``where``): their counts in
+    one read, the ids of those that fail."""
     bad = {check.name: check.bad_rows(sources, "t") for check in checks}
-    relation = sources.relation(checks[0].table, "t")
     sums = ", ".join(f"SUM(CASE WHEN {bad[check.name]} THEN 1 ELSE 0 END)" for check in checks)
     counts = conn.execute(text(f"SELECT {sums} FROM {relation} WHERE {where}"), params).one()
     results = {}
@@ -481,7 +527,7 @@ def skip_filters(sources: Sources, *, dated: bool = False) -> tuple[str, str]:
     sessions = [check for check in CHECKS if check.skippable and check.table == "session_sources"]
     duplicated = [
         f"conversions.{check.key} NOT IN "
-        f"({duplicates_sql(sources, check, conversions_in_range(sources, 't', dated=dated))})"
+        f"({duplicates_sql(check, sources.relation(check.table, 't'), conversions_in_range(sources, 't', dated=dated))})"
         for check in conversions
         if check.bad is None
     ]
