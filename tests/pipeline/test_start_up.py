@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable
 
 from tests.cases import PAID
 
@@ -19,14 +20,24 @@ OFF_THE_PATH = {
     "tableauserverclient": "publishing to Tableau",
     "pyarrow": "nothing: Polars writes Parquet itself",
     "plotly": "nothing: the dashboard draws its own charts",
+    "fsspec": "an object store: an --out (or an extract) given as a URL",
+}
+OFF_A_LOCAL_RUN = {
+    "attribution.ihc_api.client": "the IHC API's client: a run of ihc-api",
+    "attribution.ihc_api.packing": "the IHC API's requests",
+    **{
+        f"attribution.models.{name}": "another model"
+        for name in ("markov", "shapley", "last_touch", "linear")
+    },
 }
 
 
-def loaded_after(code: str) -> list[str]:
-    """Which of ``OFF_THE_PATH`` a fresh interpreter holds after running ``code``."""
-    script = f"import sys\n{code}\nprint(*sorted({set(OFF_THE_PATH)!r} & set(sys.modules)))"
+def loaded_after(code: str, names: Iterable[str] = OFF_THE_PATH) -> list[str]:
+    """Which of ``names`` a fresh interpreter holds after running ``code``."""
+    script = f"import sys\n{code}\nprint('loaded:', *sorted({set(names)!r} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    return done.stdout.split()
+    (loaded,) = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
+    return loaded.split()[1:]
 
 
 def test_the_runners_import_none_of_the_libraries_off_a_run_s_path():
@@ -48,6 +59,19 @@ def test_a_run_of_a_small_file_loads_none_of_them_either(make_sqlite, tmp_path):
         "channel_reporting.parquet",
         "dashboard.html",
     ]
+
+
+def test_the_command_s_run_of_a_small_file_loads_only_its_own_model(make_sqlite, tmp_path):
+    """``attribution run`` as a user starts it (flags, progress, the summary's table), with the local IHC
+    engine: no other model, not the IHC API's client, no object store library."""
+    db, out = make_sqlite(PAID), tmp_path / "reports"
+    code = (
+        "from attribution.cli import main\n"
+        f"sys.argv = ['attribution', 'run', '--db', {db!r}, '--out', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+    )
+    assert loaded_after(code, {**OFF_THE_PATH, **OFF_A_LOCAL_RUN}) == []
+    assert (out / "channel_reporting.csv").is_file()
 
 
 def test_markov_loads_scipy_when_it_solves_a_chain():

@@ -12,8 +12,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, max_answer_bytes
-from attribution.ihc_api.packing import LongJourneyPolicy
+from attribution.ihc_api.contract import (
+    DEFAULT_MAX_JOURNEYS,
+    DEFAULT_MAX_SESSIONS,
+    LongJourneyPolicy,
+    max_answer_bytes,
+)
 from attribution.models.redistribution import RedistributionParameter
 from attribution.redaction import hide_credentials
 

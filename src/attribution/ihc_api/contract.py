@@ -23,6 +23,8 @@ API_KEY_HEADER = "x-api-key"
 API_KEY_ENV = "IHC_API_KEY"
 DEFAULT_MAX_JOURNEYS = 100
 DEFAULT_MAX_SESSIONS = 3000
+LongJourneyPolicy = Literal["truncate", "skip"]
+"""What the client does with a journey longer than the session cap: keep its latest sessions, or leave it out."""
 DEFAULT_CONV_TYPE = "default"
 MAX_SESSION_BYTES = 1024
 """Room for one session in a request body: a typical row is about 200 bytes of JSON."""

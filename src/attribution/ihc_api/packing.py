@@ -13,15 +13,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
-from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS
+from attribution.ihc_api.contract import DEFAULT_MAX_JOURNEYS, DEFAULT_MAX_SESSIONS, LongJourneyPolicy
 from attribution.vocabulary import in_journey_order
-
-LongJourneyPolicy = Literal["truncate", "skip"]
 
 
 @dataclass(frozen=True)

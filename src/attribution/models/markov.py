@@ -23,8 +23,8 @@ from attribution.models.path_model import CodedPaths, PathModel
 if TYPE_CHECKING:
     from scipy import sparse
 
-# SciPy is imported by the functions that solve a chain, not here: the registry imports every model, and a run
-# of another model must not pay for SciPy's import (about a third of the pipeline's own).
+# SciPy is imported by the functions that solve a chain, not here: ``MODELS`` imports every model, and a Markov
+# run that solves no chain (an empty range) must not pay for SciPy's import (about a third of the pipeline's own).
 
 ORDERS = (1, 2, 3)
 MAX_ITERATIONS = 10_000

@@ -24,6 +24,11 @@ LOCAL_MODELS = (
 """The registry's models, sorted."""
 REMOTE_MODELS = ("ihc-api",)
 """Models the pipeline builds itself (they need a client configuration, not constructor options)."""
+IHC_ENGINE = "ihc"
+"""The local IHC engine (``models.ihc.IHC``): it reads its stored parameters before a run."""
+PATH_MODELS = ("markov", "shapley")
+"""The models that learn from null paths (``models.path_model.PathModel``'s). Why names here: a run asks
+before it builds its model, and must not import every model to know."""
 MODEL_NAMES = tuple(sorted(LOCAL_MODELS + REMOTE_MODELS))
 """Every name ``--model`` accepts, sorted."""
 

@@ -16,12 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Engine, func, select
 
 from attribution.errors import Interrupted
-from attribution.ihc_api.client import IHCApiAttributor
 from attribution.interrupts import stopping_on_signals
 from attribution.journeys import JourneyChunk
 from attribution.models import Attributor
@@ -37,6 +37,9 @@ from attribution.store.runs import Heartbeat, RunSummary, record_end, record_fai
 from attribution.vocabulary import empty_paths, journey_paths
 from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.schema import builds_indexes, missing_indexes
+
+if TYPE_CHECKING:
+    from attribution.ihc_api.client import IHCApiAttributor
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """Called as ``(step, done, total)`` when a step or a phase of prepare starts (total ``None``: a step with
@@ -240,7 +243,7 @@ def _attribute_chunk(
 ) -> None:
     """One chunk's credit: kept for the store step (and its report rows), or the remote API's committed
     request by request; the chunk counted in the summary."""
-    if isinstance(model, IHCApiAttributor):
+    if settings.remote:  # the model is the IHC API's client
         _attribute_remotely(engine, model, chunk.journeys, settings, summary)
     else:
         attributed.credits.append(steps.attribute(model, chunk.journeys, settings))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from attribution.ihc_api.client import IHCApiAttributor
-from attribution.models import IHC, Attributor, Markov, Shapley, check_model_name, get_model
+from attribution.models import Attributor, check_model_name, get_model
+from attribution.models.names import IHC_ENGINE, PATH_MODELS
 from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.store.parameters import load_parameters
@@ -25,7 +25,9 @@ def build_model(
     ``conversion_paths`` is false (a caller that streams the range's journeys anyway and trains the model
     on them, ``PathModel.trained_on``), from its converting paths, read here.
     """
-    if settings.model.name == IHCApiAttributor.name:
+    if settings.remote:
+        from attribution.ihc_api.client import IHCApiAttributor  # its HTTP stack: only for a run that sends
+
         return IHCApiAttributor(settings.ihc_api)
     check_model_name(settings.model.name)
     if engine is None:
@@ -37,16 +39,16 @@ def build_model(
 
 def reads_null_paths(model: str) -> bool:
     """Whether the model learns from null paths: the range's sessions of users who never converted."""
-    return model in (Markov.name, Shapley.name)
+    return model in PATH_MODELS
 
 
 def learns_from_warehouse(model: str) -> bool:
     """Whether building the model reads the warehouse first (stored IHC parameters, or paths to learn)."""
-    return model == IHC.name or reads_null_paths(model)
+    return model == IHC_ENGINE or reads_null_paths(model)
 
 
 def _learned_options(settings: Settings, engine: Engine, conversion_paths: bool) -> dict[str, object]:
-    if settings.model.name == IHC.name:
+    if settings.model.name == IHC_ENGINE:
         return {"parameters": load_parameters(engine, settings.ihc_api.conv_type_id)}
     if not reads_null_paths(settings.model.name):
         return {}

@@ -14,13 +14,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import Connection, Engine, Select
 
 from attribution.errors import ConfigError
-from attribution.ihc_api.client import IHCApiAttributor
-from attribution.ihc_api.outcomes import BatchOutcome, ClientReport
 from attribution.journeys import JourneyChunk, build_journeys
 from attribution.models import Attributor, check_model_name, validate_credits
 from attribution.pipeline.model_setup import build_model, learns_from_warehouse, reads_null_paths
@@ -56,6 +55,10 @@ from attribution.warehouse.locks import write_transaction
 from attribution.warehouse.redshift_copy import RedshiftCopy
 from attribution.warehouse.schema import create_output_tables, create_tables, index_inputs, validate_inputs
 from attribution.warehouse.tables import WORK_TABLES
+
+if TYPE_CHECKING:  # the IHC API's client loads only for a run that sends (model_setup)
+    from attribution.ihc_api.client import IHCApiAttributor
+    from attribution.ihc_api.outcomes import BatchOutcome, ClientReport
 
 CreditWriter = Callable[[Connection], None]
 """Inserts a run's new credit rows inside the store step's transaction."""

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsspec.core import split_protocol
-
-from attribution.objectstore import is_remote, open_store, upload
+from attribution.objectstore import is_remote, open_store, split_location, upload
 from attribution.reporting.file_set import Committed, Render, check_folder, locked, release, render_draft
 
 
@@ -97,7 +95,7 @@ def publishing(
 
 
 def _folder(out: str | os.PathLike[str]) -> Path:
-    return Path(split_protocol(os.fspath(out))[1])
+    return Path(split_location(out)[1])
 
 
 def _upload(url: str, render: Render, options: Mapping[str, Any]) -> Pending:

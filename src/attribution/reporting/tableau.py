@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fsspec.core import split_protocol
-
 from attribution.errors import (
     ConfigError,
     InputError,
@@ -32,7 +30,7 @@ from attribution.errors import (
     TableauSignInError,
     TableauUnreachableError,
 )
-from attribution.objectstore import display, download, is_remote
+from attribution.objectstore import display, download, is_remote, split_location
 from attribution.redaction import hide_credentials, one_line, scrub
 from attribution.reporting.file_set import FILE_NAMES
 
@@ -98,7 +96,7 @@ def extract_location(out: str | os.PathLike[str]) -> str:
     text = os.fspath(out)
     if is_remote(text):
         return f"{text.rstrip('/')}/{EXTRACT_NAME}"
-    return str(Path(split_protocol(text)[1]) / EXTRACT_NAME)
+    return str(Path(split_location(text)[1]) / EXTRACT_NAME)
 
 
 def publish_extract(
@@ -173,7 +171,7 @@ def _local_copy(location: str, options: Mapping[str, Any]) -> Iterator[Path]:
         "with --format hyper)"
     )
     if not is_remote(location):
-        path = Path(split_protocol(location)[1])
+        path = Path(split_location(location)[1])
         if not path.is_file():
             raise missing
         yield path
