@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -46,8 +48,9 @@ def run_command(local_ihc: f.LocalIhc = False, **flags: object) -> None:
     command run again sends only those. The IHC API's key comes from IHC_API_KEY, never a flag.
     """
     given = f.settings_flags({**flags, "local_ihc": local_ihc})
-    from attribution.app.runs import run_pipeline
-    from attribution.console.tables import print_summary
+    with _start_up():
+        from attribution.app.runs import run_pipeline
+        from attribution.console.tables import print_summary
 
     with progress() as show:
         summary = run_pipeline(show, on_server_failure=_server_log, **given)
@@ -217,14 +220,31 @@ def publish_tableau_command(**given: object) -> None:
 @f.takes("out")
 def demo_command(db: f.DemoDb = Path(DEFAULT_DB), **where: object) -> None:
     """Generate the default demo database if it does not exist, then run the whole pipeline on it."""
-    from attribution.app.runs import demo
-    from attribution.console.tables import print_channels, print_generated, print_summary
+    with _start_up():
+        from attribution.app.runs import demo
+        from attribution.console.tables import print_channels, print_generated, print_summary
 
     with progress() as show:
         done = demo(db, where["out"], show, on_generated=print_generated)
     print_summary(done.summary)
     print_channels(done.channels)
     print_paths(done.summary.report_paths)
+
+
+@contextmanager
+def _start_up() -> Iterator[None]:
+    """Import a command's modules with the cyclic garbage collector paused, then freeze what they made.
+
+    Why: the imports make some 60,000 objects that live as long as the process, and almost no garbage, yet
+    during them the collector walks the young ones again and again and once all of them; frozen, no later
+    collection walks them. A small run spent about a tenth of its time in those walks.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def main() -> None:

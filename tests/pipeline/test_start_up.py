@@ -74,6 +74,28 @@ def test_the_command_s_run_of_a_small_file_loads_only_its_own_model(make_sqlite,
     assert (out / "channel_reporting.csv").is_file()
 
 
+def test_the_command_s_start_up_is_frozen_before_its_run(make_sqlite, tmp_path):
+    """What the command imported is out of the collector's walks before the run starts (``cli._start_up``):
+    the run's collections walk only what it makes. Counted, not timed."""
+    db, out = make_sqlite(PAID), tmp_path / "reports"
+    code = (
+        "import gc\n"
+        "from attribution.pipeline import in_process\n"
+        "run = in_process.run\n"
+        "in_process.run = lambda *args: print('frozen:', gc.get_freeze_count(), gc.isenabled()) or run(*args)\n"
+        "from attribution.cli import main\n"
+        f"sys.argv = ['attribution', 'run', '--db', {db!r}, '--out', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, check=True
+    )
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("frozen:")]
+    frozen, enabled = line.split()[1:]
+    assert int(frozen) > 10_000
+    assert enabled == "True"
+
+
 def test_markov_loads_scipy_when_it_solves_a_chain():
     """The other side of the rule: the model that needs SciPy still gets it, on first use."""
     code = (

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attribution.app.local_ihc import local_ihc_server
+from attribution.pipeline.in_process import run
+from attribution.pipeline.settings import load_settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,9 +30,6 @@ def run_pipeline(
 ) -> RunSummary:
     """The pipeline over the settings ``flags`` give (flag > environment > default); with ``local_ihc`` the
     IHC API is the project's own server, started for this run."""
-    from attribution.pipeline.in_process import run
-    from attribution.pipeline.settings import load_settings
-
     if not local_ihc:
         return run(load_settings(**flags), on_progress)
     with local_ihc_server(on_server_failure) as (url, key):
