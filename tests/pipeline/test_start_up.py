@@ -6,6 +6,7 @@ Not a timing test: it names the modules, which is what the start-up's time is ma
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -22,7 +23,8 @@ OFF_THE_PATH = {
     "plotly": "nothing: the dashboard draws its own charts",
     "fsspec": "an object store: an --out (or an extract) given as a URL",
 }
-OFF_A_LOCAL_RUN = {
+OFF_THE_COMMAND_S_RUN = {
+    "rich.progress": "the progress bar: only on a terminal (off one the transient bar shows nothing)",
     "attribution.ihc_api.client": "the IHC API's client: a run of ihc-api",
     "attribution.ihc_api.packing": "the IHC API's requests",
     **{
@@ -32,12 +34,22 @@ OFF_A_LOCAL_RUN = {
 }
 
 
-def loaded_after(code: str, names: Iterable[str] = OFF_THE_PATH) -> list[str]:
-    """Which of ``names`` a fresh interpreter holds after running ``code``."""
+def loaded_after(code: str, names: Iterable[str] = OFF_THE_PATH, **environ: str) -> list[str]:
+    """Which of ``names`` a fresh interpreter holds after running ``code`` (with ``environ`` added)."""
     script = f"import sys\n{code}\nprint('loaded:', *sorted({set(names)!r} & set(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    env = {**os.environ, **environ}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
     (loaded,) = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
     return loaded.split()[1:]
+
+
+def command_run(db: str, out: object) -> str:
+    """Code that runs ``attribution run`` on ``db`` as the command does (its exit code 0 checked)."""
+    return (
+        "from attribution.cli import main\n"
+        f"sys.argv = ['attribution', 'run', '--db', {db!r}, '--out', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+    )
 
 
 def test_the_runners_import_none_of_the_libraries_off_a_run_s_path():
@@ -62,16 +74,20 @@ def test_a_run_of_a_small_file_loads_none_of_them_either(make_sqlite, tmp_path):
 
 
 def test_the_command_s_run_of_a_small_file_loads_only_its_own_model(make_sqlite, tmp_path):
-    """``attribution run`` as a user starts it (flags, progress, the summary's table), with the local IHC
-    engine: no other model, not the IHC API's client, no object store library."""
+    """``attribution run`` as a scheduler starts it (flags, the summary's table, its output not a terminal),
+    with the local IHC engine: no other model, not the IHC API's client, no object store library, no
+    progress bar."""
     db, out = make_sqlite(PAID), tmp_path / "reports"
-    code = (
-        "from attribution.cli import main\n"
-        f"sys.argv = ['attribution', 'run', '--db', {db!r}, '--out', {str(out)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
-    )
-    assert loaded_after(code, {**OFF_THE_PATH, **OFF_A_LOCAL_RUN}) == []
+    code = command_run(db, out)
+    assert loaded_after(code, {**OFF_THE_PATH, **OFF_THE_COMMAND_S_RUN}) == []
     assert (out / "channel_reporting.csv").is_file()
+
+
+def test_on_a_terminal_the_command_shows_its_progress(make_sqlite, tmp_path):
+    """The other side: where the output is a terminal (Rich's ``TTY_COMPATIBLE`` says so here), the bar loads."""
+    db, out = make_sqlite(PAID), tmp_path / "reports"
+    code = command_run(db, out)
+    assert loaded_after(code, {"rich.progress"}, TTY_COMPATIBLE="1") == ["rich.progress"]
 
 
 def test_the_command_s_start_up_is_frozen_before_its_run(make_sqlite, tmp_path):
@@ -83,10 +99,7 @@ def test_the_command_s_start_up_is_frozen_before_its_run(make_sqlite, tmp_path):
         "from attribution.pipeline import in_process\n"
         "run = in_process.run\n"
         "in_process.run = lambda *args: print('frozen:', gc.get_freeze_count(), gc.isenabled()) or run(*args)\n"
-        "from attribution.cli import main\n"
-        f"sys.argv = ['attribution', 'run', '--db', {db!r}, '--out', {str(out)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
-    )
+    ) + command_run(db, out)
     done = subprocess.run(
         [sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, check=True
     )

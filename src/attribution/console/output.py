@@ -63,7 +63,14 @@ def print_paths(paths: dict[str, str | Path]) -> None:
 @contextmanager
 def progress(first: str = "starting") -> Iterator[OnProgress]:
     """A progress bar for the duration: a step's name, and where its parts can be counted, a bar,
-    ``done/total`` and the time left; yields the callback that moves it."""
+    ``done/total`` and the time left; yields the callback that moves it.
+
+    Off a terminal (a scheduler's log, a pipe) the bar, being transient, would show nothing: Rich's progress
+    module and its refresh thread are then left out.
+    """
+    if not console().is_terminal:
+        yield lambda _step, _done, _total: None
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from attribution.console.counted import WhenCounted
