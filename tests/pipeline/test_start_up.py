@@ -73,6 +73,18 @@ def test_a_run_of_a_small_file_loads_none_of_them_either(make_sqlite, tmp_path):
     ]
 
 
+def test_a_rule_based_model_s_run_loads_no_numpy(make_sqlite, tmp_path):
+    """NumPy is for the models that sum by journey or solve (the IHC engine, Markov, Shapley), not the rule-based
+    ones: the report's exact sums take Python floats."""
+    db, out = make_sqlite(PAID), tmp_path / "reports"
+    code = (
+        "from attribution import load_settings, run\n"
+        f"run(load_settings(db={db!r}, out={str(out)!r}, model='last-touch'))"
+    )
+    assert loaded_after(code, {**OFF_THE_PATH, "numpy": "the IHC engine's and the path models' sums"}) == []
+    assert (out / "channel_reporting.csv").is_file()
+
+
 def test_the_command_s_run_of_a_small_file_loads_only_its_own_model(make_sqlite, tmp_path):
     """``attribution run`` as a scheduler starts it (flags, the summary's table, its output not a terminal),
     with the local IHC engine: no other model, not the IHC API's client, no object store library, no

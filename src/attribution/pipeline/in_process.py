@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import polars as pl
 from sqlalchemy import Engine, func, select
@@ -25,7 +25,6 @@ from attribution.errors import Interrupted
 from attribution.interrupts import stopping_on_signals
 from attribution.journeys import JourneyChunk
 from attribution.models import Attributor
-from attribution.models.path_model import PathModel
 from attribution.pipeline import steps
 from attribution.pipeline.settings import Settings
 from attribution.pipeline.window import Window, plan_window
@@ -40,6 +39,7 @@ from attribution.warehouse.schema import builds_indexes, missing_indexes
 
 if TYPE_CHECKING:
     from attribution.ihc_api.client import IHCApiAttributor
+    from attribution.models.path_model import PathModel
 
 ProgressCallback = Callable[[str, int, int | None], None]
 """Called as ``(step, done, total)`` when a step or a phase of prepare starts (total ``None``: a step with
@@ -218,8 +218,8 @@ def _attribute_range(
     attributed, chunks = Attributed(), steps.journeys(settings, engine)
     if steps.whole_report(settings) and not settings.remote:
         attributed.report_rows = []
-    if isinstance(model, PathModel) and model.learns_from_journeys:
-        model, chunks = _trained(model, chunks, summary)
+    if getattr(model, "learns_from_journeys", False):  # a path model, its converting paths not given
+        model, chunks = _trained(cast("PathModel", model), chunks, summary)
     while not summary.stopped_early:
         heartbeat.beat()
         with _timed(summary, "journeys"):

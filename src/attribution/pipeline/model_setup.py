@@ -12,7 +12,6 @@ from attribution.models import Attributor, check_model_name, get_model
 from attribution.models.names import IHC_ENGINE, PATH_MODELS
 from attribution.paths import build_conversion_paths, build_null_paths
 from attribution.pipeline.settings import Settings
-from attribution.store.parameters import load_parameters
 
 
 def build_model(
@@ -49,6 +48,8 @@ def learns_from_warehouse(model: str) -> bool:
 
 def _learned_options(settings: Settings, engine: Engine, conversion_paths: bool) -> dict[str, object]:
     if settings.model.name == IHC_ENGINE:
+        from attribution.store.parameters import load_parameters  # numpy: IHC runs only
+
         return {"parameters": load_parameters(engine, settings.ihc_api.conv_type_id)}
     if not reads_null_paths(settings.model.name):
         return {}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from attribution.models import IHC
+from attribution.models.names import IHC_ENGINE
 from attribution.pipeline.model_setup import reads_null_paths
 from attribution.pipeline.settings import Settings
 from attribution.reporting.report_inputs import (
@@ -40,7 +40,6 @@ from attribution.reporting.report_inputs import (
     recorded_inputs,
     report_changed,
 )
-from attribution.store.parameters import load_parameters
 from attribution.timerange import TimeRange
 
 
@@ -141,7 +140,9 @@ def credit_stamp(settings: Settings, engine: Engine) -> Stamp:
         "options": settings.model.options(),
         "journeys": [options.lookback_days, options.drop_impressions, options.skip_bad_rows],
     }
-    if settings.model.name == IHC.name:
+    if settings.model.name == IHC_ENGINE:
+        from attribution.store.parameters import load_parameters  # numpy: IHC runs only
+
         made["parameters"] = load_parameters(engine, settings.ihc_api.conv_type_id).model_dump(mode="json")
     digest = hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
     return Stamp(*settings.credit_label, digest)

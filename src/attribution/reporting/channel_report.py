@@ -254,12 +254,19 @@ def credit_by_channel_date(
 
 
 def exact_sums(rows: pl.DataFrame) -> pl.DataFrame:
-    """Credit rows (``CREDIT_SUM_SCHEMA``) summed exactly per channel and date (``credit_by_channel_date``)."""
+    """Credit rows (``CREDIT_SUM_SCHEMA``) summed exactly per channel and date (``credit_by_channel_date``).
+
+    Why lists, not numpy arrays: ``fsum`` takes each value as a Python float either way, and a run of a model
+    that needs no numpy then never imports it (a null sums as NaN, as numpy's would)."""
     sums = [
-        (channel, date, math.fsum(group["ihc"].to_numpy()), math.fsum(group["ihc_revenue"].to_numpy()))
+        (channel, date, math.fsum(_floats(group["ihc"])), math.fsum(_floats(group["ihc_revenue"])))
         for (channel, date), group in rows.partition_by("channel_name", "date", as_dict=True).items()
     ]
     return pl.DataFrame(sums, schema=CREDIT_SUM_SCHEMA, orient="row")
+
+
+def _floats(column: pl.Series) -> list[float]:
+    return column.fill_null(math.nan).to_list()
 
 
 def credit_rows(credits: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
