@@ -58,8 +58,8 @@ def copy_inputs(
     from attribution.warehouse.source_mapping import DEFAULT_MAPPING
 
     settings = load_settings(**mapping)
-    mapping = settings.warehouse.sources
-    if mapping != DEFAULT_MAPPING:
-        return copy_mapped_inputs(source, target, mapping, on_progress=on_progress), redact_url(target)
+    sources = settings.warehouse.sources
+    if sources != DEFAULT_MAPPING:
+        return copy_mapped_inputs(source, target, sources, on_progress=on_progress), redact_url(target)
     copied = copy(source, target, on_progress=on_progress, redshift_copy=settings.redshift_copy)
     return copied, redact_url(target)

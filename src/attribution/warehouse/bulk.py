@@ -7,8 +7,9 @@ fastest way, named by its profile in ``dialects``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -94,10 +95,9 @@ def bulk_insert(
 ) -> None:
     """Append a frame's rows to ``table`` inside the caller's transaction, by the warehouse's fast path.
 
-    SQLite takes one ``executemany`` of tuples, PostgreSQL (psycopg) a ``COPY``; Redshift a ``COPY`` from
-    object storage when given ``redshift_copy`` (the run's ``Settings.redshift_copy``; other warehouses
-    ignore it); the rest multi-row inserts in batches. Table and column names come from our own metadata,
-    never from input.
+    Redshift a ``COPY`` from object storage when given ``redshift_copy`` (the run's ``Settings.redshift_copy``;
+    other warehouses ignore it); otherwise ``insert_rows``, a slice of the frame's tuples at a time. Table and
+    column names come from our own metadata, never from input.
     """
     if frame.is_empty():
         return
@@ -110,16 +110,27 @@ def bulk_insert(
     if load == "insert" and redshift_copy is not None:
         redshift_copy.load(conn, table, frame)
         return
-    driver = conn.connection.driver_connection
-    names = ", ".join(columns)
-    if load == "executemany":  # a slice's tuples at a time, never one per row of the whole frame
-        sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-        for part in frame.select(columns).iter_slices(STREAM_ROWS):
-            driver.executemany(sql, part.rows())
+    insert_rows(conn, table, (part.rows() for part in frame.select(columns).iter_slices(STREAM_ROWS)))
+
+
+def insert_rows(conn: Connection, table: Table, batches: Iterable[Sequence[Sequence]]) -> None:
+    """Append rows, batches of tuples in ``table``'s column order, inside the caller's transaction by the
+    warehouse's fast path: SQLite an ``executemany`` per batch (never one of every row at once), PostgreSQL
+    (psycopg) one ``COPY``, the rest multi-row inserts of ``INSERT_BATCH_ROWS``. Names are quoted by the
+    dialect: ours need none, a mapped copy's are the user's (``copy_mapped``)."""
+    preparer, names = conn.dialect.identifier_preparer, [column.name for column in table.columns]
+    where, quoted = preparer.format_table(table), ", ".join(preparer.quote(name) for name in names)
+    load, driver = profile_of(conn).bulk_load, conn.connection.driver_connection
+    if load == "executemany":
+        sql = f"INSERT INTO {where} ({quoted}) VALUES ({', '.join('?' * len(names))})"
+        for batch in batches:
+            driver.executemany(sql, batch)
     elif load == "copy" and conn.dialect.driver == "psycopg":
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in frame.select(columns).iter_rows():
+        with driver.cursor() as cursor, cursor.copy(f"COPY {where} ({quoted}) FROM STDIN") as copy:
+            for row in chain.from_iterable(batches):
                 copy.write_row(row)
     else:
-        for batch in frame.select(columns).iter_slices(INSERT_BATCH_ROWS):
-            conn.execute(insert(table).values(batch.to_dicts()))
+        for batch in batches:
+            for start in range(0, len(batch), INSERT_BATCH_ROWS):
+                rows = batch[start : start + INSERT_BATCH_ROWS]
+                conn.execute(insert(table).values([dict(zip(names, row, strict=True)) for row in rows]))

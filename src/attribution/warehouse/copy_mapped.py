@@ -31,13 +31,13 @@ from sqlalchemy import (
     Table,
     Text,
     Time,
-    insert,
     inspect,
 )
 from sqlalchemy import types as sqltypes
 from sqlalchemy.schema import CreateSchema
 
 from attribution.errors import ConfigError
+from attribution.warehouse.bulk import insert_rows
 from attribution.warehouse.copy_db import DEFAULT_CHUNK_ROWS, fetched, load_chunks
 from attribution.warehouse.dialects import profile_of
 from attribution.warehouse.engine import open_engine
@@ -175,21 +175,11 @@ def _create(target: Engine, copies: list[_Copied]) -> None:
 
 
 def _write(conn: Connection, rows: Sequence[Sequence], *, table: Table) -> None:
-    """Append ``rows`` (values as the source's driver gave them) by the target's fast path: SQLite's
-    ``executemany`` of the values as a file stores them, PostgreSQL's ``COPY``, else multi-row inserts."""
-    load, names = profile_of(conn).bulk_load, [c.name for c in table.columns]
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in names)
-    where = conn.dialect.identifier_preparer.format_table(table)
-    driver = conn.connection.driver_connection
-    if load == "executemany":
-        stored = [tuple(_as_sqlite_stores(value) for value in row) for row in rows]
-        driver.executemany(f"INSERT INTO {where} ({quoted}) VALUES ({', '.join('?' * len(names))})", stored)
-    elif load == "copy" and conn.dialect.driver == "psycopg":
-        with driver.cursor() as cursor, cursor.copy(f"COPY {where} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+    """Append ``rows`` (values as the source's driver gave them) by the target's fast path (``insert_rows``),
+    on SQLite as a file stores them."""
+    if profile_of(conn).bulk_load == "executemany":
+        rows = [tuple(_as_sqlite_stores(value) for value in row) for row in rows]
+    insert_rows(conn, table, [rows])
 
 
 def _as_sqlite_stores(value: object) -> object:
